@@ -1,0 +1,26 @@
+"""Unitree A1, one of the pretraining robots (shares the `quadruped_locomotion` group)."""
+
+from adaptkit import CANONICAL_JOINTS, LOCOMOTION_OBS_NAMES, GaitParams, RobotSpec, hookimpl
+
+
+@hookimpl
+def register_robots(register):
+    register(
+        RobotSpec(
+            name="a1",
+            task="a1_walking_ad",
+            group="quadruped_locomotion",
+            obs_names=LOCOMOTION_OBS_NAMES,
+            joint_names=CANONICAL_JOINTS,
+            default_joint_angles=(0.0, 0.8, -1.5) * 2 + (0.0, 1.0, -1.5) * 2,
+            kp=25.0,
+            kd=0.6,
+            base_init_height=0.42,
+            base_height_target=0.27,
+            mass_kg=12.5,
+            torque_limits=(33.5,) * 12,
+            gait=GaitParams(2.59, 0.40, 0.89, 0.18, -0.34, 0.36, 0.30, 0.0, 0.65),
+            data_path="a1_trajectories",
+            description="Unitree A1 (12.5 kg), primitive-geometry MJCF",
+        )
+    )

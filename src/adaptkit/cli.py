@@ -1,0 +1,67 @@
+"""The `adaptkit` command line: parses, calls the library, renders. No logic of its own."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from typing import Any
+
+import typer
+import typer.core
+
+from adaptkit import __version__
+from adaptkit.commands import data, evaluate, model, registry, sim, train
+from adaptkit.commands.render import err_console
+from adaptkit.errors import AdaptkitError
+from adaptkit.plugins import load_registry, set_registry
+
+
+class _Group(typer.core.TyperGroup):
+    """Turns an AdaptkitError anywhere below into one line on stderr and exit code 1."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except AdaptkitError as exc:
+            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+
+
+app = typer.Typer(
+    cls=_Group,
+    help="Adapt pretrained Vintix-style in-context RL transformers to new robots.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"adaptkit {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    plugin: list[Path] = typer.Option(
+        [], "--plugin", help="Load a robot plugin from a Python file (repeatable)."
+    ),
+    disable_plugin: list[str] = typer.Option(
+        [], "--disable-plugin", help="Skip a plugin by name (repeatable)."
+    ),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Load plugins once, before any command runs."""
+    set_registry(load_registry(plugin_files=list(plugin), disabled=list(disable_plugin)))
+
+
+for _module in (registry, model, data, sim, train, evaluate):
+    _module.register(app)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,176 @@
+"""Plugin loading (entry points, local files) and the robot registry built from it."""
+
+from __future__ import annotations
+
+import difflib
+import importlib.metadata
+import importlib.util
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+
+import pluggy
+
+from adaptkit import hookspecs
+from adaptkit.errors import AdaptkitError
+from adaptkit.robot import RobotSpec
+
+ENTRY_POINT_GROUP = "adaptkit"
+PLUGINS_ENV = "ADAPTKIT_PLUGINS"  # extra plugin files, joined by os.pathsep
+DISABLE_ENV = "ADAPTKIT_DISABLE_PLUGINS"  # plugin names, comma separated
+
+
+@dataclass
+class PluginInfo:
+    name: str
+    origin: str  # "entry point" or "file"
+    source: str  # distribution name or file path
+    version: str | None
+    robots: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "origin": self.origin,
+            "source": self.source,
+            "version": self.version,
+            "robots": list(self.robots),
+        }
+
+
+class Registry:
+    """Loaded plugins and the robots they registered."""
+
+    def __init__(self) -> None:
+        self.pm = pluggy.PluginManager(ENTRY_POINT_GROUP)
+        self.pm.add_hookspecs(hookspecs)
+        self.plugins: dict[str, PluginInfo] = {}
+        self.robots: dict[str, RobotSpec] = {}
+        self._robot_owner: dict[str, str] = {}
+
+    # -- loading ---------------------------------------------------------------------------
+    def load_entry_points(self, disabled: set[str] = frozenset()) -> None:
+        for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+            if ep.name in disabled or ep.name in self.plugins:
+                continue
+            try:
+                module = ep.load()
+            except Exception as exc:  # a broken third-party plugin must not crash with a traceback
+                raise AdaptkitError(
+                    f"plugin {ep.name!r} (entry point {ep.value}) failed to import: "
+                    f"{type(exc).__name__}: {exc}"
+                ) from exc
+            dist = ep.dist
+            self.add(
+                module,
+                PluginInfo(
+                    name=ep.name,
+                    origin="entry point",
+                    source=dist.name if dist else ep.value,
+                    version=dist.version if dist else None,
+                ),
+            )
+
+    def load_file(self, path: str | Path, disabled: set[str] = frozenset()) -> None:
+        path = Path(path)
+        name = path.stem
+        if name in disabled:
+            return
+        if not path.is_file():
+            raise AdaptkitError(f"plugin file {path}: not found")
+        if name in self.plugins:
+            raise AdaptkitError(
+                f"plugin file {path}: a plugin named {name!r} is already loaded "
+                f"({self.plugins[name].source}); rename the file"
+            )
+        spec = importlib.util.spec_from_file_location(f"adaptkit_local_plugin_{name}", path)
+        if spec is None or spec.loader is None:
+            raise AdaptkitError(f"plugin file {path}: not a Python file")
+        module = importlib.util.module_from_spec(spec)
+        try:
+            spec.loader.exec_module(module)
+        except Exception as exc:
+            raise AdaptkitError(
+                f"plugin file {path} failed to import: {type(exc).__name__}: {exc}"
+            ) from exc
+        self.add(module, PluginInfo(name=name, origin="file", source=str(path), version=None))
+
+    def add(self, plugin: ModuleType | object, info: PluginInfo) -> None:
+        """Register one plugin object and collect the robots it declares."""
+        try:
+            self.pm.register(plugin, name=info.name)
+            self.pm.check_pending()  # catches typos such as `register_robot`
+        except pluggy.PluginValidationError as exc:
+            self.pm.unregister(name=info.name)
+            raise AdaptkitError(f"plugin {info.name!r}: {exc}") from exc
+        self.plugins[info.name] = info
+        # Call this plugin's hook alone, so every robot is attributed to the plugin that made it.
+        impls = self.pm.hook.register_robots.get_hookimpls()
+        for impl in (i for i in impls if i.plugin_name == info.name):
+            try:
+                impl.function(register=lambda spec, _n=info.name: self._register(spec, _n))
+            except AdaptkitError as exc:
+                raise AdaptkitError(f"plugin {info.name!r}: {exc}") from exc
+            except Exception as exc:
+                raise AdaptkitError(
+                    f"plugin {info.name!r}: register_robots failed: {type(exc).__name__}: {exc}"
+                ) from exc
+
+    def _register(self, spec: RobotSpec, plugin_name: str) -> None:
+        if not isinstance(spec, RobotSpec):
+            raise AdaptkitError(f"register() expects a RobotSpec, got {type(spec).__name__}")
+        if spec.name in self.robots:
+            raise AdaptkitError(
+                f"robot {spec.name!r} is already registered by plugin "
+                f"{self._robot_owner[spec.name]!r}"
+            )
+        self.robots[spec.name] = spec
+        self._robot_owner[spec.name] = plugin_name
+        self.plugins[plugin_name].robots.append(spec.name)
+
+    # -- queries ---------------------------------------------------------------------------
+    def robot(self, name: str) -> RobotSpec:
+        try:
+            return self.robots[name]
+        except KeyError:
+            close = difflib.get_close_matches(name, list(self.robots), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            known = ", ".join(sorted(self.robots)) or "none"
+            raise AdaptkitError(f"unknown robot {name!r}{hint} (registered: {known})") from None
+
+    def owner(self, robot_name: str) -> str:
+        return self._robot_owner[robot_name]
+
+
+def load_registry(
+    plugin_files: list[str | Path] | None = None,
+    disabled: list[str] | None = None,
+    entry_points: bool = True,
+) -> Registry:
+    """Load entry-point plugins, then files from ADAPTKIT_PLUGINS and `plugin_files`."""
+    off = {n.strip() for n in os.environ.get(DISABLE_ENV, "").split(",") if n.strip()}
+    off |= set(disabled or [])
+    registry = Registry()
+    if entry_points:
+        registry.load_entry_points(off)
+    env_files = [p for p in os.environ.get(PLUGINS_ENV, "").split(os.pathsep) if p]
+    for path in [*env_files, *(plugin_files or [])]:
+        registry.load_file(path, off)
+    return registry
+
+
+_current: Registry | None = None
+
+
+def get_registry() -> Registry:
+    """The process-wide registry; loaded on first use (the CLI loads it in its root callback)."""
+    global _current
+    if _current is None:
+        _current = load_registry()
+    return _current
+
+
+def set_registry(registry: Registry | None) -> None:
+    global _current
+    _current = registry

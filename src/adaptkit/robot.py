@@ -1,0 +1,207 @@
+"""RobotSpec: everything adaptkit needs to know about one robot, declared by a plugin."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from adaptkit.errors import AdaptkitError
+
+# Canonical joint order for every robot in the project: legs FR, FL, RR, RL; each hip, thigh, calf.
+LEGS = ("FR", "FL", "RR", "RL")
+JOINT_KINDS = ("hip", "thigh", "calf")
+CANONICAL_JOINTS = tuple(f"{leg}_{kind}" for leg in LEGS for kind in JOINT_KINDS)
+
+
+def _names(prefix: str, axes: tuple[str, ...]) -> list[str]:
+    return [f"{prefix}_{a}" for a in axes]
+
+
+# The 45-dim observation of the reference locomotion env (SPEC.md), in order and with its scaling.
+LOCOMOTION_OBS_NAMES: tuple[str, ...] = tuple(
+    _names("base_ang_vel", ("x", "y", "z"))  # x0.25
+    + _names("projected_gravity", ("x", "y", "z"))
+    + _names("command", ("vx", "vy", "yaw"))  # x[2, 2, 0.25]
+    + _names("dof_pos", CANONICAL_JOINTS)  # q - q_default
+    + _names("dof_vel", CANONICAL_JOINTS)  # x0.05
+    + _names("last_action", CANONICAL_JOINTS)
+)
+
+_NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class GaitParams:
+    """Parameters of the trotting CPG demonstrator, in 'effective' units.
+
+    Thigh + means foot backwards, calf + means more flexed; multiply by the sign of the robot's
+    joint axes (RobotSpec.joint_signs) to get joint angles.
+    """
+
+    frequency: float  # Hz
+    thigh_amplitude: float
+    calf_amplitude: float
+    thigh_offset: float
+    calf_offset: float
+    speed_gain: float  # stride grows by speed_gain * (v_cmd - v_measured)
+    pitch_gain: float
+    roll_gain: float
+    phase_lead: float  # rad, thigh leads the calf lift
+
+
+@dataclass(frozen=True)
+class RobotSpec:
+    """A robot as adaptkit sees it. Validated on creation; immutable afterwards."""
+
+    name: str
+    task: str
+    group: str
+    obs_names: tuple[str, ...]
+    joint_names: tuple[str, ...]
+    default_joint_angles: tuple[float, ...]
+    action_scale: float = 0.25
+    action_bounds: tuple[float, float] = (-4.0, 4.0)  # clip in action units (joint offset / scale)
+    kp: float = 20.0
+    kd: float = 0.5
+    base_init_height: float = 0.42
+    base_height_target: float = 0.30
+    mass_kg: float | None = None
+    reward_scale: float = 1.0
+    episode_sparsity: int = 1
+    # Where the robot's learning histories live, relative to --data_dir (the dataset-config `path`).
+    data_path: str = ""
+    stats_path: Path | None = None  # optional stats.json; else stats are computed from the data
+    # Simulator description: an MJCF file and, per canonical joint, the joint's name in that file.
+    mjcf: Path | None = None
+    mjcf_joints: tuple[str, ...] | None = None
+    torque_limits: tuple[float, ...] | None = None
+    gait: GaitParams | None = None
+    description: str = ""
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for attr in ("obs_names", "joint_names", "default_joint_angles"):
+            object.__setattr__(self, attr, tuple(getattr(self, attr)))
+        for attr in ("mjcf_joints", "torque_limits"):
+            if getattr(self, attr) is not None:
+                object.__setattr__(self, attr, tuple(getattr(self, attr)))
+        for attr in ("stats_path", "mjcf"):
+            if getattr(self, attr) is not None:
+                object.__setattr__(self, attr, Path(getattr(self, attr)))
+        object.__setattr__(self, "action_bounds", tuple(self.action_bounds))
+        object.__setattr__(self, "extra", MappingProxyType(dict(self.extra)))
+        self._validate()
+
+    # -- derived ---------------------------------------------------------------------------
+    @property
+    def obs_dim(self) -> int:
+        return len(self.obs_names)
+
+    @property
+    def action_dim(self) -> int:
+        return len(self.joint_names)
+
+    @property
+    def joint_signs(self) -> tuple[float, ...]:
+        """+1/-1 per joint: the sign that maps 'effective' gait units to this robot's joint axes."""
+        signs = []
+        for i, q in enumerate(self.default_joint_angles):
+            if q != 0.0:
+                signs.append(math.copysign(1.0, q))
+            else:  # hips default to 0: take the sign of the leg's thigh (Unitree +, Mini Cheetah -)
+                thigh = self.default_joint_angles[i - i % 3 + 1]
+                signs.append(math.copysign(1.0, thigh) if thigh else 1.0)
+        return tuple(signs)
+
+    def dataset_entry(self, type_: str = "default") -> dict[str, dict[str, Any]]:
+        """This robot's entry of a dataset-config YAML, exactly as the Vintix seed writes one."""
+        return {
+            self.task: {
+                "type": type_,
+                "path": self.data_path,
+                "group": self.group,
+                "reward_scale": self.reward_scale,
+                "episode_sparsity": self.episode_sparsity,
+            }
+        }
+
+    def summary(self) -> dict[str, Any]:
+        """A JSON-friendly description, used by `adaptkit robots --json`."""
+        return {
+            "robot": self.name,
+            "task": self.task,
+            "group": self.group,
+            "obs_dim": self.obs_dim,
+            "action_dim": self.action_dim,
+            "reward_scale": self.reward_scale,
+            "episode_sparsity": self.episode_sparsity,
+            "data_path": self.data_path,
+            "simulator": str(self.mjcf) if self.mjcf else None,
+            "kp": self.kp,
+            "kd": self.kd,
+            "mass_kg": self.mass_kg,
+        }
+
+    # -- validation ------------------------------------------------------------------------
+    def _fail(self, field_name: str, expected: str) -> None:
+        raise AdaptkitError(f"robot {self.name!r}: field '{field_name}' {expected}")
+
+    def _validate(self) -> None:
+        if not isinstance(self.name, str) or not _NAME_RE.match(self.name):
+            raise AdaptkitError(
+                f"robot {self.name!r}: field 'name' must be lower-case letters, digits and '_'"
+            )
+        for attr in ("task", "group"):
+            value = getattr(self, attr)
+            if not isinstance(value, str) or not _NAME_RE.match(value):
+                self._fail(attr, f"must be lower-case letters, digits and '_', got {value!r}")
+        if self.obs_dim == 0:
+            self._fail("obs_names", "must name at least one observation dimension")
+        if len(set(self.obs_names)) != self.obs_dim:
+            self._fail("obs_names", "has duplicate names")
+        if self.action_dim == 0:
+            self._fail("joint_names", "must name at least one joint")
+        if len(set(self.joint_names)) != self.action_dim:
+            self._fail("joint_names", "has duplicate names")
+        if len(self.default_joint_angles) != self.action_dim:
+            self._fail(
+                "default_joint_angles",
+                f"has {len(self.default_joint_angles)} values, expected {self.action_dim} "
+                "(one per joint)",
+            )
+        if not all(math.isfinite(float(q)) for q in self.default_joint_angles):
+            self._fail("default_joint_angles", "must be finite numbers")
+        if self.mjcf_joints is not None and len(self.mjcf_joints) != self.action_dim:
+            self._fail(
+                "mjcf_joints", f"has {len(self.mjcf_joints)} names, expected {self.action_dim}"
+            )
+        if self.torque_limits is not None:
+            if len(self.torque_limits) != self.action_dim:
+                self._fail(
+                    "torque_limits",
+                    f"has {len(self.torque_limits)} values, expected {self.action_dim}",
+                )
+            if any(t <= 0 for t in self.torque_limits):
+                self._fail("torque_limits", "must be positive")
+        positive = ("action_scale", "kp", "reward_scale", "base_init_height", "base_height_target")
+        for attr in positive:
+            if not float(getattr(self, attr)) > 0:
+                self._fail(attr, f"must be > 0, got {getattr(self, attr)!r}")
+        if self.kd < 0:
+            self._fail("kd", f"must be >= 0, got {self.kd!r}")
+        low, high = self.action_bounds
+        if len(self.action_bounds) != 2 or not low < high:
+            self._fail("action_bounds", f"must be (low, high) with low < high, got {self.action_bounds}")
+        if not isinstance(self.episode_sparsity, int) or self.episode_sparsity < 1:
+            self._fail("episode_sparsity", f"must be an integer >= 1, got {self.episode_sparsity!r}")
+        if self.mass_kg is not None and self.mass_kg <= 0:
+            self._fail("mass_kg", "must be > 0")
+        if not self.data_path:
+            object.__setattr__(self, "data_path", f"{self.name}_trajectories")
+        if self.mjcf is not None and not self.mjcf.is_file():
+            self._fail("mjcf", f"points to a missing file: {self.mjcf}")
