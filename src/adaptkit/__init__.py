@@ -7,9 +7,9 @@ try:
 except PackageNotFoundError:  # running from a source tree without an install
     __version__ = "0.0.0+unknown"
 
-from adaptkit.errors import AdaptkitError  # noqa: E402
-from adaptkit.hookspecs import hookimpl  # noqa: E402
-from adaptkit.robot import (  # noqa: E402
+from adaptkit.errors import AdaptkitError
+from adaptkit.hookspecs import hookimpl
+from adaptkit.robot import (
     CANONICAL_JOINTS,
     LOCOMOTION_OBS_NAMES,
     GaitParams,

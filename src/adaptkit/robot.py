@@ -196,9 +196,13 @@ class RobotSpec:
             self._fail("kd", f"must be >= 0, got {self.kd!r}")
         low, high = self.action_bounds
         if len(self.action_bounds) != 2 or not low < high:
-            self._fail("action_bounds", f"must be (low, high) with low < high, got {self.action_bounds}")
+            self._fail(
+                "action_bounds", f"must be (low, high) with low < high, got {self.action_bounds}"
+            )
         if not isinstance(self.episode_sparsity, int) or self.episode_sparsity < 1:
-            self._fail("episode_sparsity", f"must be an integer >= 1, got {self.episode_sparsity!r}")
+            self._fail(
+                "episode_sparsity", f"must be an integer >= 1, got {self.episode_sparsity!r}"
+            )
         if self.mass_kg is not None and self.mass_kg <= 0:
             self._fail("mass_kg", "must be > 0")
         if not self.data_path:
