@@ -1,0 +1,1 @@
+"""Learning histories (HDF5), dataset configs, stats, training windows and validation."""

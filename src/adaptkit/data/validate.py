@@ -1,0 +1,305 @@
+"""Dataset validation: every history file checked against its layout, the robot plugin and
+(optionally) a checkpoint's group metadata, plus a per-task summary of what the data holds."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from adaptkit.data.config import DatasetEntry
+from adaptkit.data.history import (
+    ACTION_KEY,
+    DATASET_KEYS,
+    OBS_KEY,
+    REWARD_KEY,
+    STEP_KEY,
+    list_history_files,
+    parse_chunk_name,
+    sorted_chunk_names,
+)
+from adaptkit.errors import AdaptkitError
+from adaptkit.plugins import Registry, get_registry
+
+
+@dataclass
+class TaskSummary:
+    task: str
+    group: str
+    robot: str | None
+    obs_dim: int | None = None
+    act_dim: int | None = None
+    histories: int = 0
+    episodes: int = 0
+    steps: int = 0
+    # mean return per episode over the first / last 10% of each history's episodes (at least
+    # one), averaged over histories: the learning progress the data should show
+    return_start: float | None = None
+    return_end: float | None = None
+
+
+@dataclass
+class ValidationReport:
+    tasks: list[TaskSummary] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "tasks": [asdict(t) for t in self.tasks],
+            "errors": list(self.errors),
+            "warnings": list(self.warnings),
+        }
+
+    def error_line(self) -> str:
+        """The first error, with a count of the others: one line for the CLI."""
+        more = f" (and {len(self.errors) - 1} more problem(s))" if len(self.errors) > 1 else ""
+        return self.errors[0] + more
+
+    def raise_if_errors(self) -> None:
+        if self.errors:
+            raise AdaptkitError(self.error_line())
+
+
+@dataclass
+class _FileSummary:
+    obs_dim: int
+    act_dim: int
+    steps: int
+    episode_returns: np.ndarray
+
+
+def group_dims_from_metadata(
+    metadata: Mapping[str, Any], where: str = "metadata"
+) -> dict[str, tuple[int, int]]:
+    """{group: (obs_dim, act_dim)} from a checkpoint's metadata.json (first task of each group)."""
+    out: dict[str, tuple[int, int]] = {}
+    for task, meta in metadata.items():
+        try:
+            group = meta["group_name"]
+            obs_dim = int(meta["observation_shape"]["proprio"][0])
+            act_dim = int(meta["action_dim"])
+        except (KeyError, TypeError, IndexError, ValueError):
+            raise AdaptkitError(
+                f"{where}: task '{task}' needs group_name, observation_shape.proprio and action_dim"
+            ) from None
+        out.setdefault(group, (obs_dim, act_dim))
+    return out
+
+
+def load_checkpoint_metadata(path: str | Path) -> dict[str, Any]:
+    """metadata.json of a checkpoint: the file itself, an NNNN_epoch folder, or a run folder
+    (its latest NNNN_epoch)."""
+    path = Path(path)
+    if path.is_dir():
+        candidate = path / "metadata.json"
+        if not candidate.is_file():
+            epochs = sorted(p for p in path.glob("*_epoch") if (p / "metadata.json").is_file())
+            if not epochs:
+                raise AdaptkitError(f"{path}: no metadata.json in the checkpoint folder")
+            candidate = epochs[-1] / "metadata.json"
+        path = candidate
+    if not path.is_file():
+        raise AdaptkitError(f"{path}: checkpoint not found")
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise AdaptkitError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise AdaptkitError(f"{path}: expected a mapping of task -> metadata")
+    return data
+
+
+def check_history_file(
+    path: Path, obs_dim: int | None = None, act_dim: int | None = None
+) -> _FileSummary:
+    """Check one history file chunk by chunk; raise AdaptkitError at the first problem."""
+    if not path.is_file():
+        raise AdaptkitError(f"{path}: learning-history file not found")
+    try:
+        f = h5py.File(path, "r")
+    except OSError as exc:
+        raise AdaptkitError(f"{path}: not a readable HDF5 file ({exc})") from None
+    returns: list[float] = []
+    current, started = 0.0, False
+    last_step: int | None = None
+    expected_start = 0
+    with f:
+        for name in sorted_chunk_names(f, path):
+            where = f"{path}: chunk '{name}'"
+            start, end = parse_chunk_name(name)  # type: ignore[misc]
+            if start != expected_start:
+                raise AdaptkitError(
+                    f"{where} starts at step {start}, expected {expected_start} (chunks must be "
+                    "contiguous from 0)"
+                )
+            if end < start:
+                raise AdaptkitError(f"{where}: end before start")
+            n = end - start + 1
+            group = f[name]
+            data = {}
+            for key in DATASET_KEYS:
+                if key not in group or not isinstance(group[key], h5py.Dataset):
+                    raise AdaptkitError(f"{where} has no dataset '{key}'")
+                data[key] = group[key][()]
+            obs, act, rew, step = (data[k] for k in (OBS_KEY, ACTION_KEY, REWARD_KEY, STEP_KEY))
+            if obs.ndim != 2 or act.ndim != 2 or rew.ndim != 1 or step.ndim != 1:
+                raise AdaptkitError(
+                    f"{where}: expected {OBS_KEY} [n,d], {ACTION_KEY} [n,a], {REWARD_KEY} [n], "
+                    f"{STEP_KEY} [n]; got {obs.shape}, {act.shape}, {rew.shape}, {step.shape}"
+                )
+            for key, arr in (
+                (OBS_KEY, obs),
+                (ACTION_KEY, act),
+                (REWARD_KEY, rew),
+                (STEP_KEY, step),
+            ):
+                if len(arr) != n:
+                    raise AdaptkitError(
+                        f"{where}: dataset '{key}' has {len(arr)} rows, expected {n} from the "
+                        "chunk name"
+                    )
+            for key, arr in ((OBS_KEY, obs), (ACTION_KEY, act), (REWARD_KEY, rew)):
+                if not np.issubdtype(arr.dtype, np.floating):
+                    raise AdaptkitError(f"{where}: dataset '{key}' must be float, got {arr.dtype}")
+                if not np.isfinite(arr).all():
+                    row = int(np.flatnonzero(~np.isfinite(arr.reshape(n, -1)).all(axis=1))[0])
+                    raise AdaptkitError(
+                        f"{where}: dataset '{key}' has NaN/inf at step {start + row}"
+                    )
+            if not np.issubdtype(step.dtype, np.integer):
+                raise AdaptkitError(
+                    f"{where}: dataset '{STEP_KEY}' must be integer, got {step.dtype}"
+                )
+            if obs_dim is None:
+                obs_dim, act_dim = obs.shape[1], act.shape[1]
+            if obs.shape[1] != obs_dim:
+                raise AdaptkitError(
+                    f"{where}: '{OBS_KEY}' has dim {obs.shape[1]}, expected {obs_dim}"
+                )
+            if act.shape[1] != act_dim:
+                raise AdaptkitError(
+                    f"{where}: '{ACTION_KEY}' has dim {act.shape[1]}, expected {act_dim}"
+                )
+            # step_num: 0 at an episode start, else previous + 1 (also across chunk boundaries)
+            prev = np.empty(n, np.int64)
+            prev[0] = -1 if last_step is None else last_step
+            prev[1:] = step[:-1]
+            bad = ~((step == 0) | ((step == prev + 1) & (prev >= 0)))
+            if bad.any():
+                i = int(np.flatnonzero(bad)[0])
+                expected = "0" if prev[i] < 0 else f"0 or {prev[i] + 1}"
+                raise AdaptkitError(
+                    f"{where}: '{STEP_KEY}' at step {start + i} is {int(step[i])}, "
+                    f"expected {expected}"
+                )
+            last_step = int(step[-1])
+            # per-episode returns, streamed across chunks
+            r = rew.astype(np.float64)
+            starts = np.flatnonzero(step == 0)
+            if len(starts) == 0:
+                current += r.sum()
+            else:
+                current += r[: starts[0]].sum()
+                if started:
+                    returns.append(current)
+                sums = np.add.reduceat(r, starts)
+                returns.extend(sums[:-1].tolist())
+                current, started = float(sums[-1]), True
+            expected_start = end + 1
+    returns.append(current)
+    assert obs_dim is not None and act_dim is not None
+    return _FileSummary(obs_dim, act_dim, expected_start, np.asarray(returns))
+
+
+def _edge_means(returns: list[np.ndarray]) -> tuple[float | None, float | None]:
+    if not returns:
+        return None, None
+    starts, ends = [], []
+    for r in returns:
+        k = max(1, len(r) // 10)
+        starts.append(r[:k].mean())
+        ends.append(r[-k:].mean())
+    return float(np.mean(starts)), float(np.mean(ends))
+
+
+def validate_dataset(
+    entries: Mapping[str, DatasetEntry] | Iterable[DatasetEntry],
+    registry: Registry | None = None,
+    checkpoint_metadata: Mapping[str, Any] | None = None,
+    raise_on_error: bool = True,
+) -> ValidationReport:
+    """Check every history of every entry; errors name the file (and chunk/dataset).
+
+    registry defaults to the loaded plugins. With raise_on_error=False the problems are returned
+    in the report (the CLI renders the table first, then fails).
+    """
+    registry = registry if registry is not None else get_registry()
+    by_task = {spec.task: spec for spec in registry.robots.values()}
+    ckpt_groups = group_dims_from_metadata(checkpoint_metadata) if checkpoint_metadata else {}
+    report = ValidationReport()
+    values = list(entries.values()) if isinstance(entries, Mapping) else list(entries)
+    for entry in values:
+        spec = by_task.get(entry.task)
+        summary = TaskSummary(entry.task, entry.group, spec.name if spec else None)
+        report.tasks.append(summary)
+        obs_dim = act_dim = None
+        source = ""
+        if spec is not None:
+            obs_dim, act_dim = spec.obs_dim, spec.action_dim
+            source = f"robot plugin '{spec.name}'"
+            if spec.group != entry.group:
+                report.warnings.append(
+                    f"{entry.source}: '{entry.task}.group' is '{entry.group}' but robot "
+                    f"'{spec.name}' declares group '{spec.group}'"
+                )
+        else:
+            report.warnings.append(
+                f"task '{entry.task}': no robot plugin declares it; "
+                "dims checked for consistency only"
+            )
+        if entry.group in ckpt_groups:
+            c_obs, c_act = ckpt_groups[entry.group]
+            if obs_dim is not None and (obs_dim, act_dim) != (c_obs, c_act):
+                report.errors.append(
+                    f"task '{entry.task}': {source} has obs/action dims {obs_dim}/{act_dim} but "
+                    f"the checkpoint's group '{entry.group}' has {c_obs}/{c_act}"
+                )
+                continue
+            obs_dim, act_dim = c_obs, c_act
+            source = source or f"checkpoint group '{entry.group}'"
+        summary.obs_dim, summary.act_dim = obs_dim, act_dim
+        try:
+            files = list_history_files(entry.path)
+        except AdaptkitError as exc:
+            report.errors.append(f"task '{entry.task}': {exc}")
+            continue
+        returns = []
+        for path in files:
+            try:
+                fs = check_history_file(path, obs_dim, act_dim)
+            except AdaptkitError as exc:
+                report.errors.append(
+                    str(exc) + (f" ({source})" if source and "dim" in str(exc) else "")
+                )
+                continue
+            obs_dim, act_dim = fs.obs_dim, fs.act_dim  # later files must agree with the first
+            summary.histories += 1
+            summary.steps += fs.steps
+            summary.episodes += len(fs.episode_returns)
+            returns.append(fs.episode_returns)
+        summary.obs_dim, summary.act_dim = obs_dim, act_dim
+        summary.return_start, summary.return_end = _edge_means(returns)
+    if raise_on_error:
+        report.raise_if_errors()
+    return report
