@@ -1,0 +1,164 @@
+"""Model configuration: the released Vintix config.json model keys, plus context and token order."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from adaptkit.errors import AdaptkitError
+
+TOKEN_ORDERS = ("obs,act,rew", "act,rew,obs")  # released / quadruped fork
+_SUPPORTED = {"norm_class": ("LayerNorm",), "mlp_class": ("GptNeoxMLP",)}
+
+
+@dataclass(frozen=True)
+class GroupDims:
+    """Observation and action widths of one group (all its tasks share them)."""
+
+    obs_dim: int
+    act_dim: int
+
+    def as_dict(self) -> dict[str, int]:
+        return {"obs_dim": self.obs_dim, "act_dim": self.act_dim}
+
+
+@dataclass
+class ModelConfig:
+    """Architecture keys of a Vintix config.json. Defaults: a small model for 2 CPU cores.
+
+    `extra` keeps every other key of config.json (data, optimiser, ...) so it round-trips.
+    """
+
+    observation_emb_dim: int = 80
+    action_emb_dim: int = 40
+    reward_emb_dim: int = 8
+    hidden_dim: int | None = None  # = the sum of the three embedding widths; filled in if absent
+    transformer_depth: int = 3
+    transformer_heads: int = 4
+    intermediate_size: int = 512
+    attn_dropout: float = 0.0
+    residual_dropout: float = 0.0
+    normalize_qk: bool = True
+    bias: bool = True
+    parallel_residual: bool = False
+    shared_attention_norm: bool = False
+    norm_class: str = "LayerNorm"
+    mlp_class: str = "GptNeoxMLP"
+    inner_ep_pos_enc: bool = False
+    norm_acs: bool = False
+    norm_obs: bool = True
+    context_len: int = 256
+    token_order: str = "obs,act,rew"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        emb = self.observation_emb_dim + self.action_emb_dim + self.reward_emb_dim
+        if self.hidden_dim is None:
+            self.hidden_dim = emb
+        self._validate(emb)
+
+    # -- construction ----------------------------------------------------------------------
+    @classmethod
+    def field_names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in dataclasses.fields(cls) if f.name != "extra")
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
+        """Model keys from a config.json dict; every other key is kept in `extra`."""
+        if not isinstance(d, dict):
+            raise AdaptkitError(f"config.json: expected a JSON object, got {type(d).__name__}")
+        names = set(cls.field_names())
+        known = {k: v for k, v in d.items() if k in names}
+        extra = {k: v for k, v in d.items() if k not in names}
+        if isinstance(known.get("token_order"), list | tuple):
+            known["token_order"] = ",".join(known["token_order"])
+        return cls(**known, extra=extra)
+
+    def to_dict(self) -> dict[str, Any]:
+        """config.json content: extra keys first, then the model keys (which win)."""
+        return {**self.extra, **self.model_dict()}
+
+    def model_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.field_names()}
+
+    @classmethod
+    def released(cls, **overrides: Any) -> ModelConfig:
+        """The released Vintix sizes (≈252M transformer parameters)."""
+        base = dict(
+            observation_emb_dim=511,
+            action_emb_dim=511,
+            reward_emb_dim=2,
+            transformer_depth=20,
+            transformer_heads=16,
+            intermediate_size=4096,
+            context_len=8192,
+        )
+        return cls(**{**base, **overrides})
+
+    @classmethod
+    def fork(cls, **overrides: Any) -> ModelConfig:
+        """The quadruped fork's sizes and token order."""
+        base = dict(
+            observation_emb_dim=127,
+            action_emb_dim=127,
+            reward_emb_dim=2,
+            transformer_depth=3,
+            transformer_heads=4,
+            intermediate_size=128,
+            attn_dropout=0.1,
+            residual_dropout=0.1,
+            token_order="act,rew,obs",
+        )
+        return cls(**{**base, **overrides})
+
+    # -- derived ---------------------------------------------------------------------------
+    @property
+    def head_dim(self) -> int:
+        return self.hidden_dim // self.transformer_heads
+
+    @property
+    def order(self) -> tuple[str, ...]:
+        return tuple(self.token_order.split(","))
+
+    # -- validation ------------------------------------------------------------------------
+    def _fail(self, name: str, expected: str) -> None:
+        raise AdaptkitError(f"config.json: field '{name}' {expected}, got {getattr(self, name)!r}")
+
+    def _validate(self, emb: int) -> None:
+        for name in (
+            "observation_emb_dim",
+            "action_emb_dim",
+            "reward_emb_dim",
+            "hidden_dim",
+            "transformer_depth",
+            "transformer_heads",
+            "intermediate_size",
+            "context_len",
+        ):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                self._fail(name, "must be a positive integer")
+        if self.hidden_dim != emb:
+            self._fail(
+                "hidden_dim",
+                f"must equal observation_emb_dim + action_emb_dim + reward_emb_dim = {emb}",
+            )
+        if self.hidden_dim % self.transformer_heads:
+            self._fail(
+                "hidden_dim", f"must be divisible by transformer_heads={self.transformer_heads}"
+            )
+        for name in ("attn_dropout", "residual_dropout"):
+            if not 0.0 <= float(getattr(self, name)) < 1.0:
+                self._fail(name, "must be in [0, 1)")
+        for name, allowed in _SUPPORTED.items():
+            if getattr(self, name) not in allowed:
+                self._fail(name, f"must be one of {list(allowed)}")
+        if self.token_order not in TOKEN_ORDERS:
+            self._fail("token_order", f"must be one of {list(TOKEN_ORDERS)}")
+        if self.inner_ep_pos_enc:
+            self._fail(
+                "inner_ep_pos_enc", "is not supported by adaptkit (ALiBi only); expected false"
+            )
+        if self.shared_attention_norm and not self.parallel_residual:
+            self._fail("shared_attention_norm", "needs parallel_residual=true")

@@ -1,0 +1,289 @@
+"""Group surgery: add a robot's group, freeze, report trainable parameters, verify frozen weights.
+
+Freeze modes:
+- ``transformer`` — the seed's ``--freeze_transformer``, made safe: only the new group's
+  encoders and decoder train; the transformer, every old group and the shared padding
+  embeddings are frozen (so old robots behave bit-for-bit as before).
+- ``new-group-only`` — a synonym of ``transformer``: once old groups and paddings are frozen too,
+  the two are the same set of parameters.
+- ``none`` — everything trains (full fine-tune; old robots will change).
+``patterns`` then adjust the mode: fnmatch patterns on parameter names, ``"pat"`` makes matches
+trainable, ``"!pat"`` freezes them, applied in order; a pattern that matches nothing is an error.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from adaptkit.checkpoint import (
+    MODEL_FILE,
+    Checkpoint,
+    _load_state_dict,
+    fingerprint,
+    group_tasks,
+    resolve_checkpoint,
+    task_metadata,
+    unwrap,
+)
+from adaptkit.errors import AdaptkitError
+from adaptkit.model import GroupDims, Vintix
+from adaptkit.robot import RobotSpec
+
+FREEZE_MODES = ("transformer", "new-group-only", "none")
+
+
+# -- add a group -------------------------------------------------------------------------------
+def add_group(
+    model: nn.Module,
+    metadata: dict[str, Any],
+    spec: RobotSpec,
+    stats: Mapping[str, Any],
+    *,
+    replace: bool = False,
+    warm_start_from: str | None = None,
+) -> None:
+    """Create `spec.group`'s encoders and decoder and write the task's complete metadata entry
+    into `metadata` (in place) and task2group. Only the new modules are initialised."""
+    model = unwrap(model)
+    group, task = spec.group, spec.task
+    entry = task_metadata(spec, stats)  # validates stats against the robot's dims
+    dims = GroupDims(spec.obs_dim, spec.action_dim)
+    tasks = group_tasks(metadata)
+    if task in metadata and metadata[task].get("group_name") != group:
+        raise AdaptkitError(
+            f"task {task!r} already exists in the checkpoint in group "
+            f"{metadata[task].get('group_name')!r}; give the robot another task name"
+        )
+    if (task in metadata or group in model.groups or group in tasks) and not replace:
+        users = tasks.get(group, [])
+        raise AdaptkitError(
+            f"group {group!r} already exists in the checkpoint (tasks: {users}); choose a new "
+            "group name for the robot, or pass replace=True to rebuild it"
+        )
+    others = [t for t in tasks.get(group, []) if t != task]
+    if others:
+        raise AdaptkitError(
+            f"group {group!r} is shared with tasks {others}; replacing it would change them — "
+            "choose a new group name for the robot"
+        )
+    if warm_start_from is not None:
+        if warm_start_from == group or warm_start_from not in model.groups:
+            raise AdaptkitError(
+                f"warm start: group {warm_start_from!r} is not another group of the model "
+                f"(groups: {sorted(g for g in model.groups if g != group)})"
+            )
+        if model.groups[warm_start_from] != dims:
+            ref = model.groups[warm_start_from]
+            raise AdaptkitError(
+                f"warm start: group {warm_start_from!r} has obs/act {ref.obs_dim}/{ref.act_dim}, "
+                f"robot {spec.name!r} has {dims.obs_dim}/{dims.act_dim}"
+            )
+    if group in model.groups:
+        model.remove_group(group)
+    model.add_group_modules(group, dims)
+    if warm_start_from is not None:
+        with torch.no_grad():
+            for new, ref in zip(
+                model.group_modules(group), model.group_modules(warm_start_from), strict=True
+            ):
+                new.load_state_dict(ref.state_dict())
+    metadata[task] = entry
+    model.set_task2group({t: e["group_name"] for t, e in metadata.items()})
+
+
+# -- freezing ----------------------------------------------------------------------------------
+@dataclass
+class FreezeResult:
+    mode: str
+    trainable: list[str]
+    frozen: list[str]
+    n_trainable: int
+    n_total: int
+    pattern_matches: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "mode": self.mode,
+            "trainable_params": self.n_trainable,
+            "total_params": self.n_total,
+            "trainable_pct": 100.0 * self.n_trainable / max(self.n_total, 1),
+            "trainable": self.trainable,
+            "pattern_matches": self.pattern_matches,
+        }
+
+
+def _pattern_hint(names: Sequence[str]) -> str:
+    roots = sorted({".".join(n.split(".")[:2]) + ".*" for n in names})
+    return ", ".join(roots[:8])
+
+
+def freeze(
+    model: nn.Module,
+    mode: str = "transformer",
+    new_group: str | None = None,
+    patterns: Sequence[str] | None = None,
+) -> FreezeResult:
+    """Set requires_grad per the mode (see the module docstring), then apply `patterns`."""
+    model = unwrap(model)
+    if mode not in FREEZE_MODES:
+        raise AdaptkitError(f"freeze mode {mode!r}: expected one of {list(FREEZE_MODES)}")
+    params = dict(model.named_parameters())
+    if mode == "none":
+        train = set(params)
+    else:
+        if new_group is None:
+            raise AdaptkitError(f"freeze mode {mode!r} needs the new group's name")
+        if new_group not in getattr(model, "groups", {}):
+            raise AdaptkitError(f"freeze: model has no group {new_group!r} (add it first)")
+        prefixes = Vintix.group_prefixes(new_group)
+        train = {n for n in params if n.startswith(prefixes)}
+    matches: dict[str, int] = {}
+    for raw in patterns or []:
+        negate = raw.startswith("!")
+        pat = raw[1:] if negate else raw
+        hit = [n for n in params if fnmatch.fnmatchcase(n, pat)]
+        if not hit:
+            raise AdaptkitError(
+                f"freeze pattern {raw!r} matches no parameter (patterns match whole names, e.g. "
+                f"{_pattern_hint(list(params))})"
+            )
+        matches[raw] = len(hit)
+        train = train - set(hit) if negate else train | set(hit)
+    for n, p in params.items():
+        p.requires_grad_(n in train)
+    trainable = [n for n in params if n in train]
+    return FreezeResult(
+        mode=mode,
+        trainable=trainable,
+        frozen=[n for n in params if n not in train],
+        n_trainable=sum(params[n].numel() for n in trainable),
+        n_total=sum(p.numel() for p in params.values()),
+        pattern_matches=matches,
+    )
+
+
+def trainable_parameters(model: nn.Module) -> list[nn.Parameter]:
+    """What the optimiser should get: only parameters with requires_grad."""
+    return [p for p in unwrap(model).parameters() if p.requires_grad]
+
+
+# -- reports -----------------------------------------------------------------------------------
+def _module_of(name: str) -> str:
+    parts = name.split(".")
+    if parts[0] == "transformer":
+        return "transformer"
+    if parts[0] == "encoder" and parts[1].startswith("prev_"):
+        return "shared paddings"
+    if parts[0] in ("encoder", "head") and len(parts) > 2:
+        return f"group {parts[2]}"
+    return parts[0]
+
+
+def parameter_report(model: nn.Module) -> list[dict[str, Any]]:
+    """Rows per module (transformer, shared paddings, one per group) and a total row."""
+    rows: dict[str, dict[str, Any]] = {}
+    for name, p in unwrap(model).named_parameters():
+        row = rows.setdefault(
+            _module_of(name), {"module": _module_of(name), "params": 0, "trainable": 0}
+        )
+        row["params"] += p.numel()
+        row["trainable"] += p.numel() if p.requires_grad else 0
+    total = {
+        "module": "total",
+        "params": sum(r["params"] for r in rows.values()),
+        "trainable": sum(r["trainable"] for r in rows.values()),
+    }
+    out = [*rows.values(), total]
+    for r in out:
+        r["trainable_pct"] = round(100.0 * r["trainable"] / max(r["params"], 1), 2)
+    return out
+
+
+def describe_groups(ckpt: Checkpoint) -> list[dict[str, Any]]:
+    """Per group: tasks, dims, parameter count (for `adaptkit groups`)."""
+    tasks = group_tasks(ckpt.metadata)
+    counts = {r["module"]: r["params"] for r in parameter_report(ckpt.model)}
+    return [
+        {
+            "group": g,
+            "tasks": tasks.get(g, []),
+            "obs_dim": d.obs_dim,
+            "act_dim": d.act_dim,
+            "params": counts.get(f"group {g}", 0),
+        }
+        for g, d in ckpt.groups.items()
+    ]
+
+
+def describe_checkpoint(ckpt: Checkpoint) -> dict[str, Any]:
+    """Everything `adaptkit inspect` shows."""
+    return {
+        "path": str(ckpt.path),
+        "fingerprint": ckpt.fingerprint,
+        "adapters": [str(p) for p in ckpt.adapters],
+        "model_config": ckpt.config.model_dict(),
+        "other_config": {
+            k: v for k, v in ckpt.raw_config.items() if k not in ckpt.config.model_dict()
+        },
+        "groups": describe_groups(ckpt),
+        "parameters": parameter_report(ckpt.model),
+        "has_training_state": ckpt.state_path is not None,
+    }
+
+
+# -- verification ------------------------------------------------------------------------------
+def frozen_fingerprint(model: nn.Module) -> dict[str, str]:
+    """Hashes of every frozen parameter (and buffer), taken before training."""
+    model = unwrap(model)
+    frozen = {n for n, p in model.named_parameters() if not p.requires_grad}
+    frozen |= {n for n in model.state_dict() if n not in dict(model.named_parameters())}
+    return fingerprint(model, sorted(frozen))
+
+
+def verify_frozen(
+    before: Mapping[str, str], model_or_state: nn.Module | Mapping[str, torch.Tensor]
+) -> None:
+    """Raise if any tensor hashed in `before` is missing or changed."""
+    sd = (
+        unwrap(model_or_state).state_dict()
+        if isinstance(model_or_state, nn.Module)
+        else model_or_state
+    )
+    missing = [k for k in before if k not in sd]
+    changed = [k for k in before if k in sd and fingerprint(sd, [k])[k] != before[k]]
+    if missing or changed:
+        parts = []
+        if changed:
+            parts.append(
+                f"{len(changed)} changed ({', '.join(changed[:5])}"
+                f"{', ...' if len(changed) > 5 else ''})"
+            )
+        if missing:
+            parts.append(f"{len(missing)} missing ({', '.join(missing[:5])})")
+        raise AdaptkitError("frozen weights are not bit-identical: " + "; ".join(parts))
+
+
+def verify_against_checkpoint(
+    model: nn.Module, path: Path | str, keys: Sequence[str] | None = None
+) -> None:
+    """Check that the model holds the checkpoint file's weights (all of the file's tensors, or
+    `keys`) — catches a pretrained trunk re-initialised after loading (the HPT bug)."""
+    file_path = resolve_checkpoint(path) / MODEL_FILE
+    sd = _load_state_dict(file_path)
+    live = unwrap(model).state_dict()
+    names = list(sd) if keys is None else list(keys)
+    missing = [k for k in names if k not in live]
+    differ = [k for k in names if k in live and not torch.equal(live[k].detach().cpu(), sd[k])]
+    if missing or differ:
+        raise AdaptkitError(
+            f"model does not hold the weights of {file_path}: "
+            f"{len(differ)} differ ({', '.join(differ[:5])}), "
+            f"{len(missing)} missing ({', '.join(missing[:5])})"
+        )
