@@ -1,6 +1,7 @@
 """Unitree A1, one of the pretraining robots (shares the `quadruped_locomotion` group)."""
 
 from adaptkit import CANONICAL_JOINTS, LOCOMOTION_OBS_NAMES, GaitParams, RobotSpec, hookimpl
+from adaptkit_robots import ASSETS
 
 
 @hookimpl
@@ -19,7 +20,14 @@ def register_robots(register):
             base_height_target=0.27,
             mass_kg=12.5,
             torque_limits=(33.5,) * 12,
-            gait=GaitParams(2.59, 0.40, 0.89, 0.18, -0.34, 0.36, 0.30, 0.0, 0.65),
+            mjcf=ASSETS / "a1.xml",
+            mjcf_joints=tuple(
+                f"{leg}_{j}_joint"
+                for leg in ("FR", "FL", "RR", "RL")
+                for j in ("hip", "upper", "lower")
+            ),
+            # Trot CPG tuned in the sim env: tools/tune_gait.py a1 --rounds 8 --batch 128
+            gait=GaitParams(3.117, 0.151, 0.691, 0.029, -0.244, 0.660, 0.331, -0.167, 2.157),
             data_path="a1_trajectories",
             description="Unitree A1 (12.5 kg), primitive-geometry MJCF",
         )

@@ -1,6 +1,7 @@
 """Unitree Go1, one of the pretraining robots (shares the `quadruped_locomotion` group)."""
 
 from adaptkit import CANONICAL_JOINTS, LOCOMOTION_OBS_NAMES, GaitParams, RobotSpec, hookimpl
+from adaptkit_robots import ASSETS
 
 
 @hookimpl
@@ -19,7 +20,14 @@ def register_robots(register):
             base_height_target=0.32,
             mass_kg=12.7,
             torque_limits=(23.7, 23.7, 35.55) * 4,
-            gait=GaitParams(2.21, 0.32, 0.69, 0.02, -0.45, 0.25, 0.0, 0.37, 1.49),
+            mjcf=ASSETS / "go1.xml",
+            mjcf_joints=tuple(
+                f"{leg}_{j}_joint"
+                for leg in ("FR", "FL", "RR", "RL")
+                for j in ("hip", "thigh", "calf")
+            ),
+            # Trot CPG tuned in the sim env: tools/tune_gait.py go1 --rounds 8 --batch 128
+            gait=GaitParams(3.408, 0.153, 0.873, -0.013, -0.431, 0.248, 0.909, -0.309, 1.790),
             data_path="go1_trajectories",
             description="Unitree Go1 (12.7 kg), primitive-geometry MJCF",
         )

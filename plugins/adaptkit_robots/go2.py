@@ -1,6 +1,7 @@
 """Unitree Go2, one of the pretraining robots (shares the `quadruped_locomotion` group)."""
 
 from adaptkit import CANONICAL_JOINTS, LOCOMOTION_OBS_NAMES, GaitParams, RobotSpec, hookimpl
+from adaptkit_robots import ASSETS
 
 
 @hookimpl
@@ -20,7 +21,14 @@ def register_robots(register):
             base_height_target=0.30,
             mass_kg=15.0,
             torque_limits=(23.7, 23.7, 45.43) * 4,
-            gait=GaitParams(1.93, 0.39, 0.67, -0.01, -0.43, 0.59, 0.18, 0.20, 1.43),
+            mjcf=ASSETS / "go2.xml",
+            mjcf_joints=tuple(
+                f"{leg}_{j}_joint"
+                for leg in ("FR", "FL", "RR", "RL")
+                for j in ("hip", "thigh", "calf")
+            ),
+            # Trot CPG tuned in the sim env: tools/tune_gait.py go2 --rounds 8 --batch 128
+            gait=GaitParams(3.500, 0.264, 1.000, 0.030, -0.367, 0.646, 0.189, -0.029, 0.197),
             data_path="go2_trajectories",
             description="Unitree Go2 (15.0 kg), primitive-geometry MJCF",
         )

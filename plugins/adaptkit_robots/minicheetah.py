@@ -1,6 +1,7 @@
 """MIT Mini Cheetah: the new robot adaptkit adapts a Go1/Go2/A1-pretrained model to."""
 
 from adaptkit import CANONICAL_JOINTS, LOCOMOTION_OBS_NAMES, GaitParams, RobotSpec, hookimpl
+from adaptkit_robots import ASSETS
 
 
 @hookimpl
@@ -20,7 +21,18 @@ def register_robots(register):
             base_height_target=0.30,
             mass_kg=8.9,
             torque_limits=(18.0, 18.0, 26.0) * 4,
-            gait=GaitParams(2.43, 0.15, 0.60, 0.09, -0.75, 0.37, 0.24, 0.68, 1.87),
+            mjcf=ASSETS / "minicheetah.xml",
+            mjcf_joints=tuple(
+                name
+                for leg in ("fr", "fl", "hr", "hl")
+                for name in (
+                    f"torso_to_abduct_{leg}_j",
+                    f"abduct_{leg}_to_thigh_{leg}_j",
+                    f"thigh_{leg}_to_knee_{leg}_j",
+                )
+            ),
+            # Trot CPG tuned in the sim env: tools/tune_gait.py minicheetah --rounds 8 --batch 128
+            gait=GaitParams(3.133, 0.104, 0.419, 0.013, -0.197, 0.362, -0.439, 0.588, 0.866),
             data_path="minicheetah_trajectories",
             description="MIT Mini Cheetah (8.9 kg), primitive-geometry MJCF",
         )

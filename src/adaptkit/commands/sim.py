@@ -1,9 +1,101 @@
-"""CLI commands for the sim area (filled in by its issue)."""
+"""`adaptkit collect` (noise-distillation learning histories) and `adaptkit demo` (the expert)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from adaptkit.commands.render import console, print_json, table
+from adaptkit.plugins import get_registry
+
+
+def collect(
+    robot: str = typer.Argument(..., help="Robot name (see `adaptkit robots`)."),
+    histories: int = typer.Option(8, "--histories", min=1, help="Learning histories to write."),
+    steps_per_history: int = typer.Option(
+        15_000, "--steps-per-history", "--steps_per_history", min=1, help="Control steps each."
+    ),
+    num_envs: int = typer.Option(
+        8, "--num-envs", "--num_envs", min=1, help="Envs simulated at once (one history each)."
+    ),
+    data_dir: Path = typer.Option(
+        Path("data"), "--data-dir", "--data_dir", help="Folder for the task folder and config."
+    ),
+    out: Path | None = typer.Option(
+        None, "--out", help="Task folder (default: DATA_DIR / the robot's data path)."
+    ),
+    config: Path | None = typer.Option(
+        None, "--config", help="Dataset config YAML (default: DATA_DIR/dataset_config.yaml)."
+    ),
+    seed: int = typer.Option(0, "--seed"),
+    expert: str | None = typer.Option(
+        None, "--expert", help="'trot' (default) or a TorchScript / nn.Module .pt policy file."
+    ),
+) -> None:
+    """Simulate continuous-noise-distillation learning histories (Vintix HDF5 layout)."""
+    from adaptkit.sim.collect import collect_histories
+
+    spec = get_registry().robot(robot)
+    out_dir = out if out is not None else data_dir / spec.data_path
+    config_path = config if config is not None else data_dir / "dataset_config.yaml"
+    total = histories * steps_per_history
+    columns = (
+        TextColumn(f"[bold]{spec.name}[/]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("env-steps"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console, transient=False) as bar:
+        task = bar.add_task("collect", total=total)
+        paths = collect_histories(
+            spec,
+            out_dir,
+            histories,
+            steps_per_history,
+            num_envs,
+            seed,
+            progress=lambda k: bar.advance(task, k),
+            expert=expert,
+            config_path=config_path,
+        )
+    console.print(
+        f"wrote {len(paths)} histories ({total:,} steps) to {out_dir}; "
+        f"dataset config entry '{spec.task}' in {config_path}"
+    )
+
+
+def demo(
+    robot: str = typer.Argument(..., help="Robot name (see `adaptkit robots`)."),
+    num_envs: int = typer.Option(16, "--num-envs", "--num_envs", min=1),
+    episodes: int = typer.Option(1, "--episodes", min=1, help="Episodes per env."),
+    seed: int = typer.Option(1000, "--seed"),
+    expert: str | None = typer.Option(None, "--expert", help="'trot' or a .pt policy file."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Run the robot's demonstrator: mean return per episode, forward speed, fall rate."""
+    from adaptkit.sim.run import evaluate_demonstrator
+
+    spec = get_registry().robot(robot)
+    stats = evaluate_demonstrator(spec, num_envs, episodes, seed=seed, policy=expert)
+    if json_out:
+        print_json(stats.as_dict())
+        return
+    row = (
+        stats.robot,
+        stats.episodes,
+        f"{stats.mean_return:.2f} ± {stats.std_return:.2f}",
+        f"{stats.mean_speed:.3f}",
+        f"{stats.fall_rate:.1%}",
+        f"{stats.steps_per_s:,.0f}",
+    )
+    cols = ["robot", "episodes", "return / episode", "speed m/s", "falls", "env-steps/s"]
+    console.print(table("demonstrator", cols, [row]))
 
 
 def register(app: typer.Typer) -> None:
     """Attach this module's commands to the root app."""
+    app.command("collect")(collect)
+    app.command("demo")(demo)

@@ -1,0 +1,131 @@
+"""Simulator benchmark: env-steps/s of LocomotionEnv vs bare MuJoCo, and each demonstrator.
+
+    .venv/bin/python bench/bench_sim.py [--robots go1 go2 a1 minicheetah] [--steps 300]
+        [--demo-envs 16] [--demo-episodes 1] [--skip-demo] [--json]
+
+Throughput: the env (obs, reward, termination, auto-reset included) is driven by a precomputed
+open-loop trot so every run has the same contacts; "bare" steps the same compiled model with the
+same PD targets through the same native path (`mujoco.rollout`, same threads) and reads nothing
+back. ratio = env / bare (the env's own overhead; target >= 0.8). "mj_step" is a plain
+single-thread Python loop over `mujoco.mj_step`, for reference.
+Demonstrator: mean return per 1000-step episode, mean forward speed, fall rate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import mujoco
+import numpy as np
+from mujoco import rollout
+
+from adaptkit.plugins import load_registry
+from adaptkit.sim.env import LocomotionEnv
+from adaptkit.sim.model import SUBSTEPS
+from adaptkit.sim.run import evaluate_demonstrator
+
+ROBOTS = ("go1", "go2", "a1", "minicheetah")
+ENV_COUNTS = (1, 16, 100)
+
+
+def _actions(steps: int, n: int) -> np.ndarray:
+    """Open-loop trot in action units (same for env and bare runs)."""
+    t = np.arange(steps)[:, None, None] * 0.02
+    phase = np.array([0, np.pi, np.pi, 0]).repeat(3)[None, None, :]
+    return 0.8 * np.sin(2 * np.pi * 2.5 * t + phase) * np.ones((1, n, 12))
+
+
+def bench_env(spec, n: int, steps: int) -> float:
+    env = LocomotionEnv(spec, n, seed=0)
+    acts = _actions(steps, n)
+    env.reset()
+    env.step(acts[0])  # warm-up
+    t0 = time.perf_counter()
+    for a in acts:
+        env.step(a)
+    wall = time.perf_counter() - t0
+    env.close()
+    return n * steps / wall
+
+
+def bench_bare(spec, n: int, steps: int) -> tuple[float, float]:
+    """(rollout loop, plain mj_step loop) env-steps/s on the env's own compiled model."""
+    env = LocomotionEnv(spec, n, seed=0)
+    env.reset()
+    model, state = env.model, env._state.copy()
+    nthread = env._rollout.nthread
+    env.close()
+    targets = _actions(steps, n) * spec.action_scale + np.asarray(spec.default_joint_angles)
+    ctrl = np.zeros((n, SUBSTEPS, model.nu))
+    out = np.zeros((n, SUBSTEPS, state.shape[1]))
+    sens = np.zeros((n, SUBSTEPS, 0))
+    datas = [mujoco.MjData(model) for _ in range(max(nthread, 1))]
+    models = [model] * n
+    with rollout.Rollout(nthread=nthread) as ro:
+        t0 = time.perf_counter()
+        for tgt in targets:
+            ctrl[:] = tgt[:, None, :]
+            ro.rollout(models, datas, state, ctrl, skip_checks=True, nstep=SUBSTEPS,
+                       state=out, sensordata=sens)  # fmt: skip
+            state[:] = out[:, -1]
+        rate_rollout = n * steps / (time.perf_counter() - t0)
+    # Plain loop: one MjData per env, mj_step with 4 substeps, qpos/qvel read each step.
+    k = min(n, 16)  # cap the per-env Python loop; rate is per env-step anyway
+    ds = [mujoco.MjData(model) for _ in range(k)]
+    for d in ds:
+        mujoco.mj_setState(model, d, state[0], mujoco.mjtState.mjSTATE_FULLPHYSICS)
+    t0 = time.perf_counter()
+    for tgt in targets:
+        for i, d in enumerate(ds):
+            d.ctrl[:] = tgt[i]
+            mujoco.mj_step(model, d, nstep=SUBSTEPS)
+            _ = d.qpos.copy(), d.qvel.copy()
+    rate_plain = k * steps / (time.perf_counter() - t0)
+    return rate_rollout, rate_plain
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--robots", nargs="+", default=list(ROBOTS))
+    ap.add_argument("--steps", type=int, default=300)
+    ap.add_argument("--demo-envs", type=int, default=16)
+    ap.add_argument("--demo-episodes", type=int, default=1)
+    ap.add_argument("--skip-demo", action="store_true")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    reg = load_registry()
+    results: dict[str, dict] = {}
+    if not args.json:
+        print(f"{'robot':12} {'envs':>5} {'env/s':>9} {'bare/s':>9} {'ratio':>6} {'mj_step/s':>10}")
+    for name in args.robots:
+        spec = reg.robots[name]
+        results[name] = {"throughput": []}
+        for n in ENV_COUNTS:
+            steps = args.steps if n > 1 else args.steps * 3
+            bare, plain = bench_bare(spec, n, steps)
+            env_rate = bench_env(spec, n, steps)
+            row = {"envs": n, "env": env_rate, "bare": bare, "ratio": env_rate / bare,
+                   "mj_step": plain}  # fmt: skip
+            results[name]["throughput"].append(row)
+            if not args.json:
+                print(f"{name:12} {n:5d} {env_rate:9.0f} {bare:9.0f} {row['ratio']:6.2f} "
+                      f"{plain:10.0f}")  # fmt: skip
+    if not args.skip_demo:
+        if not args.json:
+            print(f"\n{'robot':12} {'episodes':>8} {'return':>14} {'speed m/s':>9} {'falls':>6}")
+        for name in args.robots:
+            s = evaluate_demonstrator(
+                reg.robots[name], args.demo_envs, args.demo_episodes, seed=1000
+            )
+            results[name]["demonstrator"] = s.as_dict()
+            if not args.json:
+                print(f"{name:12} {s.episodes:8d} {s.mean_return:8.2f}±{s.std_return:5.2f} "
+                      f"{s.mean_speed:9.3f} {s.fall_rate:6.1%}")  # fmt: skip
+    if args.json:
+        print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,216 @@
+"""Learning histories by continuous noise distillation (Vintix): demonstrator + decaying noise.
+
+Each history is one env running `steps_per_history` control steps over chained episodes (auto-reset
+inside the history). At history step n the executed action is
+
+    a = ε(n)·u + (1 − ε(n))·expert(obs),  u ~ U(−NOISE_RANGE, NOISE_RANGE) per joint, i.i.d.
+    ε(n) = (1 − (n / ((1 − f)·N))^p)^(1/p) for n < (1 − f)·N, else 0
+
+so the history starts as pure noise around the standing pose and ends as the demonstrator: the
+returns rise along it, which is what an in-context learner imitates. The noise is centred on 0
+(the default pose) and spans ±1 action unit (±0.25 rad at scale 0.25): wide enough to make the
+early episodes poor, small enough that the robot mostly keeps standing instead of thrashing.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from adaptkit.robot import RobotSpec
+from adaptkit.sim.demonstrator import Policy, load_policy
+from adaptkit.sim.env import LocomotionEnv
+
+NOISE_FREE_FRACTION = 0.05  # f: the last 5% of each history is the pure demonstrator
+NOISE_POWER = 0.6  # p
+NOISE_RANGE = 1.0  # uniform noise half-width, in action units
+BUFFER_STEPS = 1000  # steps kept in memory per env before handing them to the writers
+DEFAULT_CONFIG_NAME = "dataset_config.yaml"
+NOISE_STREAM = 7  # sub-stream tag separating the action noise from the env's reset noise
+
+
+def noise_schedule(
+    n: np.ndarray | int, total: int, f: float = NOISE_FREE_FRACTION, p: float = NOISE_POWER
+) -> np.ndarray:
+    """ε(n) for history step(s) n of a history of `total` steps."""
+    n = np.asarray(n, dtype=np.float64)
+    horizon = (1.0 - f) * total
+    frac = np.clip(n / horizon, 0.0, 1.0)
+    return np.where(n < horizon, (1.0 - frac**p) ** (1.0 / p), 0.0)
+
+
+def _history_name(i: int) -> str:
+    return f"history_{i:03d}.h5"
+
+
+def collect_histories(
+    spec: RobotSpec,
+    out_dir: Path,
+    histories: int,
+    steps_per_history: int,
+    num_envs: int,
+    seed: int,
+    progress: Callable[[int], None] | None = None,
+    *,
+    expert: str | Path | None = None,
+    config_path: Path | None = None,
+    episode_length: int = 1000,
+    chunk_size: int | None = None,
+) -> list[Path]:
+    """Write `histories` HDF5 learning histories into `out_dir` (the task folder).
+
+    Runs min(num_envs, histories) envs at a time, one history per env. Also writes the task JSON
+    `<out_dir>/<out_dir.name>.json` and this task's entry in the dataset config (default
+    `<out_dir.parent>/dataset_config.yaml`, other tasks kept; `path` relative to that folder).
+    `progress(k)` is called with the number of env-steps just simulated. Deterministic for the
+    same arguments.
+    """
+    from adaptkit.data.history import DEFAULT_CHUNK_SIZE, HistoryWriter
+
+    if histories < 1 or steps_per_history < 1 or num_envs < 1:
+        raise ValueError("histories, steps_per_history and num_envs must be >= 1")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    chunk = chunk_size or DEFAULT_CHUNK_SIZE
+    paths: list[Path] = []
+    summaries: list[dict[str, Any]] = []
+    wave_size = min(num_envs, histories)
+    for first in range(0, histories, wave_size):
+        ids = list(range(first, min(first + wave_size, histories)))
+        # History i uses env stream [seed, i] and noise stream [seed, NOISE_STREAM, i]: its
+        # content does not depend on num_envs or on which wave it ran in.
+        env = LocomotionEnv(spec, len(ids), seed=seed, episode_length=episode_length, env_ids=ids)
+        writers = [
+            HistoryWriter(out_dir / _history_name(i), spec.obs_dim, spec.action_dim, chunk)
+            for i in ids
+        ]
+        try:
+            returns = _run_wave(
+                env,
+                load_policy(spec, expert),
+                writers,
+                steps_per_history,
+                [np.random.default_rng([seed, NOISE_STREAM, i]) for i in ids],
+                progress,
+            )
+            paths += [w.close() for w in writers]
+        except BaseException:
+            for w in writers:
+                w.abort()
+            raise
+        finally:
+            env.close()
+        for i, r in zip(ids, returns, strict=True):
+            k = max(1, len(r) // 10)
+            summaries.append(
+                {
+                    "file": _history_name(i),
+                    "episodes": len(r),
+                    "return_first": float(np.mean(r[:k])) if r else None,
+                    "return_last": float(np.mean(r[-k:])) if r else None,
+                }
+            )
+    _write_task_files(
+        spec,
+        out_dir,
+        config_path,
+        histories,
+        steps_per_history,
+        seed,
+        summaries,
+        episode_length,
+        expert,
+    )
+    return paths
+
+
+def _run_wave(
+    env: LocomotionEnv,
+    policy: Policy,
+    writers: list[Any],
+    steps: int,
+    rngs: list[np.random.Generator],
+    progress: Callable[[int], None] | None,
+) -> list[list[float]]:
+    """Step all envs of a wave in lockstep; buffer transitions, append per env in blocks."""
+    n = env.num_envs
+    low, high = env.action_low, env.action_high
+    eps = noise_schedule(np.arange(steps), steps)
+    buf_obs = np.empty((BUFFER_STEPS, n, env.obs_dim), np.float32)
+    buf_act = np.empty((BUFFER_STEPS, n, env.action_dim), np.float32)
+    buf_rew = np.empty((BUFFER_STEPS, n), np.float32)
+    buf_step = np.empty((BUFFER_STEPS, n), np.int32)
+    returns: list[list[float]] = [[] for _ in range(n)]
+    obs = env.reset()
+    policy.reset(None)
+    fill = 0
+    for t in range(steps):
+        expert = policy.act(obs, env)
+        noise = np.stack([r.uniform(-NOISE_RANGE, NOISE_RANGE, env.action_dim) for r in rngs])
+        action = np.clip(eps[t] * noise + (1.0 - eps[t]) * expert, low, high)
+        buf_obs[fill], buf_act[fill], buf_step[fill] = obs, action, env.step_num
+        obs, reward, done, info = env.step(action)
+        buf_rew[fill] = reward
+        fill += 1
+        if done.any():
+            policy.reset(done)
+            for j in np.flatnonzero(done):
+                returns[j].append(float(info["episode_return"][j]))
+        if fill == BUFFER_STEPS or t == steps - 1:
+            for j, w in enumerate(writers):
+                w.append(
+                    buf_obs[:fill, j], buf_act[:fill, j], buf_rew[:fill, j], buf_step[:fill, j]
+                )
+            fill = 0
+        if progress is not None:
+            progress(n)
+    return returns
+
+
+def _write_task_files(
+    spec: RobotSpec,
+    out_dir: Path,
+    config_path: Path | None,
+    histories: int,
+    steps: int,
+    seed: int,
+    summaries: list[dict[str, Any]],
+    episode_length: int,
+    expert: str | Path | None,
+) -> None:
+    from adaptkit.data.config import write_dataset_config
+    from adaptkit.data.history import write_task_metadata
+
+    config_path = Path(config_path) if config_path else out_dir.parent / DEFAULT_CONFIG_NAME
+    entry = spec.dataset_entry()
+    entry[spec.task]["path"] = os.path.relpath(out_dir.resolve(), config_path.parent.resolve())
+    write_dataset_config(config_path, entry)
+    write_task_metadata(
+        out_dir,
+        {
+            "task": spec.task,
+            "robot": spec.name,
+            "group": spec.group,
+            "observation_shape": {"proprio": [spec.obs_dim]},
+            "action_dim": spec.action_dim,
+            "action_type": "continuous",
+            "reward_scale": spec.reward_scale,
+            "obs_names": list(spec.obs_names),
+            "collector": {
+                "method": "continuous_noise_distillation",
+                "expert": str(expert) if expert else "trot",
+                "noise_free_fraction": NOISE_FREE_FRACTION,
+                "noise_power": NOISE_POWER,
+                "noise_range": [-NOISE_RANGE, NOISE_RANGE],
+                "histories": histories,
+                "steps_per_history": steps,
+                "episode_length": episode_length,
+                "seed": seed,
+            },
+            "histories": summaries,
+        },
+    )
