@@ -1,0 +1,159 @@
+"""compare(): models, the demonstrator and standing still on the same seeded envs; one table."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from adaptkit.errors import AdaptkitError
+from adaptkit.evaluate.plot import plot_curves
+from adaptkit.evaluate.policies import DemonstratorPolicy, ModelPolicy, StandPolicy
+from adaptkit.evaluate.report import (
+    EvalReport,
+    Progress,
+    evaluate_policy,
+    robot_spec,
+    write_episodes_csv,
+    write_json,
+)
+from adaptkit.robot import RobotSpec
+
+
+@dataclass
+class CompareReport:
+    robot: str
+    rows: list[dict[str, Any]]  # one per policy: the table
+    reports: dict[str, EvalReport]
+    files: dict[str, Path] = field(default_factory=dict)
+
+
+def _table_row(
+    label: str, s: dict[str, Any], demo: float | None, stand: float | None
+) -> dict[str, Any]:
+    r = s["mean_return"]
+    ok = r is not None and np.isfinite(r)
+    pct = 100.0 * r / demo if ok and demo else None
+    gap = demo - stand if demo is not None and stand is not None else None
+    norm = (r - stand) / gap if ok and gap else None
+    return {
+        "label": label,
+        "mean_return": r,
+        "std_return": s["std_return"],
+        "pct_demonstrator": pct,
+        "normalised_score": norm,
+        "mean_speed": s["mean_speed"],
+        "falls": s["falls"],
+        "num_episodes": s["num_episodes"],
+        "fall_rate": s["fall_rate"],
+        "per_episode_mean": [p["mean"] for p in s["per_episode"]],
+        "steps_per_s": s["steps_per_s"],
+        "mode": s.get("mode"),
+        "stats_source": s.get("stats_source"),
+        "group": s.get("group"),
+    }
+
+
+def compare(
+    robot: str | RobotSpec,
+    models: Sequence[tuple[str, Any]],
+    demonstrator: bool = True,
+    stand: bool = True,
+    num_envs: int = 16,
+    episodes: int | None = 3,
+    max_steps: int | None = None,
+    seed: int = 0,
+    out_dir: str | Path | None = None,
+    group: str | None = None,
+    context_len: int | None = None,
+    data_dir: str | Path | None = None,
+    episode_length: int | None = None,
+    expert: str | Path | None = None,
+    progress: Callable[[str], Progress | None] | None = None,
+    threads: int | None = 1,
+) -> CompareReport:
+    """Models (label, checkpoint), the demonstrator and stand-still on the same seeded envs.
+
+    `expert`: a demonstrator policy file instead of the robot's trot. `progress(label)` may
+    return a per-run progress callback. Writes compare.json, compare.csv,
+    episodes.csv (all policies) and compare.png with every curve.
+    """
+    spec = robot_spec(robot)
+    labels = [label for label, _ in models]
+    if len(set(labels)) != len(labels):
+        raise AdaptkitError(f"--labels: must be unique, got {labels}")
+    policies: list[tuple[str, Any]] = []
+    if demonstrator:
+        policies.append(("demonstrator", lambda: DemonstratorPolicy.for_robot(spec, expert)))
+    if stand:
+        policies.append(("stand", lambda: StandPolicy(spec.action_dim)))
+    for label, ckpt in models:
+        policies.append(
+            (
+                label,
+                lambda ckpt=ckpt, label=label: ModelPolicy.from_checkpoint(
+                    ckpt,
+                    spec,
+                    group=group,
+                    context_len=context_len,
+                    data_dir=data_dir,
+                    name=label,
+                    threads=threads,
+                ),
+            )
+        )
+    reports: dict[str, EvalReport] = {}
+    for label, make in policies:
+        # a fresh env with the same seed per policy: identical initial states and resets
+        reports[label] = evaluate_policy(
+            make(),
+            spec,
+            num_envs=num_envs,
+            episodes=episodes,
+            max_steps=max_steps,
+            seed=seed,
+            episode_length=episode_length,
+            label=label,
+            progress=progress(label) if progress else None,
+        )
+    demo_r = reports["demonstrator"].summary["mean_return"] if demonstrator else None
+    stand_r = reports["stand"].summary["mean_return"] if stand else None
+    rows = [_table_row(lbl, rep.summary, demo_r, stand_r) for lbl, rep in reports.items()]
+    out = CompareReport(spec.name, rows, reports)
+    if out_dir is not None:
+        d = Path(out_dir)
+        d.mkdir(parents=True, exist_ok=True)
+        payload = {
+            "robot": spec.name,
+            "seed": seed,
+            "num_envs": num_envs,
+            "episodes_requested": episodes,
+            "max_steps": max_steps,
+            "table": rows,
+            "runs": {lbl: rep.summary for lbl, rep in reports.items()},
+        }
+        out.files["compare_json"] = write_json(d / "compare.json", payload)
+        out.files["compare_csv"] = _write_table_csv(d / "compare.csv", rows)
+        out.files["episodes_csv"] = write_episodes_csv(
+            d / "episodes.csv", {lbl: rep.episodes for lbl, rep in reports.items()}
+        )
+        out.files["compare_png"] = plot_curves(
+            {lbl: rep.summary["per_episode"] for lbl, rep in reports.items()},
+            d / "compare.png",
+            f"{spec.name}: in-context return (seed {seed}, {num_envs} envs)",
+        )
+    return out
+
+
+def _write_table_csv(path: Path, rows: Sequence[dict[str, Any]]) -> Path:
+    cols = [k for k in rows[0] if k != "per_episode_mean"] if rows else []
+    with path.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(cols)
+        for r in rows:
+            w.writerow(["" if r[c] is None else r[c] for c in cols])
+    return path
