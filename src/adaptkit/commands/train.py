@@ -1,9 +1,293 @@
-"""CLI commands for the train area (filled in by its issue)."""
+"""`adaptkit pretrain` and `adaptkit finetune ROBOT`: parse options, call adaptkit.train, render."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
 import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from adaptkit.commands.render import console, print_json, table
+from adaptkit.errors import AdaptkitError
+
+PRECISION_HELP = "fp32, or bf16 autocast."
+
+
+def parse_config_paths(values: list[str] | None) -> list[str]:
+    """Repeated paths and/or the seed's JSON list string '["a.yaml", "b.yaml"]'."""
+    out: list[str] = []
+    for value in values or []:
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                items = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise AdaptkitError(f"--dataset-config-paths: not a JSON list ({exc})") from None
+            if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+                raise AdaptkitError("--dataset-config-paths: expected a JSON list of paths")
+            out.extend(items)
+        elif text:
+            out.append(text)
+    return out
+
+
+class Renderer:
+    """Turns the library's progress events into rich output (rank 0 only gets events)."""
+
+    def __init__(self, quiet: bool = False) -> None:
+        self.quiet = quiet
+        self.bar: Progress | None = None
+        self.task = None
+
+    def __call__(self, event: str, data: dict[str, Any]) -> None:
+        getattr(self, f"on_{event}", lambda d: None)(data)
+
+    def on_note(self, d: dict[str, Any]) -> None:
+        console.print(f"[cyan]note:[/] {d['message']}", highlight=False)
+
+    def on_trainable(self, d: dict[str, Any]) -> None:
+        if self.quiet:
+            return
+        rows = [
+            (r["module"], f"{r['params']:,}", f"{r['trainable']:,}", f"{r['trainable_pct']:.1f}%")
+            for r in d["rows"]
+        ]
+        mode = d["freeze"]["mode"] if d.get("freeze") else "none (training from scratch)"
+        console.print(
+            table(f"Parameters (freeze: {mode})", ["module", "params", "trainable", "%"], rows)
+        )
+
+    def on_start(self, d: dict[str, Any]) -> None:
+        console.print(
+            f"training {d['epochs'] - d['start_epoch']} epoch(s) × {d['steps_per_epoch']} steps, "
+            f"global batch {d['global_batch']} windows ({d['tokens_per_step']:,} timesteps/step), "
+            f"{d['world_size']} process(es)",
+            highlight=False,
+        )
+        if self.quiet:
+            return
+        self.bar = Progress(
+            TextColumn("epoch {task.fields[epoch]}/{task.fields[epochs]}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]}"),
+            TextColumn("{task.fields[tps]} tok/s"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=console,
+        )
+        self.bar.start()
+        self.task = self.bar.add_task(
+            "train",
+            total=d["total_steps"],
+            completed=d["global_step"],
+            epoch=d["start_epoch"] + 1,
+            epochs=d["epochs"],
+            loss="-",
+            tps="-",
+        )
+
+    def on_step(self, d: dict[str, Any]) -> None:
+        if self.bar is not None:
+            self.bar.update(
+                self.task,
+                completed=d["step"],
+                epoch=d["epoch"],
+                loss=f"{d['loss']:.4f}",
+                tps=f"{d['tokens_per_s']:,.0f}",
+            )
+
+    def on_epoch(self, d: dict[str, Any]) -> None:
+        msg = f"epoch {d['epoch']}: mean loss {d['loss']:.5f}"
+        if self.bar is not None:
+            self.bar.console.print(msg, highlight=False)
+        else:
+            console.print(msg, highlight=False)
+
+    def on_checkpoint(self, d: dict[str, Any]) -> None:
+        msg = f"saved {d['path']}"
+        (self.bar.console if self.bar is not None else console).print(msg, highlight=False)
+
+    def on_done(self, d: dict[str, Any]) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+            self.bar = None
+
+
+def _summary(result, as_json: bool) -> None:
+    if as_json:
+        print_json(
+            {
+                "run_dir": result.run_dir,
+                "checkpoints": result.checkpoints,
+                "final_loss": result.final_loss,
+                "epoch_losses": result.epoch_losses,
+                "steps": result.steps,
+                "tokens": result.tokens,
+                "seconds": round(result.seconds, 2),
+                "tokens_per_s": round(result.tokens_per_s, 1),
+                "resumed_from": result.resumed_from,
+                "frozen_verified": result.frozen_verified,
+                "frozen_report": result.frozen_report,
+                "adapter": result.adapter,
+                "notes": result.notes,
+            }
+        )
+        return
+    losses = ", ".join(f"{x:.4f}" for x in result.epoch_losses)
+    console.print(f"[bold]done[/] in {result.seconds:.1f}s — epoch losses: {losses}")
+    if result.frozen_verified:
+        console.print(f"[green]✓ frozen weights verified:[/] {result.frozen_report}")
+    elif result.frozen_verified is None and result.frozen_report:
+        console.print(f"frozen weights: {result.frozen_report}")
+    if result.last_checkpoint:
+        console.print(f"checkpoint: {result.last_checkpoint}", highlight=False)
+    if result.adapter:
+        console.print(f"adapter:    {result.adapter}", highlight=False)
+
+
+def _train_config(finetune: bool, **kw: Any):
+    from adaptkit.train import TrainConfig
+
+    given = {k: v for k, v in kw.items() if v is not None}
+    return TrainConfig.for_finetune(**given) if finetune else TrainConfig(**given)
 
 
 def register(app: typer.Typer) -> None:
     """Attach this module's commands to the root app."""
+
+    @app.command("finetune")
+    def finetune_cmd(
+        robot: str = typer.Argument(..., help="Robot name (see `adaptkit robots`)."),
+        pretrained_path: Path = typer.Option(
+            Path("models/base"),
+            "--pretrained-path",
+            "--pretrained_path",
+            help="Base checkpoint: an NNNN_epoch dir or a run dir (newest epoch).",
+        ),
+        dataset_config_paths: list[str] = typer.Option(
+            None,
+            "--dataset-config-paths",
+            "--dataset_config_paths",
+            help="Dataset config YAML(s): repeat, or a JSON list (default: the robot plugin's).",
+        ),
+        data_dir: Path = typer.Option(Path("data"), "--data-dir", "--data_dir"),
+        name: str = typer.Option(None, "--name", help="Run name (default <robot>_finetune)."),
+        save_dir: Path = typer.Option(Path("models"), "--save-dir", "--save_dir"),
+        freeze: str = typer.Option(
+            "transformer", "--freeze", help="transformer | new-group-only | none."
+        ),
+        freeze_transformer: bool = typer.Option(
+            False,
+            "--freeze-transformer",
+            "--freeze_transformer",
+            help="The seed's spelling of --freeze transformer (the default).",
+        ),
+        freeze_pattern: list[str] = typer.Option(
+            None, "--freeze-pattern", help="fnmatch on param names; '!pat' freezes (repeatable)."
+        ),
+        epochs: int = typer.Option(10, "--epochs"),
+        lr: float = typer.Option(1e-4, "--lr"),
+        batch_size: int = typer.Option(None, "--batch-size", "--batch_size"),
+        context_len: int = typer.Option(None, "--context-len", "--context_len"),
+        stride: int = typer.Option(
+            None, "--trajectory-sparsity", "--trajectory_sparsity", help="Window start stride."
+        ),
+        grad_accum: int = typer.Option(None, "--grad-accum", "--grad_accum"),
+        precision: str = typer.Option(None, "--precision", help=PRECISION_HELP),
+        warmup_ratio: float = typer.Option(None, "--warmup-ratio", "--warmup_ratio"),
+        weight_decay: float = typer.Option(None, "--weight-decay", "--weight_decay"),
+        save_every: int = typer.Option(None, "--save-every", "--save_every"),
+        seed: int = typer.Option(None, "--seed"),
+        resume: bool = typer.Option(False, "--resume", help="Continue from the newest checkpoint."),
+        stats: Path = typer.Option(None, "--stats", help="stats.json with the robot's task."),
+        device: str = typer.Option(None, "--device", help="cpu or cuda (default: cuda if any)."),
+        as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    ) -> None:
+        """Add ROBOT as a new group to a pretrained model, freeze the rest, train, save."""
+        from adaptkit.plugins import get_registry
+        from adaptkit.train import finetune
+
+        spec = get_registry().robot(robot)
+        if freeze_transformer and freeze != "transformer":
+            raise AdaptkitError("--freeze_transformer contradicts --freeze " + freeze)
+        cfg = _train_config(
+            True, epochs=epochs, lr=lr, batch_size=batch_size, context_len=context_len,
+            trajectory_sparsity=stride, grad_accum=grad_accum, precision=precision,
+            warmup_ratio=warmup_ratio, weight_decay=weight_decay, save_every=save_every,
+            seed=seed,
+        )  # fmt: skip
+        result = finetune(
+            spec,
+            pretrained_path=pretrained_path,
+            dataset_config_paths=parse_config_paths(dataset_config_paths) or None,
+            data_dir=data_dir,
+            name=name,
+            save_dir=save_dir,
+            freeze_mode=freeze,
+            freeze_patterns=list(freeze_pattern or []),
+            train_config=cfg,
+            resume=resume,
+            stats_path=stats,
+            device=device,
+            progress=Renderer(quiet=as_json),
+        )
+        _summary(result, as_json)
+
+    @app.command("pretrain")
+    def pretrain_cmd(
+        configs: list[str] = typer.Argument(..., help="Dataset config YAML(s)."),
+        name: str = typer.Option("base", "--name", help="Run name: {save_dir}/{name}/."),
+        model_config: Path = typer.Option(
+            None, "--model-config", "--model_config", help="Model size YAML/JSON (default small)."
+        ),
+        data_dir: Path = typer.Option(Path("data"), "--data-dir", "--data_dir"),
+        save_dir: Path = typer.Option(Path("models"), "--save-dir", "--save_dir"),
+        epochs: int = typer.Option(10, "--epochs"),
+        lr: float = typer.Option(3e-4, "--lr"),
+        batch_size: int = typer.Option(None, "--batch-size", "--batch_size"),
+        context_len: int = typer.Option(None, "--context-len", "--context_len"),
+        stride: int = typer.Option(None, "--trajectory-sparsity", "--trajectory_sparsity"),
+        grad_accum: int = typer.Option(None, "--grad-accum", "--grad_accum"),
+        precision: str = typer.Option(None, "--precision", help=PRECISION_HELP),
+        warmup_ratio: float = typer.Option(None, "--warmup-ratio", "--warmup_ratio"),
+        weight_decay: float = typer.Option(None, "--weight-decay", "--weight_decay"),
+        save_every: int = typer.Option(None, "--save-every", "--save_every"),
+        seed: int = typer.Option(None, "--seed"),
+        resume: bool = typer.Option(False, "--resume"),
+        stats: Path = typer.Option(None, "--stats", help="stats.json (default: computed)."),
+        device: str = typer.Option(None, "--device"),
+        as_json: bool = typer.Option(False, "--json"),
+    ) -> None:
+        """Train a base model from scratch on every training task of the dataset configs."""
+        from adaptkit.train import pretrain
+
+        cfg = _train_config(
+            False, epochs=epochs, lr=lr, batch_size=batch_size, context_len=context_len,
+            trajectory_sparsity=stride, grad_accum=grad_accum, precision=precision,
+            warmup_ratio=warmup_ratio, weight_decay=weight_decay, save_every=save_every,
+            seed=seed,
+        )  # fmt: skip
+        result = pretrain(
+            parse_config_paths(configs),
+            data_dir=data_dir,
+            name=name,
+            save_dir=save_dir,
+            model_config=model_config,
+            train_config=cfg,
+            resume=resume,
+            stats_path=stats,
+            device=device,
+            progress=Renderer(quiet=as_json),
+        )
+        _summary(result, as_json)

@@ -1,0 +1,91 @@
+"""torchrun awareness: process group set-up, DDP wrapping, rank-0-only side effects."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+
+def setup(device: str | None = None) -> DistInfo:
+    """Read torchrun's WORLD_SIZE/RANK/LOCAL_RANK and join the process group if > 1 process.
+
+    nccl on CUDA, gloo on CPU. Without torchrun this is a no-op single-process run.
+    """
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        dev = torch.device("cuda", local_rank if world > 1 else (dev.index or 0))
+        torch.cuda.set_device(dev)
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo")
+    return DistInfo(rank=rank, world_size=world, local_rank=local_rank, device=dev)
+
+
+def teardown(info: DistInfo) -> None:
+    if info.enabled and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def barrier(info: DistInfo) -> None:
+    if info.enabled:
+        dist.barrier()
+
+
+def wrap(model: nn.Module, info: DistInfo, find_unused: bool) -> nn.Module:
+    """DDP over the trainable parameters only: DDP skips params with requires_grad=False.
+
+    `find_unused` is needed when a step may leave trainable params without a gradient, e.g.
+    several groups trainable but single-group batches (pretraining, full fine-tuning).
+    """
+    if not info.enabled:
+        return model
+    ids = [info.device.index] if info.device.type == "cuda" else None
+    return nn.parallel.DistributedDataParallel(
+        model, device_ids=ids, find_unused_parameters=find_unused, broadcast_buffers=False
+    )
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+
+
+def no_sync(model: nn.Module, sync: bool):
+    """Skip the gradient all-reduce on micro-batches that are not the last of a step."""
+    if sync or not isinstance(model, nn.parallel.DistributedDataParallel):
+        return nullcontext()
+    return model.no_sync()
+
+
+def mean_over_ranks(values: Sequence[float], info: DistInfo) -> list[float]:
+    """Average a few scalars over all processes (for logging; one small all-reduce)."""
+    if not info.enabled:
+        return list(values)
+    t = torch.tensor(list(values), dtype=torch.float64, device=info.device)
+    dist.all_reduce(t)
+    return (t / info.world_size).tolist()

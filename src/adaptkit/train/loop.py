@@ -1,0 +1,295 @@
+"""The one training loop behind `pretrain` and `finetune`.
+
+Deterministic given the seed: the data order is a function of (seed, epoch), dropout draws from
+torch's RNG, which is checkpointed, so a run resumed from epoch k ends bit-identical to one that
+never stopped. Checkpoints are taken at epoch ends, so the data position of a resume is "the start
+of epoch k".
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from adaptkit.errors import AdaptkitError
+from adaptkit.model import action_loss
+from adaptkit.train import distributed as dd
+from adaptkit.train.config import TrainConfig
+from adaptkit.train.schedule import make_optimizer, make_scheduler
+
+Progress = Callable[[str, dict[str, Any]], None]
+# save(model, epoch, trainer_state) -> checkpoint dir; only called on rank 0
+SaveFn = Callable[[nn.Module, int, dict[str, Any]], Path]
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+METRICS_FILE = "metrics.jsonl"
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _np_state_to_plain(state: tuple) -> tuple:
+    """numpy's RNG state with plain lists: state.pth must load with weights_only=True."""
+    name, keys, pos, has_gauss, cached = state
+    return (name, [int(k) for k in keys], int(pos), int(has_gauss), float(cached))
+
+
+def rng_state() -> dict[str, Any]:
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": _np_state_to_plain(np.random.get_state()),
+        "python": random.getstate(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    name, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, np.asarray(keys, np.uint32), pos, has_gauss, cached))
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def autocast(device: torch.device, precision: str):
+    if precision == "bf16":
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return nullcontext()
+
+
+@dataclass
+class LoopResult:
+    epoch_losses: list[float]
+    checkpoints: list[Path]
+    steps: int
+    tokens: int
+    seconds: float
+    step_losses: list[float] = field(default_factory=list)
+
+
+class Trainer:
+    """Runs epochs over a single-group-batch loader; optimiser over trainable params only."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        loader: torch.utils.data.DataLoader,
+        cfg: TrainConfig,
+        info: dd.DistInfo,
+        run_dir: Path,
+        save: SaveFn,
+        context_len: int,
+        loss_fn: LossFn | None = None,
+        find_unused: bool = True,
+        progress: Progress | None = None,
+    ) -> None:
+        self.model = model
+        self.loader = loader
+        self.sampler = loader.sampler
+        self.cfg = cfg
+        self.info = info
+        self.run_dir = Path(run_dir)
+        self.save = save
+        self.context_len = context_len
+        self.loss_fn = loss_fn or action_loss  # MSE over every position, in fp32
+        self.progress = progress if info.is_main else None
+        self.ddp = dd.wrap(model, info, find_unused)
+        self.params = [p for p in model.parameters() if p.requires_grad]
+        self.optimizer = make_optimizer(model, cfg.lr, cfg.betas, cfg.weight_decay)
+
+        batches = len(loader)  # this rank's micro-batches per epoch
+        self.steps_per_epoch = batches // cfg.grad_accum  # a partial last step is dropped
+        if cfg.max_steps_per_epoch is not None:
+            self.steps_per_epoch = min(self.steps_per_epoch, cfg.max_steps_per_epoch)
+        if self.steps_per_epoch < 1:
+            need = cfg.batch_size * cfg.grad_accum * info.world_size
+            raise AdaptkitError(
+                f"the data gives {batches} full batch(es) of {cfg.batch_size} windows per process, "
+                f"fewer than one optimiser step needs (global batch {need}); "
+                "use a smaller --batch-size/--grad-accum/--context-len or more data"
+            )
+        self.total_steps = self.steps_per_epoch * cfg.epochs
+        self.scheduler = make_scheduler(
+            self.optimizer, self.total_steps, cfg.warmup_ratio, cfg.min_lr_ratio
+        )
+        self.global_batch = cfg.batch_size * cfg.grad_accum * info.world_size
+        self.tokens_per_step = self.global_batch * context_len
+        self.epoch = 0  # epochs completed
+        self.global_step = 0
+        self.epoch_losses: list[float] = []
+
+    # -- state ---------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "epoch": self.epoch,
+            "global_step": self.global_step,
+            "steps_per_epoch": self.steps_per_epoch,
+            "total_steps": self.total_steps,
+            "epoch_losses": list(self.epoch_losses),
+            "rng": rng_state(),
+            "sampler": {"seed": self.cfg.seed, "epoch": self.epoch, "skip_batches": 0},
+            "world_size": self.info.world_size,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state.get("total_steps") != self.total_steps:
+            raise AdaptkitError(
+                f"cannot resume: the checkpoint's schedule has {state.get('total_steps')} "
+                f"optimiser steps but this run would have {self.total_steps} (epochs, batch size, "
+                "grad accumulation, world size, context or data changed); start a new --name"
+            )
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.epoch = int(state["epoch"])
+        self.global_step = int(state["global_step"])
+        self.epoch_losses = [float(x) for x in state["epoch_losses"]]
+        set_rng_state(state["rng"])
+
+    # -- running -------------------------------------------------------------------------
+    def _emit(self, event: str, **data: Any) -> None:
+        if self.progress is not None:
+            self.progress(event, data)
+
+    def _log(self, record: dict[str, Any]) -> None:
+        if self.info.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            with open(self.run_dir / METRICS_FILE, "a") as fh:
+                fh.write(json.dumps(record) + "\n")
+
+    def truncate_metrics(self) -> None:
+        """Drop metric lines of steps after the resumed checkpoint (they will be redone)."""
+        path = self.run_dir / METRICS_FILE
+        if not self.info.is_main or not path.exists():
+            return
+        keep = [
+            line
+            for line in path.read_text().splitlines()
+            if line.strip() and json.loads(line).get("step", 0) <= self.global_step
+        ]
+        tmp = path.with_suffix(".jsonl.tmp")
+        tmp.write_text("".join(line + "\n" for line in keep))
+        tmp.replace(path)
+
+    def _checkpoint(self) -> Path | None:
+        path = None
+        if self.info.is_main:
+            path = self.save(self.model, self.epoch, self.state_dict())
+            self._emit("checkpoint", epoch=self.epoch, path=path)
+        dd.barrier(self.info)  # nobody runs ahead of (or exits before) the write
+        return path
+
+    def save_initial(self) -> Path | None:
+        """0000_epoch: the model as training starts (the reference writes it too)."""
+        return self._checkpoint()
+
+    def train_step(self, it) -> float:
+        """One optimiser step over grad_accum micro-batches from `it`; returns the mean loss."""
+        cfg, info = self.cfg, self.info
+        self.optimizer.zero_grad(set_to_none=True)
+        total = 0.0
+        for micro in range(cfg.grad_accum):
+            batch = next(it)
+            last = micro == cfg.grad_accum - 1
+            dev = info.device
+            with dd.no_sync(self.ddp, last):
+                with autocast(dev, cfg.precision):
+                    pred = self.ddp(
+                        batch["group"],
+                        batch["obs"].to(dev, non_blocking=True),
+                        batch["prev_action"].to(dev, non_blocking=True),
+                        batch["prev_reward"].to(dev, non_blocking=True),
+                        batch["step_num"].to(dev, non_blocking=True),
+                    )
+                    loss = self.loss_fn(pred, batch["target"].to(dev, non_blocking=True))
+                # mean over micro-batches; DDP then averages over ranks: the global-batch mean
+                (loss / cfg.grad_accum).backward()
+            total += loss.item()
+        if cfg.grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(self.params, cfg.grad_clip, foreach=False)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.global_step += 1
+        return total / cfg.grad_accum
+
+    def fit(self) -> LoopResult:
+        cfg = self.cfg
+        checkpoints: list[Path] = []
+        step_losses: list[float] = []
+        self.model.train()
+        self._emit(
+            "start",
+            epochs=cfg.epochs,
+            start_epoch=self.epoch,
+            steps_per_epoch=self.steps_per_epoch,
+            total_steps=self.total_steps,
+            global_step=self.global_step,
+            global_batch=self.global_batch,
+            tokens_per_step=self.tokens_per_step,
+            world_size=self.info.world_size,
+        )
+        t_start = time.perf_counter()
+        tokens = 0
+        while self.epoch < cfg.epochs:
+            self.sampler.set_epoch(self.epoch)
+            it = iter(self.loader)
+            losses: list[float] = []
+            t_last = time.perf_counter()
+            for _ in range(self.steps_per_epoch):
+                loss = self.train_step(it)
+                (loss,) = dd.mean_over_ranks([loss], self.info)
+                if not math.isfinite(loss):
+                    raise AdaptkitError(
+                        f"loss became {loss} at step {self.global_step} (epoch {self.epoch + 1}); "
+                        "lower --lr, or use --precision fp32"
+                    )
+                now = time.perf_counter()
+                tps = self.tokens_per_step / max(now - t_last, 1e-9)
+                t_last = now
+                tokens += self.tokens_per_step
+                losses.append(loss)
+                step_losses.append(loss)
+                lr = self.scheduler.get_last_lr()[0]
+                record = {
+                    "step": self.global_step,
+                    "epoch": self.epoch + 1,
+                    "loss": loss,
+                    "lr": lr,
+                    "tokens_per_s": round(tps, 1),
+                    "time": round(now - t_start, 3),
+                }
+                self._log(record)
+                self._emit("step", total_steps=self.total_steps, epochs=cfg.epochs, **record)
+            self.epoch += 1
+            self.epoch_losses.append(float(np.mean(losses)))
+            self._emit("epoch", epoch=self.epoch, loss=self.epoch_losses[-1])
+            if self.epoch % cfg.save_every == 0 or self.epoch == cfg.epochs:
+                path = self._checkpoint()
+                if path is not None:
+                    checkpoints.append(path)
+        return LoopResult(
+            epoch_losses=list(self.epoch_losses),
+            checkpoints=checkpoints,
+            steps=self.global_step,
+            tokens=tokens,
+            seconds=time.perf_counter() - t_start,
+            step_losses=step_losses,
+        )

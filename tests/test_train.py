@@ -1,0 +1,152 @@
+"""pretrain → finetune → reload; frozen weights; resume; refusals. Tiny model, tiny data."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import torch
+from helpers_train import TINY_MODEL, make_world, state_dict, tiny_train
+
+from adaptkit.checkpoint import load_adapter, load_checkpoint
+from adaptkit.errors import AdaptkitError
+from adaptkit.model import Vintix
+from adaptkit.plugins import get_registry
+from adaptkit.train import ADAPTER_FILE, METRICS_FILE, finetune, pretrain
+
+MC_GROUP = "minicheetah_locomotion"
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    root = tmp_path_factory.mktemp("train")
+    paths = make_world(root)
+    torch.set_num_threads(2)
+    result = pretrain(
+        [paths["pretrain_config"]], paths["data"], "base", root / "models", TINY_MODEL,
+        tiny_train(epochs=2),
+    )  # fmt: skip
+    return {**paths, "root": root, "base": result.run_dir, "pretrain": result}
+
+
+def _robot():
+    return get_registry().robot("minicheetah")
+
+
+def test_pretrain_writes_epochs_and_learns(world):
+    r = world["pretrain"]
+    assert [p.name for p in r.checkpoints] == ["0000_epoch", "0001_epoch", "0002_epoch"]
+    assert r.epoch_losses[-1] < r.epoch_losses[0]
+    ck = load_checkpoint(world["base"])
+    assert ck.path.name == "0002_epoch"
+    assert set(ck.model.groups) == {"quadruped_locomotion"}
+    cfg = json.loads((ck.path / "config.json").read_text())
+    assert cfg["betas"] == [0.9, 0.99] and cfg["transformer_depth"] == 1
+    assert "obs_mean" in ck.metadata["go1_walking"]
+
+
+def test_finetune_then_reload(world, tmp_path):
+    r = finetune(
+        _robot(), world["base"], None, world["data"], "mc", tmp_path,
+        train_config=tiny_train(epochs=3),
+    )  # fmt: skip
+    assert r.frozen_verified is True
+    assert r.epoch_losses[-1] < r.epoch_losses[0]
+    assert any("computed" in n for n in r.notes)  # no stats anywhere: computed, and said so
+    base = state_dict(world["base"] / "0002_epoch")
+    start, final = state_dict(r.checkpoints[0]), state_dict(r.checkpoints[-1])
+    new = Vintix.group_prefixes(MC_GROUP)
+    for k, v in base.items():  # transformer, old group, paddings: bit-identical
+        assert torch.equal(final[k], v), k
+    changed = [k for k in final if k.startswith(new) and not torch.equal(final[k], start[k])]
+    assert changed, "the new group did not train"
+
+    ck = load_checkpoint(r.run_dir)
+    assert ck.path == r.checkpoints[-1]
+    assert set(ck.model.groups) == {"quadruped_locomotion", MC_GROUP}
+    assert ck.metadata["minicheetah_walking_ad"]["group_name"] == MC_GROUP
+    # the adapter alone + the base give the same weights
+    merged = load_adapter(world["base"], r.checkpoints[-1] / ADAPTER_FILE)
+    for k, v in merged.model.state_dict().items():
+        assert torch.equal(v, final[k]), k
+    lines = (r.run_dir / METRICS_FILE).read_text().splitlines()
+    assert len(lines) == r.steps and {"step", "loss", "lr", "tokens_per_s"} <= set(
+        json.loads(lines[0])
+    )
+
+
+class _Kill(Exception):
+    pass
+
+
+def test_resume_equals_uninterrupted(world, tmp_path):
+    kw = dict(data_dir=world["data"], save_dir=tmp_path, train_config=tiny_train(epochs=3))
+    full = finetune(_robot(), world["base"], name="full", **kw)
+
+    def kill_after_epoch_2(event, data):
+        if event == "checkpoint" and data["epoch"] == 2:
+            raise _Kill
+
+    with pytest.raises(_Kill):
+        finetune(_robot(), world["base"], name="cut", progress=kill_after_epoch_2, **kw)
+    assert not (tmp_path / "cut" / "0003_epoch").exists()
+    resumed = finetune(_robot(), world["base"], name="cut", resume=True, **kw)
+    assert resumed.resumed_from.name == "0002_epoch"
+    assert resumed.frozen_verified is True
+    a, b = state_dict(full.checkpoints[-1]), state_dict(resumed.checkpoints[-1])
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    assert resumed.epoch_losses == full.epoch_losses
+    metrics = (tmp_path / "cut" / METRICS_FILE).read_text().splitlines()
+    assert [json.loads(m)["step"] for m in metrics] == list(range(1, full.steps + 1))
+
+
+def test_refuses_existing_group_and_existing_run(world, tmp_path):
+    r = finetune(
+        _robot(), world["base"], None, world["data"], "mc", tmp_path,
+        train_config=tiny_train(epochs=1),
+    )  # fmt: skip
+    before = {p: p.read_bytes() for p in r.run_dir.rglob("*") if p.is_file()}
+    # the fine-tuned checkpoint already has the Mini Cheetah group: never overwrite it
+    with pytest.raises(AdaptkitError, match="already has group 'minicheetah_locomotion'"):
+        finetune(_robot(), r.run_dir, None, world["data"], "again", tmp_path)
+    assert not (tmp_path / "again").exists()
+    # the same run name without --resume would clobber a finished run
+    with pytest.raises(AdaptkitError, match="--resume"):
+        finetune(_robot(), world["base"], None, world["data"], "mc", tmp_path)
+    after = {p: p.read_bytes() for p in r.run_dir.rglob("*") if p.is_file()}
+    assert before == after
+
+
+def test_clear_errors(world, tmp_path):
+    robot = _robot()
+    with pytest.raises(AdaptkitError, match="no such file"):
+        finetune(robot, tmp_path / "nope", None, world["data"], "x", tmp_path)
+    with pytest.raises(AdaptkitError, match="does not exist"):
+        finetune(robot, world["base"], None, tmp_path / "empty", "x", tmp_path)
+    # data with the wrong widths for the robot (7/3 instead of 45/12)
+    bad = tmp_path / "bad"
+    shutil.copytree(world["data"] / "arm", bad / "minicheetah_trajectories")
+    with pytest.raises(AdaptkitError, match="dims"):
+        finetune(robot, world["base"], None, bad, "x", tmp_path)
+    assert not (tmp_path / "x").exists()
+
+
+def test_bf16_and_grad_accum_run(world, tmp_path):
+    r = finetune(
+        _robot(), world["base"], None, world["data"], "bf", tmp_path,
+        train_config=tiny_train(epochs=1, precision="bf16", grad_accum=2, batch_size=4),
+    )  # fmt: skip
+    assert r.frozen_verified and r.steps > 0
+
+
+def test_full_finetune_mode(world, tmp_path):
+    r = finetune(
+        _robot(), world["base"], None, world["data"], "full", tmp_path, freeze_mode="none",
+        train_config=tiny_train(epochs=1),
+    )  # fmt: skip
+    assert r.frozen_verified is None
+    base, final = state_dict(world["base"] / "0002_epoch"), state_dict(r.checkpoints[-1])
+    assert not torch.equal(base["transformer.ln_f.weight"], final["transformer.ln_f.weight"])
