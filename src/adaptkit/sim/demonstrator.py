@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 LEG_PHASE = np.array([0.0, np.pi, np.pi, 0.0])
 FRONT = np.array([1.0, 1.0, -1.0, -1.0])  # +1 front legs, -1 rear legs
 LEFT = np.array([-1.0, 1.0, -1.0, 1.0])  # +1 left legs, -1 right legs
-RAMP_S = 1.0  # amplitudes fade in over the first second of an episode
+RAMP_S = 0.2  # amplitudes fade in over the first 10 control steps of an episode
 SPEED_FILTER = 0.1  # low-pass factor per control step for the measured forward speed
 
 
