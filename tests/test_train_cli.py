@@ -58,16 +58,21 @@ def test_pretrain_then_seed_spelling(cli_world, monkeypatch):
         ["finetune", "minicheetah", "--pretrained_path", "models/base",
          "--dataset_config_paths", '["configs/minicheetah_finetune_config.yaml"]',
          "--name", "N", "--epochs", "1", "--data_dir", "data", "--freeze_transformer",
-         "--lr", "0.0001"],
+         "--lr", "0.0001", "--no-eval"],
         root, monkeypatch,
     )  # fmt: skip
     assert r.exit_code == 0, r.output
     assert "frozen weights verified" in r.output
     assert (root / "models" / "N" / "0001_epoch" / "adapter.pth").is_file()
     # defaults from the plugin: `adaptkit finetune minicheetah` alone, + a JSON summary
-    r = _run(["finetune", "minicheetah", "--epochs", "1", "--json"], root, monkeypatch)
+    r = _run(
+        ["finetune", "minicheetah", "--epochs", "1", "--json", "--eval-envs", "2",
+         "--eval-episodes", "1"],
+        root, monkeypatch,
+    )  # fmt: skip
     assert r.exit_code == 0, r.output
     assert '"frozen_verified": true' in r.output
+    assert '"label": "zero-shot"' in r.output and '"label": "fine-tuned"' in r.output
     assert (root / "models" / "minicheetah_finetune" / "0001_epoch").is_dir()
 
 
@@ -83,7 +88,15 @@ def test_pretrain_then_seed_spelling(cli_world, monkeypatch):
 def test_clean_one_line_errors(cli_world, monkeypatch, args, message):
     root = cli_world["root"]
     monkeypatch.chdir(root)
-    base = ["finetune", "minicheetah", "--name", "err", "--pretrained-path", "models/lib"]
+    base = [
+        "finetune",
+        "minicheetah",
+        "--name",
+        "err",
+        "--pretrained-path",
+        "models/lib",
+        "--no-eval",
+    ]
     r = CliRunner().invoke(app, [*base, *args])
     assert r.exit_code == 1
     assert message in r.output and "Traceback" not in r.output

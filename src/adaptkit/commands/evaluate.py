@@ -22,7 +22,7 @@ def _fmt(x: Any, digits: int = 2) -> str:
 
 
 @contextmanager
-def _progress(enabled: bool) -> Iterator[Callable[[str], Callable[[int, int], None] | None]]:
+def eval_progress(enabled: bool) -> Iterator[Callable[[str], Callable[[int, int], None] | None]]:
     """Yields make(label) -> per-run callback(step, total); the bar goes to stderr."""
     if not enabled:
         yield lambda label: None
@@ -109,7 +109,7 @@ def eval_cmd(
     episodes, max_steps = _steps_args(episodes, max_steps)
     _check_threads(threads)
     out = out or Path("eval") / robot
-    with _progress(not json_out) as make:
+    with eval_progress(not json_out) as make:
         report = evaluate(
             ckpt,
             robot,
@@ -189,7 +189,7 @@ def compare_cmd(
     episodes, max_steps = _steps_args(episodes, max_steps)
     _check_threads(threads)
     out = out or Path("compare") / robot
-    with _progress(not json_out) as make:
+    with eval_progress(not json_out) as make:
         rep = compare(
             robot,
             named,
@@ -210,6 +210,11 @@ def compare_cmd(
     if json_out:
         print_json({"table": rep.rows, "files": {k: str(v) for k, v in rep.files.items()}})
         return
+    render_compare(rep, f"{robot}: seed {seed}, {num_envs} envs")
+
+
+def render_compare(rep: Any, title: str) -> None:
+    """The comparison table (one row per policy) and the files written."""
     rows = [
         (
             r["label"],
@@ -224,7 +229,7 @@ def compare_cmd(
         for r in rep.rows
     ]
     cols = ["policy", "mode", "return", "per episode", "% demo", "norm", "speed", "falls"]
-    console.print(table(f"{robot}: seed {seed}, {num_envs} envs", cols, rows))
+    console.print(table(title, cols, rows))
     console.print(f"wrote {', '.join(str(p) for p in rep.files.values())}", highlight=False)
 
 

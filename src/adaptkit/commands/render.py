@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 console = Console()
@@ -25,3 +26,24 @@ def table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> 
     for row in rows:
         t.add_row(*("" if v is None else str(v) for v in row))
     return t
+
+
+def collect_progress(label: str, total: int) -> Callable[[int], None]:
+    """A progress bar for `total` env-steps; returns advance(k) and closes itself when full."""
+    bar = Progress(
+        TextColumn(f"[bold]{label}[/]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("env-steps"),
+        TimeRemainingColumn(),
+        console=console,
+    )
+    task = bar.add_task(label, total=total)
+    bar.start()
+
+    def advance(k: int) -> None:
+        bar.advance(task, k)
+        if bar.tasks[0].completed >= total:
+            bar.stop()
+
+    return advance

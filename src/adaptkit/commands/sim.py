@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from adaptkit.commands.render import console, print_json, table
+from adaptkit.commands.render import collect_progress, console, print_json, table
 from adaptkit.plugins import get_registry
 
 
@@ -41,26 +40,17 @@ def collect(
     out_dir = out if out is not None else data_dir / spec.data_path
     config_path = config if config is not None else data_dir / "dataset_config.yaml"
     total = histories * steps_per_history
-    columns = (
-        TextColumn(f"[bold]{spec.name}[/]"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("env-steps"),
-        TimeRemainingColumn(),
+    paths = collect_histories(
+        spec,
+        out_dir,
+        histories,
+        steps_per_history,
+        num_envs,
+        seed,
+        progress=collect_progress(spec.name, total),
+        expert=expert,
+        config_path=config_path,
     )
-    with Progress(*columns, console=console, transient=False) as bar:
-        task = bar.add_task("collect", total=total)
-        paths = collect_histories(
-            spec,
-            out_dir,
-            histories,
-            steps_per_history,
-            num_envs,
-            seed,
-            progress=lambda k: bar.advance(task, k),
-            expert=expert,
-            config_path=config_path,
-        )
     console.print(
         f"wrote {len(paths)} histories ({total:,} steps) to {out_dir}; "
         f"dataset config entry '{spec.task}' in {config_path}"

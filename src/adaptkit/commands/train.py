@@ -124,10 +124,11 @@ class Renderer:
             self.bar = None
 
 
-def _summary(result, as_json: bool) -> None:
+def _summary(result, as_json: bool, compare: Any = None) -> None:
     if as_json:
         print_json(
             {
+                **({"compare": compare.rows} if compare is not None else {}),
                 "run_dir": result.run_dir,
                 "checkpoints": result.checkpoints,
                 "final_loss": result.final_loss,
@@ -163,6 +164,15 @@ def _train_config(finetune: bool, **kw: Any):
     return TrainConfig.for_finetune(**given) if finetune else TrainConfig(**given)
 
 
+def _recipe(name: str):
+    from adaptkit.quickstart import Recipe
+
+    recipes = {"default": Recipe, "tiny": Recipe.tiny}
+    if name not in recipes:
+        raise AdaptkitError(f"--recipe: expected one of {', '.join(recipes)}, got {name!r}")
+    return recipes[name]()
+
+
 def register(app: typer.Typer) -> None:
     """Attach this module's commands to the root app."""
 
@@ -170,18 +180,27 @@ def register(app: typer.Typer) -> None:
     def finetune_cmd(
         robot: str = typer.Argument(..., help="Robot name (see `adaptkit robots`)."),
         pretrained_path: Path = typer.Option(
-            Path("models/base"),
+            None,
             "--pretrained-path",
             "--pretrained_path",
-            help="Base checkpoint: an NNNN_epoch dir or a run dir (newest epoch).",
+            help="Base checkpoint: an NNNN_epoch dir or a run dir (newest epoch). "
+            "Default: SAVE_DIR/base, built from Go1/Go2/A1 on first use.",
+            show_default=False,
         ),
         dataset_config_paths: list[str] = typer.Option(
             None,
             "--dataset-config-paths",
             "--dataset_config_paths",
-            help="Dataset config YAML(s): repeat, or a JSON list (default: the robot plugin's).",
+            help="Dataset config YAML(s): repeat, or a JSON list. Default: the robot plugin's "
+            "entry; its histories are collected in simulation on first use.",
         ),
-        data_dir: Path = typer.Option(Path("data"), "--data-dir", "--data_dir"),
+        data_dir: Path = typer.Option(
+            None,
+            "--data-dir",
+            "--data_dir",
+            help="Folder the dataset configs' paths are relative to. [default: data, created "
+            "and filled on first use]",
+        ),
         name: str = typer.Option(None, "--name", help="Run name (default <robot>_finetune)."),
         save_dir: Path = typer.Option(Path("models"), "--save-dir", "--save_dir"),
         freeze: str = typer.Option(
@@ -196,15 +215,17 @@ def register(app: typer.Typer) -> None:
         freeze_pattern: list[str] = typer.Option(
             None, "--freeze-pattern", help="fnmatch on param names; '!pat' freezes (repeatable)."
         ),
-        epochs: int = typer.Option(10, "--epochs"),
-        lr: float = typer.Option(1e-4, "--lr"),
+        epochs: int = typer.Option(None, "--epochs", help="[default: 10]"),
+        lr: float = typer.Option(None, "--lr", help="[default: 0.0001]"),
         batch_size: int = typer.Option(None, "--batch-size", "--batch_size"),
         context_len: int = typer.Option(None, "--context-len", "--context_len"),
         stride: int = typer.Option(
             None, "--trajectory-sparsity", "--trajectory_sparsity", help="Window start stride."
         ),
         grad_accum: int = typer.Option(None, "--grad-accum", "--grad_accum"),
-        precision: str = typer.Option(None, "--precision", help=PRECISION_HELP),
+        precision: str = typer.Option(
+            None, "--precision", help=PRECISION_HELP + " [default: bf16]"
+        ),
         warmup_ratio: float = typer.Option(None, "--warmup-ratio", "--warmup_ratio"),
         weight_decay: float = typer.Option(None, "--weight-decay", "--weight_decay"),
         save_every: int = typer.Option(None, "--save-every", "--save_every"),
@@ -212,37 +233,69 @@ def register(app: typer.Typer) -> None:
         resume: bool = typer.Option(False, "--resume", help="Continue from the newest checkpoint."),
         stats: Path = typer.Option(None, "--stats", help="stats.json with the robot's task."),
         device: str = typer.Option(None, "--device", help="cpu or cuda (default: cuda if any)."),
+        evaluate: bool = typer.Option(
+            True, "--eval/--no-eval", help="Afterwards: zero-shot vs fine-tuned in simulation."
+        ),
+        eval_envs: int = typer.Option(
+            None, "--eval-envs", "--num_envs", "--num-envs", help="[default: 16]"
+        ),
+        eval_episodes: int = typer.Option(
+            None, "--eval-episodes", help="Episodes in one context. [default: 3]"
+        ),
+        eval_seed: int = typer.Option(
+            None, "--eval-seed", help="Env seed; no training data used it. [default: 777]"
+        ),
+        recipe: str = typer.Option(
+            "default", "--recipe", hidden=True, help="Sizes of what defaults build: default | tiny."
+        ),
         as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
     ) -> None:
-        """Add ROBOT as a new group to a pretrained model, freeze the rest, train, save."""
-        from adaptkit.plugins import get_registry
-        from adaptkit.train import finetune
+        """Add ROBOT as a new group to a pretrained model, freeze the rest, train, save, compare."""
+        from adaptkit.commands.evaluate import eval_progress, render_compare
+        from adaptkit.commands.render import collect_progress
+        from adaptkit.quickstart import adapt
 
-        spec = get_registry().robot(robot)
         if freeze_transformer and freeze != "transformer":
             raise AdaptkitError("--freeze_transformer contradicts --freeze " + freeze)
-        cfg = _train_config(
-            True, epochs=epochs, lr=lr, batch_size=batch_size, context_len=context_len,
+        options = dict(
+            epochs=epochs, lr=lr, batch_size=batch_size, context_len=context_len,
             trajectory_sparsity=stride, grad_accum=grad_accum, precision=precision,
             warmup_ratio=warmup_ratio, weight_decay=weight_decay, save_every=save_every,
             seed=seed,
         )  # fmt: skip
-        result = finetune(
-            spec,
-            pretrained_path=pretrained_path,
-            dataset_config_paths=parse_config_paths(dataset_config_paths) or None,
-            data_dir=data_dir,
-            name=name,
-            save_dir=save_dir,
-            freeze_mode=freeze,
-            freeze_patterns=list(freeze_pattern or []),
-            train_config=cfg,
-            resume=resume,
-            stats_path=stats,
-            device=device,
-            progress=Renderer(quiet=as_json),
-        )
-        _summary(result, as_json)
+        renderer = Renderer(quiet=as_json)
+        with eval_progress(not as_json) as make_eval:
+            result = adapt(
+                robot,
+                pretrained_path=pretrained_path,
+                dataset_config_paths=parse_config_paths(dataset_config_paths) or None,
+                data_dir=data_dir,
+                name=name,
+                save_dir=save_dir,
+                freeze_mode=freeze,
+                freeze_patterns=list(freeze_pattern or []),
+                train_options={k: v for k, v in options.items() if v is not None},
+                resume=resume,
+                stats_path=stats,
+                device=device,
+                evaluate=evaluate,
+                eval_envs=eval_envs,
+                eval_episodes=eval_episodes,
+                eval_seed=eval_seed,
+                recipe=_recipe(recipe),
+                train_progress=renderer,
+                collect_progress=None if as_json else collect_progress,
+                eval_progress=make_eval,
+                note=None if as_json else lambda m: renderer.on_note({"message": m}),
+            )
+        _summary(result.finetune, as_json, result.compare)
+        if result.compare is not None and not as_json:
+            s = result.compare.reports["fine-tuned"].summary
+            render_compare(
+                result.compare,
+                f"{robot}: zero-shot vs fine-tuned, seed {s['seed']}, {s['num_envs']} envs × "
+                f"{s['episodes_requested']} episodes in one context",
+            )
 
     @app.command("pretrain")
     def pretrain_cmd(
