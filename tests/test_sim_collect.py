@@ -101,7 +101,7 @@ def test_cli_collect_and_demo(tmp_path):
     assert result.exit_code == 0, result.output
     assert (tmp_path / "go1_trajectories" / "history_000.h5").is_file()
     assert (tmp_path / "dataset_config.yaml").is_file()
-    result = runner.invoke(app, ["demo", "a1", "--num-envs", "2", "--json"])
+    result = runner.invoke(app, ["demonstrator", "a1", "--num-envs", "2", "--json"])
     assert result.exit_code == 0, result.output
     stats = json.loads(result.output)
     assert stats["episodes"] == 2 and stats["fall_rate"] == 0.0 and stats["mean_speed"] > 0.35

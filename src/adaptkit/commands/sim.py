@@ -1,4 +1,4 @@
-"""`adaptkit collect` (noise-distillation learning histories) and `adaptkit demo` (the expert)."""
+"""`adaptkit collect` (noise-distillation learning histories) and `adaptkit demonstrator`."""
 
 from __future__ import annotations
 
@@ -88,4 +88,4 @@ def demo(
 def register(app: typer.Typer) -> None:
     """Attach this module's commands to the root app."""
     app.command("collect")(collect)
-    app.command("demo")(demo)
+    app.command("demonstrator")(demo)
