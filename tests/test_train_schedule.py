@@ -51,7 +51,9 @@ def test_train_config_validation():
     with pytest.raises(AdaptkitError, match="batch_size"):
         TrainConfig(batch_size=0)
     cfg = TrainConfig.for_finetune(epochs=3)
-    assert cfg.lr == 1e-4 and TrainConfig.from_dict(cfg.to_dict()) == cfg
+    assert cfg.lr == 1e-3 and TrainConfig.from_dict(cfg.to_dict()) == cfg  # only a new group
+    assert TrainConfig.for_finetune("none").lr == 1e-4  # pretrained weights train: the seed's
+    assert TrainConfig.for_finetune("none", lr=5e-5).lr == 5e-5
 
 
 def test_model_small_yaml_is_the_default():

@@ -319,7 +319,7 @@ def adapt(
         ensure_robot_data(spec, data_dir, recipe, collect_progress, note, notes)
     # The caller's options win over the recipe's (epochs, precision).
     defaults = {"epochs": recipe.finetune_epochs, "precision": recipe.precision}
-    cfg = TrainConfig.for_finetune(**{**defaults, **(train_options or {})})
+    cfg = TrainConfig.for_finetune(freeze_mode, **{**defaults, **(train_options or {})})
     result = finetune(
         spec,
         pretrained_path=base,

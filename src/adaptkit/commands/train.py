@@ -157,11 +157,9 @@ def _summary(result, as_json: bool, compare: Any = None) -> None:
         console.print(f"adapter:    {result.adapter}", highlight=False)
 
 
-def _train_config(finetune: bool, **kw: Any):
-    from adaptkit.train import TrainConfig
-
-    given = {k: v for k, v in kw.items() if v is not None}
-    return TrainConfig.for_finetune(**given) if finetune else TrainConfig(**given)
+def _given(**kw: Any) -> dict[str, Any]:
+    """The options the user actually set (None: not given, the library's default applies)."""
+    return {k: v for k, v in kw.items() if v is not None}
 
 
 def _recipe(name: str):
@@ -216,7 +214,9 @@ def register(app: typer.Typer) -> None:
             None, "--freeze-pattern", help="fnmatch on param names; '!pat' freezes (repeatable)."
         ),
         epochs: int = typer.Option(None, "--epochs", help="[default: 10]"),
-        lr: float = typer.Option(None, "--lr", help="[default: 0.0001]"),
+        lr: float = typer.Option(
+            None, "--lr", help="[default: 1e-3 when only the new group trains, else 1e-4]"
+        ),
         batch_size: int = typer.Option(None, "--batch-size", "--batch_size"),
         context_len: int = typer.Option(None, "--context-len", "--context_len"),
         stride: int = typer.Option(
@@ -274,7 +274,7 @@ def register(app: typer.Typer) -> None:
                 save_dir=save_dir,
                 freeze_mode=freeze,
                 freeze_patterns=list(freeze_pattern or []),
-                train_options={k: v for k, v in options.items() if v is not None},
+                train_options=_given(**options),
                 resume=resume,
                 stats_path=stats,
                 device=device,
@@ -323,14 +323,14 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json"),
     ) -> None:
         """Train a base model from scratch on every training task of the dataset configs."""
-        from adaptkit.train import pretrain
+        from adaptkit.train import TrainConfig, pretrain
 
-        cfg = _train_config(
-            False, epochs=epochs, lr=lr, batch_size=batch_size, context_len=context_len,
+        cfg = TrainConfig(**_given(
+            epochs=epochs, lr=lr, batch_size=batch_size, context_len=context_len,
             trajectory_sparsity=stride, grad_accum=grad_accum, precision=precision,
             warmup_ratio=warmup_ratio, weight_decay=weight_decay, save_every=save_every,
             seed=seed,
-        )  # fmt: skip
+        ))  # fmt: skip
         result = pretrain(
             parse_config_paths(configs),
             data_dir=data_dir,

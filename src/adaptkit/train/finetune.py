@@ -123,7 +123,7 @@ def finetune(
     Writes `{save_dir}/{name}/{epoch:04d}_epoch/` (+ `adapter.pth`: the new group only) and
     `metrics.jsonl`; returns what happened, including the frozen-weight verification.
     """
-    cfg = train_config or TrainConfig.for_finetune()
+    cfg = train_config or TrainConfig.for_finetune(freeze_mode)
     name = name or f"{robot.name}_finetune"
     save_dir, data_dir = Path(save_dir), Path(data_dir)
     run_dir = save_dir / name
