@@ -36,4 +36,16 @@ for robot in go1 go2 a1; do
         "results/unchanged/$robot-minicheetah_finetune/episodes.csv"
     echo "$robot: identical episodes under the base and the fine-tuned checkpoint"
 done
+# 5. Little data: one learning history (1/8 of the data), same 10 epochs, frozen fine-tune vs scratch.
+mkdir -p data/minicheetah_one_history
+cp data/minicheetah_trajectories/history_000.h5 data/minicheetah_one_history/
+sed 's/minicheetah_trajectories/minicheetah_one_history/' \
+    "$repo/configs/minicheetah_finetune_config.yaml" > data/one_history_config.yaml
+adaptkit finetune minicheetah --dataset-config-paths data/one_history_config.yaml \
+    --name minicheetah_finetune_1h --no-eval
+adaptkit pretrain data/one_history_config.yaml --name minicheetah_scratch_1h --epochs 10 \
+    --precision bf16
+adaptkit compare --robot minicheetah --seed 777 --out results/one_history \
+    --models fine-tuned=models/minicheetah_finetune_1h scratch=models/minicheetah_scratch_1h
+
 echo "done in $(( $(date +%s) - t0 )) s; results in $work/results"
