@@ -20,8 +20,8 @@ from adaptkit.data.stats import compute_stats, load_stats
 from adaptkit.data.windows import WindowDataset, make_loader
 from adaptkit.errors import AdaptkitError
 from adaptkit.model import GroupDims, ModelConfig
-from adaptkit.train.config import TrainConfig
-from adaptkit.train.loop import Progress
+from adaptkit.train.config import RunResult, TrainConfig
+from adaptkit.train.loop import Progress, Trainer, seed_everything
 
 STATS_FILE = "stats.json"
 
@@ -216,3 +216,46 @@ def resume_settings(
     if diff:
         note(progress, notes, "resuming with the run's own settings; ignored " + ", ".join(diff))
     return cfg
+
+
+def fit(
+    trainer: Trainer, cfg: TrainConfig, resume_from: Path | None, saved: Any
+) -> tuple[list[Path], Any]:
+    """Restore the trainer (resume) or seed it and write 0000_epoch, then train.
+
+    Returns every checkpoint written and the trainer's fit result.
+    """
+    checkpoints: list[Path] = []
+    if resume_from is not None:
+        trainer.load_state_dict(saved)
+        trainer.truncate_metrics()
+    else:
+        seed_everything(cfg.seed)  # same RNG stream whether or not 0000_epoch is written
+        if cfg.save_initial:
+            path = trainer.save_initial()
+            checkpoints += [path] if path else []
+    result = trainer.fit()
+    return checkpoints + result.checkpoints, result
+
+
+def run_result(
+    run_dir: Path,
+    checkpoints: list[Path],
+    result: Any,
+    seconds: float,
+    resumed_from: Path | None,
+    **extra: Any,
+) -> RunResult:
+    """The RunResult both commands return, from the trainer's fit result."""
+    return RunResult(
+        run_dir=run_dir,
+        checkpoints=checkpoints,
+        final_loss=result.epoch_losses[-1] if result.epoch_losses else None,
+        epoch_losses=result.epoch_losses,
+        steps=result.steps,
+        tokens=result.tokens,
+        seconds=seconds,
+        tokens_per_s=result.tokens / max(result.seconds, 1e-9),
+        resumed_from=resumed_from,
+        **extra,
+    )

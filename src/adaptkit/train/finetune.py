@@ -245,19 +245,9 @@ def _finetune(
         find_unused=common.needs_find_unused(model, [robot.group]),
         progress=progress,
     )
-    checkpoints: list[Path] = []
-    if resume_from is not None:
-        trainer.load_state_dict(saved)
-        trainer.truncate_metrics()
-        if info.is_main and not (resume_from / ADAPTER_FILE).is_file():
-            write_adapter(model, resume_from)  # the kill fell between checkpoint and adapter
-    else:
-        seed_everything(cfg.seed)  # same RNG stream whether or not 0000_epoch is written
-        if cfg.save_initial:
-            path = trainer.save_initial()
-            checkpoints += [path] if path else []
-    result = trainer.fit()
-    checkpoints += result.checkpoints
+    if resume_from is not None and info.is_main and not (resume_from / ADAPTER_FILE).is_file():
+        write_adapter(model, resume_from)  # the kill fell between checkpoint and adapter
+    checkpoints, result = common.fit(trainer, cfg, resume_from, saved)
 
     # -- verify: the frozen tensors of the saved weights are bit-identical to the base ---------
     verified, detail = None, "nothing frozen (full fine-tune)"
@@ -272,22 +262,13 @@ def _finetune(
             f"{len(before)} frozen tensors (transformer, old groups, paddings) bit-identical "
             "to the base"
         )
-    tokens_per_s = result.tokens / max(result.seconds, 1e-9)
-    out = RunResult(
-        run_dir=run_dir,
-        checkpoints=checkpoints,
-        final_loss=result.epoch_losses[-1] if result.epoch_losses else None,
-        epoch_losses=result.epoch_losses,
-        steps=result.steps,
-        tokens=result.tokens,
-        seconds=time.perf_counter() - t0,
-        tokens_per_s=tokens_per_s,
-        resumed_from=resume_from,
+    out = common.run_result(
+        run_dir, checkpoints, result, time.perf_counter() - t0, resume_from,
         trainable={"rows": report, "freeze": frozen.as_dict()},
         frozen_verified=verified,
         frozen_report=detail,
         adapter=(final / ADAPTER_FILE) if final is not None else None,
         notes=notes,
-    )
+    )  # fmt: skip
     common.emit(progress, "done", result=out)
     return out

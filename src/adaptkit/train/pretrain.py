@@ -148,29 +148,10 @@ def _pretrain(
         model, loader, cfg, info, run_dir, save, context_len,
         find_unused=common.needs_find_unused(model, dataset.groups), progress=progress,
     )  # fmt: skip
-    checkpoints: list[Path] = []
-    if resume_from is not None:
-        trainer.load_state_dict(saved)
-        trainer.truncate_metrics()
-    else:
-        seed_everything(cfg.seed)
-        if cfg.save_initial:
-            path = trainer.save_initial()
-            checkpoints += [path] if path else []
-    result = trainer.fit()
-    checkpoints += result.checkpoints
-    out = RunResult(
-        run_dir=run_dir,
-        checkpoints=checkpoints,
-        final_loss=result.epoch_losses[-1] if result.epoch_losses else None,
-        epoch_losses=result.epoch_losses,
-        steps=result.steps,
-        tokens=result.tokens,
-        seconds=time.perf_counter() - t0,
-        tokens_per_s=result.tokens / max(result.seconds, 1e-9),
-        resumed_from=resume_from,
-        trainable={"rows": report, "freeze": None},
-        notes=notes,
-    )
+    checkpoints, result = common.fit(trainer, cfg, resume_from, saved)
+    out = common.run_result(
+        run_dir, checkpoints, result, time.perf_counter() - t0, resume_from,
+        trainable={"rows": report, "freeze": None}, notes=notes,
+    )  # fmt: skip
     common.emit(progress, "done", result=out)
     return out
