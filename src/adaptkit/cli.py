@@ -10,7 +10,7 @@ import typer.core
 
 from adaptkit import __version__
 from adaptkit.commands import data, evaluate, model, registry, sim, train
-from adaptkit.commands.render import err_console
+from adaptkit.commands.render import err_console, stop_live_displays
 from adaptkit.errors import AdaptkitError
 from adaptkit.plugins import load_registry, set_registry
 
@@ -22,8 +22,11 @@ class _Group(typer.core.TyperGroup):
         try:
             return super().invoke(ctx)
         except AdaptkitError as exc:
+            stop_live_displays()
             err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
+        finally:
+            stop_live_displays()
 
 
 app = typer.Typer(

@@ -7,10 +7,6 @@ from pathlib import Path
 import typer
 
 from adaptkit.commands.render import console, err_console, print_json, table
-from adaptkit.data.config import load_dataset_configs
-from adaptkit.data.history import list_history_files
-from adaptkit.data.stats import compute_stats, save_stats
-from adaptkit.data.validate import load_checkpoint_metadata, validate_dataset
 
 data_app = typer.Typer(
     help="Learning-history datasets: validate them, compute stats.json.",
@@ -39,6 +35,9 @@ def validate(
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Check every history: layout, dims vs robot plugin (and checkpoint), NaN/inf, step_num."""
+    from adaptkit.data.config import load_dataset_configs
+    from adaptkit.data.validate import load_checkpoint_metadata, validate_dataset
+
     entries = load_dataset_configs(configs, data_dir)
     meta = load_checkpoint_metadata(checkpoint) if checkpoint else None
     report = validate_dataset(entries, checkpoint_metadata=meta, raise_on_error=False)
@@ -86,6 +85,10 @@ def stats(
     json_out: bool = typer.Option(False, "--json", help="Print the computed stats as JSON."),
 ) -> None:
     """Per-task obs/action mean and std (ddof=1) over all histories; merged into --out."""
+    from adaptkit.data.config import load_dataset_configs
+    from adaptkit.data.history import list_history_files
+    from adaptkit.data.stats import compute_stats, save_stats
+
     entries = load_dataset_configs(configs, data_dir)
     computed = {task: compute_stats(list_history_files(e.path)) for task, e in entries.items()}
     save_stats(out, computed, merge=True)

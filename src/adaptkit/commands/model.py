@@ -6,9 +6,7 @@ from pathlib import Path
 
 import typer
 
-from adaptkit.checkpoint import load_checkpoint
 from adaptkit.commands.render import console, print_json, table
-from adaptkit.surgery import describe_checkpoint, describe_groups
 
 CKPT = typer.Argument(..., help="An NNNN_epoch checkpoint dir, or a run dir (takes the latest).")
 
@@ -18,6 +16,9 @@ def groups(
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Groups and tasks inside a checkpoint, their obs/act dims and parameter counts."""
+    from adaptkit.checkpoint import load_checkpoint
+    from adaptkit.surgery import describe_groups
+
     loaded = load_checkpoint(ckpt)
     rows = describe_groups(loaded)
     if json_out:
@@ -36,6 +37,9 @@ def inspect(
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Model config, parameters per module and the weights' fingerprint."""
+    from adaptkit.checkpoint import load_checkpoint
+    from adaptkit.surgery import describe_checkpoint
+
     info = describe_checkpoint(load_checkpoint(ckpt))
     if json_out:
         print_json(info)

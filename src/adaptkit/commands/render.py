@@ -28,6 +28,15 @@ def table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> 
     return t
 
 
+_live: list[Progress] = []  # bars started by collect_progress, stopped by stop_live_displays
+
+
+def stop_live_displays() -> None:
+    """Stop every bar still running (a command failed mid-way): restores the cursor."""
+    while _live:
+        _live.pop().stop()
+
+
 def collect_progress(label: str, total: int) -> Callable[[int], None]:
     """A progress bar for `total` env-steps; returns advance(k) and closes itself when full."""
     bar = Progress(
@@ -40,10 +49,12 @@ def collect_progress(label: str, total: int) -> Callable[[int], None]:
     )
     task = bar.add_task(label, total=total)
     bar.start()
+    _live.append(bar)
 
     def advance(k: int) -> None:
         bar.advance(task, k)
-        if bar.tasks[0].completed >= total:
+        if bar.tasks[0].completed >= total and bar in _live:
+            _live.remove(bar)
             bar.stop()
 
     return advance
