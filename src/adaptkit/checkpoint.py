@@ -512,7 +512,10 @@ def load_training_state(path: Path | str) -> dict[str, Any] | None:
     p = resolve_checkpoint(path) / STATE_FILE
     if not p.is_file():
         return None
-    return torch.load(p, map_location="cpu", weights_only=True)
+    try:
+        return torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as exc:  # truncated or not a torch file: a user-facing error, not a trace
+        raise AdaptkitError(f"{p}: unreadable training state ({type(exc).__name__})") from None
 
 
 # -- adapters ----------------------------------------------------------------------------------
@@ -579,6 +582,10 @@ def read_adapter(path: Path | str) -> dict[str, Any]:
         raise AdaptkitError(
             f"adapter {path}: format version {raw.get('version')!r}, expected {ADAPTER_VERSION}"
         )
+    kinds = {"group": str, "tensors": dict, "metadata": dict, "base_fingerprint": str}
+    bad = [k for k, kind in kinds.items() if not isinstance(raw.get(k), kind)]
+    if bad:
+        raise AdaptkitError(f"adapter {path}: missing or malformed {', '.join(bad)}")
     return raw
 
 

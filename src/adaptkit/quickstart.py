@@ -101,9 +101,12 @@ def has_data(spec: RobotSpec, data_dir: Path | str) -> bool:
     from adaptkit.data.history import list_history_files, read_task_metadata
 
     folder = robot_data_folder(spec, data_dir)
-    if not folder.is_dir():
+    if not folder.is_dir() or read_task_metadata(folder) is None:
+        return False  # `collect` writes the task JSON last: without it the folder is partial
+    try:
+        return bool(list_history_files(folder))
+    except AdaptkitError:  # e.g. only the hidden temp file of a killed first history
         return False
-    return bool(list_history_files(folder)) and read_task_metadata(folder) is not None
 
 
 def ensure_robot_data(

@@ -194,8 +194,7 @@ class RobotSpec:
                 self._fail(attr, f"must be > 0, got {getattr(self, attr)!r}")
         if self.kd < 0:
             self._fail("kd", f"must be >= 0, got {self.kd!r}")
-        low, high = self.action_bounds
-        if len(self.action_bounds) != 2 or not low < high:
+        if len(self.action_bounds) != 2 or not self.action_bounds[0] < self.action_bounds[1]:
             self._fail(
                 "action_bounds", f"must be (low, high) with low < high, got {self.action_bounds}"
             )

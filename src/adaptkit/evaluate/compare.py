@@ -84,8 +84,11 @@ def compare(
     """
     spec = robot_spec(robot)
     labels = [label for label, _ in models]
-    if len(set(labels)) != len(labels):
-        raise AdaptkitError(f"--labels: must be unique, got {labels}")
+    baselines = ["demonstrator"] * demonstrator + ["stand"] * stand
+    if len(set(labels + baselines)) != len(labels) + len(baselines):
+        raise AdaptkitError(
+            f"--labels: must be unique and differ from the baselines {baselines}, got {labels}"
+        )
     policies: list[tuple[str, Any]] = []
     if demonstrator:
         policies.append(("demonstrator", lambda: DemonstratorPolicy.for_robot(spec, expert)))

@@ -132,10 +132,15 @@ def evaluate_policy(
 ) -> EvalReport:
     """Roll out a policy on `num_envs` seeded envs; write episodes.csv, summary.json, curve.png."""
     spec = robot_spec(robot)
-    env = env if env is not None else _make_env(spec, num_envs, seed, episode_length)
-    result = rollout(
-        policy, env, episodes, max_steps, progress=progress, record_actions=record_actions
-    )
+    own_env = env is None
+    env = _make_env(spec, num_envs, seed, episode_length) if own_env else env
+    try:
+        result = rollout(
+            policy, env, episodes, max_steps, progress=progress, record_actions=record_actions
+        )
+    finally:
+        if own_env:
+            env.close()  # frees MuJoCo's rollout thread pool now, not at garbage collection
     label = label or policy.name
     summary = {
         "label": label,

@@ -149,7 +149,10 @@ class ModelConfig:
                 "hidden_dim", f"must be divisible by transformer_heads={self.transformer_heads}"
             )
         for name in ("attn_dropout", "residual_dropout"):
-            if not 0.0 <= float(getattr(self, name)) < 1.0:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                self._fail(name, "must be a number in [0, 1)")
+            if not 0.0 <= value < 1.0:
                 self._fail(name, "must be in [0, 1)")
         for name, allowed in _SUPPORTED.items():
             if getattr(self, name) not in allowed:

@@ -73,6 +73,7 @@ def collect_histories(
 
     if histories < 1 or steps_per_history < 1 or num_envs < 1:
         raise ValueError("histories, steps_per_history and num_envs must be >= 1")
+    policy = load_policy(spec, expert)  # a bad --expert fails before anything is written
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     chunk = chunk_size or DEFAULT_CHUNK_SIZE
@@ -89,9 +90,10 @@ def collect_histories(
             for i in ids
         ]
         try:
+            policy.reset(None)
             returns = _run_wave(
                 env,
-                load_policy(spec, expert),
+                policy,
                 writers,
                 steps_per_history,
                 [np.random.default_rng([seed, NOISE_STREAM, i]) for i in ids],

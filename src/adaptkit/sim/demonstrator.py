@@ -140,7 +140,12 @@ def load_policy(spec: RobotSpec, path_or_name: str | Path | None = None) -> Poli
     try:
         module = torch.jit.load(str(path), map_location="cpu")
     except RuntimeError:
-        module = torch.load(str(path), map_location="cpu", weights_only=False)
+        try:
+            module = torch.load(str(path), map_location="cpu", weights_only=False)
+        except Exception as exc:
+            raise AdaptkitError(
+                f"policy file {path}: not a TorchScript or torch.save file ({type(exc).__name__})"
+            ) from None
     if not callable(module):
         raise AdaptkitError(f"policy file {path} does not hold a callable torch module")
     return TorchPolicy(module)

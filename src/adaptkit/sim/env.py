@@ -19,7 +19,8 @@ import mujoco
 import numpy as np
 from mujoco import rollout
 
-from adaptkit.robot import RobotSpec
+from adaptkit.errors import AdaptkitError
+from adaptkit.robot import LOCOMOTION_OBS_NAMES, RobotSpec
 from adaptkit.sim.model import CONTROL_DT, SUBSTEPS, build_model
 
 COMMAND = np.array([0.5, 0.0, 0.0])  # vx, vy, yaw rate
@@ -111,6 +112,11 @@ class LocomotionEnv:
         the same whatever else is in the batch, so results don't depend on num_envs."""
         if num_envs < 1:
             raise ValueError("num_envs must be >= 1")
+        if spec.obs_names != LOCOMOTION_OBS_NAMES or spec.action_dim != self.action_dim:
+            raise AdaptkitError(
+                f"robot {spec.name!r}: the locomotion env needs the 45-dim LOCOMOTION_OBS_NAMES "
+                f"and 12 joints, got {spec.obs_dim} obs / {spec.action_dim} joints"
+            )
         self.spec = spec
         self.num_envs = n = num_envs
         self.episode_length = episode_length

@@ -13,7 +13,12 @@ import torch
 import yaml
 from torch import nn
 
-from adaptkit.checkpoint import epoch_dir, latest_checkpoint, load_training_state, save_checkpoint
+from adaptkit.checkpoint import (
+    STATE_FILE,
+    epoch_dir,
+    latest_checkpoint,
+    save_checkpoint,
+)
 from adaptkit.data.config import DatasetEntry
 from adaptkit.data.history import list_history_files
 from adaptkit.data.stats import compute_stats, load_stats
@@ -69,7 +74,7 @@ def prepare_run_dir(run_dir: Path, resume: bool, is_main: bool) -> Path | None:
             f"{run_dir} already holds checkpoints (newest {latest.name}); pass --resume to "
             "continue that run, or choose another --name"
         )
-    if resume and latest is not None and load_training_state(latest) is None:
+    if resume and latest is not None and not (latest / STATE_FILE).is_file():
         raise AdaptkitError(f"cannot resume from {latest}: it has no state.pth")
     if is_main and run_dir.is_dir():
         # leftovers of a save that was killed half-way; never a complete checkpoint

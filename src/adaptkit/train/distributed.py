@@ -71,10 +71,6 @@ def wrap(model: nn.Module, info: DistInfo, find_unused: bool) -> nn.Module:
     )
 
 
-def unwrap(model: nn.Module) -> nn.Module:
-    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
-
-
 def no_sync(model: nn.Module, sync: bool):
     """Skip the gradient all-reduce on micro-batches that are not the last of a step."""
     if sync or not isinstance(model, nn.parallel.DistributedDataParallel):

@@ -201,6 +201,11 @@ def _finetune(
         add_group(model, metadata, robot, stats)
         base_fingerprint = ckpt.fingerprint
     else:
+        if "base_fingerprint" not in saved:
+            raise AdaptkitError(
+                f"cannot resume from {resume_from}: its state.pth is not a fine-tune's "
+                "(no base fingerprint); resume it with the command that started it"
+            )
         base_fingerprint = saved["base_fingerprint"]
     frozen = freeze(model, freeze_mode, new_group=robot.group, patterns=freeze_patterns)
     before = saved.get("frozen_hashes") or frozen_fingerprint(model)

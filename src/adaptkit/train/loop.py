@@ -180,11 +180,14 @@ class Trainer:
         path = self.run_dir / METRICS_FILE
         if not self.info.is_main or not path.exists():
             return
-        keep = [
-            line
-            for line in path.read_text().splitlines()
-            if line.strip() and json.loads(line).get("step", 0) <= self.global_step
-        ]
+        keep = []
+        for line in path.read_text().splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:  # a line cut short by the kill being resumed from
+                continue
+            if record.get("step", 0) <= self.global_step:
+                keep.append(line)
         tmp = path.with_suffix(".jsonl.tmp")
         tmp.write_text("".join(line + "\n" for line in keep))
         tmp.replace(path)
