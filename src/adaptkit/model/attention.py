@@ -156,11 +156,17 @@ class Transformer(nn.Module):
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.transformer_depth))
         self.ln_f = nn.LayerNorm(config.hidden_dim, bias=config.bias)
         self.register_buffer("slopes", alibi_slopes(config.transformer_heads), persistent=False)
+        self._bias: torch.Tensor | None = None  # cached ALiBi bias and the (T, window, device)
+        self._bias_key: tuple | None = None  # it was built for
 
     def forward(self, x: torch.Tensor, window: int | None = None) -> torch.Tensor:
         """x [B, T, H] → [B, T, H]. `window` restricts each query to its last `window` keys —
         exactly what a rolling KV cache of that size computes."""
-        bias = alibi_bias(self.slopes, x.shape[1], window, x.device)[None]
+        key = (x.shape[1], window, x.device)
+        if self._bias_key != key:  # one [1, heads, T, T] bias per shape, not one per forward
+            self._bias = alibi_bias(self.slopes, x.shape[1], window, x.device)[None]
+            self._bias_key = key
+        bias = self._bias
         for block in self.blocks:
             x = block(x, bias)
         return self.ln_f(x)
