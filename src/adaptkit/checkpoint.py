@@ -274,15 +274,18 @@ def digest(hashes: Mapping[str, str]) -> str:
     return h.hexdigest()
 
 
-def _load_state_dict(path: Path) -> dict[str, torch.Tensor]:
+def _torch_load(path: Path, where: str, unreadable: str) -> Any:
+    """torch.load(weights_only) with missing and corrupt files as one-line AdaptkitErrors."""
     try:
-        sd = torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
-        raise AdaptkitError(f"{path}: file not found") from None
-    except Exception as exc:
-        raise AdaptkitError(
-            f"{path}: not a loadable weights file ({type(exc).__name__}: {exc})"
-        ) from None
+        raise AdaptkitError(f"{where}: file not found") from None
+    except Exception as exc:  # truncated, not a torch file, unsafe pickle
+        raise AdaptkitError(f"{where}: {unreadable} ({type(exc).__name__})") from None
+
+
+def _load_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    sd = _torch_load(path, str(path), "not a loadable weights file")
     if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
         raise AdaptkitError(f"{path}: expected a plain state dict of tensors")
     return sd
@@ -512,10 +515,7 @@ def load_training_state(path: Path | str) -> dict[str, Any] | None:
     p = resolve_checkpoint(path) / STATE_FILE
     if not p.is_file():
         return None
-    try:
-        return torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as exc:  # truncated or not a torch file: a user-facing error, not a trace
-        raise AdaptkitError(f"{p}: unreadable training state ({type(exc).__name__})") from None
+    return _torch_load(p, str(p), "unreadable training state")
 
 
 # -- adapters ----------------------------------------------------------------------------------
@@ -568,14 +568,7 @@ def save_adapter(
 
 def read_adapter(path: Path | str) -> dict[str, Any]:
     path = Path(path)
-    try:
-        raw = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise AdaptkitError(f"adapter {path}: file not found") from None
-    except Exception as exc:
-        raise AdaptkitError(
-            f"adapter {path}: not a loadable adapter ({type(exc).__name__})"
-        ) from None
+    raw = _torch_load(path, f"adapter {path}", "not a loadable adapter")
     if not isinstance(raw, dict) or raw.get("format") != ADAPTER_FORMAT:
         raise AdaptkitError(f"adapter {path}: not an adaptkit adapter file")
     if raw.get("version") != ADAPTER_VERSION:
