@@ -13,11 +13,11 @@ from __future__ import annotations
 import argparse
 import time
 
-import numpy as np
 import torch
 
 from adaptkit.evaluate import ModelPolicy, StandPolicy, rollout
 from adaptkit.evaluate.resolve import Resolution
+from adaptkit.meta import Stats
 from adaptkit.model import GroupDims, ModelConfig, Vintix
 from adaptkit.plugins import get_registry
 from adaptkit.sim.env import LocomotionEnv
@@ -29,10 +29,12 @@ def _resolution(spec) -> Resolution:
         task=spec.task,
         mode="native",
         stats_source="bench: unit stats",
-        obs_mean=np.zeros(spec.obs_dim, np.float32),
-        obs_std=np.ones(spec.obs_dim, np.float32),
-        acs_mean=None,
-        acs_std=None,
+        stats=Stats(
+            (0.0,) * spec.obs_dim,
+            (1.0,) * spec.obs_dim,
+            (0.0,) * spec.action_dim,
+            (1.0,) * spec.action_dim,
+        ),
         reward_scale=1.0,
         action_dim=spec.action_dim,
     )

@@ -21,10 +21,11 @@ import mujoco
 import numpy as np
 from mujoco import rollout
 
+from adaptkit.evaluate import EvalSettings, evaluate_policy
 from adaptkit.plugins import load_registry
+from adaptkit.sim import load_policy
 from adaptkit.sim.env import LocomotionEnv
 from adaptkit.sim.model import SUBSTEPS
-from adaptkit.sim.run import evaluate_demonstrator
 
 ROBOTS = ("go1", "go2", "a1", "minicheetah")
 ENV_COUNTS = (1, 16, 100)
@@ -116,13 +117,14 @@ def main() -> None:
         if not args.json:
             print(f"\n{'robot':12} {'episodes':>8} {'return':>14} {'speed m/s':>9} {'falls':>6}")
         for name in args.robots:
-            s = evaluate_demonstrator(
-                reg.robots[name], args.demo_envs, args.demo_episodes, seed=1000
-            )
-            results[name]["demonstrator"] = s.as_dict()
+            spec = reg.robots[name]
+            settings = EvalSettings(num_envs=args.demo_envs, episodes=args.demo_episodes, seed=1000)
+            s = evaluate_policy(load_policy(spec), spec, settings).summary
+            results[name]["demonstrator"] = s
             if not args.json:
-                print(f"{name:12} {s.episodes:8d} {s.mean_return:8.2f}±{s.std_return:5.2f} "
-                      f"{s.mean_speed:9.3f} {s.fall_rate:6.1%}")  # fmt: skip
+                ret = f"{s['mean_return']:8.2f}±{s['std_return']:5.2f}"
+                print(f"{name:12} {s['num_episodes']:8d} {ret} {s['mean_speed']:9.3f} "
+                      f"{s['fall_rate']:6.1%}")  # fmt: skip
     if args.json:
         print(json.dumps(results, indent=2))
 

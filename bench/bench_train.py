@@ -43,6 +43,7 @@ from adaptkit.model import GroupDims, ModelConfig, Vintix, action_loss
 from adaptkit.train.config import TrainConfig
 from adaptkit.train.distributed import DistInfo
 from adaptkit.train.loop import Trainer, seed_everything
+from adaptkit.train.run_dir import RunDir
 
 OBS, ACT = 45, 12
 
@@ -112,8 +113,8 @@ def make_trainer(args, entry, stats, precision: str, frozen: bool, workdir: Path
     loader = make_loader(ds, args.batch, shuffle=True, seed=0, drop_last=True)
     tcfg = TrainConfig(epochs=1, lr=1e-4, batch_size=args.batch, precision=precision)
     return Trainer(
-        model, loader, tcfg, DistInfo(), workdir, lambda *a: workdir, args.context,
-        loss_fn=action_loss, find_unused=True,
+        model, loader, tcfg, DistInfo(), RunDir(workdir, "bench"), lambda *a: workdir,
+        args.context, loss_fn=action_loss, find_unused=True,
     )  # fmt: skip
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from adaptkit.checkpoint import Checkpoint
 from adaptkit.evaluate.resolve import Resolution
+from adaptkit.meta import CheckpointMeta, Stats
 from adaptkit.model import GroupDims, ModelConfig, Vintix
 
 OBS, ACT = 45, 12
@@ -99,16 +102,21 @@ def task_entry(group: str, seed: int = 1, reward_scale: float = 1.0) -> dict[str
 
 
 def resolution(reward_scale: float = 2.0, group: str = "quadruped_locomotion") -> Resolution:
-    s = stats()
     return Resolution(
         group=group,
         task="test_task",
         mode="native",
         stats_source="test",
-        obs_mean=np.asarray(s["obs_mean"], np.float32),
-        obs_std=np.asarray(s["obs_std"], np.float32),
-        acs_mean=None,
-        acs_std=None,
+        stats=Stats.parse(stats(), "test"),
         reward_scale=reward_scale,
         action_dim=ACT,
     )
+
+
+def meta(entries: dict[str, dict[str, Any]]) -> CheckpointMeta:
+    return CheckpointMeta.parse(entries)
+
+
+def in_memory_checkpoint(model: Vintix, entries: dict[str, dict[str, Any]]) -> Checkpoint:
+    """A Checkpoint that was never written: a model and its metadata."""
+    return Checkpoint(model, meta(entries), model.config, Path("in-memory"), {}, "")

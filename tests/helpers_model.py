@@ -9,6 +9,7 @@ from typing import Any
 import torch
 
 from adaptkit.checkpoint import save_checkpoint
+from adaptkit.meta import CheckpointMeta, Stats
 from adaptkit.model import GroupDims, ModelConfig, Vintix
 from adaptkit.robot import CANONICAL_JOINTS, LOCOMOTION_OBS_NAMES, RobotSpec
 
@@ -42,14 +43,14 @@ def tiny_model(
     return model.eval()
 
 
-def tiny_stats(obs_dim: int, act_dim: int, seed: int = 0) -> dict[str, list[float]]:
+def tiny_stats(obs_dim: int, act_dim: int, seed: int = 0) -> Stats:
     g = torch.Generator().manual_seed(seed)
-    return {
-        "obs_mean": torch.randn(obs_dim, generator=g).tolist(),
-        "obs_std": (torch.rand(obs_dim, generator=g) + 0.5).tolist(),
-        "acs_mean": torch.randn(act_dim, generator=g).tolist(),
-        "acs_std": (torch.rand(act_dim, generator=g) + 0.5).tolist(),
-    }
+    return Stats(
+        obs_mean=tuple(torch.randn(obs_dim, generator=g).tolist()),
+        obs_std=tuple((torch.rand(obs_dim, generator=g) + 0.5).tolist()),
+        acs_mean=tuple(torch.randn(act_dim, generator=g).tolist()),
+        acs_std=tuple((torch.rand(act_dim, generator=g) + 0.5).tolist()),
+    )
 
 
 def tiny_metadata(
@@ -67,10 +68,17 @@ def tiny_metadata(
             "action_dim": d.act_dim,
             "action_type": "continuous",
             "reward_scale": 1.0,
-            **tiny_stats(d.obs_dim, d.act_dim, seed=i),
+            **tiny_stats(d.obs_dim, d.act_dim, seed=i).to_dict(),
             "extra_key": "passes through",
         }
     return out
+
+
+def tiny_meta(
+    groups: dict[str, GroupDims] | None = None, tasks: dict[str, str] | None = None
+) -> CheckpointMeta:
+    """tiny_metadata, parsed (what adaptkit's own code passes around)."""
+    return CheckpointMeta.parse(tiny_metadata(groups, tasks))
 
 
 def reference_config(model: Vintix) -> dict[str, Any]:
@@ -108,7 +116,7 @@ def tiny_checkpoint(tmp_path: Path, seed: int = 0, name: str = "base") -> Path:
     """A saved tiny base checkpoint: {tmp_path}/{name}/0001_epoch."""
     model = tiny_model(seed=seed)
     path = tmp_path / name / "0001_epoch"
-    return save_checkpoint(path, model, tiny_metadata(), reference_config(model))
+    return save_checkpoint(path, model, tiny_meta(), reference_config(model))
 
 
 def make_spec(

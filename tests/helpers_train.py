@@ -75,6 +75,21 @@ def tiny_train(**overrides):
     return TrainConfig(**{**base, **overrides})
 
 
+def job(robot, base, data, name, save_dir, train=None, **kw):
+    """A FinetuneJob with the tests' tiny training settings (unless `train` is given)."""
+    from adaptkit.train import FinetuneJob
+
+    return FinetuneJob(
+        robot=robot,
+        pretrained_path=base,
+        data_dir=data,
+        name=name,
+        save_dir=save_dir,
+        train=train or tiny_train(),
+        **kw,
+    )
+
+
 def state_dict(path: Path) -> dict:
     import torch
 

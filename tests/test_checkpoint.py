@@ -13,6 +13,7 @@ from helpers_model import (
     reference_config,
     tiny_checkpoint,
     tiny_config,
+    tiny_meta,
     tiny_metadata,
     tiny_model,
     tiny_stats,
@@ -23,19 +24,17 @@ from adaptkit.checkpoint import (
     checkpoint_fingerprint,
     epoch_dir,
     fingerprint,
-    group_tasks,
-    groups_from_metadata,
     latest_checkpoint,
     load_adapter,
     load_checkpoint,
     load_training_state,
     save_adapter,
     save_checkpoint,
-    task_metadata,
 )
 from adaptkit.errors import AdaptkitError
+from adaptkit.meta import CheckpointMeta, Stats
 from adaptkit.model import GroupDims, Vintix
-from adaptkit.surgery import add_group
+from adaptkit.surgery import add_group, robot_task_meta
 
 
 def test_reference_layout_loads_strictly_from_run_dir(tmp_path):
@@ -52,12 +51,12 @@ def test_reference_layout_loads_strictly_from_run_dir(tmp_path):
     for k, v in model.state_dict().items():
         assert torch.equal(ckpt.model.state_dict()[k], v)
     assert ckpt.groups == TINY_GROUPS
-    assert ckpt.model.task2group == {t: e["group_name"] for t, e in meta.items()}
-    assert ckpt.model.head.task2group == ckpt.model.encoder.task2group
+    assert ckpt.meta.task2group == {t: e["group_name"] for t, e in meta.items()}
     assert ckpt.config.extra["dataset_config_paths"] == ["configs/pretrain.yaml"]
     assert ckpt.config.token_order == "obs,act,rew"  # absent from the reference config → default
-    assert ckpt.metadata["reach"]["extra_key"] == "passes through"
-    assert group_tasks(meta) == {
+    assert ckpt.meta["reach"].extra["extra_key"] == "passes through"
+    assert ckpt.meta.to_json() == meta  # the reference entries round-trip exactly
+    assert ckpt.meta.group_tasks() == {
         "quadruped_locomotion": ["go2_walking", "a1_walking"],
         "arm": ["reach"],
     }
@@ -65,7 +64,7 @@ def test_reference_layout_loads_strictly_from_run_dir(tmp_path):
 
 def test_save_load_round_trip_is_exact(tmp_path):
     model = tiny_model(seed=3)
-    meta = tiny_metadata()
+    meta = tiny_meta()
     opt = torch.optim.AdamW(model.parameters())
     x = random_batch(TINY_GROUPS["arm"])
     model("arm", x["obs"], x["prev_act"], x["prev_rew"], x["step_num"]).sum().backward()
@@ -81,9 +80,12 @@ def test_save_load_round_trip_is_exact(tmp_path):
     ckpt = load_checkpoint(path)
     assert fingerprint(ckpt.model) == fingerprint(model)
     assert ckpt.fingerprint == checkpoint_fingerprint(path)
-    assert ckpt.metadata == meta
-    assert ckpt.raw_config == json.loads((path / "config.json").read_text())
-    assert ckpt.raw_config["lr"] == 1e-4
+    assert ckpt.meta.to_json() == meta.to_json()
+    assert ckpt.config.to_dict() == {
+        **json.loads((path / "config.json").read_text()),
+        "token_order": "obs,act,rew",
+    }
+    assert ckpt.config.extra["lr"] == 1e-4
     assert ckpt.config.model_dict() == model.config.model_dict()
     state = load_training_state(path)
     assert state["epoch"] == 1 and state["optimizer"]["state"]
@@ -103,11 +105,9 @@ def test_save_is_atomic(tmp_path, monkeypatch):
 
     monkeypatch.setattr(torch, "save", failing_save)
     with pytest.raises(OSError):
-        save_checkpoint(path, tiny_model(seed=5), tiny_metadata(), {}, {"x": 1})
+        save_checkpoint(path, tiny_model(seed=5), tiny_meta(), {}, {"x": 1})
     with pytest.raises(OSError):
-        save_checkpoint(
-            path.parent / "0002_epoch", tiny_model(seed=5), tiny_metadata(), {}, {"x": 1}
-        )
+        save_checkpoint(path.parent / "0002_epoch", tiny_model(seed=5), tiny_meta(), {}, {"x": 1})
     assert checkpoint_fingerprint(path) == before  # old checkpoint untouched
     assert not (path.parent / "0002_epoch").exists()
     assert sorted(p.name for p in path.parent.iterdir()) == ["0001_epoch"]  # no temp leftovers
@@ -118,7 +118,7 @@ def test_refuses_to_save_metadata_the_reference_could_not_reload(tmp_path):
     meta = tiny_metadata()
     del meta["reach"]  # group 'arm' has modules but no task entry
     with pytest.raises(AdaptkitError, match=r"\['arm'\] have no task entry"):
-        save_checkpoint(tmp_path / "x", model, meta, {})
+        save_checkpoint(tmp_path / "x", model, CheckpointMeta.parse(meta), {})
 
 
 def test_readable_report_for_missing_unexpected_and_shapes(tmp_path):
@@ -178,24 +178,41 @@ def test_metadata_field_errors(field, value, expected):
     if field == "action_dim":
         meta["a1_walking"].update(acs_mean=[0.0] * 11, acs_std=[1.0] * 11)
     with pytest.raises(AdaptkitError, match=expected):
-        groups_from_metadata(meta)
+        CheckpointMeta.parse(meta)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "expected"),
+    [
+        ("obs_std", [-1.0] * 45, "'obs_std' must be >= 0"),
+        ("reward_scale", "1.0", "'reward_scale' must be a finite number"),
+        ("acs_mean", [float("nan")] * 12, "'acs_mean' must be a non-empty list of finite"),
+        ("action_dim", True, "'action_dim' must be a positive integer"),
+    ],
+)
+def test_metadata_strict_types(field, value, expected):
+    meta = tiny_metadata()
+    meta["a1_walking"][field] = value
+    with pytest.raises(AdaptkitError, match=expected):
+        CheckpointMeta.parse(meta)
 
 
 def test_task_metadata_from_spec():
     spec = make_spec("mini", obs_dim=45, act_dim=12)
-    entry = task_metadata(spec, tiny_stats(45, 12))
+    entry = robot_task_meta(spec, tiny_stats(45, 12)).to_json()
     assert entry["group_name"] == "mini_locomotion"
     assert entry["observation_shape"] == {"proprio": [45]}
     assert entry["action_dim"] == 12 and entry["action_type"] == "continuous"
+    bad = Stats(**{**tiny_stats(45, 12).to_dict(), "acs_std": [1.0] * 3})
     with pytest.raises(AdaptkitError, match="'acs_std' has 3 values, expected 12"):
-        task_metadata(spec, {**tiny_stats(45, 12), "acs_std": [1.0] * 3})
+        robot_task_meta(spec, bad)
 
 
 def test_adapter_round_trip_and_wrong_base(tmp_path):
     base_path = tiny_checkpoint(tmp_path)
     ckpt = load_checkpoint(base_path)
     spec = make_spec("mini")
-    add_group(ckpt.model, ckpt.metadata, spec, tiny_stats(45, 12))
+    add_group(ckpt.model, ckpt.meta, spec, tiny_stats(45, 12))
     with torch.no_grad():
         for p in ckpt.model.encoder.obs_encoders["mini_locomotion"].parameters():
             p.add_(1.0)  # "trained"
@@ -203,22 +220,22 @@ def test_adapter_round_trip_and_wrong_base(tmp_path):
         tmp_path / "mini.adapter.pth",
         ckpt.model,
         "mini_locomotion",
-        ckpt.metadata,
+        ckpt.meta,
         ckpt.fingerprint,
     )
     assert adapter.stat().st_size < (base_path / "model.pth").stat().st_size
 
     loaded = load_adapter(base_path, adapter)
     assert loaded.adapters == [adapter]
-    assert loaded.metadata[spec.task] == ckpt.metadata[spec.task]
-    assert loaded.model.task2group[spec.task] == "mini_locomotion"
+    assert loaded.meta[spec.task] == ckpt.meta[spec.task]
+    assert loaded.meta.task2group[spec.task] == "mini_locomotion"
     assert fingerprint(loaded.model) == fingerprint(ckpt.model)
     x = random_batch(GroupDims(45, 12))
     args = (x["obs"], x["prev_act"], x["prev_rew"], x["step_num"])
     assert torch.equal(loaded.model("mini_locomotion", *args), ckpt.model("mini_locomotion", *args))
     # The combined model saves as a full checkpoint the reference layout can hold.
     full = save_checkpoint(
-        tmp_path / "ft" / "0001_epoch", loaded.model, loaded.metadata, loaded.raw_config
+        tmp_path / "ft" / "0001_epoch", loaded.model, loaded.meta, loaded.config.extra
     )
     assert load_checkpoint(full).groups["mini_locomotion"] == GroupDims(45, 12)
 
@@ -261,9 +278,9 @@ def test_partial_group_mismatch_lists_modules(tmp_path):
 def test_token_order_round_trip_and_override(tmp_path):
     torch.manual_seed(0)
     fork_like = Vintix(tiny_config(token_order="act,rew,obs"), TINY_GROUPS)
-    path = save_checkpoint(tmp_path / "f", fork_like, tiny_metadata(), {})
+    path = save_checkpoint(tmp_path / "f", fork_like, tiny_meta(), {})
     assert load_checkpoint(path).config.token_order == "act,rew,obs"
-    released_like = save_checkpoint(tmp_path / "r", tiny_model(), tiny_metadata(), {})
+    released_like = save_checkpoint(tmp_path / "r", tiny_model(), tiny_meta(), {})
     assert "token_order" not in json.loads((released_like / "config.json").read_text())
     # A fork checkpoint written by the fork carries no token_order: say it on load.
     write_reference_checkpoint(tmp_path / "w", fork_like, tiny_metadata())

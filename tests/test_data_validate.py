@@ -9,12 +9,14 @@ import numpy as np
 import pytest
 import yaml
 from helpers_data import write_synthetic_dataset, write_synthetic_history
+from helpers_model import tiny_meta, tiny_metadata, tiny_model, write_reference_checkpoint
 from typer.testing import CliRunner
 
 from adaptkit.cli import app
 from adaptkit.data.config import load_dataset_configs
 from adaptkit.data.validate import validate_dataset
 from adaptkit.errors import AdaptkitError
+from adaptkit.model import GroupDims
 
 runner = CliRunner()
 MC = "minicheetah_trajectories"
@@ -165,17 +167,19 @@ def test_bad_yaml_via_cli(dataset, change, message):
 def test_checkpoint_group_dims(dataset, registry, tmp_path):
     cfg, data_dir = dataset
     entries = load_dataset_configs([cfg], data_dir)
-    group = {"group_name": "minicheetah_locomotion", "action_dim": 12}
-    meta = {"other": {**group, "observation_shape": {"proprio": [33]}}}
+    mc = "minicheetah_locomotion"
+    narrow = tiny_meta({mc: GroupDims(33, 12)}, {"other": mc})
     with pytest.raises(
         AdaptkitError, match="checkpoint's group 'minicheetah_locomotion' has 33/12"
     ):
-        validate_dataset(entries, registry, checkpoint_metadata=meta)
-    meta["other"]["observation_shape"]["proprio"] = [45]
-    assert validate_dataset(entries, registry, checkpoint_metadata=meta).ok
-    ckpt = tmp_path / "run" / "0003_epoch"
-    ckpt.mkdir(parents=True)
-    (ckpt / "metadata.json").write_text(json.dumps({"x": {**meta["other"], "action_dim": 6}}))
+        validate_dataset(entries, registry, narrow)
+    assert validate_dataset(entries, registry, tiny_meta({mc: GroupDims(45, 12)}, {"x": mc})).ok
+    # through the CLI, from a checkpoint folder written in the reference layout
+    groups = {mc: GroupDims(45, 6)}
+    write_reference_checkpoint(
+        tmp_path / "run" / "0003_epoch", tiny_model(groups=groups), tiny_metadata(groups, {"x": mc})
+    )
+    (tmp_path / "run" / "0004_epoch").mkdir()  # incomplete: not the one read
     line = _one_error_line(
         _cli("validate", cfg, "--data-dir", data_dir, "--checkpoint", tmp_path / "run")
     )

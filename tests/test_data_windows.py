@@ -16,10 +16,11 @@ from adaptkit.data.windows import (
     make_loader,
 )
 from adaptkit.errors import AdaptkitError
+from adaptkit.meta import Stats
 
 # episodes of 3, 2 and 4 steps: t = 0..8
 STEPS = np.array([0, 1, 2, 0, 1, 0, 1, 2, 3])
-STATS = {"t": {"obs_mean": [10.0], "obs_std": [2.0], "acs_mean": [0.0], "acs_std": [1.0]}}
+STATS = {"t": Stats((10.0,), (2.0,), (0.0,), (1.0,))}
 
 
 def _toy(tmp_path, sparsity=1, reward_scale=0.5, histories=1) -> DatasetEntry:
@@ -99,7 +100,7 @@ def _two_groups(tmp_path) -> WindowDataset:
     for name, group, seed in (("a", "ga", 0), ("b", "gb", 1), ("c", "ga", 2)):
         write_synthetic_history(tmp_path / name / "h.h5", (40, 35), obs_dim=3, act_dim=2, seed=seed)
         entries.append(DatasetEntry(name, "default", tmp_path / name, group, 1.0, 1))
-        stats[name] = {"obs_mean": [0.0] * 3, "obs_std": [1.0] * 3}
+        stats[name] = Stats((0.0,) * 3, (1.0,) * 3, (0.0,) * 2, (1.0,) * 2)
     return WindowDataset(entries, stats, context_len=8, stride=3)
 
 

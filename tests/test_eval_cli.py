@@ -7,7 +7,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from helpers_model import reference_config, tiny_metadata, tiny_model
+from helpers_model import reference_config, tiny_meta, tiny_model
 from typer.testing import CliRunner
 
 import adaptkit.evaluate as ev
@@ -40,22 +40,18 @@ def test_seed_spellings_parse(calls):
     args += "--max_steps 1000 --context_len 512 --json"
     res = CliRunner().invoke(app, args.split())
     assert res.exit_code == 0, res.output
-    (ckpt, robot), kw = calls["evaluate"]
-    assert (ckpt, robot) == (Path("runs/ft"), "minicheetah")
-    assert (kw["num_envs"], kw["max_steps"], kw["episodes"], kw["context_len"]) == (
-        100,
-        1000,
-        None,
-        512,
-    )
+    (ckpt, robot, settings), _ = calls["evaluate"]
+    assert (ckpt, robot.name) == (Path("runs/ft"), "minicheetah")
+    s = settings
+    assert (s.num_envs, s.max_steps, s.episodes, s.context_len) == (100, 1000, None, 512)
 
 
 def test_dashed_spellings_and_defaults(calls):
     args = "eval runs/ft --robot go1 --num-envs 4 --episodes 2 --group quad --seed 3 --out o --json"
     res = CliRunner().invoke(app, args.split())
     assert res.exit_code == 0, res.output
-    _, kw = calls["evaluate"]
-    assert (kw["episodes"], kw["max_steps"], kw["group"], kw["seed"]) == (2, None, "quad", 3)
+    (_, _, s), kw = calls["evaluate"]
+    assert (s.episodes, s.max_steps, s.group, s.seed) == (2, None, "quad", 3)
     assert kw["out_dir"] == Path("o")
 
 
@@ -64,9 +60,9 @@ def test_compare_models_and_labels_parse(calls):
     args += "--labels zero-shot,fine-tuned --no-demonstrator --num_envs 8 --json"
     res = CliRunner().invoke(app, args.split())
     assert res.exit_code == 0, res.output
-    (_robot, named), kw = calls["compare"]
+    (_robot, named, settings), kw = calls["compare"]
     assert named == [("zero-shot", Path("base/0001_epoch")), ("fine-tuned", Path("ft/0001_epoch"))]
-    assert (kw["demonstrator"], kw["stand"], kw["num_envs"]) == (False, True, 8)
+    assert (kw["demonstrator"], kw["stand"], settings.num_envs) == (False, True, 8)
     res = CliRunner().invoke(
         app, ["compare", "--robot", "go1", "zs=a/0001_epoch", "b/0001_epoch", "--json"]
     )
@@ -82,7 +78,7 @@ def test_eval_end_to_end_and_errors(registry, tmp_path):
     model = tiny_model(groups=QUAD)
     tasks = {"go1_walking_ad": "quadruped_locomotion"}
     ckpt = save_checkpoint(
-        tmp_path / "run" / "0001_epoch", model, tiny_metadata(QUAD, tasks), reference_config(model)
+        tmp_path / "run" / "0001_epoch", model, tiny_meta(QUAD, tasks), reference_config(model)
     )
     out = tmp_path / "out"
     args = ["eval", str(tmp_path / "run"), "--robot", "go1", "--num-envs", "2", "--episodes", "2"]

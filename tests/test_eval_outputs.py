@@ -7,48 +7,58 @@ import json
 
 import numpy as np
 import pytest
-from helpers_eval import FakeEnv, resolution, stats, task_entry, tiny_model
+from helpers_eval import (
+    FakeEnv,
+    in_memory_checkpoint,
+    meta,
+    resolution,
+    stats,
+    task_entry,
+    tiny_model,
+)
 
 from adaptkit.errors import AdaptkitError
-from adaptkit.evaluate import ModelPolicy, compare, evaluate_policy, resolve
+from adaptkit.evaluate import EvalSettings, ModelPolicy, compare, evaluate_policy, resolve
 from adaptkit.model import GroupDims
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 def test_resolve_native_uses_task_group_and_stats(registry):
-    meta = {"minicheetah_walking_ad": task_entry("mc_group", seed=3, reward_scale=0.5)}
-    res = resolve(meta, registry.robot("minicheetah"))
+    m = meta({"minicheetah_walking_ad": task_entry("mc_group", seed=3, reward_scale=0.5)})
+    res = resolve(m, registry.robot("minicheetah"))
     assert (res.mode, res.group, res.reward_scale) == ("native", "mc_group", 0.5)
     assert res.task == "minicheetah_walking_ad"
-    np.testing.assert_allclose(res.obs_mean, stats(3)["obs_mean"], rtol=1e-6)
+    np.testing.assert_allclose(res.stats.obs_mean, stats(3)["obs_mean"], rtol=1e-6)
 
 
 def test_resolve_zero_shot_without_data_averages_group_tasks(registry):
-    meta = {
-        "go1_walking_ad": task_entry("quad", seed=1),
-        "go2_walking_ad": task_entry("quad", seed=2),
-    }
-    res = resolve(meta, registry.robot("minicheetah"))
+    m = meta(
+        {
+            "go1_walking_ad": task_entry("quad", seed=1),
+            "go2_walking_ad": task_entry("quad", seed=2),
+        }
+    )
+    res = resolve(m, registry.robot("minicheetah"))
     assert (res.mode, res.group, res.task) == ("zero-shot", "quad", None)
     assert "average of checkpoint tasks go1_walking_ad, go2_walking_ad" in res.stats_source
     expected = (np.asarray(stats(1)["obs_std"]) + np.asarray(stats(2)["obs_std"])) / 2
-    np.testing.assert_allclose(res.obs_std, expected, rtol=1e-6)
+    np.testing.assert_allclose(res.stats.obs_std, expected, rtol=1e-6)
 
 
 def test_resolve_zero_shot_with_robot_data_uses_its_stats(registry, tmp_path):
     from helpers_data import write_synthetic_dataset
 
     write_synthetic_dataset(tmp_path, robots=("minicheetah",), histories=1, episode_lengths=(20,))
-    meta = {"go1_walking_ad": task_entry("quad")}
-    res = resolve(meta, registry.robot("minicheetah"), data_dir=tmp_path / "data")
+    m = meta({"go1_walking_ad": task_entry("quad")})
+    res = resolve(m, registry.robot("minicheetah"), data_dir=tmp_path / "data")
     assert res.mode == "zero-shot" and res.stats_source.startswith("robot data")
-    assert not np.allclose(res.obs_mean, stats(1)["obs_mean"])
+    assert not np.allclose(res.stats.obs_mean, stats(1)["obs_mean"])
 
 
 def test_resolve_errors_name_the_field(registry):
     mc = registry.robot("minicheetah")
-    two = {"a_task": task_entry("g_a"), "b_task": task_entry("g_b")}
+    two = meta({"a_task": task_entry("g_a"), "b_task": task_entry("g_b")})
     with pytest.raises(AdaptkitError, match="several groups match.*--group"):
         resolve(two, mc)
     assert resolve(two, mc, group="g_b").group == "g_b"
@@ -56,7 +66,16 @@ def test_resolve_errors_name_the_field(registry):
         AdaptkitError, match="--group: 'nope' is not in the checkpoint; groups: g_a"
     ):
         resolve(two, mc, group="nope")
-    narrow = {"x_task": {**task_entry("g_x"), "action_dim": 6, "acs_mean": [0.0] * 6}}
+    narrow = meta(
+        {
+            "x_task": {
+                **task_entry("g_x"),
+                "action_dim": 6,
+                "acs_mean": [0.0] * 6,
+                "acs_std": [1.0] * 6,
+            }
+        }
+    )
     with pytest.raises(AdaptkitError, match="no group with obs/act dims 45/12"):
         resolve(narrow, mc)
 
@@ -69,7 +88,12 @@ def _csv(path):
 def test_evaluate_writes_consistent_csv_json_png(registry, tmp_path):
     policy = ModelPolicy(tiny_model(), resolution(), context_len=6, name="tiny")
     rep = evaluate_policy(
-        policy, "minicheetah", episodes=3, seed=7, env=FakeEnv(4), out_dir=tmp_path, label="tiny"
+        policy,
+        registry.robot("minicheetah"),
+        EvalSettings(episodes=3, seed=7),
+        env=FakeEnv(4),
+        out_dir=tmp_path,
+        label="tiny",
     )
     rows = _csv(tmp_path / "episodes.csv")
     summary = json.loads((tmp_path / "summary.json").read_text())
@@ -93,18 +117,12 @@ def test_evaluate_writes_consistent_csv_json_png(registry, tmp_path):
 
 
 def test_compare_same_envs_table_and_files(registry, tmp_path):
-    meta = {"go1_walking_ad": task_entry("quadruped_locomotion")}
-    from types import SimpleNamespace
-
     model = tiny_model({"quadruped_locomotion": GroupDims(45, 12)})
-    ckpt = SimpleNamespace(model=model, metadata=meta, config=model.config, path="tiny")
+    ckpt = in_memory_checkpoint(model, {"go1_walking_ad": task_entry("quadruped_locomotion")})
     rep = compare(
-        "minicheetah",
+        registry.robot("minicheetah"),
         [("zero-shot", ckpt), ("again", ckpt)],
-        num_envs=2,
-        episodes=2,
-        episode_length=8,
-        seed=5,
+        EvalSettings(num_envs=2, episodes=2, episode_length=8, seed=5),
         out_dir=tmp_path,
     )
     table = {r["label"]: r for r in rep.rows}

@@ -18,7 +18,8 @@ def _alone_full_recompute(model, res, env_id: int, steps: int, window: int) -> n
     the full forward (attention limited to the last `window` tokens, i.e. a rolling context)."""
     env = FakeEnv(env_ids=[env_id])
     obs = env.reset()
-    mean, std = torch.tensor(res.obs_mean), torch.tensor(res.obs_std + 1e-6)
+    mean = torch.tensor(res.stats.array("obs_mean"))
+    std = torch.tensor(res.stats.array("obs_std") + 1e-6)
     hist_obs, hist_act, hist_rew, hist_step = [], [], [], []
     prev_act, prev_rew, step = torch.zeros(ACT), torch.tensor(0.0), 0
     actions = []

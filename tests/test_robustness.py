@@ -10,9 +10,9 @@ from helpers_model import tiny_checkpoint
 
 from adaptkit import AdaptkitError
 from adaptkit.checkpoint import load_adapter, load_training_state
-from adaptkit.evaluate import compare
+from adaptkit.evaluate import EvalSettings, compare
 from adaptkit.model import ModelConfig
-from adaptkit.quickstart import has_data
+from adaptkit.pipeline import has_data
 from adaptkit.sim import LocomotionEnv
 from adaptkit.sim.collect import collect_histories
 from adaptkit.sim.demonstrator import load_policy
@@ -46,9 +46,13 @@ def test_malformed_adapter(tmp_path):
         load_adapter(ckpt, bad)
 
 
-def test_model_label_may_not_hide_a_baseline(tmp_path):
+def test_model_label_may_not_hide_a_baseline(registry, tmp_path):
     with pytest.raises(AdaptkitError, match="differ from the baselines"):
-        compare("go1", [("demonstrator", tmp_path)], num_envs=1, episodes=1)
+        compare(
+            registry.robot("go1"),
+            [("demonstrator", tmp_path)],
+            EvalSettings(num_envs=1, episodes=1),
+        )
 
 
 def test_bad_expert_file_fails_before_writing(registry, tmp_path):

@@ -11,11 +11,12 @@ from typer.testing import CliRunner
 
 from adaptkit.cli import app
 from adaptkit.data.history import read_history
+from adaptkit.evaluate import EvalSettings, evaluate_policy
 from adaptkit.plugins import load_registry
 from adaptkit.sim.collect import collect_histories, noise_schedule
-from adaptkit.sim.demonstrator import Policy, TorchPolicy, TrotDemonstrator, load_policy
+from adaptkit.sim.demonstrator import TorchPolicy, TrotDemonstrator, load_policy
 from adaptkit.sim.env import LocomotionEnv
-from adaptkit.sim.run import evaluate_demonstrator
+from adaptkit.sim.policy import Policy
 
 ROBOTS = ("go1", "go2", "a1", "minicheetah")
 
@@ -28,10 +29,11 @@ def specs():
 @pytest.mark.parametrize("name", ROBOTS)
 def test_demonstrator_walks(specs, name):
     """Short run (8 envs × 8 s): the walking bar is ≥ 0.35 m/s with no falls."""
-    stats = evaluate_demonstrator(specs[name], num_envs=8, episode_length=400, seed=77)
-    assert stats.fall_rate == 0.0
-    assert stats.mean_speed >= 0.35
-    assert stats.mean_return / 400 > 0.012  # well above standing still (~0.009 per step)
+    settings = EvalSettings(num_envs=8, episodes=1, episode_length=400, seed=77)
+    stats = evaluate_policy(load_policy(specs[name]), specs[name], settings).summary
+    assert stats["fall_rate"] == 0.0
+    assert stats["mean_speed"] >= 0.35
+    assert stats["mean_return"] / 400 > 0.012  # well above standing still (~0.009 per step)
 
 
 def test_torch_policy_loads_and_acts(specs, tmp_path):
@@ -54,7 +56,7 @@ def test_noise_schedule_shape():
     assert np.all(np.diff(eps) <= 0)
 
 
-def test_collect_writes_valid_rising_histories(specs, tmp_path):
+def test_collect_writes_valid_rising_histories(specs, registry, tmp_path):
     from adaptkit.data.config import load_dataset_config
     from adaptkit.data.validate import validate_dataset
 
@@ -79,7 +81,7 @@ def test_collect_writes_valid_rising_histories(specs, tmp_path):
     assert meta["task"] == spec.task and meta["collector"]["seed"] == 4
     entries = load_dataset_config(tmp_path / "dataset_config.yaml", tmp_path)
     assert entries[spec.task].group == spec.group
-    report = validate_dataset(entries)
+    report = validate_dataset(entries, registry)
     assert report.tasks[0].histories == 3
 
     # Deterministic, and history i does not depend on the number of envs.
@@ -104,6 +106,6 @@ def test_cli_collect_and_demo(tmp_path):
     result = runner.invoke(app, ["demonstrator", "a1", "--num-envs", "2", "--json"])
     assert result.exit_code == 0, result.output
     stats = json.loads(result.output)
-    assert stats["episodes"] == 2 and stats["fall_rate"] == 0.0 and stats["mean_speed"] > 0.35
+    assert stats["num_episodes"] == 2 and stats["fall_rate"] == 0.0 and stats["mean_speed"] > 0.35
     result = runner.invoke(app, ["collect", "nosuchrobot"])
     assert result.exit_code == 1

@@ -10,6 +10,7 @@ from helpers_model import (
     make_spec,
     random_batch,
     tiny_checkpoint,
+    tiny_meta,
     tiny_model,
     tiny_stats,
 )
@@ -18,6 +19,7 @@ from typer.testing import CliRunner
 from adaptkit.checkpoint import fingerprint, load_checkpoint, save_checkpoint
 from adaptkit.cli import app
 from adaptkit.errors import AdaptkitError
+from adaptkit.meta import CheckpointMeta, Stats
 from adaptkit.model import GroupDims, Vintix, action_loss
 from adaptkit.surgery import (
     add_group,
@@ -47,12 +49,12 @@ def _train(model: Vintix, group: str, steps: int = 3) -> None:
 def test_add_group_freeze_train_keeps_old_weights_bit_identical(tmp_path):
     base = tiny_checkpoint(tmp_path)
     ckpt = load_checkpoint(base)
-    model, meta = ckpt.model, ckpt.metadata
+    model, meta = ckpt.model, ckpt.meta
     spec = make_spec("mini")
     add_group(model, meta, spec, tiny_stats(45, 12))
     verify_against_checkpoint(model, base)  # surgery re-initialised nothing (HPT lesson)
-    assert meta[spec.task]["group_name"] == NEW
-    assert model.encoder.task2group[spec.task] == model.head.task2group[spec.task] == NEW
+    assert meta[spec.task].group == NEW
+    assert meta.task2group[spec.task] == NEW
 
     result = freeze(model, "transformer", new_group=NEW)
     assert result.trainable and all(NEW in n for n in result.trainable)
@@ -65,7 +67,7 @@ def test_add_group_freeze_train_keeps_old_weights_bit_identical(tmp_path):
     new_after = fingerprint(model, result.trainable)
     assert all(new_after[k] != new_before[k] for k in new_before)  # every new tensor trained
 
-    out = save_checkpoint(tmp_path / "ft" / "0001_epoch", model, meta, ckpt.raw_config)
+    out = save_checkpoint(tmp_path / "ft" / "0001_epoch", model, meta, ckpt.config.extra)
     reloaded = load_checkpoint(out)
     verify_frozen(before, reloaded.model)  # the saved checkpoint's old weights equal the base
     verify_against_checkpoint(reloaded.model, base)
@@ -74,7 +76,7 @@ def test_add_group_freeze_train_keeps_old_weights_bit_identical(tmp_path):
 
 def test_full_finetune_is_caught_by_verify_frozen(tmp_path):
     model = tiny_model()
-    add_group(model, {}, make_spec("mini"), tiny_stats(45, 12))
+    add_group(model, CheckpointMeta(), make_spec("mini"), tiny_stats(45, 12))
     before = fingerprint(model, [n for n, _ in model.named_parameters() if NEW not in n])
     result = freeze(model, "none")
     assert result.n_trainable == result.n_total
@@ -85,12 +87,13 @@ def test_full_finetune_is_caught_by_verify_frozen(tmp_path):
         verify_frozen(before, model)
 
 
-def test_new_group_only_is_a_synonym_and_patterns_adjust():
+def test_one_spelling_for_freeze_and_patterns_adjust():
     model = tiny_model()
-    add_group(model, {}, make_spec("mini"), tiny_stats(45, 12))
+    add_group(model, CheckpointMeta(), make_spec("mini"), tiny_stats(45, 12))
     a = freeze(model, "transformer", new_group=NEW)
-    b = freeze(model, "new-group-only", new_group=NEW)
-    assert a.trainable == b.trainable
+    assert a.mode == "transformer" and all(NEW in n for n in a.trainable)
+    with pytest.raises(AdaptkitError, match="expected one of transformer, none"):
+        freeze(model, "new-group-only", new_group=NEW)  # the old synonym is gone
     c = freeze(
         model, "transformer", NEW, patterns=["encoder.prev_*", f"!head.acs_decoders.{NEW}.*"]
     )
@@ -119,15 +122,16 @@ def test_freeze_argument_errors():
 
 def test_add_group_refusals_replace_and_warm_start():
     model = tiny_model()
-    meta: dict = {}
+    meta = CheckpointMeta()
     shared = make_spec("go1", group="quadruped_locomotion")
     with pytest.raises(AdaptkitError, match="already exists"):
         add_group(model, meta, shared, tiny_stats(45, 12))
-    meta_shared = {"go2_walking": {"group_name": "quadruped_locomotion"}}
+    meta_shared = tiny_meta(tasks={"go2_walking": "quadruped_locomotion"})
     with pytest.raises(AdaptkitError, match=r"shared with tasks \['go2_walking'\]"):
         add_group(model, meta_shared, shared, tiny_stats(45, 12), replace=True)
+    short = Stats(**{**tiny_stats(45, 12).to_dict(), "acs_mean": [0.0, 0.0]})
     with pytest.raises(AdaptkitError, match="'acs_mean' has 2 values, expected 12"):
-        add_group(model, meta, make_spec("mini"), {**tiny_stats(45, 12), "acs_mean": [0.0, 0.0]})
+        add_group(model, meta, make_spec("mini"), short)
     with pytest.raises(AdaptkitError, match="obs/act 7/3"):
         add_group(model, meta, make_spec("mini"), tiny_stats(45, 12), warm_start_from="arm")
     assert NEW not in model.groups  # nothing half-done after a refusal
@@ -146,7 +150,7 @@ def test_add_group_refusals_replace_and_warm_start():
 
 def test_add_group_follows_device_and_dtype():
     model = tiny_model().to(torch.float64)
-    add_group(model, {}, make_spec("mini", obs_dim=20, act_dim=5), tiny_stats(20, 5))
+    add_group(model, CheckpointMeta(), make_spec("mini", obs_dim=20, act_dim=5), tiny_stats(20, 5))
     assert {p.dtype for p in model.parameters()} == {torch.float64}
     assert model.groups[NEW] == GroupDims(20, 5)
 

@@ -7,12 +7,13 @@ import shutil
 
 import pytest
 import torch
-from helpers_train import TINY_MODEL, make_world, state_dict, tiny_train
+from helpers_train import TINY_MODEL, job, make_world, state_dict, tiny_train
 
 from adaptkit.checkpoint import load_adapter, load_checkpoint
 from adaptkit.errors import AdaptkitError
 from adaptkit.model import Vintix
 from adaptkit.plugins import get_registry
+from adaptkit.progress import Reporter
 from adaptkit.train import ADAPTER_FILE, METRICS_FILE, finetune, pretrain
 
 MC_GROUP = "minicheetah_locomotion"
@@ -43,14 +44,11 @@ def test_pretrain_writes_epochs_and_learns(world):
     assert set(ck.model.groups) == {"quadruped_locomotion"}
     cfg = json.loads((ck.path / "config.json").read_text())
     assert cfg["betas"] == [0.9, 0.99] and cfg["transformer_depth"] == 1
-    assert "obs_mean" in ck.metadata["go1_walking"]
+    assert len(ck.meta["go1_walking"].stats.obs_mean) == 45
 
 
 def test_finetune_then_reload(world, tmp_path):
-    r = finetune(
-        _robot(), world["base"], None, world["data"], "mc", tmp_path,
-        train_config=tiny_train(epochs=3),
-    )  # fmt: skip
+    r = finetune(job(_robot(), world["base"], world["data"], "mc", tmp_path, tiny_train(epochs=3)))
     assert r.frozen_verified is True
     assert r.epoch_losses[-1] < r.epoch_losses[0]
     assert any("computed" in n for n in r.notes)  # no stats anywhere: computed, and said so
@@ -65,7 +63,7 @@ def test_finetune_then_reload(world, tmp_path):
     ck = load_checkpoint(r.run_dir)
     assert ck.path == r.checkpoints[-1]
     assert set(ck.model.groups) == {"quadruped_locomotion", MC_GROUP}
-    assert ck.metadata["minicheetah_walking_ad"]["group_name"] == MC_GROUP
+    assert ck.meta["minicheetah_walking_ad"].group == MC_GROUP
     # the adapter alone + the base give the same weights
     merged = load_adapter(world["base"], r.checkpoints[-1] / ADAPTER_FILE)
     for k, v in merged.model.state_dict().items():
@@ -80,18 +78,23 @@ class _Kill(Exception):
     pass
 
 
-def test_resume_equals_uninterrupted(world, tmp_path):
-    kw = dict(data_dir=world["data"], save_dir=tmp_path, train_config=tiny_train(epochs=3))
-    full = finetune(_robot(), world["base"], name="full", **kw)
-
-    def kill_after_epoch_2(event, data):
-        if event == "checkpoint" and data["epoch"] == 2:
+class _KillAfterEpoch2(Reporter):
+    def event(self, name, data):
+        if name == "checkpoint" and data["epoch"] == 2:
             raise _Kill
 
+
+def test_resume_equals_uninterrupted(world, tmp_path):
+    def run(name, **kw):
+        return job(
+            _robot(), world["base"], world["data"], name, tmp_path, tiny_train(epochs=3), **kw
+        )
+
+    full = finetune(run("full"))
     with pytest.raises(_Kill):
-        finetune(_robot(), world["base"], name="cut", progress=kill_after_epoch_2, **kw)
+        finetune(run("cut"), _KillAfterEpoch2())
     assert not (tmp_path / "cut" / "0003_epoch").exists()
-    resumed = finetune(_robot(), world["base"], name="cut", resume=True, **kw)
+    resumed = finetune(run("cut", resume=True))
     assert resumed.resumed_from.name == "0002_epoch"
     assert resumed.frozen_verified is True
     a, b = state_dict(full.checkpoints[-1]), state_dict(resumed.checkpoints[-1])
@@ -104,18 +107,15 @@ def test_resume_equals_uninterrupted(world, tmp_path):
 
 
 def test_refuses_existing_group_and_existing_run(world, tmp_path):
-    r = finetune(
-        _robot(), world["base"], None, world["data"], "mc", tmp_path,
-        train_config=tiny_train(epochs=1),
-    )  # fmt: skip
+    r = finetune(job(_robot(), world["base"], world["data"], "mc", tmp_path, tiny_train(epochs=1)))
     before = {p: p.read_bytes() for p in r.run_dir.rglob("*") if p.is_file()}
     # the fine-tuned checkpoint already has the Mini Cheetah group: never overwrite it
     with pytest.raises(AdaptkitError, match="already has group 'minicheetah_locomotion'"):
-        finetune(_robot(), r.run_dir, None, world["data"], "again", tmp_path)
+        finetune(job(_robot(), r.run_dir, world["data"], "again", tmp_path))
     assert not (tmp_path / "again").exists()
     # the same run name without --resume would clobber a finished run
     with pytest.raises(AdaptkitError, match="--resume"):
-        finetune(_robot(), world["base"], None, world["data"], "mc", tmp_path)
+        finetune(job(_robot(), world["base"], world["data"], "mc", tmp_path))
     after = {p: p.read_bytes() for p in r.run_dir.rglob("*") if p.is_file()}
     assert before == after
 
@@ -123,30 +123,26 @@ def test_refuses_existing_group_and_existing_run(world, tmp_path):
 def test_clear_errors(world, tmp_path):
     robot = _robot()
     with pytest.raises(AdaptkitError, match="no such file"):
-        finetune(robot, tmp_path / "nope", None, world["data"], "x", tmp_path)
+        finetune(job(robot, tmp_path / "nope", world["data"], "x", tmp_path))
     with pytest.raises(AdaptkitError, match="does not exist"):
-        finetune(robot, world["base"], None, tmp_path / "empty", "x", tmp_path)
+        finetune(job(robot, world["base"], tmp_path / "empty", "x", tmp_path))
     # data with the wrong widths for the robot (7/3 instead of 45/12)
     bad = tmp_path / "bad"
     shutil.copytree(world["data"] / "arm", bad / "minicheetah_trajectories")
     with pytest.raises(AdaptkitError, match="dims"):
-        finetune(robot, world["base"], None, bad, "x", tmp_path)
+        finetune(job(robot, world["base"], bad, "x", tmp_path))
     assert not (tmp_path / "x").exists()
 
 
 def test_bf16_and_grad_accum_run(world, tmp_path):
-    r = finetune(
-        _robot(), world["base"], None, world["data"], "bf", tmp_path,
-        train_config=tiny_train(epochs=1, precision="bf16", grad_accum=2, batch_size=4),
-    )  # fmt: skip
+    cfg = tiny_train(epochs=1, precision="bf16", grad_accum=2, batch_size=4)
+    r = finetune(job(_robot(), world["base"], world["data"], "bf", tmp_path, cfg))
     assert r.frozen_verified and r.steps > 0
 
 
 def test_full_finetune_mode(world, tmp_path):
-    r = finetune(
-        _robot(), world["base"], None, world["data"], "full", tmp_path, freeze_mode="none",
-        train_config=tiny_train(epochs=1),
-    )  # fmt: skip
+    cfg = tiny_train(epochs=1)
+    r = finetune(job(_robot(), world["base"], world["data"], "full", tmp_path, cfg, freeze="none"))
     assert r.frozen_verified is None
     base, final = state_dict(world["base"] / "0002_epoch"), state_dict(r.checkpoints[-1])
     assert not torch.equal(base["transformer.ln_f.weight"], final["transformer.ln_f.weight"])

@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 import torch
-from helpers_train import TINY_MODEL, make_world, state_dict, tiny_train
+from helpers_train import TINY_MODEL, job, make_world, state_dict, tiny_train
 
 from adaptkit.plugins import get_registry
 from adaptkit.train import finetune, pretrain
@@ -22,14 +22,14 @@ SCRIPT = textwrap.dedent(
     """
     import sys, torch
     sys.path.insert(0, {tests!r})
-    from helpers_train import tiny_train
+    from helpers_train import job, tiny_train
     from adaptkit.plugins import get_registry
     from adaptkit.train import finetune
     torch.set_num_threads(1)
     root = {root!r}
-    r = finetune(get_registry().robot("minicheetah"), root + "/models/base", None,
-                 root + "/data", "two", root + "/models", freeze_mode="none",
-                 train_config=tiny_train(epochs=2, batch_size=4, grad_accum=1))
+    r = finetune(job(get_registry().robot("minicheetah"), root + "/models/base",
+                     root + "/data", "two", root + "/models", freeze="none",
+                     train=tiny_train(epochs=2, batch_size=4, grad_accum=1)))
     if torch.distributed.is_initialized():
         raise SystemExit("process group left open")
     import os
@@ -45,9 +45,11 @@ def test_two_processes_match_one(tmp_path):
     pretrain([paths["pretrain_config"]], paths["data"], "base", tmp_path / "models", TINY_MODEL,
              tiny_train(epochs=1))  # fmt: skip
     one = finetune(
-        get_registry().robot("minicheetah"), tmp_path / "models" / "base", None, paths["data"],
-        "one", tmp_path / "models", freeze_mode="none",
-        train_config=tiny_train(epochs=2, batch_size=4, grad_accum=2),
+        job(
+            get_registry().robot("minicheetah"), tmp_path / "models" / "base", paths["data"],
+            "one", tmp_path / "models", freeze="none",
+            train=tiny_train(epochs=2, batch_size=4, grad_accum=2),
+        )
     )  # fmt: skip
 
     script = tmp_path / "ddp_run.py"

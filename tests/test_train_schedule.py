@@ -59,8 +59,8 @@ def test_train_config_validation():
 def test_model_small_yaml_is_the_default():
     from pathlib import Path
 
+    from adaptkit.meta import read_model_config
     from adaptkit.model import ModelConfig
-    from adaptkit.train.common import load_model_config
 
     path = Path(__file__).parents[1] / "configs" / "model_small.yaml"
-    assert load_model_config(path).model_dict() == ModelConfig().model_dict()
+    assert read_model_config(path).model_dict() == ModelConfig().model_dict()

@@ -1,11 +1,10 @@
 """Checkpoints in the Vintix layout (`NNNN_epoch/` with model.pth, metadata.json, config.json,
-state.pth), task metadata, tensor fingerprints and adapter files (one new group + its metadata)."""
+state.pth): strict loading with readable reports, atomic saving, tensor fingerprints, and adapter
+files (one new group + its metadata). What the JSON files mean is adaptkit.meta's job."""
 
 from __future__ import annotations
 
 import hashlib
-import json
-import math
 import os
 import re
 import shutil
@@ -20,8 +19,8 @@ import torch
 from torch import nn
 
 from adaptkit.errors import AdaptkitError
+from adaptkit.meta import CheckpointMeta, read_config, to_json_text
 from adaptkit.model import GroupDims, ModelConfig, Vintix
-from adaptkit.robot import RobotSpec
 
 MODEL_FILE, METADATA_FILE, CONFIG_FILE, STATE_FILE = (
     "model.pth",
@@ -30,17 +29,6 @@ MODEL_FILE, METADATA_FILE, CONFIG_FILE, STATE_FILE = (
     "state.pth",
 )
 REQUIRED_FILES = (MODEL_FILE, METADATA_FILE, CONFIG_FILE)
-REQUIRED_TASK_FIELDS = (
-    "group_name",
-    "observation_shape",
-    "action_dim",
-    "action_type",
-    "reward_scale",
-    "obs_mean",
-    "obs_std",
-    "acs_mean",
-    "acs_std",
-)
 ADAPTER_FORMAT, ADAPTER_VERSION = "adaptkit-adapter", 1
 _EPOCH_RE = re.compile(r"^(\d+)_epoch$")
 
@@ -100,151 +88,6 @@ def unwrap(model: nn.Module) -> nn.Module:
             return model
 
 
-# -- metadata ----------------------------------------------------------------------------------
-def _is_number(x: Any) -> bool:
-    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
-
-
-def _check_vector(source: str, task: str, name: str, values: Any, length: int) -> None:
-    if not isinstance(values, list | tuple) or not all(_is_number(v) for v in values):
-        raise AdaptkitError(
-            f"{source}: task {task!r} field '{name}' must be a list of finite numbers"
-        )
-    if len(values) != length:
-        raise AdaptkitError(
-            f"{source}: task {task!r} field '{name}' has {len(values)} values, expected {length}"
-        )
-
-
-def _obs_dim(source: str, task: str, entry: Mapping[str, Any]) -> int:
-    shape = entry["observation_shape"]
-    proprio = shape.get("proprio") if isinstance(shape, dict) else None
-    if (
-        not isinstance(proprio, list | tuple)
-        or len(proprio) != 1
-        or not isinstance(proprio[0], int)
-        or proprio[0] < 1
-    ):
-        raise AdaptkitError(
-            f"{source}: task {task!r} field 'observation_shape' must be {{\"proprio\": [d]}}, "
-            f"got {shape!r}"
-        )
-    return proprio[0]
-
-
-def validate_task(source: str, task: str, entry: Any) -> GroupDims:
-    """Check one task entry is complete and self-consistent; return its dims."""
-    if not isinstance(entry, dict):
-        raise AdaptkitError(
-            f"{source}: task {task!r} must be an object, got {type(entry).__name__}"
-        )
-    missing = [f for f in REQUIRED_TASK_FIELDS if f not in entry]
-    if missing:
-        raise AdaptkitError(
-            f"{source}: task {task!r} is incomplete, missing {', '.join(missing)} (the reference "
-            "add_task writes such entries; add the robot with adaptkit to get a complete one)"
-        )
-    if not isinstance(entry["group_name"], str) or not entry["group_name"]:
-        raise AdaptkitError(
-            f"{source}: task {task!r} field 'group_name' must be a non-empty string"
-        )
-    obs_dim = _obs_dim(source, task, entry)
-    act_dim = entry["action_dim"]
-    if not isinstance(act_dim, int) or isinstance(act_dim, bool) or act_dim < 1:
-        raise AdaptkitError(
-            f"{source}: task {task!r} field 'action_dim' must be a positive integer"
-        )
-    if entry["action_type"] != "continuous":
-        raise AdaptkitError(
-            f"{source}: task {task!r} field 'action_type' must be 'continuous', "
-            f"got {entry['action_type']!r}"
-        )
-    if not _is_number(entry["reward_scale"]):
-        raise AdaptkitError(f"{source}: task {task!r} field 'reward_scale' must be a finite number")
-    for name, n in (
-        ("obs_mean", obs_dim),
-        ("obs_std", obs_dim),
-        ("acs_mean", act_dim),
-        ("acs_std", act_dim),
-    ):
-        _check_vector(source, task, name, entry[name], n)
-    if any(v < 0 for v in (*entry["obs_std"], *entry["acs_std"])):
-        raise AdaptkitError(f"{source}: task {task!r} has a negative std")
-    return GroupDims(obs_dim, act_dim)
-
-
-def validate_metadata(meta: Any, source: str = METADATA_FILE) -> dict[str, GroupDims]:
-    """Validate every task; return group → dims (from each group's first task)."""
-    if not isinstance(meta, dict) or not meta:
-        raise AdaptkitError(
-            f"{source}: expected an object of task → metadata with at least one task"
-        )
-    groups: dict[str, GroupDims] = {}
-    first: dict[str, str] = {}
-    for task, entry in meta.items():
-        dims = validate_task(source, task, entry)
-        g = entry["group_name"]
-        if g not in groups:
-            groups[g], first[g] = dims, task
-        elif groups[g] != dims:
-            raise AdaptkitError(
-                f"{source}: task {task!r} has obs/act dims {dims.obs_dim}/{dims.act_dim} but group "
-                f"{g!r} (from task {first[g]!r}) has {groups[g].obs_dim}/{groups[g].act_dim}"
-            )
-    return groups
-
-
-def groups_from_metadata(meta: Mapping[str, Any]) -> dict[str, GroupDims]:
-    return validate_metadata(dict(meta))
-
-
-def group_tasks(meta: Mapping[str, Any]) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = defaultdict(list)
-    for task, entry in meta.items():
-        out[entry["group_name"]].append(task)
-    return dict(out)
-
-
-def task_metadata(spec: RobotSpec, stats: Mapping[str, Any]) -> dict[str, Any]:
-    """A complete metadata entry for the robot's task (`stats`: one stats.json entry)."""
-    entry: dict[str, Any] = {
-        "group_name": spec.group,
-        "observation_shape": {"proprio": [spec.obs_dim]},
-        "action_dim": spec.action_dim,
-        "action_type": "continuous",
-        "reward_scale": float(spec.reward_scale),
-        "episode_sparsity": spec.episode_sparsity,
-        "robot": spec.name,
-    }
-    for name in ("obs_mean", "obs_std", "acs_mean", "acs_std"):
-        if name not in stats:
-            raise AdaptkitError(f"stats for task {spec.task!r}: missing field '{name}'")
-        entry[name] = [float(v) for v in _to_list(stats[name])]
-    validate_task(f"stats for robot {spec.name!r}", spec.task, entry)
-    return entry
-
-
-def _to_list(x: Any) -> Any:
-    return x.tolist() if hasattr(x, "tolist") else list(x)
-
-
-def _json_default(x: Any) -> Any:
-    if hasattr(x, "tolist"):  # numpy arrays/scalars, tensors
-        return x.tolist()
-    if isinstance(x, Path):
-        return str(x)
-    raise TypeError(f"not JSON serialisable: {type(x).__name__}")
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise AdaptkitError(f"{path}: file not found") from None
-    except json.JSONDecodeError as exc:
-        raise AdaptkitError(f"{path}: invalid JSON ({exc})") from None
-
-
 # -- fingerprints ------------------------------------------------------------------------------
 def tensor_hash(t: torch.Tensor) -> str:
     """sha256 of dtype, shape and raw bytes."""
@@ -284,7 +127,8 @@ def _torch_load(path: Path, where: str, unreadable: str) -> Any:
         raise AdaptkitError(f"{where}: {unreadable} ({type(exc).__name__})") from None
 
 
-def _load_state_dict(path: Path) -> dict[str, torch.Tensor]:
+def load_state_dict_file(path: Path) -> dict[str, torch.Tensor]:
+    """A plain state dict of tensors (model.pth), loaded with weights_only."""
     sd = _torch_load(path, str(path), "not a loadable weights file")
     if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
         raise AdaptkitError(f"{path}: expected a plain state dict of tensors")
@@ -293,7 +137,7 @@ def _load_state_dict(path: Path) -> dict[str, torch.Tensor]:
 
 def checkpoint_fingerprint(path: Path | str) -> str:
     """One hash of a checkpoint's model.pth tensors (content-based, not file bytes)."""
-    return digest(fingerprint(_load_state_dict(resolve_checkpoint(path) / MODEL_FILE)))
+    return digest(fingerprint(load_state_dict_file(resolve_checkpoint(path) / MODEL_FILE)))
 
 
 # -- readable state-dict reports ---------------------------------------------------------------
@@ -391,9 +235,8 @@ class Checkpoint:
     """A loaded checkpoint. `fingerprint`: digest of the weights as loaded (base + adapters)."""
 
     model: Vintix
-    metadata: dict[str, Any]
-    config: ModelConfig
-    raw_config: dict[str, Any]
+    meta: CheckpointMeta
+    config: ModelConfig  # model keys + every other config.json key in `config.extra`
     path: Path
     tensor_hashes: dict[str, str]
     fingerprint: str
@@ -409,43 +252,24 @@ class Checkpoint:
         return p if p.is_file() else None
 
 
-def check_metadata_matches_model(meta: Mapping[str, Any], model: Vintix, source: str) -> None:
-    groups = validate_metadata(dict(meta), source)
-    for g, dims in groups.items():
-        if g not in model.groups:
-            raise AdaptkitError(f"{source}: group {g!r} has tasks but the model has no such group")
-        if model.groups[g] != dims:
-            m = model.groups[g]
-            raise AdaptkitError(
-                f"{source}: group {g!r} declares obs/act {dims.obs_dim}/{dims.act_dim}, "
-                f"the model's modules have {m.obs_dim}/{m.act_dim}"
-            )
-    orphans = [g for g in model.groups if g not in groups]
-    if orphans:
-        raise AdaptkitError(
-            f"{source}: model groups {orphans} have no task entry (a new group needs a complete "
-            "metadata entry — use adaptkit.surgery.add_group)"
-        )
-
-
 def save_checkpoint(
     path: Path | str,
     model: nn.Module,
-    metadata: Mapping[str, Any],
+    meta: CheckpointMeta,
     config: Mapping[str, Any],
     state: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write model.pth, metadata.json, config.json (+ state.pth) atomically: everything goes into a
-    temp dir beside `path`, renamed into place when complete."""
+    temp dir beside `path`, renamed into place when complete.
+
+    `config`: config.json's non-model keys (training keys); the model's own keys are added."""
     path = Path(path)
     model = unwrap(model)
-    check_metadata_matches_model(metadata, model, f"{path / METADATA_FILE} (saving)")
+    meta.check_model_groups(model.groups, f"{path / METADATA_FILE} (saving)")
     cfg = {**config, **model.config.model_dict()}
     if "context_len" in config:  # a run may train with a different context than the base
         cfg["context_len"] = config["context_len"]
-    if (
-        cfg["token_order"] == "obs,act,rew"
-    ):  # the released default: keep config.json reference-clean
+    if cfg["token_order"] == "obs,act,rew":  # the released default: keep config.json clean
         del cfg["token_order"]
     path.parent.mkdir(parents=True, exist_ok=True)
     tag = uuid.uuid4().hex[:8]
@@ -454,10 +278,8 @@ def save_checkpoint(
     try:
         weights = {k: v.detach().cpu() for k, v in model.state_dict().items()}
         torch.save(weights, tmp / MODEL_FILE)
-        (tmp / METADATA_FILE).write_text(
-            json.dumps(dict(metadata), indent=2, default=_json_default)
-        )
-        (tmp / CONFIG_FILE).write_text(json.dumps(cfg, indent=2, default=_json_default))
+        (tmp / METADATA_FILE).write_text(to_json_text(meta.to_json()))
+        (tmp / CONFIG_FILE).write_text(to_json_text(cfg))
         if state is not None:
             torch.save(dict(state), tmp / STATE_FILE)
         if path.exists():
@@ -485,29 +307,14 @@ def load_checkpoint(
     checkpoint of the quadruped fork, whose config.json does not record its token order (the
     weights cannot tell: both orders have the same shapes)."""
     ckpt_dir = resolve_checkpoint(path)
-    raw_config = _read_json(ckpt_dir / CONFIG_FILE)
-    if not isinstance(raw_config, dict):
-        raise AdaptkitError(f"{ckpt_dir / CONFIG_FILE}: expected a JSON object")
-    raw_config.update(config_overrides or {})
-    config = _model_config(raw_config, ckpt_dir / CONFIG_FILE)
-    metadata = _read_json(ckpt_dir / METADATA_FILE)
-    groups = validate_metadata(metadata, str(ckpt_dir / METADATA_FILE))
-    sd = _load_state_dict(ckpt_dir / MODEL_FILE)
-    model = Vintix(config, groups)
+    config = read_config(ckpt_dir / CONFIG_FILE, config_overrides)
+    meta = CheckpointMeta.read(ckpt_dir / METADATA_FILE)
+    sd = load_state_dict_file(ckpt_dir / MODEL_FILE)
+    model = Vintix(config, meta.groups)
     load_weights(model, sd, str(ckpt_dir / MODEL_FILE))
-    model.set_task2group({t: e["group_name"] for t, e in metadata.items()})
     hashes = fingerprint(sd)
     model.to(device)
-    return Checkpoint(model, metadata, config, raw_config, ckpt_dir, hashes, digest(hashes))
-
-
-def _model_config(raw: Any, source: Path) -> ModelConfig:
-    try:
-        return ModelConfig.from_dict(raw)
-    except AdaptkitError as exc:
-        raise AdaptkitError(f"{source}: {exc}") from None
-    except TypeError as exc:
-        raise AdaptkitError(f"{source}: {exc}") from None
+    return Checkpoint(model, meta, config, ckpt_dir, hashes, digest(hashes))
 
 
 def load_training_state(path: Path | str) -> dict[str, Any] | None:
@@ -523,7 +330,7 @@ def save_adapter(
     path: Path | str,
     model: nn.Module,
     group: str,
-    metadata: Mapping[str, Any],
+    meta: CheckpointMeta,
     base_fingerprint: str,
 ) -> Path:
     """One small file: the group's tensors, its tasks' metadata, the base's fingerprint."""
@@ -533,18 +340,19 @@ def save_adapter(
         raise AdaptkitError(
             f"adapter: model has no group {group!r} (groups: {sorted(model.groups)})"
         )
-    tasks = {t: dict(e) for t, e in metadata.items() if e.get("group_name") == group}
-    if not tasks:
+    tasks = meta.subset(group)
+    if not len(tasks):
         raise AdaptkitError(f"adapter: metadata has no task in group {group!r}")
-    dims = validate_metadata(tasks, f"adapter metadata for group {group!r}")[group]
-    if dims != model.groups[group]:
+    if tasks.groups[group] != model.groups[group]:
         raise AdaptkitError(
-            f"adapter: metadata dims {dims} disagree with the model's {model.groups[group]}"
+            f"adapter: metadata dims {tasks.groups[group]} disagree with the model's "
+            f"{model.groups[group]}"
         )
     prefixes = Vintix.group_prefixes(group)
     tensors = {
         k: v.detach().cpu().clone() for k, v in model.state_dict().items() if k.startswith(prefixes)
     }
+    dims = model.groups[group]
     payload = {
         "format": ADAPTER_FORMAT,
         "version": ADAPTER_VERSION,
@@ -552,7 +360,7 @@ def save_adapter(
         "obs_dim": dims.obs_dim,
         "act_dim": dims.act_dim,
         "tensors": tensors,
-        "metadata": json.loads(json.dumps(tasks, default=_json_default)),
+        "metadata": tasks.to_json(),
         "base_fingerprint": base_fingerprint,
         "model_config": model.config.model_dict(),
     }
@@ -599,12 +407,16 @@ def load_adapter(base: Checkpoint | Path | str, adapter_path: Path | str) -> Che
             f"adapter {adapter_path}: trained on base {raw['base_fingerprint'][:16]}, but "
             f"{base.path} has fingerprint {digest(current)[:16]}; load it with its own base"
         )
-    tasks = raw["metadata"]
-    dims = validate_metadata(tasks, f"adapter {adapter_path} metadata")[group]
-    clash = [t for t in tasks if t in base.metadata]
+    tasks = CheckpointMeta.parse(raw["metadata"], f"adapter {adapter_path} metadata")
+    if set(tasks.groups) != {group}:
+        raise AdaptkitError(
+            f"adapter {adapter_path}: its metadata has groups {sorted(tasks.groups)}, "
+            f"expected only {group!r}"
+        )
+    clash = [t for t in tasks.tasks if t in base.meta]
     if clash:
         raise AdaptkitError(f"adapter {adapter_path}: tasks {clash} already exist in {base.path}")
-    model.add_group_modules(group, dims)
+    model.add_group_modules(group, tasks.groups[group])
     try:
         expected = {
             k: v.shape
@@ -621,16 +433,10 @@ def load_adapter(base: Checkpoint | Path | str, adapter_path: Path | str) -> Che
     except BaseException:
         model.remove_group(group)
         raise
-    metadata = {**base.metadata, **tasks}
-    model.set_task2group({t: e["group_name"] for t, e in metadata.items()})
+    meta = base.meta.copy()
+    for t in tasks.tasks.values():
+        meta.add(t)
     hashes = {**current, **fingerprint(tensors)}
     return Checkpoint(
-        model,
-        metadata,
-        base.config,
-        base.raw_config,
-        base.path,
-        hashes,
-        digest(hashes),
-        [*base.adapters, adapter_path],
+        model, meta, base.config, base.path, hashes, digest(hashes), [*base.adapters, adapter_path]
     )

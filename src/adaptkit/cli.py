@@ -16,24 +16,31 @@ from adaptkit.plugins import load_registry, set_registry
 
 
 class _Group(typer.core.TyperGroup):
-    """Turns an AdaptkitError anywhere below into one line on stderr and exit code 1."""
+    """One line on stderr for bad input anywhere below: an AdaptkitError exits 1, an option
+    value of the wrong type or outside its choices exits 2 (the usage-error convention)."""
 
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except AdaptkitError as exc:
-            stop_live_displays()
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            _one_line(str(exc))
             raise typer.Exit(1) from None
+        except typer.BadParameter as exc:
+            _one_line(exc.format_message())
+            raise typer.Exit(2) from None
         finally:
             stop_live_displays()
+
+
+def _one_line(message: str) -> None:
+    stop_live_displays()
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
 
 
 app = typer.Typer(
     cls=_Group,
     help="Adapt pretrained Vintix-style in-context RL transformers to new robots.",
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )

@@ -1,11 +1,9 @@
 """Group surgery: add a robot's group, freeze, report trainable parameters, verify frozen weights.
 
-Freeze modes:
+Freeze modes (`FreezeMode`):
 - ``transformer`` — the seed's ``--freeze_transformer``, made safe: only the new group's
   encoders and decoder train; the transformer, every old group and the shared padding
   embeddings are frozen (so old robots behave bit-for-bit as before).
-- ``new-group-only`` — a synonym of ``transformer``: once old groups and paddings are frozen too,
-  the two are the same set of parameters.
 - ``none`` — everything trains (full fine-tune; old robots will change).
 ``patterns`` then adjust the mode: fnmatch patterns on parameter names, ``"pat"`` makes matches
 trainable, ``"!pat"`` freezes them, applied in order; a pattern that matches nothing is an error.
@@ -25,43 +23,54 @@ from torch import nn
 from adaptkit.checkpoint import (
     MODEL_FILE,
     Checkpoint,
-    _load_state_dict,
     fingerprint,
-    group_tasks,
+    load_state_dict_file,
     resolve_checkpoint,
-    task_metadata,
     unwrap,
 )
+from adaptkit.defaults import FreezeMode
 from adaptkit.errors import AdaptkitError
+from adaptkit.meta import CheckpointMeta, Stats, TaskMeta
 from adaptkit.model import GroupDims, Vintix
 from adaptkit.robot import RobotSpec
 
-FREEZE_MODES = ("transformer", "new-group-only", "none")
-
 
 # -- add a group -------------------------------------------------------------------------------
+def robot_task_meta(spec: RobotSpec, stats: Stats) -> TaskMeta:
+    """The complete metadata entry of a robot's task (its dims, reward scale, sparsity)."""
+    return TaskMeta.new(
+        spec.task,
+        spec.group,
+        GroupDims(spec.obs_dim, spec.action_dim),
+        stats,
+        reward_scale=spec.reward_scale,
+        episode_sparsity=spec.episode_sparsity,
+        robot=spec.name,
+    )
+
+
 def add_group(
     model: nn.Module,
-    metadata: dict[str, Any],
+    meta: CheckpointMeta,
     spec: RobotSpec,
-    stats: Mapping[str, Any],
+    stats: Stats,
     *,
     replace: bool = False,
     warm_start_from: str | None = None,
 ) -> None:
-    """Create `spec.group`'s encoders and decoder and write the task's complete metadata entry
-    into `metadata` (in place) and task2group. Only the new modules are initialised."""
+    """Create `spec.group`'s encoders and decoder and add the task's complete entry to `meta`
+    (in place). Only the new modules are initialised."""
     model = unwrap(model)
     group, task = spec.group, spec.task
-    entry = task_metadata(spec, stats)  # validates stats against the robot's dims
-    dims = GroupDims(spec.obs_dim, spec.action_dim)
-    tasks = group_tasks(metadata)
-    if task in metadata and metadata[task].get("group_name") != group:
+    entry = robot_task_meta(spec, stats)  # validates the stats against the robot's dims
+    dims = entry.dims
+    tasks = meta.group_tasks()
+    if task in meta and meta[task].group != group:
         raise AdaptkitError(
-            f"task {task!r} already exists in the checkpoint in group "
-            f"{metadata[task].get('group_name')!r}; give the robot another task name"
+            f"task {task!r} already exists in the checkpoint in group {meta[task].group!r}; "
+            "give the robot another task name"
         )
-    if (task in metadata or group in model.groups or group in tasks) and not replace:
+    if (task in meta or group in model.groups or group in tasks) and not replace:
         users = tasks.get(group, [])
         raise AdaptkitError(
             f"group {group!r} already exists in the checkpoint (tasks: {users}); choose a new "
@@ -94,8 +103,7 @@ def add_group(
                 model.group_modules(group), model.group_modules(warm_start_from), strict=True
             ):
                 new.load_state_dict(ref.state_dict())
-    metadata[task] = entry
-    model.set_task2group({t: e["group_name"] for t, e in metadata.items()})
+    meta.add(entry)
 
 
 # -- freezing ----------------------------------------------------------------------------------
@@ -126,16 +134,19 @@ def _pattern_hint(names: Sequence[str]) -> str:
 
 def freeze(
     model: nn.Module,
-    mode: str = "transformer",
+    mode: FreezeMode | str = FreezeMode.TRANSFORMER,
     new_group: str | None = None,
     patterns: Sequence[str] | None = None,
 ) -> FreezeResult:
     """Set requires_grad per the mode (see the module docstring), then apply `patterns`."""
     model = unwrap(model)
-    if mode not in FREEZE_MODES:
-        raise AdaptkitError(f"freeze mode {mode!r}: expected one of {list(FREEZE_MODES)}")
+    try:
+        mode = FreezeMode(mode)
+    except ValueError:
+        choices = ", ".join(m.value for m in FreezeMode)
+        raise AdaptkitError(f"freeze mode {mode!r}: expected one of {choices}") from None
     params = dict(model.named_parameters())
-    if mode == "none":
+    if mode is FreezeMode.NONE:
         train = set(params)
     else:
         if new_group is None:
@@ -160,7 +171,7 @@ def freeze(
         p.requires_grad_(n in train)
     trainable = [n for n in params if n in train]
     return FreezeResult(
-        mode=mode,
+        mode=mode.value,
         trainable=trainable,
         frozen=[n for n in params if n not in train],
         n_trainable=sum(params[n].numel() for n in trainable),
@@ -208,7 +219,7 @@ def parameter_report(model: nn.Module) -> list[dict[str, Any]]:
 
 def describe_groups(ckpt: Checkpoint) -> list[dict[str, Any]]:
     """Per group: tasks, dims, parameter count (for `adaptkit groups`)."""
-    tasks = group_tasks(ckpt.metadata)
+    tasks = ckpt.meta.group_tasks()
     counts = {r["module"]: r["params"] for r in parameter_report(ckpt.model)}
     return [
         {
@@ -229,9 +240,7 @@ def describe_checkpoint(ckpt: Checkpoint) -> dict[str, Any]:
         "fingerprint": ckpt.fingerprint,
         "adapters": [str(p) for p in ckpt.adapters],
         "model_config": ckpt.config.model_dict(),
-        "other_config": {
-            k: v for k, v in ckpt.raw_config.items() if k not in ckpt.config.model_dict()
-        },
+        "other_config": dict(ckpt.config.extra),
         "groups": describe_groups(ckpt),
         "parameters": parameter_report(ckpt.model),
         "has_training_state": ckpt.state_path is not None,
@@ -276,7 +285,7 @@ def verify_against_checkpoint(
     """Check that the model holds the checkpoint file's weights (all of the file's tensors, or
     `keys`) — catches a pretrained trunk re-initialised after loading (the HPT bug)."""
     file_path = resolve_checkpoint(path) / MODEL_FILE
-    sd = _load_state_dict(file_path)
+    sd = load_state_dict_file(file_path)
     live = unwrap(model).state_dict()
     names = list(sd) if keys is None else list(keys)
     missing = [k for k in names if k not in live]

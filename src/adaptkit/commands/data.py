@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from adaptkit.commands.render import console, err_console, print_json, table
+from adaptkit.plugins import get_registry
 
 data_app = typer.Typer(
     help="Learning-history datasets: validate them, compute stats.json.",
@@ -36,11 +37,11 @@ def validate(
 ) -> None:
     """Check every history: layout, dims vs robot plugin (and checkpoint), NaN/inf, step_num."""
     from adaptkit.data.config import load_dataset_configs
-    from adaptkit.data.validate import load_checkpoint_metadata, validate_dataset
+    from adaptkit.data.validate import checkpoint_meta, validate_dataset
 
     entries = load_dataset_configs(configs, data_dir)
-    meta = load_checkpoint_metadata(checkpoint) if checkpoint else None
-    report = validate_dataset(entries, checkpoint_metadata=meta, raise_on_error=False)
+    meta = checkpoint_meta(checkpoint) if checkpoint else None
+    report = validate_dataset(entries, get_registry(), meta, raise_on_error=False)
     if json_out:
         print_json(report.as_dict())
     else:
@@ -86,23 +87,17 @@ def stats(
 ) -> None:
     """Per-task obs/action mean and std (ddof=1) over all histories; merged into --out."""
     from adaptkit.data.config import load_dataset_configs
-    from adaptkit.data.history import list_history_files
-    from adaptkit.data.stats import compute_stats, save_stats
+    from adaptkit.data.stats import compute_stats
+    from adaptkit.meta import save_stats_file
 
     entries = load_dataset_configs(configs, data_dir)
-    computed = {task: compute_stats(list_history_files(e.path)) for task, e in entries.items()}
-    save_stats(out, computed, merge=True)
+    computed = {task: compute_stats(e.history_files()) for task, e in entries.items()}
+    save_stats_file(out, computed, merge=True)
     if json_out:
-        print_json(computed)
+        print_json({task: s.to_dict() for task, s in computed.items()})
         return
     rows = [
-        (
-            task,
-            len(s["obs_mean"]),
-            len(s["acs_mean"]),
-            f"{min(s['obs_std']):.3g}",
-            f"{min(s['acs_std']):.3g}",
-        )
+        (task, s.obs_dim, s.act_dim, f"{min(s.obs_std):.3g}", f"{min(s.acs_std):.3g}")
         for task, s in computed.items()
     ]
     console.print(

@@ -1,63 +1,60 @@
-"""`adaptkit eval` and `adaptkit compare`: parse, call adaptkit.evaluate, render with rich."""
+"""`adaptkit eval` and `adaptkit compare`: parse into EvalSettings, call the library, render."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from adaptkit.commands.render import console, err_console, print_json, table
+from adaptkit import defaults as D
+from adaptkit.commands.render import RichReporter, console, fmt, print_json, table
 from adaptkit.errors import AdaptkitError
+from adaptkit.plugins import get_registry
 
 EPOCH_RE = re.compile(r"^\d+_epoch$")
 
-
-def _fmt(x: Any, digits: int = 2) -> str:
-    return "-" if x is None else f"{x:.{digits}f}"
-
-
-@contextmanager
-def eval_progress(enabled: bool) -> Iterator[Callable[[str], Callable[[int, int], None] | None]]:
-    """Yields make(label) -> per-run callback(step, total); the bar goes to stderr."""
-    if not enabled:
-        yield lambda label: None
-        return
-    bar = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=err_console,
-        transient=True,
-    )
-    with bar:
-
-        def make(label: str) -> Callable[[int, int], None]:
-            task = bar.add_task(label, total=None)
-
-            def update(step: int, total: int) -> None:
-                bar.update(task, completed=step, total=total)
-
-            return update
-
-        yield make
-
-
-def _steps_args(episodes: int | None, max_steps: int | None) -> tuple[int | None, int | None]:
-    # --max-steps alone (the seed's spelling): every complete episode within that many steps
-    if episodes is None and max_steps is None:
-        return 3, None
-    return episodes, max_steps
-
-
-def _check_threads(threads: int) -> None:
-    if threads < 1:
-        raise AdaptkitError(f"--threads: must be >= 1, got {threads}")
+# Rollout options shared by both commands (each declared once).
+OPT_ROBOT = typer.Option(..., "--robot", "--robot_type", "--robot-type", help="Robot name.")
+OPT_ENVS = typer.Option(D.NUM_ENVS, "--num-envs", "--num_envs", help="Parallel envs.")
+OPT_MAX_STEPS = typer.Option(
+    None,
+    "--max-steps",
+    "--max_steps",
+    help="Control steps; alone, every complete episode within them.",
+    show_default="episodes × episode length",
+)
+OPT_EPISODES = typer.Option(
+    None, "--episodes", help="Episodes per env, in one context.", show_default=str(D.EPISODES)
+)
+OPT_GROUP = typer.Option(
+    None,
+    "--group",
+    help="Zero-shot: the group to run a robot the checkpoint lacks through.",
+    show_default="the one whose dims fit",
+)
+OPT_CONTEXT = typer.Option(
+    None,
+    "--context-len",
+    "--context_len",
+    help="KV-cache window.",
+    show_default="the checkpoint's context_len",
+)
+OPT_EPISODE_LENGTH = typer.Option(
+    None, "--episode-length", "--episode_length", help="Steps per episode.", show_default="1000"
+)
+OPT_DATA_DIR = typer.Option(
+    Path("data"),
+    "--data-dir",
+    "--data_dir",
+    help="Zero-shot stats come from the robot's data here (else the checkpoint's group average).",
+)
+OPT_SEED = typer.Option(0, "--seed", help="Env seed.")
+OPT_THREADS = typer.Option(
+    1, "--threads", help="torch threads for the model on CPU (1: no fight with MuJoCo's)."
+)
+OPT_JSON = typer.Option(False, "--json", help="Print the result as JSON.")
 
 
 def eval_cmd(
@@ -67,65 +64,46 @@ def eval_cmd(
     vintix_path: Path | None = typer.Option(
         None, "--vintix-path", "--vintix_path", help="The checkpoint, as an option (seed spelling)."
     ),
-    robot: str = typer.Option(..., "--robot", "--robot_type", "--robot-type", help="Robot name."),
-    num_envs: int = typer.Option(16, "--num-envs", "--num_envs", help="Parallel envs."),
-    max_steps: int | None = typer.Option(
-        None, "--max-steps", "--max_steps", help="Control steps (default episodes × length)."
+    robot: str = OPT_ROBOT,
+    num_envs: int = OPT_ENVS,
+    max_steps: int | None = OPT_MAX_STEPS,
+    episodes: int | None = OPT_EPISODES,
+    group: str | None = OPT_GROUP,
+    context_len: int | None = OPT_CONTEXT,
+    episode_length: int | None = OPT_EPISODE_LENGTH,
+    data_dir: Path = OPT_DATA_DIR,
+    seed: int = OPT_SEED,
+    out: Path | None = typer.Option(
+        None, "--out", help="Output folder.", show_default="eval/ROBOT"
     ),
-    episodes: int | None = typer.Option(
-        None, "--episodes", help="Episodes per env in one context (default 3)."
-    ),
-    group: str | None = typer.Option(None, "--group", help="Zero-shot: the group to run through."),
-    context_len: int | None = typer.Option(
-        None, "--context-len", "--context_len", help="KV-cache window (default: checkpoint's)."
-    ),
-    episode_length: int | None = typer.Option(
-        None, "--episode-length", "--episode_length", help="Steps per episode (env default 1000)."
-    ),
-    data_dir: Path = typer.Option(
-        Path("data"),
-        "--data-dir",
-        "--data_dir",
-        help="Zero-shot stats come from the robot's data here (else: checkpoint task average).",
-    ),
-    seed: int = typer.Option(0, "--seed", help="Env seed."),
-    out: Path | None = typer.Option(None, "--out", help="Output folder (default eval/ROBOT)."),
     parallel: bool = typer.Option(
         False, "--parallel", help="Accepted for the seed's spelling; envs are always batched."
     ),
-    threads: int = typer.Option(
-        1, "--threads", help="torch threads for the model on CPU (1: no fight with MuJoCo's)."
-    ),
-    json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    threads: int = OPT_THREADS,
+    json_out: bool = OPT_JSON,
 ) -> None:
     """In-context evaluation: all envs batched, one KV-cached forward per control step."""
-    from adaptkit.evaluate import evaluate
+    from adaptkit.evaluate import EvalSettings, evaluate
 
     ckpt = checkpoint or vintix_path
     if ckpt is None:
         raise AdaptkitError("give the checkpoint: CKPT or --vintix_path")
     if checkpoint is not None and vintix_path is not None and checkpoint != vintix_path:
         raise AdaptkitError("--vintix_path: conflicts with the CKPT argument; give one")
-    episodes, max_steps = _steps_args(episodes, max_steps)
-    _check_threads(threads)
-    out = out or Path("eval") / robot
-    with eval_progress(not json_out) as make:
-        report = evaluate(
-            ckpt,
-            robot,
-            num_envs=num_envs,
-            episodes=episodes,
-            max_steps=max_steps,
-            context_len=context_len,
-            seed=seed,
-            group=group,
-            out_dir=out,
-            data_dir=data_dir,
-            episode_length=episode_length,
-            label=_label(Path(ckpt)),
-            progress=make(f"eval {robot}"),
-            threads=threads,
-        )
+    settings = EvalSettings.from_options(
+        num_envs=num_envs, episodes=episodes, max_steps=max_steps, seed=seed,
+        episode_length=episode_length, context_len=context_len, group=group,
+        data_dir=data_dir, threads=threads,
+    )  # fmt: skip
+    spec = get_registry().robot(robot)
+    report = evaluate(
+        ckpt,
+        spec,
+        settings,
+        out_dir=out or Path("eval") / robot,
+        label=_label(Path(ckpt)),
+        reporter=RichReporter(quiet=json_out),
+    )
     s = report.summary
     if json_out:
         print_json({**s, "files": {k: str(v) for k, v in report.files.items()}})
@@ -136,14 +114,14 @@ def eval_cmd(
         highlight=False,
     )
     rows = [
-        (p["episode"] + 1, p["n"], _fmt(p["mean"]), _fmt(p["std"]), _fmt(p["speed"]), p["falls"])
+        (p["episode"] + 1, p["n"], fmt(p["mean"]), fmt(p["std"]), fmt(p["speed"]), p["falls"])
         for p in s["per_episode"]
     ]
     cols = ["episode", "envs", "return", "± std", "speed m/s", "falls"]
     console.print(table(f"{robot}: return per episode in context", cols, rows))
     console.print(
-        f"mean return {_fmt(s['mean_return'])} ± {_fmt(s['std_return'])}, speed "
-        f"{_fmt(s['mean_speed'])} m/s, falls {s['falls']}/{s['num_episodes']}; "
+        f"mean return {fmt(s['mean_return'])} ± {fmt(s['std_return'])}, speed "
+        f"{fmt(s['mean_speed'])} m/s, falls {s['falls']}/{s['num_episodes']}; "
         f"{s['steps_per_s']:.0f} env-steps/s (policy {s['policy_ms_per_step']:.1f} ms, "
         f"sim {s['sim_ms_per_step']:.1f} ms per step)",
         highlight=False,
@@ -152,7 +130,7 @@ def eval_cmd(
 
 
 def compare_cmd(
-    robot: str = typer.Option(..., "--robot", "--robot_type", "--robot-type", help="Robot name."),
+    robot: str = OPT_ROBOT,
     models: list[str] = typer.Argument(
         None, help="Checkpoints, each PATH or LABEL=PATH (e.g. zero-shot=base ft=run/0005_epoch)."
     ),
@@ -166,47 +144,38 @@ def compare_cmd(
         True, "--demonstrator/--no-demonstrator", help="Include the demonstrator."
     ),
     stand: bool = typer.Option(True, "--stand/--no-stand", help="Include standing still."),
-    num_envs: int = typer.Option(16, "--num-envs", "--num_envs"),
-    max_steps: int | None = typer.Option(None, "--max-steps", "--max_steps"),
-    episodes: int | None = typer.Option(None, "--episodes", help="Episodes per env (default 3)."),
-    group: str | None = typer.Option(None, "--group", help="Zero-shot group for models lacking R."),
-    context_len: int | None = typer.Option(None, "--context-len", "--context_len"),
-    episode_length: int | None = typer.Option(None, "--episode-length", "--episode_length"),
-    data_dir: Path = typer.Option(
-        Path("data"), "--data-dir", "--data_dir", help="Robot data, for zero-shot stats."
+    num_envs: int = OPT_ENVS,
+    max_steps: int | None = OPT_MAX_STEPS,
+    episodes: int | None = OPT_EPISODES,
+    group: str | None = OPT_GROUP,
+    context_len: int | None = OPT_CONTEXT,
+    episode_length: int | None = OPT_EPISODE_LENGTH,
+    data_dir: Path = OPT_DATA_DIR,
+    seed: int = OPT_SEED,
+    out: Path | None = typer.Option(
+        None, "--out", help="Output folder.", show_default="compare/ROBOT"
     ),
-    seed: int = typer.Option(0, "--seed"),
-    out: Path | None = typer.Option(None, "--out", help="Output folder (default compare/ROBOT)."),
-    threads: int = typer.Option(
-        1, "--threads", help="torch threads for the model on CPU (1: no fight with MuJoCo's)."
-    ),
-    json_out: bool = typer.Option(False, "--json", help="Print the table as JSON."),
+    threads: int = OPT_THREADS,
+    json_out: bool = OPT_JSON,
 ) -> None:
     """Zero-shot vs fine-tuned vs demonstrator vs standing: same seeds, one table and plot."""
-    from adaptkit.evaluate import compare
+    from adaptkit.evaluate import EvalSettings, compare
 
     named = _named_models(models or [], labels)
-    episodes, max_steps = _steps_args(episodes, max_steps)
-    _check_threads(threads)
-    out = out or Path("compare") / robot
-    with eval_progress(not json_out) as make:
-        rep = compare(
-            robot,
-            named,
-            demonstrator=demonstrator,
-            stand=stand,
-            num_envs=num_envs,
-            episodes=episodes,
-            max_steps=max_steps,
-            seed=seed,
-            out_dir=out,
-            group=group,
-            context_len=context_len,
-            data_dir=data_dir,
-            episode_length=episode_length,
-            progress=make,
-            threads=threads,
-        )
+    settings = EvalSettings.from_options(
+        num_envs=num_envs, episodes=episodes, max_steps=max_steps, seed=seed,
+        episode_length=episode_length, context_len=context_len, group=group,
+        data_dir=data_dir, threads=threads,
+    )  # fmt: skip
+    rep = compare(
+        get_registry().robot(robot),
+        named,
+        settings,
+        out_dir=out or Path("compare") / robot,
+        demonstrator=demonstrator,
+        stand=stand,
+        reporter=RichReporter(quiet=json_out),
+    )
     if json_out:
         print_json({"table": rep.rows, "files": {k: str(v) for k, v in rep.files.items()}})
         return
@@ -219,11 +188,11 @@ def render_compare(rep: Any, title: str) -> None:
         (
             r["label"],
             r["mode"] or "-",
-            f"{_fmt(r['mean_return'])} ± {_fmt(r['std_return'])}",
-            " / ".join(_fmt(m) for m in r["per_episode_mean"]),
-            _fmt(r["pct_demonstrator"], 1),
-            _fmt(r["normalised_score"]),
-            _fmt(r["mean_speed"]),
+            f"{fmt(r['mean_return'])} ± {fmt(r['std_return'])}",
+            " / ".join(fmt(m) for m in r["per_episode_mean"]),
+            fmt(r["pct_demonstrator"], 1),
+            fmt(r["normalised_score"]),
+            fmt(r["mean_speed"]),
             f"{r['falls']}/{r['num_episodes']}",
         )
         for r in rep.rows

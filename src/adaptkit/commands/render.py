@@ -1,14 +1,23 @@
-"""Shared rich rendering for the CLI."""
+"""Shared rich rendering for the CLI: tables, JSON, and the Reporter that draws progress."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
+
+from adaptkit.progress import Advance, Reporter, Update
 
 console = Console()
 err_console = Console(stderr=True)
@@ -28,33 +37,163 @@ def table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> 
     return t
 
 
-_live: list[Progress] = []  # bars started by collect_progress, stopped by stop_live_displays
+def fmt(x: float | None, digits: int = 2) -> str:
+    return "-" if x is None else f"{x:.{digits}f}"
+
+
+_live: list[Progress] = []  # bars still drawing; stop_live_displays() ends them all
+
+
+def _start(bar: Progress) -> Progress:
+    bar.start()
+    _live.append(bar)
+    return bar
+
+
+def _stop(bar: Progress | None) -> None:
+    if bar is not None and bar in _live:
+        _live.remove(bar)
+        bar.stop()
 
 
 def stop_live_displays() -> None:
-    """Stop every bar still running (a command failed mid-way): restores the cursor."""
+    """Stop every bar still running (a command ended or failed mid-way): restores the cursor."""
     while _live:
         _live.pop().stop()
 
 
-def collect_progress(label: str, total: int) -> Callable[[int], None]:
-    """A progress bar for `total` env-steps; returns advance(k) and closes itself when full."""
-    bar = Progress(
-        TextColumn(f"[bold]{label}[/]"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("env-steps"),
-        TimeRemainingColumn(),
-        console=console,
-    )
-    task = bar.add_task(label, total=total)
-    bar.start()
-    _live.append(bar)
+class RichReporter(Reporter):
+    """Notes, a training bar, collection bars and evaluation bars, drawn with rich.
 
-    def advance(k: int) -> None:
-        bar.advance(task, k)
-        if bar.tasks[0].completed >= total and bar in _live:
-            _live.remove(bar)
-            bar.stop()
+    `quiet`: notes and tables only on request (JSON output), no bars."""
 
-    return advance
+    def __init__(self, quiet: bool = False) -> None:
+        self.quiet = quiet
+        self.train_bar: Progress | None = None
+        self.train_task: Any = None
+        self.eval_bar: Progress | None = None
+
+    # -- notes ---------------------------------------------------------------------------------
+    def note(self, message: str) -> None:
+        if not self.quiet:
+            console.print(f"[cyan]note:[/] {message}", highlight=False)
+
+    def _print(self, message: str) -> None:
+        (self.train_bar.console if self.train_bar is not None else console).print(
+            message, highlight=False
+        )
+
+    # -- training ------------------------------------------------------------------------------
+    def event(self, name: str, data: dict[str, Any]) -> None:
+        getattr(self, f"_on_{name}", lambda d: None)(data)
+
+    def _on_trainable(self, d: dict[str, Any]) -> None:
+        if self.quiet:
+            return
+        rows = [
+            (r["module"], f"{r['params']:,}", f"{r['trainable']:,}", f"{r['trainable_pct']:.1f}%")
+            for r in d["rows"]
+        ]
+        mode = d["freeze"]["mode"] if d.get("freeze") else "none (training from scratch)"
+        console.print(
+            table(f"Parameters (freeze: {mode})", ["module", "params", "trainable", "%"], rows)
+        )
+
+    def _on_start(self, d: dict[str, Any]) -> None:
+        if self.quiet:
+            return
+        console.print(
+            f"training {d['epochs'] - d['start_epoch']} epoch(s) × {d['steps_per_epoch']} steps, "
+            f"global batch {d['global_batch']} windows ({d['tokens_per_step']:,} timesteps/step), "
+            f"{d['world_size']} process(es)",
+            highlight=False,
+        )
+        self.train_bar = _start(
+            Progress(
+                TextColumn("epoch {task.fields[epoch]}/{task.fields[epochs]}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("loss {task.fields[loss]}"),
+                TextColumn("{task.fields[tps]} tok/s"),
+                TimeElapsedColumn(),
+                TextColumn("ETA"),
+                TimeRemainingColumn(),
+                console=console,
+            )
+        )
+        self.train_task = self.train_bar.add_task(
+            "train",
+            total=d["total_steps"],
+            completed=d["global_step"],
+            epoch=d["start_epoch"] + 1,
+            epochs=d["epochs"],
+            loss="-",
+            tps="-",
+        )
+
+    def _on_step(self, d: dict[str, Any]) -> None:
+        if self.train_bar is not None:
+            self.train_bar.update(
+                self.train_task,
+                completed=d["step"],
+                epoch=d["epoch"],
+                loss=f"{d['loss']:.4f}",
+                tps=f"{d['tokens_per_s']:,.0f}",
+            )
+
+    def _on_epoch(self, d: dict[str, Any]) -> None:
+        if not self.quiet:
+            self._print(f"epoch {d['epoch']}: mean loss {d['loss']:.5f}")
+
+    def _on_checkpoint(self, d: dict[str, Any]) -> None:
+        if not self.quiet:
+            self._print(f"saved {d['path']}")
+
+    def _on_done(self, d: dict[str, Any]) -> None:
+        _stop(self.train_bar)
+        self.train_bar = None
+
+    # -- simulation ----------------------------------------------------------------------------
+    def collecting(self, label: str, total: int) -> Advance | None:
+        if self.quiet:
+            return None
+        bar = _start(
+            Progress(
+                TextColumn(f"[bold]{label}[/]"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("env-steps"),
+                TimeRemainingColumn(),
+                console=console,
+            )
+        )
+        task = bar.add_task(label, total=total)
+
+        def advance(k: int) -> None:
+            bar.advance(task, k)
+            if bar.tasks[0].completed >= total:
+                _stop(bar)
+
+        return advance
+
+    def rolling_out(self, label: str) -> Update | None:
+        if self.quiet:
+            return None
+        if self.eval_bar is None or self.eval_bar not in _live:
+            self.eval_bar = _start(
+                Progress(
+                    TextColumn("{task.description}"),
+                    BarColumn(),
+                    MofNCompleteColumn(),
+                    TimeRemainingColumn(),
+                    console=err_console,
+                    transient=True,
+                )
+            )
+        bar = self.eval_bar
+        task = bar.add_task(label, total=None)
+
+        def update(step: int, total: int) -> None:
+            bar.update(task, completed=step, total=total)
+
+        return update

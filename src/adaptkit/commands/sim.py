@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from adaptkit.commands.render import collect_progress, console, print_json, table
+from adaptkit.commands.render import RichReporter, console, fmt, print_json, table
 from adaptkit.plugins import get_registry
 
 
@@ -47,7 +47,7 @@ def collect(
         steps_per_history,
         num_envs,
         seed,
-        progress=collect_progress(spec.name, total),
+        progress=RichReporter().collecting(spec.name, total),
         expert=expert,
         config_path=config_path,
     )
@@ -62,24 +62,28 @@ def demo(
     num_envs: int = typer.Option(16, "--num-envs", "--num_envs", min=1),
     episodes: int = typer.Option(1, "--episodes", min=1, help="Episodes per env."),
     seed: int = typer.Option(1000, "--seed"),
-    expert: str | None = typer.Option(None, "--expert", help="'trot' or a .pt policy file."),
+    expert: str | None = typer.Option(
+        None, "--expert", help="'trot' or a .pt policy file.", show_default="the plugin's expert"
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Run the robot's demonstrator: mean return per episode, forward speed, fall rate."""
-    from adaptkit.sim.run import evaluate_demonstrator
+    from adaptkit.evaluate import EvalSettings, evaluate_policy
+    from adaptkit.sim import load_policy
 
     spec = get_registry().robot(robot)
-    stats = evaluate_demonstrator(spec, num_envs, episodes, seed=seed, policy=expert)
+    settings = EvalSettings(num_envs=num_envs, episodes=episodes, seed=seed, expert=expert)
+    s = evaluate_policy(load_policy(spec, expert), spec, settings).summary
     if json_out:
-        print_json(stats.as_dict())
+        print_json(s)
         return
     row = (
-        stats.robot,
-        stats.episodes,
-        f"{stats.mean_return:.2f} ± {stats.std_return:.2f}",
-        f"{stats.mean_speed:.3f}",
-        f"{stats.fall_rate:.1%}",
-        f"{stats.steps_per_s:,.0f}",
+        spec.name,
+        s["num_episodes"],
+        f"{fmt(s['mean_return'])} ± {fmt(s['std_return'])}",
+        fmt(s["mean_speed"], 3),
+        f"{s['fall_rate']:.1%}",
+        f"{s['steps_per_s']:,.0f}",
     )
     cols = ["robot", "episodes", "return / episode", "speed m/s", "falls", "env-steps/s"]
     console.print(table("demonstrator", cols, [row]))

@@ -1,4 +1,5 @@
-"""`adaptkit pretrain` and `adaptkit finetune ROBOT`: parse options, call adaptkit.train, render."""
+"""`adaptkit pretrain` and `adaptkit finetune ROBOT`: parse options into a job, call the library,
+render. (Library imports sit inside the commands: `adaptkit --help` stays fast without torch.)"""
 
 from __future__ import annotations
 
@@ -7,19 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
-from adaptkit.commands.render import console, print_json, table
+from adaptkit import defaults as D
+from adaptkit.commands.render import RichReporter, console, print_json
+from adaptkit.defaults import FreezeMode, Precision
 from adaptkit.errors import AdaptkitError
-
-PRECISION_HELP = "fp32, or bf16 autocast."
+from adaptkit.plugins import get_registry
 
 
 def parse_config_paths(values: list[str] | None) -> list[str]:
@@ -40,109 +34,15 @@ def parse_config_paths(values: list[str] | None) -> list[str]:
     return out
 
 
-class Renderer:
-    """Turns the library's progress events into rich output (rank 0 only gets events)."""
-
-    def __init__(self, quiet: bool = False) -> None:
-        self.quiet = quiet
-        self.bar: Progress | None = None
-        self.task = None
-
-    def __call__(self, event: str, data: dict[str, Any]) -> None:
-        getattr(self, f"on_{event}", lambda d: None)(data)
-
-    def on_note(self, d: dict[str, Any]) -> None:
-        console.print(f"[cyan]note:[/] {d['message']}", highlight=False)
-
-    def on_trainable(self, d: dict[str, Any]) -> None:
-        if self.quiet:
-            return
-        rows = [
-            (r["module"], f"{r['params']:,}", f"{r['trainable']:,}", f"{r['trainable_pct']:.1f}%")
-            for r in d["rows"]
-        ]
-        mode = d["freeze"]["mode"] if d.get("freeze") else "none (training from scratch)"
-        console.print(
-            table(f"Parameters (freeze: {mode})", ["module", "params", "trainable", "%"], rows)
-        )
-
-    def on_start(self, d: dict[str, Any]) -> None:
-        console.print(
-            f"training {d['epochs'] - d['start_epoch']} epoch(s) × {d['steps_per_epoch']} steps, "
-            f"global batch {d['global_batch']} windows ({d['tokens_per_step']:,} timesteps/step), "
-            f"{d['world_size']} process(es)",
-            highlight=False,
-        )
-        if self.quiet:
-            return
-        self.bar = Progress(
-            TextColumn("epoch {task.fields[epoch]}/{task.fields[epochs]}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("loss {task.fields[loss]}"),
-            TextColumn("{task.fields[tps]} tok/s"),
-            TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
-            console=console,
-        )
-        self.bar.start()
-        self.task = self.bar.add_task(
-            "train",
-            total=d["total_steps"],
-            completed=d["global_step"],
-            epoch=d["start_epoch"] + 1,
-            epochs=d["epochs"],
-            loss="-",
-            tps="-",
-        )
-
-    def on_step(self, d: dict[str, Any]) -> None:
-        if self.bar is not None:
-            self.bar.update(
-                self.task,
-                completed=d["step"],
-                epoch=d["epoch"],
-                loss=f"{d['loss']:.4f}",
-                tps=f"{d['tokens_per_s']:,.0f}",
-            )
-
-    def on_epoch(self, d: dict[str, Any]) -> None:
-        msg = f"epoch {d['epoch']}: mean loss {d['loss']:.5f}"
-        if self.bar is not None:
-            self.bar.console.print(msg, highlight=False)
-        else:
-            console.print(msg, highlight=False)
-
-    def on_checkpoint(self, d: dict[str, Any]) -> None:
-        msg = f"saved {d['path']}"
-        (self.bar.console if self.bar is not None else console).print(msg, highlight=False)
-
-    def on_done(self, d: dict[str, Any]) -> None:
-        if self.bar is not None:
-            self.bar.stop()
-            self.bar = None
+def _given(**kw: Any) -> dict[str, Any]:
+    """The options the user actually set (None: not given, the library's default applies)."""
+    return {k: v for k, v in kw.items() if v is not None}
 
 
-def _summary(result, as_json: bool, compare: Any = None) -> None:
+def _summary(result: Any, as_json: bool, compare: Any = None) -> None:
     if as_json:
         print_json(
-            {
-                **({"compare": compare.rows} if compare is not None else {}),
-                "run_dir": result.run_dir,
-                "checkpoints": result.checkpoints,
-                "final_loss": result.final_loss,
-                "epoch_losses": result.epoch_losses,
-                "steps": result.steps,
-                "tokens": result.tokens,
-                "seconds": round(result.seconds, 2),
-                "tokens_per_s": round(result.tokens_per_s, 1),
-                "resumed_from": result.resumed_from,
-                "frozen_verified": result.frozen_verified,
-                "frozen_report": result.frozen_report,
-                "adapter": result.adapter,
-                "notes": result.notes,
-            }
+            {**({"compare": compare.rows} if compare is not None else {}), **result.as_dict()}
         )
         return
     losses = ", ".join(f"{x:.4f}" for x in result.epoch_losses)
@@ -157,18 +57,47 @@ def _summary(result, as_json: bool, compare: Any = None) -> None:
         console.print(f"adapter:    {result.adapter}", highlight=False)
 
 
-def _given(**kw: Any) -> dict[str, Any]:
-    """The options the user actually set (None: not given, the library's default applies)."""
-    return {k: v for k, v in kw.items() if v is not None}
+# Options both training commands share (each declared once).
+def _opt(default: Any, *names: str, help: str, show: str | bool = True) -> Any:
+    return typer.Option(default, *names, help=help, show_default=show)
 
 
-def _recipe(name: str):
-    from adaptkit.quickstart import Recipe
-
-    recipes = {"default": Recipe, "tiny": Recipe.tiny}
-    if name not in recipes:
-        raise AdaptkitError(f"--recipe: expected one of {', '.join(recipes)}, got {name!r}")
-    return recipes[name]()
+OPT_BATCH = _opt(
+    None, "--batch-size", "--batch_size", help="Windows per process.", show=str(D.BATCH_SIZE)
+)
+OPT_CONTEXT = _opt(
+    None, "--context-len", "--context_len", help="Window length.", show="the model's context_len"
+)
+OPT_STRIDE = _opt(
+    None,
+    "--trajectory-sparsity",
+    "--trajectory_sparsity",
+    help="Window start stride.",
+    show="context_len / 4",
+)
+OPT_ACCUM = _opt(
+    None, "--grad-accum", "--grad_accum", help="Micro-batches per optimiser step.", show="1"
+)
+OPT_WARMUP = _opt(
+    None,
+    "--warmup-ratio",
+    "--warmup_ratio",
+    help="Share of steps warming up.",
+    show=str(D.WARMUP_RATIO),
+)
+OPT_WD = _opt(
+    None,
+    "--weight-decay",
+    "--weight_decay",
+    help="AdamW decay (Linear weights).",
+    show=str(D.WEIGHT_DECAY),
+)
+OPT_SAVE_EVERY = _opt(None, "--save-every", "--save_every", help="Epochs between saves.", show="1")
+OPT_SEED = _opt(None, "--seed", help="Training seed.", show="0")
+OPT_RESUME = _opt(False, "--resume", help="Continue from the run's newest checkpoint.")
+OPT_DEVICE = _opt(None, "--device", help="cpu or cuda.", show="cuda if available")
+OPT_SAVE_DIR = _opt(Path("models"), "--save-dir", "--save_dir", help="Runs go to SAVE_DIR/NAME/.")
+OPT_JSON = _opt(False, "--json", help="Print the summary as JSON.")
 
 
 def register(app: typer.Typer) -> None:
@@ -177,117 +106,134 @@ def register(app: typer.Typer) -> None:
     @app.command("finetune")
     def finetune_cmd(
         robot: str = typer.Argument(..., help="Robot name (see `adaptkit robots`)."),
-        pretrained_path: Path = typer.Option(
+        pretrained_path: Path = _opt(
             None,
             "--pretrained-path",
             "--pretrained_path",
-            help="Base checkpoint: an NNNN_epoch dir or a run dir (newest epoch). "
-            "Default: SAVE_DIR/base, built from Go1/Go2/A1 on first use.",
-            show_default=False,
+            help="Base checkpoint: an NNNN_epoch dir or a run dir (newest epoch).",
+            show="SAVE_DIR/base, built from Go1/Go2/A1 on first use",
         ),
-        dataset_config_paths: list[str] = typer.Option(
+        dataset_config_paths: list[str] = _opt(
             None,
             "--dataset-config-paths",
             "--dataset_config_paths",
-            help="Dataset config YAML(s): repeat, or a JSON list. Default: the robot plugin's "
-            "entry; its histories are collected in simulation on first use.",
+            help="Dataset config YAML(s): repeat, or a JSON list.",
+            show="the robot plugin's entry; collected in simulation on first use",
         ),
-        data_dir: Path = typer.Option(
+        data_dir: Path = _opt(
             None,
             "--data-dir",
             "--data_dir",
-            help="Folder the dataset configs' paths are relative to. [default: data, created "
-            "and filled on first use]",
+            help="Folder the dataset configs' paths are relative to.",
+            show="data, created and filled on first use",
         ),
-        name: str = typer.Option(None, "--name", help="Run name (default <robot>_finetune)."),
-        save_dir: Path = typer.Option(Path("models"), "--save-dir", "--save_dir"),
-        freeze: str = typer.Option(
-            "transformer", "--freeze", help="transformer | new-group-only | none."
+        name: str = _opt(None, "--name", help="Run name.", show="ROBOT_finetune"),
+        save_dir: Path = OPT_SAVE_DIR,
+        freeze: FreezeMode = _opt(
+            FreezeMode.TRANSFORMER,
+            "--freeze",
+            help="transformer: only the new group trains; none: everything trains.",
         ),
-        freeze_transformer: bool = typer.Option(
+        freeze_transformer: bool = _opt(
             False,
-            "--freeze-transformer",
             "--freeze_transformer",
-            help="The seed's spelling of --freeze transformer (the default).",
+            help="The seed's spelling of --freeze transformer.",
+            show=False,
         ),
-        freeze_pattern: list[str] = typer.Option(
-            None, "--freeze-pattern", help="fnmatch on param names; '!pat' freezes (repeatable)."
+        freeze_pattern: list[str] = _opt(
+            None,
+            "--freeze-pattern",
+            help="fnmatch on param names; '!pat' freezes (repeatable).",
+            show=False,
         ),
-        epochs: int = typer.Option(None, "--epochs", help="[default: 10]"),
-        lr: float = typer.Option(
-            None, "--lr", help="[default: 1e-3 when only the new group trains, else 1e-4]"
+        epochs: int = _opt(None, "--epochs", help="Epochs.", show=str(D.FINETUNE_EPOCHS)),
+        lr: float = _opt(
+            None,
+            "--lr",
+            help="Peak learning rate.",
+            show=f"{D.FINETUNE_LR_FROZEN:g} with --freeze transformer, else {D.FINETUNE_LR_FULL:g}",
         ),
-        batch_size: int = typer.Option(None, "--batch-size", "--batch_size"),
-        context_len: int = typer.Option(None, "--context-len", "--context_len"),
-        stride: int = typer.Option(
-            None, "--trajectory-sparsity", "--trajectory_sparsity", help="Window start stride."
+        batch_size: int = OPT_BATCH,
+        context_len: int = OPT_CONTEXT,
+        stride: int = OPT_STRIDE,
+        grad_accum: int = OPT_ACCUM,
+        precision: Precision = _opt(
+            None, "--precision", help="Arithmetic.", show=D.FINETUNE_PRECISION.value
         ),
-        grad_accum: int = typer.Option(None, "--grad-accum", "--grad_accum"),
-        precision: str = typer.Option(
-            None, "--precision", help=PRECISION_HELP + " [default: bf16]"
+        warmup_ratio: float = OPT_WARMUP,
+        weight_decay: float = OPT_WD,
+        save_every: int = OPT_SAVE_EVERY,
+        seed: int = OPT_SEED,
+        resume: bool = OPT_RESUME,
+        stats: Path = _opt(
+            None, "--stats", help="stats.json with the robot's task.", show="found or computed"
         ),
-        warmup_ratio: float = typer.Option(None, "--warmup-ratio", "--warmup_ratio"),
-        weight_decay: float = typer.Option(None, "--weight-decay", "--weight_decay"),
-        save_every: int = typer.Option(None, "--save-every", "--save_every"),
-        seed: int = typer.Option(None, "--seed"),
-        resume: bool = typer.Option(False, "--resume", help="Continue from the newest checkpoint."),
-        stats: Path = typer.Option(None, "--stats", help="stats.json with the robot's task."),
-        device: str = typer.Option(None, "--device", help="cpu or cuda (default: cuda if any)."),
-        evaluate: bool = typer.Option(
+        device: str = OPT_DEVICE,
+        evaluate: bool = _opt(
             True, "--eval/--no-eval", help="Afterwards: zero-shot vs fine-tuned in simulation."
         ),
-        eval_envs: int = typer.Option(
-            None, "--eval-envs", "--num_envs", "--num-envs", help="[default: 16]"
+        eval_envs: int = _opt(
+            None,
+            "--eval-envs",
+            "--num_envs",
+            "--num-envs",
+            help="Envs to compare in.",
+            show=str(D.NUM_ENVS),
         ),
-        eval_episodes: int = typer.Option(
-            None, "--eval-episodes", help="Episodes in one context. [default: 3]"
+        eval_episodes: int = _opt(
+            None, "--eval-episodes", help="Episodes in one context.", show=str(D.EPISODES)
         ),
-        eval_seed: int = typer.Option(
-            None, "--eval-seed", help="Env seed; no training data used it. [default: 777]"
+        eval_seed: int = _opt(
+            None,
+            "--eval-seed",
+            help="Env seed; no training data used it.",
+            show=str(D.HELD_OUT_SEED),
         ),
         recipe: str = typer.Option(
             "default", "--recipe", hidden=True, help="Sizes of what defaults build: default | tiny."
         ),
-        as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+        as_json: bool = OPT_JSON,
     ) -> None:
         """Add ROBOT as a new group to a pretrained model, freeze the rest, train, save, compare."""
-        from adaptkit.commands.evaluate import eval_progress, render_compare
-        from adaptkit.commands.render import collect_progress
-        from adaptkit.quickstart import adapt
+        from adaptkit.commands.evaluate import render_compare
+        from adaptkit.pipeline import Recipe, adapt
+        from adaptkit.train import FinetuneJob, TrainConfig
 
-        if freeze_transformer and freeze != "transformer":
-            raise AdaptkitError("--freeze_transformer contradicts --freeze " + freeze)
-        options = dict(
+        if freeze_transformer and freeze is not FreezeMode.TRANSFORMER:
+            raise AdaptkitError(f"--freeze_transformer contradicts --freeze {freeze.value}")
+        registry = get_registry()
+        plan = Recipe.named(recipe)
+        options = _given(
             epochs=epochs, lr=lr, batch_size=batch_size, context_len=context_len,
             trajectory_sparsity=stride, grad_accum=grad_accum, precision=precision,
             warmup_ratio=warmup_ratio, weight_decay=weight_decay, save_every=save_every,
             seed=seed,
         )  # fmt: skip
-        renderer = Renderer(quiet=as_json)
-        with eval_progress(not as_json) as make_eval:
-            result = adapt(
-                robot,
-                pretrained_path=pretrained_path,
-                dataset_config_paths=parse_config_paths(dataset_config_paths) or None,
-                data_dir=data_dir,
-                name=name,
-                save_dir=save_dir,
-                freeze_mode=freeze,
-                freeze_patterns=list(freeze_pattern or []),
-                train_options=_given(**options),
-                resume=resume,
-                stats_path=stats,
-                device=device,
-                evaluate=evaluate,
-                eval_envs=eval_envs,
-                eval_episodes=eval_episodes,
-                eval_seed=eval_seed,
-                recipe=_recipe(recipe),
-                train_progress=renderer,
-                collect_progress=None if as_json else collect_progress,
-                eval_progress=make_eval,
-                note=None if as_json else lambda m: renderer.on_note({"message": m}),
-            )
+        job = FinetuneJob(
+            robot=registry.robot(robot),
+            pretrained_path=pretrained_path,
+            dataset_config_paths=tuple(parse_config_paths(dataset_config_paths)),
+            data_dir=data_dir,
+            name=name,
+            save_dir=save_dir,
+            freeze=freeze,
+            freeze_patterns=tuple(freeze_pattern or ()),
+            train=TrainConfig.for_finetune(
+                freeze, **{"epochs": plan.finetune_epochs, "precision": plan.precision, **options}
+            ),
+            resume=resume,
+            stats_path=stats,
+            device=device,
+        )
+        evaluation = plan.eval_settings(num_envs=eval_envs, episodes=eval_episodes, seed=eval_seed)
+        result = adapt(
+            job,
+            registry,
+            recipe=plan,
+            evaluate=evaluate,
+            evaluation=evaluation,
+            reporter=RichReporter(quiet=as_json),
+        )
         _summary(result.finetune, as_json, result.compare)
         if result.compare is not None and not as_json:
             s = result.compare.reports["fine-tuned"].summary
@@ -300,27 +246,33 @@ def register(app: typer.Typer) -> None:
     @app.command("pretrain")
     def pretrain_cmd(
         configs: list[str] = typer.Argument(..., help="Dataset config YAML(s)."),
-        name: str = typer.Option("base", "--name", help="Run name: {save_dir}/{name}/."),
-        model_config: Path = typer.Option(
-            None, "--model-config", "--model_config", help="Model size YAML/JSON (default small)."
+        name: str = _opt("base", "--name", help="Run name: SAVE_DIR/NAME/."),
+        model_config: Path = _opt(
+            None,
+            "--model-config",
+            "--model_config",
+            help="Model size YAML/JSON (config.json keys).",
+            show="configs/model_small.yaml's sizes",
         ),
-        data_dir: Path = typer.Option(Path("data"), "--data-dir", "--data_dir"),
-        save_dir: Path = typer.Option(Path("models"), "--save-dir", "--save_dir"),
-        epochs: int = typer.Option(10, "--epochs"),
-        lr: float = typer.Option(3e-4, "--lr"),
-        batch_size: int = typer.Option(None, "--batch-size", "--batch_size"),
-        context_len: int = typer.Option(None, "--context-len", "--context_len"),
-        stride: int = typer.Option(None, "--trajectory-sparsity", "--trajectory_sparsity"),
-        grad_accum: int = typer.Option(None, "--grad-accum", "--grad_accum"),
-        precision: str = typer.Option(None, "--precision", help=PRECISION_HELP),
-        warmup_ratio: float = typer.Option(None, "--warmup-ratio", "--warmup_ratio"),
-        weight_decay: float = typer.Option(None, "--weight-decay", "--weight_decay"),
-        save_every: int = typer.Option(None, "--save-every", "--save_every"),
-        seed: int = typer.Option(None, "--seed"),
-        resume: bool = typer.Option(False, "--resume"),
-        stats: Path = typer.Option(None, "--stats", help="stats.json (default: computed)."),
-        device: str = typer.Option(None, "--device"),
-        as_json: bool = typer.Option(False, "--json"),
+        data_dir: Path = _opt(
+            Path("data"), "--data-dir", "--data_dir", help="Config paths are relative to it."
+        ),
+        save_dir: Path = OPT_SAVE_DIR,
+        epochs: int = _opt(D.EPOCHS, "--epochs", help="Epochs."),
+        lr: float = _opt(D.LR, "--lr", help="Peak learning rate."),
+        batch_size: int = OPT_BATCH,
+        context_len: int = OPT_CONTEXT,
+        stride: int = OPT_STRIDE,
+        grad_accum: int = OPT_ACCUM,
+        precision: Precision = _opt(D.PRECISION, "--precision", help="Arithmetic."),
+        warmup_ratio: float = OPT_WARMUP,
+        weight_decay: float = OPT_WD,
+        save_every: int = OPT_SAVE_EVERY,
+        seed: int = OPT_SEED,
+        resume: bool = OPT_RESUME,
+        stats: Path = _opt(None, "--stats", help="stats.json.", show="found or computed"),
+        device: str = OPT_DEVICE,
+        as_json: bool = OPT_JSON,
     ) -> None:
         """Train a base model from scratch on every training task of the dataset configs."""
         from adaptkit.train import TrainConfig, pretrain
@@ -341,6 +293,7 @@ def register(app: typer.Typer) -> None:
             resume=resume,
             stats_path=stats,
             device=device,
-            progress=Renderer(quiet=as_json),
+            reporter=RichReporter(quiet=as_json),
+            registry=get_registry(),
         )
         _summary(result, as_json)

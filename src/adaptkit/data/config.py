@@ -16,7 +16,9 @@ from typing import Any
 
 import yaml
 
+from adaptkit.data.history import list_history_files
 from adaptkit.errors import AdaptkitError
+from adaptkit.robot import RobotSpec
 
 ENTRY_TYPES = ("default", "test")  # default = train on it; test = held out
 ENTRY_KEYS = ("type", "path", "group", "reward_scale", "episode_sparsity")
@@ -35,9 +37,31 @@ class DatasetEntry:
     raw_path: str = ""  # `path` as written in the YAML (relative to --data_dir), for rewriting
     source: Path | None = None  # the YAML file it came from, for error messages
 
+    @classmethod
+    def for_robot(cls, spec: RobotSpec, data_dir: str | Path) -> DatasetEntry:
+        """The entry a robot plugin declares, its folder under `data_dir`."""
+        return cls(
+            task=spec.task,
+            type="default",
+            path=(Path(data_dir) / spec.data_path).resolve(),
+            group=spec.group,
+            reward_scale=spec.reward_scale,
+            episode_sparsity=spec.episode_sparsity,
+            raw_path=spec.data_path,
+        )
+
     @property
     def is_train(self) -> bool:
         return self.type == "default"
+
+    def history_files(self, hint: str = "") -> list[Path]:
+        """The task's history files; a missing folder or an empty one is an error (+ `hint`)."""
+        if not self.path.is_dir():
+            raise AdaptkitError(f"no data for task '{self.task}': {self.path} does not exist{hint}")
+        try:
+            return list_history_files(self.path)
+        except AdaptkitError as exc:
+            raise AdaptkitError(f"no data for task '{self.task}': {exc}{hint}") from None
 
     def to_yaml(self) -> dict[str, Any]:
         """The YAML mapping of this entry (without its task key)."""
@@ -172,6 +196,32 @@ def test_entries(
 
 
 test_entries.__test__ = False  # type: ignore[attr-defined]  # not a pytest test when imported
+
+
+def robot_entry(
+    spec: RobotSpec, data_dir: str | Path, config_paths: Iterable[str | Path] = ()
+) -> tuple[DatasetEntry, list[str]]:
+    """The robot's training entry: its task in the given configs, else its plugin's entry.
+
+    Also returns the configs' other training tasks (which a fine-tune of this robot ignores).
+    """
+    config_paths = list(config_paths)
+    if not config_paths:
+        return DatasetEntry.for_robot(spec, data_dir), []
+    train = {e.task: e for e in train_entries(load_dataset_configs(config_paths, data_dir))}
+    if spec.task not in train:
+        listed = ", ".join(sorted(train)) or "none"
+        raise AdaptkitError(
+            f"dataset config(s) {', '.join(map(str, config_paths))} have no training entry for "
+            f"robot '{spec.name}' (task '{spec.task}'); tasks found: {listed}"
+        )
+    entry = train[spec.task]
+    if entry.group != spec.group:
+        raise AdaptkitError(
+            f"{entry.source}: task '{spec.task}' is in group '{entry.group}' but robot "
+            f"'{spec.name}' declares group '{spec.group}'"
+        )
+    return entry, sorted(t for t in train if t != spec.task)
 
 
 def write_dataset_config(

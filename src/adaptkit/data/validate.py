@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from adaptkit.checkpoint import METADATA_FILE, resolve_checkpoint
 from adaptkit.data.config import DatasetEntry
 from adaptkit.data.history import (
     ACTION_KEY,
@@ -24,7 +24,8 @@ from adaptkit.data.history import (
     sorted_chunk_names,
 )
 from adaptkit.errors import AdaptkitError
-from adaptkit.plugins import Registry, get_registry
+from adaptkit.meta import CheckpointMeta
+from adaptkit.plugins import Registry
 
 
 @dataclass
@@ -79,45 +80,10 @@ class _FileSummary:
     episode_returns: np.ndarray
 
 
-def group_dims_from_metadata(
-    metadata: Mapping[str, Any], where: str = "metadata"
-) -> dict[str, tuple[int, int]]:
-    """{group: (obs_dim, act_dim)} from a checkpoint's metadata.json (first task of each group)."""
-    out: dict[str, tuple[int, int]] = {}
-    for task, meta in metadata.items():
-        try:
-            group = meta["group_name"]
-            obs_dim = int(meta["observation_shape"]["proprio"][0])
-            act_dim = int(meta["action_dim"])
-        except (KeyError, TypeError, IndexError, ValueError):
-            raise AdaptkitError(
-                f"{where}: task '{task}' needs group_name, observation_shape.proprio and action_dim"
-            ) from None
-        out.setdefault(group, (obs_dim, act_dim))
-    return out
-
-
-def load_checkpoint_metadata(path: str | Path) -> dict[str, Any]:
-    """metadata.json of a checkpoint: the file itself, an NNNN_epoch folder, or a run folder
-    (its latest NNNN_epoch)."""
-    path = Path(path)
-    if path.is_dir():
-        candidate = path / "metadata.json"
-        if not candidate.is_file():
-            epochs = sorted(p for p in path.glob("*_epoch") if (p / "metadata.json").is_file())
-            if not epochs:
-                raise AdaptkitError(f"{path}: no metadata.json in the checkpoint folder")
-            candidate = epochs[-1] / "metadata.json"
-        path = candidate
-    if not path.is_file():
-        raise AdaptkitError(f"{path}: checkpoint not found")
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise AdaptkitError(f"{path}: not valid JSON ({exc})") from None
-    if not isinstance(data, dict):
-        raise AdaptkitError(f"{path}: expected a mapping of task -> metadata")
-    return data
+def checkpoint_meta(path: str | Path) -> CheckpointMeta:
+    """The metadata of a checkpoint (an NNNN_epoch folder, or a run folder's newest complete
+    one), without loading its weights."""
+    return CheckpointMeta.read(resolve_checkpoint(path) / METADATA_FILE)
 
 
 def check_history_file(
@@ -235,18 +201,18 @@ def _edge_means(returns: list[np.ndarray]) -> tuple[float | None, float | None]:
 
 def validate_dataset(
     entries: Mapping[str, DatasetEntry] | Iterable[DatasetEntry],
-    registry: Registry | None = None,
-    checkpoint_metadata: Mapping[str, Any] | None = None,
+    registry: Registry,
+    checkpoint: CheckpointMeta | None = None,
     raise_on_error: bool = True,
 ) -> ValidationReport:
     """Check every history of every entry; errors name the file (and chunk/dataset).
 
-    registry defaults to the loaded plugins. With raise_on_error=False the problems are returned
-    in the report (the CLI renders the table first, then fails).
+    Dims come from the robot plugin declaring each task and, when given, the checkpoint's group.
+    With raise_on_error=False the problems are returned in the report (the CLI renders the table
+    first, then fails).
     """
-    registry = registry if registry is not None else get_registry()
     by_task = {spec.task: spec for spec in registry.robots.values()}
-    ckpt_groups = group_dims_from_metadata(checkpoint_metadata) if checkpoint_metadata else {}
+    ckpt_groups = checkpoint.groups if checkpoint is not None else {}
     report = ValidationReport()
     values = list(entries.values()) if isinstance(entries, Mapping) else list(entries)
     for entry in values:
@@ -269,7 +235,7 @@ def validate_dataset(
                 "dims checked for consistency only"
             )
         if entry.group in ckpt_groups:
-            c_obs, c_act = ckpt_groups[entry.group]
+            c_obs, c_act = ckpt_groups[entry.group].obs_dim, ckpt_groups[entry.group].act_dim
             if obs_dim is not None and (obs_dim, act_dim) != (c_obs, c_act):
                 report.errors.append(
                     f"task '{entry.task}': {source} has obs/action dims {obs_dim}/{act_dim} but "

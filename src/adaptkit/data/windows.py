@@ -19,6 +19,8 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from adaptkit.data.config import DatasetEntry
 from adaptkit.data.history import History, list_history_files, read_history
 from adaptkit.errors import AdaptkitError
+from adaptkit.meta import Stats
+from adaptkit.model import GroupDims
 
 OBS_EPS = 1e-6  # the reference normalises with (x - mean) / (std + 1e-6)
 
@@ -57,7 +59,7 @@ class WindowDataset(Dataset):
     def __init__(
         self,
         entries: Sequence[DatasetEntry],
-        stats: Mapping[str, Mapping[str, Sequence[float]]],
+        stats: Mapping[str, Stats],
         context_len: int,
         stride: int = 1,
     ) -> None:
@@ -93,12 +95,12 @@ class WindowDataset(Dataset):
         self._offsets = np.arange(context_len + 1)
 
     def _load_task(
-        self, entry: DatasetEntry, stats: Mapping[str, Mapping[str, Sequence[float]]]
+        self, entry: DatasetEntry, stats: Mapping[str, Stats]
     ) -> tuple[_TaskData | None, np.ndarray]:
         if entry.task not in stats:
             raise AdaptkitError(f"no normalisation stats for task '{entry.task}'")
-        mean = np.asarray(stats[entry.task]["obs_mean"], np.float32)
-        denom = np.asarray(stats[entry.task]["obs_std"], np.float32) + np.float32(OBS_EPS)
+        mean = stats[entry.task].array("obs_mean")
+        denom = stats[entry.task].array("obs_std") + np.float32(OBS_EPS)
         parts: list[History] = []
         win_starts: list[np.ndarray] = []
         offset, L = 0, self.context_len
@@ -140,6 +142,11 @@ class WindowDataset(Dataset):
     @property
     def groups(self) -> list[str]:
         return sorted({t.group for t in self.tasks})
+
+    @property
+    def dims(self) -> dict[str, GroupDims]:
+        """task → obs/action dims, as found in the histories."""
+        return {t.task: GroupDims(t.obs.shape[1], t.action.shape[1]) for t in self.tasks}
 
     def group_of(self, index: int) -> str:
         return self.tasks[self._task_of[index]].group

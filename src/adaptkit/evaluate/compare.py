@@ -10,18 +10,16 @@ from typing import Any
 
 import numpy as np
 
+from adaptkit.checkpoint import Checkpoint
 from adaptkit.errors import AdaptkitError
 from adaptkit.evaluate.plot import plot_curves
-from adaptkit.evaluate.policies import DemonstratorPolicy, ModelPolicy, StandPolicy
-from adaptkit.evaluate.report import (
-    EvalReport,
-    Progress,
-    evaluate_policy,
-    robot_spec,
-    write_episodes_csv,
-    write_json,
-)
+from adaptkit.evaluate.policies import ModelPolicy
+from adaptkit.evaluate.report import EvalReport, evaluate_policy, write_episodes_csv, write_json
+from adaptkit.evaluate.settings import EvalSettings
+from adaptkit.progress import SILENT, Reporter
 from adaptkit.robot import RobotSpec
+from adaptkit.sim.demonstrator import load_policy
+from adaptkit.sim.policy import Policy, StandPolicy
 
 
 @dataclass
@@ -59,83 +57,56 @@ def _table_row(
 
 
 def compare(
-    robot: str | RobotSpec,
-    models: Sequence[tuple[str, Any]],
+    robot: RobotSpec,
+    models: Sequence[tuple[str, Checkpoint | str | Path]],
+    settings: EvalSettings = EvalSettings(),
+    out_dir: str | Path | None = None,
     demonstrator: bool = True,
     stand: bool = True,
-    num_envs: int = 16,
-    episodes: int | None = 3,
-    max_steps: int | None = None,
-    seed: int = 0,
-    out_dir: str | Path | None = None,
-    group: str | None = None,
-    context_len: int | None = None,
-    data_dir: str | Path | None = None,
-    episode_length: int | None = None,
-    expert: str | Path | None = None,
-    progress: Callable[[str], Progress | None] | None = None,
-    threads: int | None = 1,
+    reporter: Reporter = SILENT,
 ) -> CompareReport:
     """Models (label, checkpoint), the demonstrator and stand-still on the same seeded envs.
 
-    `expert`: a demonstrator policy file instead of the robot's trot. `progress(label)` may
-    return a per-run progress callback. Writes compare.json, compare.csv,
-    episodes.csv (all policies) and compare.png with every curve.
+    Writes compare.json, compare.csv, episodes.csv (all policies) and compare.png with every
+    curve when `out_dir` is given. A checkpoint is loaded only when its turn comes.
     """
-    spec = robot_spec(robot)
     labels = [label for label, _ in models]
     baselines = ["demonstrator"] * demonstrator + ["stand"] * stand
     if len(set(labels + baselines)) != len(labels) + len(baselines):
         raise AdaptkitError(
             f"--labels: must be unique and differ from the baselines {baselines}, got {labels}"
         )
-    policies: list[tuple[str, Any]] = []
+    policies: list[tuple[str, Callable[[], Policy]]] = []
     if demonstrator:
-        policies.append(("demonstrator", lambda: DemonstratorPolicy.for_robot(spec, expert)))
+        policies.append(("demonstrator", lambda: load_policy(robot, settings.expert)))
     if stand:
-        policies.append(("stand", lambda: StandPolicy(spec.action_dim)))
+        policies.append(("stand", lambda: StandPolicy(robot.action_dim)))
     for label, ckpt in models:
         policies.append(
             (
                 label,
                 lambda ckpt=ckpt, label=label: ModelPolicy.from_checkpoint(
-                    ckpt,
-                    spec,
-                    group=group,
-                    context_len=context_len,
-                    data_dir=data_dir,
-                    name=label,
-                    threads=threads,
+                    ckpt, robot, settings, name=label
                 ),
             )
         )
     reports: dict[str, EvalReport] = {}
     for label, make in policies:
         # a fresh env with the same seed per policy: identical initial states and resets
-        reports[label] = evaluate_policy(
-            make(),
-            spec,
-            num_envs=num_envs,
-            episodes=episodes,
-            max_steps=max_steps,
-            seed=seed,
-            episode_length=episode_length,
-            label=label,
-            progress=progress(label) if progress else None,
-        )
+        reports[label] = evaluate_policy(make(), robot, settings, label=label, reporter=reporter)
     demo_r = reports["demonstrator"].summary["mean_return"] if demonstrator else None
     stand_r = reports["stand"].summary["mean_return"] if stand else None
     rows = [_table_row(lbl, rep.summary, demo_r, stand_r) for lbl, rep in reports.items()]
-    out = CompareReport(spec.name, rows, reports)
+    out = CompareReport(robot.name, rows, reports)
     if out_dir is not None:
         d = Path(out_dir)
         d.mkdir(parents=True, exist_ok=True)
         payload = {
-            "robot": spec.name,
-            "seed": seed,
-            "num_envs": num_envs,
-            "episodes_requested": episodes,
-            "max_steps": max_steps,
+            "robot": robot.name,
+            "seed": settings.seed,
+            "num_envs": settings.num_envs,
+            "episodes_requested": settings.episodes,
+            "max_steps": settings.max_steps,
             "table": rows,
             "runs": {lbl: rep.summary for lbl, rep in reports.items()},
         }
@@ -147,7 +118,7 @@ def compare(
         out.files["compare_png"] = plot_curves(
             {lbl: rep.summary["per_episode"] for lbl, rep in reports.items()},
             d / "compare.png",
-            f"{spec.name}: in-context return (seed {seed}, {num_envs} envs)",
+            f"{robot.name}: in-context return (seed {settings.seed}, {settings.num_envs} envs)",
         )
     return out
 

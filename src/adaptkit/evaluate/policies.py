@@ -1,92 +1,20 @@
-"""Policies sharing one interface for the batched rollout: model (KV-cached), stand, demonstrator.
-
-Interface: `reset(num_envs)` before the first step; `act(obs [N, do], env) -> actions [N, da]` for
-the observation just returned by the env; `observe(actions, rewards [N], done [N])` after the env
-step (done envs have auto-reset, so their next obs starts a new episode).
-"""
+"""A Vintix checkpoint as a policy (adaptkit.sim.policy's protocol) for N envs at once."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import torch
 
+from adaptkit.checkpoint import Checkpoint, load_checkpoint
 from adaptkit.errors import AdaptkitError
 from adaptkit.evaluate.resolve import Resolution, resolve
+from adaptkit.evaluate.settings import EvalSettings
 from adaptkit.robot import RobotSpec
 
 STD_EPS = 1e-6  # the reference's (obs - mean) / (std + 1e-6)
-
-
-class Policy(Protocol):
-    name: str
-
-    def reset(self, num_envs: int) -> None: ...
-
-    def act(self, obs: np.ndarray, env: Any) -> np.ndarray: ...
-
-    def observe(self, actions: np.ndarray, rewards: np.ndarray, done: np.ndarray) -> None: ...
-
-    def close(self) -> None: ...
-
-    def describe(self) -> dict[str, Any]: ...
-
-
-class StandPolicy:
-    """Zero action: the joints hold their default angles (the stand-still baseline)."""
-
-    def __init__(self, action_dim: int, name: str = "stand") -> None:
-        self.name = name
-        self.action_dim = action_dim
-        self._zeros = np.zeros((0, action_dim), np.float32)
-
-    def reset(self, num_envs: int) -> None:
-        self._zeros = np.zeros((num_envs, self.action_dim), np.float32)
-
-    def act(self, obs: np.ndarray, env: Any) -> np.ndarray:
-        return self._zeros
-
-    def observe(self, actions: np.ndarray, rewards: np.ndarray, done: np.ndarray) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-    def describe(self) -> dict[str, Any]:
-        return {"policy": "stand"}
-
-
-class DemonstratorPolicy:
-    """The robot's demonstrator (anything with `reset(mask)` and `act(obs, env)`)."""
-
-    def __init__(self, demonstrator: Any, name: str = "demonstrator") -> None:
-        self.name = name
-        self.demo = demonstrator
-
-    @classmethod
-    def for_robot(cls, spec: RobotSpec, expert: str | Path | None = None) -> DemonstratorPolicy:
-        """The robot's trot demonstrator, or `expert` (a policy file the sim module can load)."""
-        from adaptkit.sim.demonstrator import load_policy
-
-        return cls(load_policy(spec, expert))
-
-    def reset(self, num_envs: int) -> None:
-        self.demo.reset(np.ones(num_envs, dtype=bool))
-
-    def act(self, obs: np.ndarray, env: Any) -> np.ndarray:
-        return self.demo.act(obs, env)
-
-    def observe(self, actions: np.ndarray, rewards: np.ndarray, done: np.ndarray) -> None:
-        if done.any():
-            self.demo.reset(done)
-
-    def close(self) -> None:
-        pass
-
-    def describe(self) -> dict[str, Any]:
-        return {"policy": "demonstrator", "class": type(self.demo).__name__}
 
 
 class ModelPolicy:
@@ -125,45 +53,45 @@ class ModelPolicy:
         def t(x: np.ndarray) -> torch.Tensor:
             return torch.as_tensor(x, dtype=self.dtype, device=self.device)
 
+        stats = resolution.stats
         if norm_obs:
-            self._obs_shift, self._obs_div = t(resolution.obs_mean), t(resolution.obs_std + STD_EPS)
+            self._obs_shift = t(stats.array("obs_mean"))
+            self._obs_div = t(stats.array("obs_std") + STD_EPS)
         else:
             self._obs_shift = self._obs_div = None
         self._acs: tuple[torch.Tensor, torch.Tensor] | None = None
         if norm_acs:  # the model reads and writes normalised actions
-            if resolution.acs_mean is None or resolution.acs_std is None:
-                raise AdaptkitError("config.json: norm_acs is true but the stats lack acs_mean/std")
-            self._acs = (t(resolution.acs_mean), t(resolution.acs_std + STD_EPS))
+            if stats.act_dim != resolution.action_dim:
+                raise AdaptkitError(
+                    f"config.json: norm_acs is true but the action stats have {stats.act_dim} "
+                    f"dims, the group {resolution.action_dim}"
+                )
+            self._acs = (t(stats.array("acs_mean")), t(stats.array("acs_std") + STD_EPS))
         self.cache: Any = None
 
     @classmethod
     def from_checkpoint(
         cls,
-        checkpoint: Any,
+        checkpoint: Checkpoint | str | Path,
         spec: RobotSpec,
-        group: str | None = None,
-        context_len: int | None = None,
-        data_dir: str | Path | None = None,
+        settings: EvalSettings = EvalSettings(),
         name: str = "model",
-        threads: int | None = 1,
     ) -> ModelPolicy:
-        """From a loaded Checkpoint (or a path to one) for robot `spec`."""
-        if not hasattr(checkpoint, "model"):
-            from adaptkit.checkpoint import load_checkpoint
-
+        """From a loaded Checkpoint (or a path to one) for robot `spec`; `settings` gives the
+        zero-shot group, the context window, the robot's data folder and torch threads."""
+        if not isinstance(checkpoint, Checkpoint):
             checkpoint = load_checkpoint(checkpoint)
-        res = resolve(checkpoint.metadata, spec, group=group, data_dir=data_dir)
+        res = resolve(checkpoint.meta, spec, group=settings.group, data_dir=settings.data_dir)
         cfg = checkpoint.config
-        ctx = int(context_len or getattr(cfg, "context_len", 0) or 1024)
         return cls(
             checkpoint.model,
             res,
-            ctx,
-            norm_obs=bool(getattr(cfg, "norm_obs", True)),
-            norm_acs=bool(getattr(cfg, "norm_acs", False)),
+            settings.context_len or cfg.context_len,
+            norm_obs=cfg.norm_obs,
+            norm_acs=cfg.norm_acs,
             name=name,
-            info={"checkpoint": str(getattr(checkpoint, "path", ""))},
-            threads=threads,
+            info={"checkpoint": str(checkpoint.path)},
+            threads=settings.threads,
         )
 
     # -- rollout interface -----------------------------------------------------------------

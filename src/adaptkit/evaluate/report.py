@@ -4,21 +4,24 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from adaptkit.errors import AdaptkitError
+from adaptkit.checkpoint import Checkpoint
 from adaptkit.evaluate.plot import plot_curves
-from adaptkit.evaluate.policies import ModelPolicy, Policy
+from adaptkit.evaluate.policies import ModelPolicy
 from adaptkit.evaluate.rollout import EpisodeRecord, RolloutResult, rollout
+from adaptkit.evaluate.settings import EvalSettings
+from adaptkit.progress import SILENT, Reporter
 from adaptkit.robot import RobotSpec
+from adaptkit.sim.env import LocomotionEnv
+from adaptkit.sim.policy import Policy
 
 EPISODE_FIELDS = ("episode", "env", "return", "length", "fell", "speed")
-Progress = Callable[[int, int], None]
 
 
 @dataclass
@@ -29,14 +32,6 @@ class EvalReport:
     episodes: list[EpisodeRecord]
     files: dict[str, Path] = field(default_factory=dict)
     result: RolloutResult | None = None
-
-
-def robot_spec(robot: str | RobotSpec) -> RobotSpec:
-    if isinstance(robot, RobotSpec):
-        return robot
-    from adaptkit.plugins import get_registry
-
-    return get_registry().robot(robot)
 
 
 def _stat(values: Sequence[float]) -> tuple[float, float]:
@@ -107,55 +102,50 @@ def write_json(path: Path, data: Any) -> Path:
     return path
 
 
-def _make_env(spec: RobotSpec, num_envs: int, seed: int, episode_length: int | None) -> Any:
-    from adaptkit.sim.env import LocomotionEnv
-
-    if num_envs < 1:
-        raise AdaptkitError(f"--num-envs: must be >= 1, got {num_envs}")
-    kwargs = {} if episode_length is None else {"episode_length": int(episode_length)}
-    return LocomotionEnv(spec, num_envs, seed=seed, **kwargs)
-
-
 def evaluate_policy(
     policy: Policy,
-    robot: str | RobotSpec,
-    num_envs: int = 16,
-    episodes: int | None = 3,
-    max_steps: int | None = None,
-    seed: int = 0,
-    episode_length: int | None = None,
+    robot: RobotSpec,
+    settings: EvalSettings = EvalSettings(),
     out_dir: str | Path | None = None,
     label: str | None = None,
-    progress: Progress | None = None,
+    reporter: Reporter = SILENT,
     env: Any = None,
     record_actions: bool = False,
 ) -> EvalReport:
-    """Roll out a policy on `num_envs` seeded envs; write episodes.csv, summary.json, curve.png."""
-    spec = robot_spec(robot)
+    """Roll out a policy on `settings.num_envs` seeded envs (or `env`); with `out_dir`, write
+    episodes.csv, summary.json and curve.png there."""
+    label = label or policy.name
     own_env = env is None
-    env = _make_env(spec, num_envs, seed, episode_length) if own_env else env
+    if own_env:
+        length = settings.episode_length
+        kwargs = {} if length is None else {"episode_length": length}
+        env = LocomotionEnv(robot, settings.num_envs, seed=settings.seed, **kwargs)
     try:
         result = rollout(
-            policy, env, episodes, max_steps, progress=progress, record_actions=record_actions
+            policy,
+            env,
+            settings.episodes,
+            settings.max_steps,
+            progress=reporter.rolling_out(label),
+            record_actions=record_actions,
         )
     finally:
         if own_env:
             env.close()  # frees MuJoCo's rollout thread pool now, not at garbage collection
-    label = label or policy.name
     summary = {
         "label": label,
-        "robot": spec.name,
+        "robot": robot.name,
         **policy.describe(),
         **summarize(result.episodes),
         **result.timing(),
         "num_envs": result.num_envs,
-        "episodes_requested": episodes,
-        "max_steps": max_steps,
+        "episodes_requested": settings.episodes,
+        "max_steps": settings.max_steps,
         "control_steps": result.steps,
         "episode_length": int(getattr(env, "episode_length", 0)) or None,
-        "seed": seed,
+        "seed": settings.seed,
     }
-    report = EvalReport(label, spec.name, summary, result.episodes, result=result)
+    report = EvalReport(label, robot.name, summary, result.episodes, result=result)
     if out_dir is not None:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
@@ -165,52 +155,29 @@ def evaluate_policy(
             "curve_png": plot_curves(
                 {label: summary["per_episode"]},
                 out / "curve.png",
-                f"{spec.name}: {label} (seed {seed}, {result.num_envs} envs)",
+                f"{robot.name}: {label} (seed {settings.seed}, {result.num_envs} envs)",
             ),
         }
     return report
 
 
 def evaluate(
-    checkpoint: Any,
-    robot: str | RobotSpec,
-    num_envs: int = 16,
-    episodes: int | None = 3,
-    max_steps: int | None = None,
-    context_len: int | None = None,
-    seed: int = 0,
-    group: str | None = None,
+    checkpoint: Checkpoint | str | Path,
+    robot: RobotSpec,
+    settings: EvalSettings = EvalSettings(),
     out_dir: str | Path | None = None,
-    data_dir: str | Path | None = None,
-    episode_length: int | None = None,
     label: str = "model",
-    progress: Progress | None = None,
+    reporter: Reporter = SILENT,
     record_actions: bool = False,
-    threads: int | None = 1,
 ) -> EvalReport:
-    """In-context evaluation of a checkpoint (path or loaded Checkpoint) on a robot.
-
-    `threads`: torch threads while stepping on CPU (None: unchanged); see ModelPolicy."""
-    spec = robot_spec(robot)
-    policy = ModelPolicy.from_checkpoint(
-        checkpoint,
-        spec,
-        group=group,
-        context_len=context_len,
-        data_dir=data_dir,
-        name=label,
-        threads=threads,
-    )
+    """In-context evaluation of a checkpoint (path or loaded Checkpoint) on a robot."""
+    policy = ModelPolicy.from_checkpoint(checkpoint, robot, settings, name=label)
     return evaluate_policy(
         policy,
-        spec,
-        num_envs=num_envs,
-        episodes=episodes,
-        max_steps=max_steps,
-        seed=seed,
-        episode_length=episode_length,
+        robot,
+        settings,
         out_dir=out_dir,
         label=label,
-        progress=progress,
+        reporter=reporter,
         record_actions=record_actions,
     )

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from adaptkit import defaults
+from adaptkit.data.history import list_history_files
+from adaptkit.data.stats import compute_stats
 from adaptkit.errors import AdaptkitError
+from adaptkit.meta import CheckpointMeta, Stats, choose_stats
+from adaptkit.model import GroupDims
 from adaptkit.robot import RobotSpec
 
 
@@ -21,10 +24,7 @@ class Resolution:
     task: str | None  # the checkpoint task whose stats are used (None in zero-shot)
     mode: str  # "native": the robot's own task is in the checkpoint; else "zero-shot"
     stats_source: str
-    obs_mean: np.ndarray
-    obs_std: np.ndarray
-    acs_mean: np.ndarray | None
-    acs_std: np.ndarray | None
+    stats: Stats
     reward_scale: float
     action_dim: int
 
@@ -38,107 +38,26 @@ class Resolution:
         }
 
 
-def _dims(meta: Mapping[str, Any], task: str) -> tuple[int, int]:
-    try:
-        shape = meta["observation_shape"]["proprio"]
-        return int(shape[0]), int(meta["action_dim"])
-    except (KeyError, TypeError, IndexError, ValueError):
-        raise AdaptkitError(
-            f"metadata.json: task '{task}' lacks observation_shape.proprio or action_dim"
-        ) from None
-
-
-def group_index(metadata: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """{group: {"tasks": [...], "obs_dim": d, "action_dim": a}} from checkpoint metadata."""
-    groups: dict[str, dict[str, Any]] = {}
-    for task, meta in metadata.items():
-        if not isinstance(meta, Mapping) or "group_name" not in meta:
-            raise AdaptkitError(f"metadata.json: task '{task}' has no 'group_name'")
-        obs_dim, act_dim = _dims(meta, task)
-        g = groups.setdefault(
-            meta["group_name"], {"tasks": [], "obs_dim": obs_dim, "action_dim": act_dim}
-        )
-        g["tasks"].append(task)
-    return groups
-
-
-def _vec(meta: Mapping[str, Any], key: str, task: str, dim: int) -> np.ndarray:
-    value = meta.get(key)
-    if value is None:
-        raise AdaptkitError(f"metadata.json: task '{task}' has no '{key}'")
-    arr = np.asarray(value, dtype=np.float32).reshape(-1)
-    if arr.shape[0] != dim:
-        raise AdaptkitError(
-            f"metadata.json: '{task}.{key}' has {arr.shape[0]} values, expected {dim}"
-        )
-    return arr
-
-
-def _task_stats(meta: Mapping[str, Any], task: str) -> dict[str, np.ndarray | None]:
-    obs_dim, act_dim = _dims(meta, task)
-    out: dict[str, np.ndarray | None] = {
-        "obs_mean": _vec(meta, "obs_mean", task, obs_dim),
-        "obs_std": _vec(meta, "obs_std", task, obs_dim),
-    }
-    # action stats matter only for norm_acs checkpoints; tolerate their absence otherwise
-    for key in ("acs_mean", "acs_std"):
-        out[key] = _vec(meta, key, task, act_dim) if meta.get(key) is not None else None
-    return out
-
-
-def robot_data_stats(spec: RobotSpec, data_dir: str | Path | None) -> dict[str, Any] | None:
-    """The robot's own stats from its learning histories (or stats.json); None without data."""
-    from adaptkit.data.config import DatasetEntry
-    from adaptkit.data.history import list_history_files
-    from adaptkit.data.stats import load_stats, stats_for_entry
-
-    if spec.stats_path is not None and spec.stats_path.is_file():
-        loaded = load_stats(spec.stats_path)
-        if spec.task in loaded:
-            return {**loaded[spec.task], "_source": str(spec.stats_path)}
-    if data_dir is None:
-        return None
-    folder = Path(data_dir) / spec.data_path
-    try:
-        list_history_files(folder)
-    except AdaptkitError:
-        return None  # no data for this robot: the caller falls back to the checkpoint's stats
-    entry = DatasetEntry(
-        task=spec.task,
-        type="default",
-        path=folder.resolve(),
-        group=spec.group,
-        reward_scale=spec.reward_scale,
-        episode_sparsity=spec.episode_sparsity,
-    )
-    stats_file = Path(data_dir) / "stats.json"
-    return {**stats_for_entry(entry, stats_file), "_source": str(folder)}
-
-
 def _pick_group(
-    groups: dict[str, dict[str, Any]], spec: RobotSpec, group: str | None, native: str | None
+    groups: dict[str, GroupDims], spec: RobotSpec, group: str | None, native: str | None
 ) -> str:
-    def fits(g: str) -> bool:
-        return (groups[g]["obs_dim"], groups[g]["action_dim"]) == (spec.obs_dim, spec.action_dim)
-
-    listing = ", ".join(
-        f"{g} (obs {v['obs_dim']}, act {v['action_dim']})" for g, v in groups.items()
-    )
+    want = GroupDims(spec.obs_dim, spec.action_dim)
+    listing = ", ".join(f"{g} (obs {d.obs_dim}, act {d.act_dim})" for g, d in groups.items())
     if group is not None:
         if group not in groups:
             raise AdaptkitError(f"--group: '{group}' is not in the checkpoint; groups: {listing}")
-        if not fits(group):
+        if groups[group] != want:
+            d = groups[group]
             raise AdaptkitError(
-                f"--group: '{group}' has obs/act dims {groups[group]['obs_dim']}/"
-                f"{groups[group]['action_dim']}, robot '{spec.name}' has "
-                f"{spec.obs_dim}/{spec.action_dim}"
+                f"--group: '{group}' has obs/act dims {d.obs_dim}/{d.act_dim}, robot "
+                f"'{spec.name}' has {spec.obs_dim}/{spec.action_dim}"
             )
         return group
     if native is not None:
         return native
-    if spec.group in groups and fits(spec.group):
+    if groups.get(spec.group) == want:
         return spec.group
-    matches = [g for g in groups if fits(g)]
+    matches = [g for g, d in groups.items() if d == want]
     if len(matches) == 1:
         return matches[0]
     if not matches:
@@ -152,8 +71,36 @@ def _pick_group(
     )
 
 
+def robot_stats(spec: RobotSpec, data_dir: str | Path | None) -> tuple[Stats, str] | None:
+    """The robot's own stats (plugin file, data_dir/stats.json, or computed from its histories
+    in data_dir), in adaptkit.meta's order; None when there are none."""
+    folder = Path(data_dir) / spec.data_path if data_dir is not None else None
+    compute = None
+    if folder is not None and folder.is_dir():
+        try:
+            files = list_history_files(folder)
+            compute = partial(compute_stats, files)
+        except AdaptkitError:
+            pass  # no histories: fall back to the checkpoint's stats
+    chosen = choose_stats(
+        spec.task,
+        plugin_file=spec.stats_path,
+        data_file=Path(data_dir) / defaults.STATS_FILE if data_dir is not None else None,
+        compute=compute,
+    )
+    if chosen is None:
+        return None
+    stats, source = chosen
+    if stats.obs_dim != spec.obs_dim:
+        raise AdaptkitError(
+            f"{source}: stats have {stats.obs_dim} obs dims, robot '{spec.name}' has {spec.obs_dim}"
+        )
+    where = f"{folder}: {source}" if source.startswith("computed") else source
+    return stats, where
+
+
 def resolve(
-    metadata: Mapping[str, Any],
+    meta: CheckpointMeta,
     spec: RobotSpec,
     group: str | None = None,
     data_dir: str | Path | None = None,
@@ -161,56 +108,36 @@ def resolve(
     """Group and stats for `spec` in a checkpoint with this metadata.
 
     Native when the robot's task is in the checkpoint: its group, stats and reward scale.
-    Zero-shot otherwise: `group` or the one group with matching dims; the robot's stats from its
-    data when there is any, else the mean of the chosen group's task stats in the checkpoint.
+    Zero-shot otherwise: `group` or the one group with matching dims; the robot's own stats when
+    it has any (`robot_stats`), else the mean of the chosen group's task stats.
     """
-    if not metadata:
-        raise AdaptkitError("metadata.json: the checkpoint has no tasks")
-    groups = group_index(metadata)
-    task_meta = metadata.get(spec.task)
-    native = task_meta["group_name"] if task_meta is not None else None
-    chosen = _pick_group(groups, spec, group, native)
-    if task_meta is not None:
-        stats = _task_stats(task_meta, spec.task)
+    groups = meta.groups
+    own = meta.tasks.get(spec.task)
+    chosen = _pick_group(groups, spec, group, own.group if own else None)
+    act_dim = groups[chosen].act_dim
+    if own is not None:
         return Resolution(
             group=chosen,
             task=spec.task,
-            mode="native" if chosen == native else "zero-shot",
+            mode="native" if chosen == own.group else "zero-shot",
             stats_source=f"checkpoint task '{spec.task}'",
-            reward_scale=float(task_meta.get("reward_scale", spec.reward_scale)),
-            action_dim=groups[chosen]["action_dim"],
-            **stats,  # type: ignore[arg-type]
+            stats=own.stats,
+            reward_scale=own.reward_scale,
+            action_dim=act_dim,
         )
-    data_stats = robot_data_stats(spec, data_dir)
-    if data_stats is not None:
-        arr = {k: np.asarray(data_stats[k], np.float32) for k in ("obs_mean", "obs_std")}
-        acs = {k: np.asarray(data_stats[k], np.float32) for k in ("acs_mean", "acs_std")}
-        if arr["obs_mean"].shape[0] != spec.obs_dim:
-            raise AdaptkitError(
-                f"{data_stats['_source']}: stats have {arr['obs_mean'].shape[0]} obs dims, "
-                f"robot '{spec.name}' has {spec.obs_dim}"
-            )
-        source = f"robot data ({data_stats['_source']})"
+    found = robot_stats(spec, data_dir)
+    if found is not None:
+        stats, source = found[0], f"robot data ({found[1]})"
     else:
-        tasks = groups[chosen]["tasks"]
-        per_task = [_task_stats(metadata[t], t) for t in tasks]
-        arr = {k: np.mean([s[k] for s in per_task], axis=0) for k in ("obs_mean", "obs_std")}
-        have_acs = all(s["acs_mean"] is not None and s["acs_std"] is not None for s in per_task)
-        acs = (
-            {k: np.mean([s[k] for s in per_task], axis=0) for k in ("acs_mean", "acs_std")}
-            if have_acs
-            else {"acs_mean": None, "acs_std": None}
-        )
+        tasks = meta.group_tasks()[chosen]
+        stats = meta.group_mean_stats(chosen)
         source = f"average of checkpoint tasks {', '.join(tasks)} (no robot data)"
     return Resolution(
         group=chosen,
         task=None,
         mode="zero-shot",
         stats_source=source,
+        stats=stats,
         reward_scale=float(spec.reward_scale),
-        action_dim=groups[chosen]["action_dim"],
-        obs_mean=arr["obs_mean"].astype(np.float32),
-        obs_std=arr["obs_std"].astype(np.float32),
-        acs_mean=None if acs["acs_mean"] is None else np.asarray(acs["acs_mean"], np.float32),
-        acs_std=None if acs["acs_std"] is None else np.asarray(acs["acs_std"], np.float32),
+        action_dim=act_dim,
     )

@@ -1,4 +1,8 @@
-"""The batched rollout: every env advances together, one policy call and one env step per tick."""
+"""The one rollout loop: every env advances together, one policy call and one env step per tick.
+
+Demonstrator, standing still, zero-shot and fine-tuned models all run through `rollout`, so their
+returns, falls and forward speeds are measured the same way.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from adaptkit.errors import AdaptkitError
-from adaptkit.evaluate.policies import Policy
+from adaptkit.sim.policy import Policy
 
 
 @dataclass(frozen=True)

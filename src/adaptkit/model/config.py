@@ -9,6 +9,15 @@ from typing import Any
 from adaptkit.errors import AdaptkitError
 
 TOKEN_ORDERS = ("obs,act,rew", "act,rew,obs")  # released / quadruped fork
+_BOOLS = (
+    "normalize_qk",
+    "bias",
+    "parallel_residual",
+    "shared_attention_norm",
+    "inner_ep_pos_enc",
+    "norm_acs",
+    "norm_obs",
+)
 _SUPPORTED = {"norm_class": ("LayerNorm",), "mlp_class": ("GptNeoxMLP",)}
 
 
@@ -53,10 +62,7 @@ class ModelConfig:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        emb = self.observation_emb_dim + self.action_emb_dim + self.reward_emb_dim
-        if self.hidden_dim is None:
-            self.hidden_dim = emb
-        self._validate(emb)
+        self._validate()
 
     # -- construction ----------------------------------------------------------------------
     @classmethod
@@ -67,7 +73,7 @@ class ModelConfig:
     def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
         """Model keys from a config.json dict; every other key is kept in `extra`."""
         if not isinstance(d, dict):
-            raise AdaptkitError(f"config.json: expected a JSON object, got {type(d).__name__}")
+            raise AdaptkitError(f"expected a JSON object, got {type(d).__name__}")
         names = set(cls.field_names())
         known = {k: v for k, v in d.items() if k in names}
         extra = {k: v for k, v in d.items() if k not in names}
@@ -123,9 +129,9 @@ class ModelConfig:
 
     # -- validation ------------------------------------------------------------------------
     def _fail(self, name: str, expected: str) -> None:
-        raise AdaptkitError(f"config.json: field '{name}' {expected}, got {getattr(self, name)!r}")
+        raise AdaptkitError(f"field '{name}' {expected}, got {getattr(self, name)!r}")
 
-    def _validate(self, emb: int) -> None:
+    def _validate(self) -> None:
         for name in (
             "observation_emb_dim",
             "action_emb_dim",
@@ -137,8 +143,13 @@ class ModelConfig:
             "context_len",
         ):
             value = getattr(self, name)
+            if name == "hidden_dim" and value is None:  # derived: the three widths' sum
+                self.hidden_dim = value = (
+                    self.observation_emb_dim + self.action_emb_dim + self.reward_emb_dim
+                )
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 self._fail(name, "must be a positive integer")
+        emb = self.observation_emb_dim + self.action_emb_dim + self.reward_emb_dim
         if self.hidden_dim != emb:
             self._fail(
                 "hidden_dim",
@@ -148,6 +159,12 @@ class ModelConfig:
             self._fail(
                 "hidden_dim", f"must be divisible by transformer_heads={self.transformer_heads}"
             )
+        for name in _BOOLS:
+            if not isinstance(getattr(self, name), bool):
+                self._fail(name, "must be true or false (a JSON boolean, not a string)")
+        for name in ("norm_class", "mlp_class", "token_order"):
+            if not isinstance(getattr(self, name), str):
+                self._fail(name, "must be a string")
         for name in ("attn_dropout", "residual_dropout"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float):

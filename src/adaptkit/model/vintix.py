@@ -90,7 +90,6 @@ class Encoder(nn.Module):
         # Shared by all groups: stand-ins for a_{t-1}, r_{t-1} at an episode start (step_num 0).
         self.prev_acs_padding = nn.Parameter(torch.randn(1, config.action_emb_dim) * 0.02)
         self.prev_rew_padding = nn.Parameter(torch.randn(1, config.reward_emb_dim) * 0.02)
-        self.task2group: dict[str, str] = {}
         for name, dims in groups.items():
             self.add_group(name, dims)
 
@@ -158,7 +157,6 @@ class Head(nn.Module):
         super().__init__()
         self.hidden = config.hidden_dim
         self.acs_decoders = nn.ModuleDict()
-        self.task2group: dict[str, str] = {}
         for name, dims in groups.items():
             self.add_group(name, dims)
 
@@ -201,15 +199,6 @@ class Vintix(nn.Module):
     @property
     def groups(self) -> dict[str, GroupDims]:
         return dict(self._groups)
-
-    @property
-    def task2group(self) -> dict[str, str]:
-        return dict(self.encoder.task2group)
-
-    def set_task2group(self, mapping: Mapping[str, str]) -> None:
-        """Kept on encoder and head, as in the reference (not part of the state dict)."""
-        self.encoder.task2group = dict(mapping)
-        self.head.task2group = dict(mapping)
 
     def add_group_modules(self, name: str, dims: GroupDims) -> None:
         """Create only the new group's modules (never re-initialise others — the HPT bug), on the

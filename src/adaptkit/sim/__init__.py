@@ -1,18 +1,17 @@
-"""MuJoCo quadruped simulation: robot models, batched locomotion env, experts, data collection."""
+"""MuJoCo quadruped simulation: robot models, the batched locomotion env, the policy protocol,
+demonstrators and learning-history collection."""
 
-from adaptkit.sim.demonstrator import Policy, TorchPolicy, TrotDemonstrator, load_policy
+from adaptkit.sim.demonstrator import TorchPolicy, TrotDemonstrator, load_policy
 from adaptkit.sim.env import LocomotionEnv
 from adaptkit.sim.model import build_model
-from adaptkit.sim.run import PolicyStats, evaluate_demonstrator, run_episodes
+from adaptkit.sim.policy import Policy, StandPolicy
 
 __all__ = [
     "LocomotionEnv",
     "Policy",
-    "PolicyStats",
+    "StandPolicy",
     "TorchPolicy",
     "TrotDemonstrator",
     "build_model",
-    "evaluate_demonstrator",
     "load_policy",
-    "run_episodes",
 ]

@@ -21,9 +21,12 @@ from typing import Any
 
 import numpy as np
 
+from adaptkit.data.config import write_dataset_config
+from adaptkit.data.history import DEFAULT_CHUNK_SIZE, HistoryWriter, write_task_metadata
 from adaptkit.robot import RobotSpec
-from adaptkit.sim.demonstrator import Policy, load_policy
+from adaptkit.sim.demonstrator import load_policy
 from adaptkit.sim.env import LocomotionEnv
+from adaptkit.sim.policy import Policy
 
 NOISE_FREE_FRACTION = 0.05  # f: the last 5% of each history is the pure demonstrator
 NOISE_POWER = 0.6  # p
@@ -69,8 +72,6 @@ def collect_histories(
     `progress(k)` is called with the number of env-steps just simulated. Deterministic for the
     same arguments.
     """
-    from adaptkit.data.history import DEFAULT_CHUNK_SIZE, HistoryWriter
-
     if histories < 1 or steps_per_history < 1 or num_envs < 1:
         raise ValueError("histories, steps_per_history and num_envs must be >= 1")
     policy = load_policy(spec, expert)  # a bad --expert fails before anything is written
@@ -90,7 +91,6 @@ def collect_histories(
             for i in ids
         ]
         try:
-            policy.reset(None)
             returns = _run_wave(
                 env,
                 policy,
@@ -148,7 +148,7 @@ def _run_wave(
     buf_step = np.empty((BUFFER_STEPS, n), np.int32)
     returns: list[list[float]] = [[] for _ in range(n)]
     obs = env.reset()
-    policy.reset(None)
+    policy.reset(n)
     fill = 0
     for t in range(steps):
         expert = policy.act(obs, env)
@@ -158,8 +158,8 @@ def _run_wave(
         obs, reward, done, info = env.step(action)
         buf_rew[fill] = reward
         fill += 1
+        policy.observe(action, reward, done)
         if done.any():
-            policy.reset(done)
             for j in np.flatnonzero(done):
                 returns[j].append(float(info["episode_return"][j]))
         if fill == BUFFER_STEPS or t == steps - 1:
@@ -184,9 +184,6 @@ def _write_task_files(
     episode_length: int,
     expert: str | Path | None,
 ) -> None:
-    from adaptkit.data.config import write_dataset_config
-    from adaptkit.data.history import write_task_metadata
-
     config_path = Path(config_path) if config_path else out_dir.parent / DEFAULT_CONFIG_NAME
     entry = spec.dataset_entry()
     entry[spec.task]["path"] = os.path.relpath(out_dir.resolve(), config_path.parent.resolve())

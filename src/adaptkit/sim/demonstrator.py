@@ -10,15 +10,15 @@ from __future__ import annotations
 
 from dataclasses import astuple, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import Any
 
 import numpy as np
+import torch
 
 from adaptkit.errors import AdaptkitError
 from adaptkit.robot import GaitParams, RobotSpec
-
-if TYPE_CHECKING:
-    from adaptkit.sim.env import LocomotionEnv
+from adaptkit.sim.env import LocomotionEnv
+from adaptkit.sim.policy import Policy
 
 # Diagonal trot in canonical leg order FR, FL, RR, RL: FR+RL in phase, FL+RR half a cycle later.
 LEG_PHASE = np.array([0.0, np.pi, np.pi, 0.0])
@@ -26,17 +26,6 @@ FRONT = np.array([1.0, 1.0, -1.0, -1.0])  # +1 front legs, -1 rear legs
 LEFT = np.array([-1.0, 1.0, -1.0, 1.0])  # +1 left legs, -1 right legs
 RAMP_S = 0.2  # amplitudes fade in over the first 10 control steps of an episode
 SPEED_FILTER = 0.1  # low-pass factor per control step for the measured forward speed
-
-
-@runtime_checkable
-class Policy(Protocol):
-    """What the env loop, the collector and the evaluator drive."""
-
-    def reset(self, mask: np.ndarray | None = None) -> None:
-        """Forget per-env state for envs where mask is True (all envs if None)."""
-
-    def act(self, obs: np.ndarray, env: LocomotionEnv) -> np.ndarray:
-        """Actions [N,12] (action units) for observations [N,45]."""
 
 
 class TrotDemonstrator:
@@ -51,7 +40,9 @@ class TrotDemonstrator:
         spec: RobotSpec,
         gait: GaitParams | None = None,
         params: dict[str, np.ndarray] | None = None,
+        name: str = "demonstrator",
     ) -> None:
+        self.name = name
         gait = gait or spec.gait
         if gait is None and params is None:
             raise AdaptkitError(f"robot {spec.name!r} has no gait parameters (spec.gait)")
@@ -69,13 +60,18 @@ class TrotDemonstrator:
         self._scale = spec.action_scale
         self._v_filt: np.ndarray | None = None
 
-    def reset(self, mask: np.ndarray | None = None) -> None:
-        if self._v_filt is None:
-            return
-        if mask is None:
-            self._v_filt[:] = 0.0
-        else:
-            self._v_filt[np.asarray(mask, dtype=bool)] = 0.0
+    def reset(self, num_envs: int) -> None:
+        self._v_filt = np.zeros(num_envs)
+
+    def observe(self, actions: np.ndarray, rewards: np.ndarray, done: np.ndarray) -> None:
+        if self._v_filt is not None:
+            self._v_filt[np.asarray(done, dtype=bool)] = 0.0  # a new episode: forget the speed
+
+    def close(self) -> None:
+        pass
+
+    def describe(self) -> dict[str, Any]:
+        return {"policy": "demonstrator", "class": type(self).__name__}
 
     def act(self, obs: np.ndarray, env: LocomotionEnv) -> np.ndarray:
         n = env.num_envs
@@ -103,23 +99,34 @@ class TrotDemonstrator:
 
 
 class TorchPolicy:
-    """A TorchScript file or a pickled `torch.nn.Module` mapping obs [N,45] -> actions [N,12]."""
+    """A TorchScript file or a pickled `torch.nn.Module` mapping obs [N,45] -> actions [N,12].
 
-    def __init__(self, module: object) -> None:
-        import torch
+    A module with a `reset(mask)` method is told which envs start a new episode (None: all)."""
 
-        self._torch = torch
+    def __init__(self, module: Any, source: str = "", name: str = "demonstrator") -> None:
+        self.name = name
         self.module = module
+        self.source = source
         if hasattr(module, "eval"):
             module.eval()
 
-    def reset(self, mask: np.ndarray | None = None) -> None:
+    def reset(self, num_envs: int) -> None:
         if hasattr(self.module, "reset"):
-            self.module.reset(mask)
+            self.module.reset(None)
+
+    def observe(self, actions: np.ndarray, rewards: np.ndarray, done: np.ndarray) -> None:
+        if hasattr(self.module, "reset") and np.any(done):
+            self.module.reset(np.asarray(done, dtype=bool))
+
+    def close(self) -> None:
+        pass
+
+    def describe(self) -> dict[str, Any]:
+        return {"policy": "demonstrator", "class": type(self).__name__, "file": self.source}
 
     def act(self, obs: np.ndarray, env: LocomotionEnv) -> np.ndarray:
-        with self._torch.no_grad():
-            out = self.module(self._torch.as_tensor(obs, dtype=self._torch.float32))
+        with torch.no_grad():
+            out = self.module(torch.as_tensor(obs, dtype=torch.float32))
         return np.asarray(out.detach().cpu().numpy(), dtype=np.float64)
 
 
@@ -135,8 +142,6 @@ def load_policy(spec: RobotSpec, path_or_name: str | Path | None = None) -> Poli
     path = Path(path_or_name)
     if not path.is_file():
         raise AdaptkitError(f"policy {str(path_or_name)!r}: not 'trot' and not a file")
-    import torch
-
     try:
         module = torch.jit.load(str(path), map_location="cpu")
     except RuntimeError:
@@ -148,4 +153,4 @@ def load_policy(spec: RobotSpec, path_or_name: str | Path | None = None) -> Poli
             ) from None
     if not callable(module):
         raise AdaptkitError(f"policy file {path} does not hold a callable torch module")
-    return TorchPolicy(module)
+    return TorchPolicy(module, str(path))

@@ -1,16 +1,22 @@
-"""Training hyper-parameters and the result of a run."""
+"""Training settings: hyper-parameters (TrainConfig, with the fine-tune defaults), a whole
+fine-tune job (FinetuneJob), and what a run did (RunResult)."""
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from adaptkit import defaults
+from adaptkit.defaults import FreezeMode
 from adaptkit.errors import AdaptkitError
+from adaptkit.robot import RobotSpec
 
-PRECISIONS = ("fp32", "bf16")
+PRECISIONS = tuple(p.value for p in defaults.Precision)
 
 
 @dataclass
@@ -21,17 +27,17 @@ class TrainConfig:
     batch_size × grad_accum × world_size windows (the global batch).
     """
 
-    epochs: int = 10
-    lr: float = 3e-4
+    epochs: int = defaults.EPOCHS
+    lr: float = defaults.LR
     betas: tuple[float, float] = (0.9, 0.99)
-    weight_decay: float = 0.1  # applied to nn.Linear weights only
-    warmup_ratio: float = 0.05  # share of all optimiser steps spent warming up linearly
+    weight_decay: float = defaults.WEIGHT_DECAY  # applied to nn.Linear weights only
+    warmup_ratio: float = defaults.WARMUP_RATIO  # share of optimiser steps warming up linearly
     min_lr_ratio: float = 0.0  # cosine floor, as a fraction of lr
-    batch_size: int = 32
+    batch_size: int = defaults.BATCH_SIZE
     grad_accum: int = 1
     context_len: int | None = None  # None: the model's context_len
     trajectory_sparsity: int | None = None  # window start stride; None: context_len // 4
-    precision: str = "fp32"
+    precision: str = defaults.PRECISION.value
     grad_clip: float | None = 1.0
     seed: int = 0
     save_every: int = 1  # epochs between checkpoints (the last epoch is always saved)
@@ -42,19 +48,24 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         self.betas = (float(self.betas[0]), float(self.betas[1]))
+        if isinstance(self.precision, defaults.Precision):
+            self.precision = self.precision.value
         self.validate()
 
     @classmethod
     def for_finetune(cls, freeze_mode: str = "transformer", **overrides: Any) -> TrainConfig:
-        """Fine-tune defaults: 10 epochs; lr 1e-3 when only the new group trains, else 1e-4.
+        """Fine-tune defaults: 10 epochs, bf16 autocast; lr 1e-3 when only the new group
+        trains, else 1e-4.
 
         The seed's 1e-4 suits nudging pretrained weights (`none`). With the trunk frozen only a
         freshly initialised group trains, and 1e-4 leaves it undertrained on small budgets:
         Mini Cheetah, one learning history × 10 epochs: 1e-4 → 52 % of the demonstrator's
         return, 3e-4 → 92 %, 1e-3 → 101 % (with all eight histories every lr reaches ≈100 %).
         """
-        lr = 1e-3 if freeze_mode in ("transformer", "new-group-only") else 1e-4
-        return cls(**{"lr": lr, "epochs": 10, **overrides})
+        frozen = str(freeze_mode) == defaults.FreezeMode.TRANSFORMER.value
+        lr = defaults.FINETUNE_LR_FROZEN if frozen else defaults.FINETUNE_LR_FULL
+        base = {"epochs": defaults.FINETUNE_EPOCHS, "precision": defaults.FINETUNE_PRECISION.value}
+        return cls(**{"lr": lr, **base, **overrides})
 
     def replace(self, **changes: Any) -> TrainConfig:
         return dataclasses.replace(self, **changes)
@@ -100,6 +111,28 @@ class TrainConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
 
+    def stride(self, context_len: int) -> int:
+        """Window start stride: trajectory_sparsity, else a quarter of the context."""
+        return self.trajectory_sparsity or max(1, context_len // 4)
+
+    def config_json(self, context_len: int, extra: Mapping[str, Any]) -> dict[str, Any]:
+        """config.json's training keys, as the reference spells them, plus adaptkit's own."""
+        out = dict(extra)
+        out.update(self.reference_keys(context_len, self.stride(context_len)))
+        out["adaptkit_train"] = self.to_dict()
+        return json.loads(json.dumps(out, default=str))
+
+    def resumed(self, saved: Mapping[str, Any]) -> tuple[TrainConfig, list[str]]:
+        """The settings a resumed run continues with (its own: else it could not end where an
+        uninterrupted run ends), and the given values that were ignored for them."""
+        cfg = TrainConfig.from_dict(dict(saved))
+        ignored = [
+            f"{k}={v!r} (run: {getattr(cfg, k)!r})"
+            for k, v in self.to_dict().items()
+            if v != cfg.to_dict().get(k)
+        ]
+        return cfg, ignored
+
     def reference_keys(self, context_len: int, stride: int) -> dict[str, Any]:
         """The training keys of config.json, spelled as the reference writes them."""
         return {
@@ -117,6 +150,47 @@ class TrainConfig:
             "seed": self.seed,
             "clip_grad": self.grad_clip,
         }
+
+
+@dataclass
+class FinetuneJob:
+    """Everything one fine-tune needs. `None` fields take the documented defaults."""
+
+    robot: RobotSpec
+    pretrained_path: Path | None = None  # None: models/base (the pipeline builds it if missing)
+    dataset_config_paths: tuple[Path, ...] = ()  # empty: the robot plugin's own entry
+    data_dir: Path | None = None  # None: data/
+    name: str | None = None  # None: <robot>_finetune
+    save_dir: Path = defaults.SAVE_DIR
+    freeze: FreezeMode = FreezeMode.TRANSFORMER
+    freeze_patterns: tuple[str, ...] = ()
+    train: TrainConfig | None = None  # None: TrainConfig.for_finetune(freeze)
+    resume: bool = False
+    stats_path: Path | None = None
+    device: str | None = None  # None: cuda when available
+
+    def __post_init__(self) -> None:
+        self.freeze = FreezeMode(self.freeze)
+        self.dataset_config_paths = tuple(Path(p) for p in self.dataset_config_paths)
+        self.freeze_patterns = tuple(self.freeze_patterns)
+        self.save_dir = Path(self.save_dir)
+        for attr in ("pretrained_path", "data_dir", "stats_path"):
+            if getattr(self, attr) is not None:
+                setattr(self, attr, Path(getattr(self, attr)))
+        if self.train is None:
+            self.train = TrainConfig.for_finetune(self.freeze)
+
+    @property
+    def run_name(self) -> str:
+        return self.name or f"{self.robot.name}_finetune"
+
+    @property
+    def base_path(self) -> Path:
+        return self.pretrained_path or defaults.BASE_MODEL
+
+    @property
+    def data_folder(self) -> Path:
+        return self.data_dir or defaults.DATA_DIR
 
 
 @dataclass
@@ -138,6 +212,42 @@ class RunResult:
     adapter: Path | None = None
     notes: list[str] = field(default_factory=list)
 
+    @classmethod
+    def from_loop(
+        cls, run_dir: Path, loop: Any, seconds: float, resumed_from: Path | None, **extra: Any
+    ) -> RunResult:
+        """From the Trainer's LoopResult."""
+        return cls(
+            run_dir=run_dir,
+            checkpoints=list(loop.checkpoints),
+            final_loss=loop.epoch_losses[-1] if loop.epoch_losses else None,
+            epoch_losses=loop.epoch_losses,
+            steps=loop.steps,
+            tokens=loop.tokens,
+            seconds=seconds,
+            tokens_per_s=loop.tokens / max(loop.seconds, 1e-9),
+            resumed_from=resumed_from,
+            **extra,
+        )
+
     @property
     def last_checkpoint(self) -> Path | None:
         return self.checkpoints[-1] if self.checkpoints else None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON summary the CLI prints."""
+        return {
+            "run_dir": str(self.run_dir),
+            "checkpoints": [str(p) for p in self.checkpoints],
+            "final_loss": self.final_loss,
+            "epoch_losses": self.epoch_losses,
+            "steps": self.steps,
+            "tokens": self.tokens,
+            "seconds": round(self.seconds, 2),
+            "tokens_per_s": round(self.tokens_per_s, 1),
+            "resumed_from": str(self.resumed_from) if self.resumed_from else None,
+            "frozen_verified": self.frozen_verified,
+            "frozen_report": self.frozen_report,
+            "adapter": str(self.adapter) if self.adapter else None,
+            "notes": self.notes,
+        }

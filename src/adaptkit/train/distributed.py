@@ -71,6 +71,16 @@ def wrap(model: nn.Module, info: DistInfo, find_unused: bool) -> nn.Module:
     )
 
 
+def needs_find_unused(model: nn.Module, data_groups: Sequence[str]) -> bool:
+    """DDP must look for unused params when a single-group batch can leave trainable ones idle."""
+    trainable_groups = {
+        g
+        for g in model.groups
+        if any(p.requires_grad for m in model.group_modules(g) for p in m.parameters())
+    }
+    return len(trainable_groups) > 1 or not trainable_groups <= set(data_groups)
+
+
 def no_sync(model: nn.Module, sync: bool):
     """Skip the gradient all-reduce on micro-batches that are not the last of a step."""
     if sync or not isinstance(model, nn.parallel.DistributedDataParallel):

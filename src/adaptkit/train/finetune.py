@@ -1,86 +1,187 @@
-"""`adaptkit finetune ROBOT`: load → pre-flight → add the robot's group → freeze → train → save.
+"""Fine-tune a robot as a new group of a pretrained model: pre-flight → surgery → fit → verify.
 
-Every check that can fail runs before anything is written; the base checkpoint is only read.
+`FinetuneJob` (adaptkit.train.config) holds every setting, built once by the CLI or a Python
+caller; `finetune(job)` reads top to bottom. Every check that can fail runs before anything is
+written; the base checkpoint is only read.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from adaptkit import defaults
 from adaptkit.checkpoint import (
+    MODEL_FILE,
     Checkpoint,
-    group_tasks,
     load_checkpoint,
+    load_state_dict_file,
     load_training_state,
     save_adapter,
 )
-from adaptkit.data.config import DatasetEntry, load_dataset_configs, train_entries
-from adaptkit.data.stats import STATS_KEYS
+from adaptkit.data.config import DatasetEntry, robot_entry
+from adaptkit.data.stats import compute_stats
 from adaptkit.errors import AdaptkitError
+from adaptkit.meta import Stats, choose_stats
 from adaptkit.model import GroupDims
-from adaptkit.robot import RobotSpec
+from adaptkit.progress import SILENT, NoteCollector, Reporter
 from adaptkit.surgery import (
+    FreezeMode,
     add_group,
     freeze,
     frozen_fingerprint,
     parameter_report,
     verify_frozen,
 )
-from adaptkit.train import common
 from adaptkit.train import distributed as dd
-from adaptkit.train.config import RunResult, TrainConfig
-from adaptkit.train.loop import Progress, Trainer, seed_everything
+from adaptkit.train.config import FinetuneJob, RunResult, TrainConfig
+from adaptkit.train.loop import Trainer, seed_everything, window_loader
+from adaptkit.train.run_dir import RunDir
 
 ADAPTER_FILE = "adapter.pth"
-DEFAULT_PRETRAINED = Path("models/base")
 
 
-def robot_entry(
-    robot: RobotSpec,
-    data_dir: Path,
-    dataset_config_paths: Sequence[str | Path] | None,
-    notes: list[str],
-    progress: Progress | None,
-) -> DatasetEntry:
-    """The robot's dataset entry: from the given configs (its task), else from its plugin."""
-    if not dataset_config_paths:
-        path = (Path(data_dir) / robot.data_path).resolve()
-        return DatasetEntry(
-            task=robot.task,
-            type="default",
-            path=path,
-            group=robot.group,
-            reward_scale=robot.reward_scale,
-            episode_sparsity=robot.episode_sparsity,
-            raw_path=robot.data_path,
-        )
-    entries = load_dataset_configs(dataset_config_paths, data_dir)
-    train = {e.task: e for e in train_entries(entries)}
-    if robot.task not in train:
-        listed = ", ".join(sorted(train)) or "none"
+@dataclass
+class _Start:
+    """Where training starts: the base plus a new group, or a run's checkpoint (resume)."""
+
+    ckpt: Checkpoint
+    cfg: TrainConfig
+    freeze: FreezeMode
+    patterns: tuple[str, ...]
+    stats: Stats
+    base_fingerprint: str
+    pretrained_path: str
+    saved: dict[str, Any] = field(default_factory=dict)  # the trainer state to resume from
+
+
+def finetune(job: FinetuneJob, reporter: Reporter = SILENT) -> RunResult:
+    """Add `job.robot` as a new group to a pretrained checkpoint and train it on its data.
+
+    Writes `{save_dir}/{name}/{epoch:04d}_epoch/` (+ `adapter.pth`: the new group only) and
+    `metrics.jsonl`; returns what happened, including the frozen-weight verification.
+    """
+    info = dd.setup(job.device)
+    try:
+        return _finetune(job, info, NoteCollector(reporter if info.is_main else SILENT))
+    finally:
+        dd.teardown(info)
+
+
+def _finetune(job: FinetuneJob, info: dd.DistInfo, reporter: NoteCollector) -> RunResult:
+    t0 = time.perf_counter()
+    robot = job.robot
+    # -- pre-flight: nothing is written until all of it passes -------------------------------
+    run = RunDir(job.save_dir, job.run_name)
+    resume_from = run.prepare(job.resume, info.is_main)
+    entry, ignored = robot_entry(robot, job.data_folder, job.dataset_config_paths)
+    if ignored:
+        reporter.note(f"fine-tuning on '{robot.task}' only; ignoring {ignored}")
+    hint = f" (make it with `adaptkit collect {robot.name} --data-dir {job.data_folder}`)"
+    files = entry.history_files(hint)
+    if resume_from is not None:
+        start = _resume(job, resume_from, reporter)
+    else:
+        if job.resume:
+            reporter.note(f"--resume: no checkpoint in {run.path} yet, starting")
+        start = _fresh(job, entry, files, reporter)
+    cfg = start.cfg
+    model = start.ckpt.model.to(info.device)
+    context_len = cfg.context_len or model.config.context_len
+    dataset, loader = window_loader([entry], {robot.task: start.stats}, context_len, cfg, info)
+    found = dataset.dims[robot.task]
+    if found != GroupDims(robot.obs_dim, robot.action_dim):
         raise AdaptkitError(
-            f"dataset config(s) {', '.join(map(str, dataset_config_paths))} have no training "
-            f"entry for robot '{robot.name}' (task '{robot.task}'); tasks found: {listed}"
+            f"data in {entry.path} has obs/action dims {found.obs_dim}/{found.act_dim} but robot "
+            f"'{robot.name}' declares {robot.obs_dim}/{robot.action_dim}"
         )
-    entry = train[robot.task]
-    if entry.group != robot.group:
-        raise AdaptkitError(
-            f"{entry.source}: task '{robot.task}' is in group '{entry.group}' but robot "
-            f"'{robot.name}' declares group '{robot.group}'"
+
+    # -- surgery: a new group, everything else frozen ------------------------------------------
+    meta = start.ckpt.meta
+    if resume_from is None:
+        seed_everything(cfg.seed)  # the new group's initial weights depend on the seed only
+        add_group(model, meta, robot, start.stats)
+    frozen = freeze(model, start.freeze, new_group=robot.group, patterns=start.patterns)
+    before = start.saved.get("frozen_hashes") or frozen_fingerprint(model)
+    report = parameter_report(model)
+    reporter.event("trainable", {"rows": report, "freeze": frozen.as_dict()})
+
+    # -- fit -----------------------------------------------------------------------------------
+    config_json = cfg.config_json(
+        context_len,
+        {
+            **{k: v for k, v in start.ckpt.config.extra.items() if k != "adaptkit_train"},
+            "dataset_config_paths": [str(p) for p in job.dataset_config_paths],
+            "pretrained_path": start.pretrained_path,
+            "freeze": start.freeze.value,
+            "robot": robot.name,
+        },
+    )
+    run_state = {
+        "train_config": cfg.to_dict(),
+        "freeze_mode": start.freeze.value,
+        "freeze_patterns": list(start.patterns),
+        "frozen_hashes": before,
+        "base_fingerprint": start.base_fingerprint,
+        "pretrained_path": start.pretrained_path,
+        "kind": "finetune",
+        "robot": robot.name,
+    }
+
+    def write_adapter(m: torch.nn.Module, path: Path) -> None:
+        save_adapter(path / ADAPTER_FILE, m, robot.group, meta, start.base_fingerprint)
+
+    trainer = Trainer(
+        model,
+        loader,
+        cfg,
+        info,
+        run,
+        run.saver(meta, config_json, run_state, write_adapter),
+        context_len,
+        find_unused=dd.needs_find_unused(model, [robot.group]),
+        reporter=reporter,
+    )
+    if resume_from is not None and info.is_main and not (resume_from / ADAPTER_FILE).is_file():
+        write_adapter(model, resume_from)  # the kill fell between checkpoint and adapter
+    loop = trainer.run(start.saved if resume_from is not None else None)
+
+    # -- verify: the frozen tensors of the saved weights are bit-identical to the base ---------
+    verified, detail = None, "nothing frozen (full fine-tune)"
+    final = loop.checkpoints[-1] if loop.checkpoints else resume_from
+    if before:
+        verify_frozen(before, model)
+        if info.is_main and final is not None:
+            verify_frozen(before, load_state_dict_file(final / MODEL_FILE))
+        verified = True
+        detail = (
+            f"{len(before)} frozen tensors (transformer, old groups, paddings) bit-identical "
+            "to the base"
         )
-    others = sorted(t for t in train if t != robot.task)
-    if others:
-        common.note(progress, notes, f"fine-tuning on '{robot.task}' only; ignoring {others}")
-    return entry
+    result = RunResult.from_loop(
+        run.path,
+        loop,
+        time.perf_counter() - t0,
+        resume_from,
+        trainable={"rows": report, "freeze": frozen.as_dict()},
+        frozen_verified=verified,
+        frozen_report=detail,
+        adapter=(final / ADAPTER_FILE) if final is not None else None,
+        notes=reporter.notes,
+    )
+    reporter.event("done", {"result": result})
+    return result
 
 
-def _preflight_base(ckpt: Checkpoint, robot: RobotSpec) -> None:
-    tasks = group_tasks(ckpt.metadata)
+def _fresh(job: FinetuneJob, entry: DatasetEntry, files: list[Path], reporter: Reporter) -> _Start:
+    """The base checkpoint, checked to be free of the robot's group and task, and its stats."""
+    robot = job.robot
+    ckpt = load_checkpoint(job.base_path)
+    tasks = ckpt.meta.group_tasks()
     if robot.group in ckpt.model.groups or robot.group in tasks:
         users = tasks.get(robot.group, [])
         shared = f", shared by tasks {users}" if users else ""
@@ -88,192 +189,71 @@ def _preflight_base(ckpt: Checkpoint, robot: RobotSpec) -> None:
             f"checkpoint {ckpt.path} already has group '{robot.group}'{shared}; refusing to "
             "overwrite it (fine-tune from a checkpoint without it, or --resume a run)"
         )
-    if robot.task in ckpt.metadata:
+    if robot.task in ckpt.meta:
         raise AdaptkitError(
             f"checkpoint {ckpt.path} already has task '{robot.task}' "
-            f"(group '{ckpt.metadata[robot.task].get('group_name')}')"
+            f"(group '{ckpt.meta[robot.task].group}')"
         )
-
-
-def _check_dims(robot: RobotSpec, found: GroupDims, where: str) -> None:
-    if (found.obs_dim, found.act_dim) != (robot.obs_dim, robot.action_dim):
+    chosen = choose_stats(
+        robot.task,
+        explicit=job.stats_path,
+        plugin_file=robot.stats_path,
+        data_file=job.data_folder / defaults.STATS_FILE,
+        compute=lambda: compute_stats(files),
+    )
+    assert chosen is not None  # compute always answers
+    stats, source = chosen
+    computed = source.startswith("computed")
+    if (stats.obs_dim, stats.act_dim) != (robot.obs_dim, robot.action_dim):
+        where = f"data in {entry.path}" if computed else f"stats of '{robot.task}' in {source}"
         raise AdaptkitError(
-            f"{where} has obs/action dims {found.obs_dim}/{found.act_dim} but robot "
+            f"{where} has obs/action dims {stats.obs_dim}/{stats.act_dim} but robot "
             f"'{robot.name}' declares {robot.obs_dim}/{robot.action_dim}"
         )
-
-
-def finetune(
-    robot: RobotSpec,
-    pretrained_path: str | Path = DEFAULT_PRETRAINED,
-    dataset_config_paths: Sequence[str | Path] | None = None,
-    data_dir: str | Path = "data",
-    name: str | None = None,
-    save_dir: str | Path = "models",
-    freeze_mode: str = "transformer",
-    freeze_patterns: Sequence[str] | None = None,
-    train_config: TrainConfig | None = None,
-    resume: bool = False,
-    stats_path: str | Path | None = None,
-    device: str | None = None,
-    progress: Progress | None = None,
-) -> RunResult:
-    """Add `robot` as a new group to a pretrained checkpoint and train it on the robot's data.
-
-    Writes `{save_dir}/{name}/{epoch:04d}_epoch/` (+ `adapter.pth`: the new group only) and
-    `metrics.jsonl`; returns what happened, including the frozen-weight verification.
-    """
-    cfg = train_config or TrainConfig.for_finetune(freeze_mode)
-    name = name or f"{robot.name}_finetune"
-    save_dir, data_dir = Path(save_dir), Path(data_dir)
-    run_dir = save_dir / name
-    notes: list[str] = []
-    info = dd.setup(device)
-    try:
-        return _finetune(
-            robot, Path(pretrained_path), dataset_config_paths, data_dir, name, save_dir,
-            run_dir, freeze_mode, freeze_patterns, cfg, resume, stats_path, info, notes, progress,
-        )  # fmt: skip
-    finally:
-        dd.teardown(info)
-
-
-def _finetune(
-    robot, pretrained_path, dataset_config_paths, data_dir, name, save_dir, run_dir,
-    freeze_mode, freeze_patterns, cfg, resume, stats_path, info, notes, progress,
-) -> RunResult:  # fmt: skip
-    t0 = time.perf_counter()
-    if not info.is_main:
-        progress = None
-    # -- pre-flight: nothing is written until all of it passes -------------------------------
-    resume_from = common.prepare_run_dir(run_dir, resume, info.is_main)
-    entry = robot_entry(robot, data_dir, dataset_config_paths, notes, progress)
-    hint = f" (make it with `adaptkit collect {robot.name} --data-dir {data_dir}`)"
-    files = common.check_data(entry, hint)
-
-    saved: dict[str, Any] = {}
-    if resume_from is not None:
-        saved = load_training_state(resume_from) or {}
-        cfg = common.resume_settings(saved.get("train_config", {}), cfg, notes, progress)
-        freeze_mode = saved.get("freeze_mode", freeze_mode)
-        freeze_patterns = saved.get("freeze_patterns", freeze_patterns)
-        ckpt = load_checkpoint(resume_from)
-        if robot.group not in ckpt.model.groups or robot.task not in ckpt.metadata:
-            raise AdaptkitError(
-                f"cannot resume from {resume_from}: it has no group '{robot.group}' / task "
-                f"'{robot.task}' (was it a fine-tune of robot '{robot.name}'?)"
-            )
-        stats = {k: ckpt.metadata[robot.task][k] for k in STATS_KEYS}
-        common.note(progress, notes, f"resuming from {resume_from}")
-    else:
-        if resume:
-            common.note(progress, notes, f"--resume: no checkpoint in {run_dir} yet, starting")
-        ckpt = load_checkpoint(pretrained_path)
-        _preflight_base(ckpt, robot)
-        candidates = [Path(stats_path)] if stats_path else []
-        candidates += [robot.stats_path, data_dir / common.STATS_FILE]
-        if stats_path and not Path(stats_path).is_file():
-            raise AdaptkitError(f"stats file {stats_path}: not found")
-        stats, source = common.resolve_stats(entry, files, candidates)
-        if source == "computed":
-            common.note(
-                progress,
-                notes,
-                f"task '{robot.task}' had no stats: computed them from {len(files)} "
-                "history file(s) and recorded them in the checkpoint metadata",
-            )
-        else:
-            common.note(progress, notes, f"stats of '{robot.task}' from {source}")
-    dims = GroupDims(robot.obs_dim, robot.action_dim)
-    common.check_stats(robot.task, stats, dims)
-
-    model = ckpt.model.to(info.device)
-    context_len = cfg.context_len or model.config.context_len
-    dataset, loader, stride = common.build_loader(
-        [entry], {robot.task: stats}, context_len, cfg, info.rank, info.world_size
-    )
-    _check_dims(robot, common.data_dims(dataset)[robot.task], f"data in {entry.path}")
-
-    # -- surgery -------------------------------------------------------------------------------
-    metadata = dict(ckpt.metadata)
-    if resume_from is None:
-        seed_everything(cfg.seed)  # the new group's initial weights depend on the seed only
-        add_group(model, metadata, robot, stats)
-        base_fingerprint = ckpt.fingerprint
-    else:
-        if "base_fingerprint" not in saved:
-            raise AdaptkitError(
-                f"cannot resume from {resume_from}: its state.pth is not a fine-tune's "
-                "(no base fingerprint); resume it with the command that started it"
-            )
-        base_fingerprint = saved["base_fingerprint"]
-    frozen = freeze(model, freeze_mode, new_group=robot.group, patterns=freeze_patterns)
-    before = saved.get("frozen_hashes") or frozen_fingerprint(model)
-    report = parameter_report(model)
-    common.emit(progress, "trainable", rows=report, freeze=frozen.as_dict())
-
-    config_json = common.training_config_json(
-        cfg,
-        context_len,
-        stride,
-        {
-            **{k: v for k, v in ckpt.raw_config.items() if k != "adaptkit_train"},
-            "dataset_config_paths": [str(p) for p in dataset_config_paths or []],
-            "pretrained_path": str(saved.get("pretrained_path", pretrained_path)),
-            "freeze": freeze_mode,
-            "robot": robot.name,
-        },
-    )
-    run_state = {
-        "train_config": cfg.to_dict(),
-        "freeze_mode": freeze_mode,
-        "freeze_patterns": list(freeze_patterns or []),
-        "frozen_hashes": before,
-        "base_fingerprint": base_fingerprint,
-        "pretrained_path": str(saved.get("pretrained_path", pretrained_path)),
-        "kind": "finetune",
-        "robot": robot.name,
-    }
-
-    def write_adapter(m: torch.nn.Module, path: Path) -> None:
-        save_adapter(path / ADAPTER_FILE, m, robot.group, metadata, base_fingerprint)
-
-    save = common.make_saver(save_dir, name, metadata, config_json, run_state, write_adapter)
-    trainer = Trainer(
-        model,
-        loader,
-        cfg,
-        info,
-        run_dir,
-        save,
-        context_len,
-        find_unused=common.needs_find_unused(model, [robot.group]),
-        progress=progress,
-    )
-    if resume_from is not None and info.is_main and not (resume_from / ADAPTER_FILE).is_file():
-        write_adapter(model, resume_from)  # the kill fell between checkpoint and adapter
-    checkpoints, result = common.fit(trainer, cfg, resume_from, saved)
-
-    # -- verify: the frozen tensors of the saved weights are bit-identical to the base ---------
-    verified, detail = None, "nothing frozen (full fine-tune)"
-    final = checkpoints[-1] if checkpoints else resume_from
-    if before:
-        verify_frozen(before, model)
-        if info.is_main and final is not None:
-            saved_sd = torch.load(final / "model.pth", map_location="cpu", weights_only=True)
-            verify_frozen(before, saved_sd)
-        verified = True
-        detail = (
-            f"{len(before)} frozen tensors (transformer, old groups, paddings) bit-identical "
-            "to the base"
+    if computed:
+        reporter.note(
+            f"task '{robot.task}' had no stats: computed them from {len(files)} history file(s) "
+            "and recorded them in the checkpoint metadata"
         )
-    out = common.run_result(
-        run_dir, checkpoints, result, time.perf_counter() - t0, resume_from,
-        trainable={"rows": report, "freeze": frozen.as_dict()},
-        frozen_verified=verified,
-        frozen_report=detail,
-        adapter=(final / ADAPTER_FILE) if final is not None else None,
-        notes=notes,
-    )  # fmt: skip
-    common.emit(progress, "done", result=out)
-    return out
+    else:
+        reporter.note(f"stats of '{robot.task}' from {source}")
+    return _Start(
+        ckpt=ckpt,
+        cfg=job.train,
+        freeze=job.freeze,
+        patterns=job.freeze_patterns,
+        stats=stats,
+        base_fingerprint=ckpt.fingerprint,
+        pretrained_path=str(job.base_path),
+    )
+
+
+def _resume(job: FinetuneJob, resume_from: Path, reporter: Reporter) -> _Start:
+    """The run's newest checkpoint; the run keeps its own settings, stats and base."""
+    robot = job.robot
+    saved = load_training_state(resume_from) or {}
+    if saved.get("kind") != "finetune" or "base_fingerprint" not in saved:
+        raise AdaptkitError(
+            f"cannot resume from {resume_from}: its state.pth is not a fine-tune's "
+            "(no base fingerprint); resume it with the command that started it"
+        )
+    cfg, ignored = job.train.resumed(saved.get("train_config", {}))
+    if ignored:
+        reporter.note("resuming with the run's own settings; ignored " + ", ".join(ignored))
+    ckpt = load_checkpoint(resume_from)
+    if robot.group not in ckpt.model.groups or robot.task not in ckpt.meta:
+        raise AdaptkitError(
+            f"cannot resume from {resume_from}: it has no group '{robot.group}' / task "
+            f"'{robot.task}' (was it a fine-tune of robot '{robot.name}'?)"
+        )
+    reporter.note(f"resuming from {resume_from}")
+    return _Start(
+        ckpt=ckpt,
+        cfg=cfg,
+        freeze=FreezeMode(saved.get("freeze_mode", job.freeze)),
+        patterns=tuple(saved.get("freeze_patterns", job.freeze_patterns)),
+        stats=ckpt.meta[robot.task].stats,
+        base_fingerprint=saved["base_fingerprint"],
+        pretrained_path=str(saved.get("pretrained_path", job.base_path)),
+        saved=saved,
+    )

@@ -12,7 +12,7 @@ import json
 import math
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,19 +21,20 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.utils.data import DataLoader
 
+from adaptkit.data.config import DatasetEntry
+from adaptkit.data.windows import WindowDataset, make_loader
 from adaptkit.errors import AdaptkitError
+from adaptkit.meta import Stats
 from adaptkit.model import action_loss
+from adaptkit.progress import SILENT, Reporter
 from adaptkit.train import distributed as dd
 from adaptkit.train.config import TrainConfig
+from adaptkit.train.run_dir import RunDir, SaveFn
 from adaptkit.train.schedule import make_optimizer, make_scheduler
 
-Progress = Callable[[str, dict[str, Any]], None]
-# save(model, epoch, trainer_state) -> checkpoint dir; only called on rank 0
-SaveFn = Callable[[nn.Module, int, dict[str, Any]], Path]
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-
-METRICS_FILE = "metrics.jsonl"
 
 
 def seed_everything(seed: int) -> None:
@@ -74,10 +75,34 @@ def autocast(device: torch.device, precision: str):
     return nullcontext()
 
 
+def window_loader(
+    entries: Sequence[DatasetEntry],
+    stats: Mapping[str, Stats],
+    context_len: int,
+    cfg: TrainConfig,
+    info: dd.DistInfo,
+) -> tuple[WindowDataset, DataLoader]:
+    """Training windows of the entries and this rank's loader of single-group batches."""
+    dataset = WindowDataset(list(entries), stats, context_len, cfg.stride(context_len))
+    # drop_last: equal batch sizes make the per-batch means average to the global-batch mean,
+    # and every rank gets the same number of batches (DDP needs lock-step)
+    loader = make_loader(
+        dataset,
+        cfg.batch_size,
+        shuffle=cfg.shuffle,
+        seed=cfg.seed,
+        drop_last=True,
+        rank=info.rank,
+        world_size=info.world_size,
+        num_workers=cfg.num_workers,
+    )
+    return dataset, loader
+
+
 @dataclass
 class LoopResult:
     epoch_losses: list[float]
-    checkpoints: list[Path]
+    checkpoints: list[Path]  # every checkpoint written by this invocation (0000_epoch included)
     steps: int
     tokens: int
     seconds: float
@@ -93,23 +118,23 @@ class Trainer:
         loader: torch.utils.data.DataLoader,
         cfg: TrainConfig,
         info: dd.DistInfo,
-        run_dir: Path,
+        run_dir: RunDir,
         save: SaveFn,
         context_len: int,
         loss_fn: LossFn | None = None,
         find_unused: bool = True,
-        progress: Progress | None = None,
+        reporter: Reporter = SILENT,
     ) -> None:
         self.model = model
         self.loader = loader
         self.sampler = loader.sampler
         self.cfg = cfg
         self.info = info
-        self.run_dir = Path(run_dir)
+        self.run_dir = run_dir
         self.save = save
         self.context_len = context_len
         self.loss_fn = loss_fn or action_loss  # MSE over every position, in fp32
-        self.progress = progress if info.is_main else None
+        self.reporter = reporter if info.is_main else SILENT
         self.ddp = dd.wrap(model, info, find_unused)
         self.params = [p for p in model.parameters() if p.requires_grad]
         self.optimizer = make_optimizer(model, cfg.lr, cfg.betas, cfg.weight_decay)
@@ -145,8 +170,7 @@ class Trainer:
             "steps_per_epoch": self.steps_per_epoch,
             "total_steps": self.total_steps,
             "epoch_losses": list(self.epoch_losses),
-            "rng": rng_state(),
-            "sampler": {"seed": self.cfg.seed, "epoch": self.epoch, "skip_batches": 0},
+            "rng": rng_state(),  # the data order needs no state: it is a function of (seed, epoch)
             "world_size": self.info.world_size,
         }
 
@@ -166,18 +190,17 @@ class Trainer:
 
     # -- running -------------------------------------------------------------------------
     def _emit(self, event: str, **data: Any) -> None:
-        if self.progress is not None:
-            self.progress(event, data)
+        self.reporter.event(event, data)
 
     def _log(self, record: dict[str, Any]) -> None:
         if self.info.is_main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            with open(self.run_dir / METRICS_FILE, "a") as fh:
+            self.run_dir.path.mkdir(parents=True, exist_ok=True)
+            with open(self.run_dir.metrics, "a") as fh:
                 fh.write(json.dumps(record) + "\n")
 
     def truncate_metrics(self) -> None:
         """Drop metric lines of steps after the resumed checkpoint (they will be redone)."""
-        path = self.run_dir / METRICS_FILE
+        path = self.run_dir.metrics
         if not self.info.is_main or not path.exists():
             return
         keep = []
@@ -200,9 +223,21 @@ class Trainer:
         dd.barrier(self.info)  # nobody runs ahead of (or exits before) the write
         return path
 
-    def save_initial(self) -> Path | None:
-        """0000_epoch: the model as training starts (the reference writes it too)."""
-        return self._checkpoint()
+    def run(self, resume_state: Mapping[str, Any] | None = None) -> LoopResult:
+        """Restore the trainer from a checkpoint's state (resume), or seed it and write
+        0000_epoch (the model as training starts, as the reference does); then train."""
+        initial: list[Path] = []
+        if resume_state is not None:
+            self.load_state_dict(dict(resume_state))
+            self.truncate_metrics()
+        else:
+            seed_everything(self.cfg.seed)  # same RNG stream whether or not 0000_epoch is written
+            if self.cfg.save_initial:
+                path = self._checkpoint()
+                initial += [path] if path else []
+        result = self.fit()
+        result.checkpoints[:0] = initial
+        return result
 
     def train_step(self, it) -> float:
         """One optimiser step over grad_accum micro-batches from `it`; returns the mean loss."""

@@ -1,10 +1,10 @@
-"""Built-in defaults that make `adaptkit finetune ROBOT` work on a fresh machine.
+"""The main job, `adaptkit finetune ROBOT`, as one library call: base → data → add group +
+freeze + fine-tune → zero-shot vs fine-tuned vs demonstrator vs standing still.
 
 When the base model or the robot's learning histories are missing and the caller did not name
-them, they are produced here with adaptkit's own `collect` and `pretrain` (the recipe below), and
+them, they are produced here with adaptkit's own `collect` and `pretrain` (the `Recipe`), and
 cached where the defaults point (`models/base`, `data/<robot>_trajectories`), so the next run
-starts straight at fine-tuning. `adapt()` is the whole story as one library call: base →
-data → add group + freeze + fine-tune → zero-shot vs fine-tuned vs demonstrator.
+starts straight at fine-tuning.
 """
 
 from __future__ import annotations
@@ -14,20 +14,25 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from adaptkit import __version__
+from adaptkit import __version__, defaults
+from adaptkit.checkpoint import latest_checkpoint
+from adaptkit.data.config import write_dataset_config
+from adaptkit.data.history import list_history_files, read_task_metadata
 from adaptkit.errors import AdaptkitError
+from adaptkit.evaluate import CompareReport, EvalSettings, compare
+from adaptkit.meta import read_model_config
+from adaptkit.plugins import Registry, get_registry
+from adaptkit.progress import SILENT, NoteCollector, Reporter
 from adaptkit.robot import RobotSpec
+from adaptkit.sim.collect import collect_histories
+from adaptkit.train import FinetuneJob, RunResult, TrainConfig, finetune, pretrain
 
-Note = Callable[[str], None]
-CollectProgress = Callable[[str, int], Callable[[int], None]]  # (label, total) -> advance(k)
-EvalProgress = Callable[[str], Any]  # label -> per-run callback(step, total) or None
-DEFAULT_DATA_DIR = Path("data")
-BUILD_MARKER = "quickstart.json"  # written into a base model folder this module builds
+BUILD_MARKER = "provenance.json"  # written into a base model folder this module builds
 
 
 @dataclass(frozen=True)
@@ -44,10 +49,10 @@ class Recipe:
     batch_size: int = 32
     precision: str = "bf16"
     model: dict[str, Any] = field(default_factory=dict)  # ModelConfig overrides ({}: default)
-    finetune_epochs: int = 10
-    eval_envs: int = 16
-    eval_episodes: int = 3
-    eval_seed: int = 777  # never used to collect training data
+    finetune_epochs: int = defaults.FINETUNE_EPOCHS
+    eval_envs: int = defaults.NUM_ENVS
+    eval_episodes: int = defaults.EPISODES
+    eval_seed: int = defaults.HELD_OUT_SEED  # never used to collect training data
     episode_length: int = 1000
 
     @classmethod
@@ -77,19 +82,30 @@ class Recipe:
             episode_length=100,
         )
 
+    @classmethod
+    def named(cls, name: str) -> Recipe:
+        recipes = {"default": cls, "tiny": cls.tiny}
+        if name not in recipes:
+            raise AdaptkitError(f"--recipe: expected one of {', '.join(recipes)}, got {name!r}")
+        return recipes[name]()
+
+    def eval_settings(self, **given: Any) -> EvalSettings:
+        """The comparison after a fine-tune: held-out seed, the recipe's envs and episodes."""
+        base = {
+            "num_envs": self.eval_envs,
+            "episodes": self.eval_episodes,
+            "seed": self.eval_seed,
+            "episode_length": self.episode_length,
+        }
+        return EvalSettings(**{**base, **{k: v for k, v in given.items() if v is not None}})
+
 
 @dataclass
 class AdaptResult:
-    finetune: Any  # adaptkit.train.RunResult
-    compare: Any | None  # adaptkit.evaluate.CompareReport
+    finetune: RunResult
+    compare: CompareReport | None
     base: Path
-    notes: list[str]
-
-
-def _say(note: Note | None, notes: list[str], message: str) -> None:
-    notes.append(message)
-    if note is not None:
-        note(message)
+    notes: list[str]  # what was built on the way (collections, the base model)
 
 
 def robot_data_folder(spec: RobotSpec, data_dir: Path | str) -> Path:
@@ -98,8 +114,6 @@ def robot_data_folder(spec: RobotSpec, data_dir: Path | str) -> Path:
 
 def has_data(spec: RobotSpec, data_dir: Path | str) -> bool:
     """True when the robot's folder holds histories and the task JSON `collect` writes last."""
-    from adaptkit.data.history import list_history_files, read_task_metadata
-
     folder = robot_data_folder(spec, data_dir)
     if not folder.is_dir() or read_task_metadata(folder) is None:
         return False  # `collect` writes the task JSON last: without it the folder is partial
@@ -113,14 +127,9 @@ def ensure_robot_data(
     spec: RobotSpec,
     data_dir: Path | str,
     recipe: Recipe = Recipe(),
-    progress: CollectProgress | None = None,
-    note: Note | None = None,
-    notes: list[str] | None = None,
+    reporter: Reporter = SILENT,
 ) -> bool:
     """Collect the robot's learning histories unless they are there. True if it collected."""
-    from adaptkit.sim.collect import collect_histories
-
-    notes = [] if notes is None else notes
     if has_data(spec, data_dir):
         return False
     folder = robot_data_folder(spec, data_dir)
@@ -130,11 +139,9 @@ def ensure_robot_data(
             "simulator to collect them; pass --dataset-config-paths"
         )
     total = recipe.histories * recipe.steps_per_history
-    _say(
-        note,
-        notes,
+    reporter.note(
         f"no learning histories for {spec.name} in {folder}: collecting {recipe.histories} × "
-        f"{recipe.steps_per_history:,} steps with its demonstrator (cached there)",
+        f"{recipe.steps_per_history:,} steps with its demonstrator (cached there)"
     )
     collect_histories(
         spec,
@@ -143,7 +150,7 @@ def ensure_robot_data(
         recipe.steps_per_history,
         recipe.collect_envs,
         recipe.collect_seed,
-        progress=progress(f"collect {spec.name}", total) if progress else None,
+        progress=reporter.collecting(f"collect {spec.name}", total),
         episode_length=recipe.episode_length,
     )
     return True
@@ -153,8 +160,6 @@ def write_base_dataset_config(
     specs: Sequence[RobotSpec], data_dir: Path | str, name: str = "base_pretrain_config.yaml"
 ) -> Path:
     """A dataset config with just the base robots (the collected one also lists the new robot)."""
-    from adaptkit.data.config import write_dataset_config
-
     path = Path(data_dir) / name
     entries: dict[str, Any] = {}
     for spec in specs:
@@ -165,8 +170,6 @@ def write_base_dataset_config(
 
 def data_fingerprint(folders: Sequence[Path]) -> str:
     """sha256 over every history file's bytes, in a stable order: what the base was trained on."""
-    from adaptkit.data.history import list_history_files
-
     h = hashlib.sha256()
     for folder in folders:
         for path in list_history_files(folder):
@@ -194,24 +197,16 @@ def _write_marker(base: Path, info: dict[str, Any]) -> None:
 def ensure_base_model(
     base: Path | str,
     data_dir: Path | str,
+    registry: Registry,
     recipe: Recipe = Recipe(),
-    train_progress: Any = None,
-    collect_progress: CollectProgress | None = None,
-    note: Note | None = None,
-    notes: list[str] | None = None,
+    reporter: Reporter = SILENT,
     device: str | None = None,
 ) -> Path:
     """The base model at `base` (a run folder); built from the recipe's robots if missing.
 
     A build interrupted earlier resumes from its newest complete epoch. The folder gets a
-    `quickstart.json` with the recipe, command, data fingerprint and adaptkit version.
+    `provenance.json` with the recipe, command, data fingerprint and adaptkit version.
     """
-    from adaptkit.checkpoint import latest_checkpoint
-    from adaptkit.model import ModelConfig
-    from adaptkit.plugins import get_registry
-    from adaptkit.train import TrainConfig, pretrain
-
-    notes = [] if notes is None else notes
     base = Path(base)
     marker = _read_marker(base)
     if latest_checkpoint(base) is not None and (marker is None or marker.get("complete")):
@@ -221,18 +216,15 @@ def ensure_base_model(
             f"base model {base}: the folder exists but holds no complete checkpoint; "
             "remove it or pass --pretrained-path"
         )
-    registry = get_registry()
     specs = [registry.robot(name) for name in recipe.base_robots]
     resume = marker is not None
-    _say(
-        note,
-        notes,
+    reporter.note(
         f"{'resuming the build of' if resume else 'no base model at'} {base}: "
         f"{'' if resume else 'building one '}from {', '.join(recipe.base_robots)} "
-        "(collect → pretrain; cached for next time)",
+        "(collect → pretrain; cached for next time)"
     )
     for spec in specs:
-        ensure_robot_data(spec, data_dir, recipe, collect_progress, note, notes)
+        ensure_robot_data(spec, data_dir, recipe, reporter)
     config_path = write_base_dataset_config(specs, data_dir)
     info = {
         "complete": False,
@@ -244,13 +236,12 @@ def ensure_base_model(
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     _write_marker(base, {**(marker or {}), **info})
-    model_config = ModelConfig.from_dict({**ModelConfig().to_dict(), **recipe.model})
     result = pretrain(
         [config_path],
         data_dir=data_dir,
         name=base.name,
         save_dir=base.parent,
-        model_config=model_config,
+        model_config=read_model_config(recipe.model),
         train_config=TrainConfig(
             epochs=recipe.pretrain_epochs,
             lr=recipe.pretrain_lr,
@@ -260,7 +251,8 @@ def ensure_base_model(
         ),
         resume=resume,
         device=device,
-        progress=train_progress,
+        reporter=reporter,
+        registry=registry,
     )
     _write_marker(
         base,
@@ -270,85 +262,43 @@ def ensure_base_model(
 
 
 def adapt(
-    robot: str | RobotSpec,
-    pretrained_path: Path | str | None = None,
-    dataset_config_paths: Sequence[str | Path] | None = None,
-    data_dir: Path | str | None = None,
-    save_dir: Path | str = "models",
-    name: str | None = None,
-    freeze_mode: str = "transformer",
-    freeze_patterns: Sequence[str] | None = None,
-    train_options: dict[str, Any] | None = None,
-    resume: bool = False,
-    stats_path: Path | str | None = None,
-    device: str | None = None,
-    evaluate: bool = True,
-    eval_envs: int | None = None,
-    eval_episodes: int | None = None,
-    eval_seed: int | None = None,
+    job: FinetuneJob,
+    registry: Registry | None = None,
     recipe: Recipe = Recipe(),
-    train_progress: Any = None,
-    collect_progress: CollectProgress | None = None,
-    eval_progress: EvalProgress | None = None,
-    note: Note | None = None,
+    evaluate: bool = True,
+    evaluation: EvalSettings | None = None,
+    reporter: Reporter = SILENT,
 ) -> AdaptResult:
-    """Fine-tune `robot` as a new group of a pretrained model, then compare it with zero-shot.
+    """Fine-tune `job.robot` as a new group of a pretrained model, then compare it with zero-shot.
 
-    Missing defaults are built (see module docstring); anything the caller names explicitly
-    must exist (`data_dir=None` means `data/`, created if needed). `train_options` holds the
-    TrainConfig fields the caller set; the rest come from the recipe (epochs, bf16) and the
-    seed's fine-tune defaults. Returns the training result and the comparison (zero-shot,
-    fine-tuned, demonstrator, standing still) on held-out seeds.
+    Missing defaults are built (see the module docstring); anything the job names explicitly
+    must exist (`data_dir=None` means `data/`, created if needed). `evaluation` (default: the
+    recipe's held-out settings) drives the comparison of zero-shot, fine-tuned, demonstrator and
+    standing still afterwards.
     """
-    from adaptkit.evaluate import compare
-    from adaptkit.plugins import get_registry
-    from adaptkit.train import TrainConfig, finetune
-
-    spec = robot if isinstance(robot, RobotSpec) else get_registry().robot(robot)
-    notes: list[str] = []
+    registry = registry if registry is not None else get_registry()
+    built = NoteCollector(reporter)
     # A data dir named by the caller must exist (a typo should not start a long collection);
     # the default one is created and filled on first use.
-    if data_dir is not None and not Path(data_dir).is_dir():
-        raise AdaptkitError(f"--data-dir {data_dir}: does not exist")
-    save_dir, data_dir = Path(save_dir), Path(data_dir or DEFAULT_DATA_DIR)
-    if pretrained_path is None:
+    if job.data_dir is not None and not job.data_dir.is_dir():
+        raise AdaptkitError(f"--data-dir {job.data_dir}: does not exist")
+    data_dir = job.data_folder
+    base = job.pretrained_path
+    if base is None:
         base = ensure_base_model(
-            save_dir / "base", data_dir, recipe, train_progress, collect_progress, note, notes,
-            device,
-        )  # fmt: skip
-    else:
-        base = Path(pretrained_path)
-    if not dataset_config_paths:
-        ensure_robot_data(spec, data_dir, recipe, collect_progress, note, notes)
-    # The caller's options win over the recipe's (epochs, precision).
-    defaults = {"epochs": recipe.finetune_epochs, "precision": recipe.precision}
-    cfg = TrainConfig.for_finetune(freeze_mode, **{**defaults, **(train_options or {})})
-    result = finetune(
-        spec,
-        pretrained_path=base,
-        dataset_config_paths=dataset_config_paths,
-        data_dir=data_dir,
-        name=name,
-        save_dir=save_dir,
-        freeze_mode=freeze_mode,
-        freeze_patterns=freeze_patterns,
-        train_config=cfg,
-        resume=resume,
-        stats_path=stats_path,
-        device=device,
-        progress=train_progress,
-    )
+            job.save_dir / "base", data_dir, registry, recipe, built, job.device
+        )
+    if not job.dataset_config_paths:
+        ensure_robot_data(job.robot, data_dir, recipe, built)
+    result = finetune(replace(job, pretrained_path=base, data_dir=data_dir), reporter)
     report = None
     if evaluate and result.last_checkpoint is not None:
+        settings = evaluation or recipe.eval_settings()
         report = compare(
-            spec,
+            job.robot,
             [("zero-shot", base), ("fine-tuned", result.last_checkpoint)],
-            num_envs=eval_envs or recipe.eval_envs,
-            episodes=eval_episodes or recipe.eval_episodes,
-            seed=recipe.eval_seed if eval_seed is None else eval_seed,
+            replace(settings, data_dir=data_dir),
             out_dir=result.run_dir / "compare",
-            data_dir=data_dir,
-            episode_length=recipe.episode_length,
-            progress=eval_progress,
+            reporter=reporter,
         )
-    return AdaptResult(finetune=result, compare=report, base=base, notes=notes)
+    return AdaptResult(finetune=result, compare=report, base=base, notes=built.notes)

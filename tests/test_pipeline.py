@@ -14,8 +14,10 @@ from typer.testing import CliRunner
 
 from adaptkit.checkpoint import load_checkpoint
 from adaptkit.cli import app
-from adaptkit.evaluate import evaluate
-from adaptkit.quickstart import Recipe, adapt
+from adaptkit.evaluate import EvalSettings, evaluate
+from adaptkit.pipeline import Recipe, adapt
+from adaptkit.plugins import get_registry
+from adaptkit.train import FinetuneJob, TrainConfig
 
 runner = CliRunner()
 TINY = Recipe.tiny()
@@ -23,7 +25,7 @@ TINY = Recipe.tiny()
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
-    root = tmp_path_factory.mktemp("quickstart")
+    root = tmp_path_factory.mktemp("pipeline")
     mp = pytest.MonkeyPatch()
     mp.chdir(root)
     result = runner.invoke(app, ["finetune", "minicheetah", "--recipe", "tiny"])
@@ -38,7 +40,7 @@ def test_fresh_folder_runs_the_whole_story(demo):
     assert "no base model at models/base" in out
     assert "collecting" in out and "minicheetah" in out
     assert "frozen weights verified" in out
-    marker = json.loads((root / "models" / "base" / "quickstart.json").read_text())
+    marker = json.loads((root / "models" / "base" / "provenance.json").read_text())
     assert marker["complete"] is True and len(marker["data_sha256"]) == 64
     ckpt = root / "models" / "minicheetah_finetune" / f"{TINY.finetune_epochs:04d}_epoch"
     assert (ckpt / "adapter.pth").is_file()
@@ -61,15 +63,18 @@ def test_new_group_added_old_groups_kept(demo):
     base_sd, tuned_sd = base.model.state_dict(), tuned.model.state_dict()
     for key, value in base_sd.items():  # everything old is bit-identical
         assert tuned_sd[key].equal(value), key
-    task = tuned.metadata["minicheetah_walking_ad"]
-    assert task["group_name"] == "minicheetah_locomotion" and len(task["obs_mean"]) == 45
+    task = tuned.meta["minicheetah_walking_ad"]
+    assert task.group == "minicheetah_locomotion" and len(task.stats.obs_mean) == 45
 
 
 def test_old_robot_behaves_identically(demo):
     root, _ = demo
-    kw = dict(num_envs=2, episodes=1, seed=5, episode_length=60)
-    before = evaluate(root / "models" / "base", "go1", out_dir=root / "ev_base", **kw)
-    after = evaluate(root / "models" / "minicheetah_finetune", "go1", out_dir=root / "ev_ft", **kw)
+    go1 = get_registry().robot("go1")
+    settings = EvalSettings(num_envs=2, episodes=1, seed=5, episode_length=60)
+    before = evaluate(root / "models" / "base", go1, settings, out_dir=root / "ev_base")
+    after = evaluate(
+        root / "models" / "minicheetah_finetune", go1, settings, out_dir=root / "ev_ft"
+    )
     assert before.episodes == after.episodes
     assert (root / "ev_base" / "episodes.csv").read_text() == (
         root / "ev_ft" / "episodes.csv"
@@ -78,9 +83,10 @@ def test_old_robot_behaves_identically(demo):
 
 def test_second_run_reuses_the_cache(demo):
     assert demo[1].exit_code == 0  # runs in the demo folder, after the first run
-    res = adapt(
-        "minicheetah", name="again", recipe=TINY, evaluate=False, train_options={"epochs": 1}
-    )
+    robot = get_registry().robot("minicheetah")
+    train = TrainConfig.for_finetune("transformer", epochs=1, precision=TINY.precision)
+    job = FinetuneJob(robot, name="again", train=train)
+    res = adapt(job, recipe=TINY, evaluate=False)
     assert res.notes == []  # nothing collected or built again
     assert res.finetune.frozen_verified is True
 

@@ -1,0 +1,53 @@
+"""Choices and defaults the library and the CLI share, written once.
+
+Imports nothing heavy, so the CLI can show them in `--help` without loading torch.
+"""
+
+from __future__ import annotations
+
+import enum
+from pathlib import Path
+
+
+class FreezeMode(str, enum.Enum):
+    """What a fine-tune trains (adaptkit.surgery.freeze)."""
+
+    TRANSFORMER = "transformer"  # only the new group; the transformer and everything old frozen
+    NONE = "none"  # everything (full fine-tune)
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Precision(str, enum.Enum):
+    """Training arithmetic: plain fp32, or bf16 autocast (attention softmax stays fp32)."""
+
+    FP32 = "fp32"
+    BF16 = "bf16"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+# -- where things live -------------------------------------------------------------------------
+SAVE_DIR = Path("models")  # runs: SAVE_DIR/NAME/NNNN_epoch
+BASE_MODEL = SAVE_DIR / "base"  # the main job's base model (built on first use)
+DATA_DIR = Path("data")  # learning histories: DATA_DIR/<robot data_path>
+STATS_FILE = "stats.json"  # looked for in the data folder
+
+# -- training (adaptkit.train.TrainConfig) -----------------------------------------------------
+EPOCHS = 10
+LR = 3e-4  # pretraining, as the reference
+BATCH_SIZE = 32  # windows per process
+WARMUP_RATIO = 0.05
+WEIGHT_DECAY = 0.1  # Linear weights only
+PRECISION = Precision.FP32
+# Fine-tuning (TrainConfig.for_finetune explains the two learning rates).
+FINETUNE_EPOCHS = 10
+FINETUNE_LR_FROZEN, FINETUNE_LR_FULL = 1e-3, 1e-4
+FINETUNE_PRECISION = Precision.BF16
+
+# -- evaluation (adaptkit.evaluate.EvalSettings) -----------------------------------------------
+NUM_ENVS = 16
+EPISODES = 3  # per env, chained in one context
+HELD_OUT_SEED = 777  # the main job's comparison: no training data used this env seed

@@ -1,0 +1,50 @@
+"""How policies are rolled out: one settings object, its defaults written once."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from adaptkit import defaults
+from adaptkit.errors import AdaptkitError
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    """Envs, episodes and model options shared by `eval`, `compare` and the fine-tune's check."""
+
+    num_envs: int = defaults.NUM_ENVS
+    episodes: int | None = defaults.EPISODES  # per env, chained in one context
+    max_steps: int | None = None  # control steps; None: episodes × episode length
+    seed: int = 0  # env seed
+    episode_length: int | None = None  # None: the env's (1000 steps)
+    context_len: int | None = None  # KV-cache window; None: the checkpoint's
+    group: str | None = None  # zero-shot: the group to run through (None: the one that fits)
+    data_dir: Path | None = defaults.DATA_DIR  # the robot's data, for zero-shot stats
+    threads: int | None = 1  # torch threads on CPU while stepping (1: no fight with MuJoCo's)
+    expert: str | Path | None = None  # demonstrator: a policy file instead of the trot
+
+    def __post_init__(self) -> None:
+        if self.num_envs < 1:
+            raise AdaptkitError(f"--num-envs: must be >= 1, got {self.num_envs}")
+        if self.episodes is None and self.max_steps is None:
+            raise AdaptkitError("give --episodes or --max-steps")
+        if self.episodes is not None and self.episodes < 1:
+            raise AdaptkitError(f"--episodes: must be >= 1, got {self.episodes}")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise AdaptkitError(f"--max-steps: must be >= 1, got {self.max_steps}")
+        if self.threads is not None and self.threads < 1:
+            raise AdaptkitError(f"--threads: must be >= 1, got {self.threads}")
+
+    @classmethod
+    def from_options(cls, **options: Any) -> EvalSettings:
+        """From command-line options (None: not given). `--max-steps` alone means every complete
+        episode within that many steps (the seed's spelling), not the default episode count."""
+        given = {k: v for k, v in options.items() if v is not None}
+        if "max_steps" in given and "episodes" not in given:
+            given["episodes"] = None
+        return cls(**given)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}
