@@ -5,10 +5,7 @@ files (one new group + its metadata). What the JSON files mean is adaptkit.meta'
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import shutil
-import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -19,7 +16,8 @@ import torch
 from torch import nn
 
 from adaptkit.errors import AdaptkitError
-from adaptkit.meta import CheckpointMeta, read_config, to_json_text
+from adaptkit.fileio import atomic_dir, to_json_text, torch_save_atomic
+from adaptkit.meta import CheckpointMeta, read_config
 from adaptkit.model import GroupDims, ModelConfig, Vintix
 
 MODEL_FILE, METADATA_FILE, CONFIG_FILE, STATE_FILE = (
@@ -260,7 +258,7 @@ def save_checkpoint(
     state: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write model.pth, metadata.json, config.json (+ state.pth) atomically: everything goes into a
-    temp dir beside `path`, renamed into place when complete.
+    temp dir beside `path`, fsync'ed and renamed into place when complete.
 
     `config`: config.json's non-model keys (training keys); the model's own keys are added."""
     path = Path(path)
@@ -271,27 +269,16 @@ def save_checkpoint(
         cfg["context_len"] = config["context_len"]
     if cfg["token_order"] == "obs,act,rew":  # the released default: keep config.json clean
         del cfg["token_order"]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tag = uuid.uuid4().hex[:8]
-    tmp = path.parent / f".{path.name}.tmp-{tag}"
-    tmp.mkdir()
-    try:
-        weights = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-        torch.save(weights, tmp / MODEL_FILE)
+    weights = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    with atomic_dir(path, "checkpoint") as tmp:
+        # torch.save through Python file objects: a full disk is an OSError naming its cause
+        with open(tmp / MODEL_FILE, "wb") as fh:
+            torch.save(weights, fh)
         (tmp / METADATA_FILE).write_text(to_json_text(meta.to_json()))
         (tmp / CONFIG_FILE).write_text(to_json_text(cfg))
         if state is not None:
-            torch.save(dict(state), tmp / STATE_FILE)
-        if path.exists():
-            old = path.parent / f".{path.name}.old-{tag}"
-            path.rename(old)
-            tmp.rename(path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+            with open(tmp / STATE_FILE, "wb") as fh:
+                torch.save(dict(state), fh)
     return path
 
 
@@ -364,13 +351,7 @@ def save_adapter(
         "base_fingerprint": base_fingerprint,
         "model_config": model.config.model_dict(),
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:8]}"
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    torch_save_atomic(payload, path, "adapter")
     return path
 
 

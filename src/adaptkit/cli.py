@@ -16,8 +16,9 @@ from adaptkit.plugins import load_registry, set_registry
 
 
 class _Group(typer.core.TyperGroup):
-    """One line on stderr for bad input anywhere below: an AdaptkitError exits 1, an option
-    value of the wrong type or outside its choices exits 2 (the usage-error convention)."""
+    """One line on stderr for bad input anywhere below: an AdaptkitError or an OS error (disk
+    full, read-only, ...) exits 1, an option value of the wrong type or outside its choices exits
+    2 (the usage-error convention)."""
 
     def invoke(self, ctx: Any) -> Any:
         try:
@@ -28,6 +29,12 @@ class _Group(typer.core.TyperGroup):
         except typer.BadParameter as exc:
             _one_line(exc.format_message())
             raise typer.Exit(2) from None
+        except OSError as exc:  # a writer without its own wording: still the path and the cause
+            from adaptkit.fileio import os_cause
+
+            where = exc.filename if exc.filename is not None else "file system"
+            _one_line(f"{where}: {os_cause(exc)}")
+            raise typer.Exit(1) from None
         finally:
             stop_live_displays()
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sys
 import time
 from collections.abc import Sequence
@@ -25,6 +24,7 @@ from adaptkit.data.config import write_dataset_config
 from adaptkit.data.history import list_history_files, read_task_metadata
 from adaptkit.errors import AdaptkitError
 from adaptkit.evaluate import CompareReport, EvalSettings, compare
+from adaptkit.fileio import write_text_atomic
 from adaptkit.meta import read_model_config
 from adaptkit.plugins import Registry, get_registry
 from adaptkit.progress import SILENT, NoteCollector, Reporter
@@ -188,10 +188,7 @@ def _read_marker(base: Path) -> dict[str, Any] | None:
 
 
 def _write_marker(base: Path, info: dict[str, Any]) -> None:
-    base.mkdir(parents=True, exist_ok=True)
-    tmp = base / f".{BUILD_MARKER}.tmp"
-    tmp.write_text(json.dumps(info, indent=2, default=str))
-    os.replace(tmp, base / BUILD_MARKER)
+    write_text_atomic(base / BUILD_MARKER, json.dumps(info, indent=2, default=str), "provenance")
 
 
 def ensure_base_model(

@@ -1,14 +1,13 @@
 """Dataset-config YAML: task name -> {type, path, group, reward_scale, episode_sparsity}.
 
 Exactly the Vintix seed's format; several files merge into one dict of tasks. Loading is strict
-(unknown/missing keys and wrong types are errors naming the file and key) and uses safe_load only.
+(unknown/missing/duplicate keys and wrong types are errors naming the file and key) and uses a
+SafeLoader only.
 """
 
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ import yaml
 
 from adaptkit.data.history import list_history_files
 from adaptkit.errors import AdaptkitError
+from adaptkit.fileio import atomic_file, read_yaml
 from adaptkit.robot import RobotSpec
 
 ENTRY_TYPES = ("default", "test")  # default = train on it; test = held out
@@ -119,13 +119,7 @@ def _check_entry(where: str, task: Any, raw: Any) -> dict[str, Any]:
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise AdaptkitError(f"{path}: dataset config not found")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise AdaptkitError(f"{path}: not valid YAML ({first})") from None
+    data = read_yaml(path, "dataset config")  # a task key given twice is an error
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -233,20 +227,13 @@ def write_dataset_config(
     `entries` may be DatasetEntry objects or raw mappings such as RobotSpec.dataset_entry().
     """
     path = Path(path)
-    current = _read_yaml(path) if path.exists() else {}
+    current = _read_yaml(path) if path.is_file() else {}
     items = (
         list(entries.items()) if isinstance(entries, Mapping) else [(e.task, e) for e in entries]
     )
     for task, entry in items:
         raw = entry.to_yaml() if isinstance(entry, DatasetEntry) else dict(entry)
         current[task] = _check_entry(f"{path} (new entry)", task, raw)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            yaml.safe_dump(current, fh, sort_keys=False, default_flow_style=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(path, "w", "dataset config") as fh:
+        yaml.safe_dump(current, fh, sort_keys=False, default_flow_style=False)
     return path

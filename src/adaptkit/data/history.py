@@ -7,9 +7,7 @@ with ``proprio_observation`` f32[n,d], ``action`` f32[n,a], ``reward`` f32[n], `
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +18,13 @@ import h5py
 import numpy as np
 
 from adaptkit.errors import AdaptkitError
+from adaptkit.fileio import (
+    commit,
+    make_temp_file,
+    os_errors,
+    remove_quietly,
+    write_text_atomic,
+)
 
 OBS_KEY = "proprio_observation"
 ACTION_KEY = "action"
@@ -159,16 +164,7 @@ def task_metadata_path(folder: str | Path) -> Path:
 def write_task_metadata(folder: str | Path, metadata: dict[str, Any]) -> Path:
     """Write the task folder's metadata JSON atomically."""
     path = task_metadata_path(folder)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(metadata, fh, indent=2, default=str)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_text_atomic(path, json.dumps(metadata, indent=2, default=str), "task metadata")
 
 
 def read_task_metadata(folder: str | Path) -> dict[str, Any] | None:
@@ -203,15 +199,16 @@ class HistoryWriter:
             raise ValueError("obs_dim, act_dim and chunk_size must be >= 1")
         self.path = Path(path)
         self.obs_dim, self.act_dim, self.chunk_size = obs_dim, act_dim, chunk_size
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(
-            dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp"
-        )
-        os.close(fd)
-        self._tmp = Path(tmp)
-        self._file: h5py.File | None = h5py.File(self._tmp, "w")
-        for key, value in (attrs or {}).items():
-            self._file.attrs[key] = value
+        self._file: h5py.File | None = None
+        self._tmp = make_temp_file(self.path.parent, self.path.name)
+        try:
+            with os_errors(self.path, "write the learning history"):
+                self._file = h5py.File(self._tmp, "w")
+                for key, value in (attrs or {}).items():
+                    self._file.attrs[key] = value
+        except BaseException:
+            self.abort()
+            raise
         self._obs = np.empty((chunk_size, obs_dim), np.float32)
         self._act = np.empty((chunk_size, act_dim), np.float32)
         self._rew = np.empty(chunk_size, np.float32)
@@ -257,6 +254,14 @@ class HistoryWriter:
                 self._flush()
 
     def _flush(self) -> None:
+        try:
+            with os_errors(self.path, "write the learning history"):
+                self._write_chunk()
+        except BaseException:
+            self.abort()  # a chunk that failed half-way (disk full): the temp file is useless
+            raise
+
+    def _write_chunk(self) -> None:
         if self._fill == 0:
             return
         assert self._file is not None
@@ -275,9 +280,10 @@ class HistoryWriter:
             return self.path
         try:
             self._flush()
-            self._file.close()
+            with os_errors(self.path, "write the learning history"):
+                self._file.close()
             self._file = None
-            os.replace(self._tmp, self.path)
+            commit(self._tmp, self.path, "learning history")  # fsync, rename, fsync the folder
         except BaseException:
             self.abort()
             raise
@@ -288,9 +294,11 @@ class HistoryWriter:
         if self._file is not None:
             try:
                 self._file.close()
+            except OSError:  # e.g. the disk is full: the temp file is removed below anyway
+                pass
             finally:
                 self._file = None
-        self._tmp.unlink(missing_ok=True)
+        remove_quietly(self._tmp)
 
     def __enter__(self) -> HistoryWriter:
         return self

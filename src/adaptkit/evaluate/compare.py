@@ -16,6 +16,7 @@ from adaptkit.evaluate.plot import plot_curves
 from adaptkit.evaluate.policies import ModelPolicy
 from adaptkit.evaluate.report import EvalReport, evaluate_policy, write_episodes_csv, write_json
 from adaptkit.evaluate.settings import EvalSettings
+from adaptkit.fileio import atomic_file
 from adaptkit.progress import SILENT, Reporter
 from adaptkit.robot import RobotSpec
 from adaptkit.sim.demonstrator import load_policy
@@ -125,7 +126,7 @@ def compare(
 
 def _write_table_csv(path: Path, rows: Sequence[dict[str, Any]]) -> Path:
     cols = [k for k in rows[0] if k != "per_episode_mean"] if rows else []
-    with path.open("w", newline="") as fh:
+    with atomic_file(path, "w", "comparison CSV", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(cols)
         for r in rows:

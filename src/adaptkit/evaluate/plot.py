@@ -10,6 +10,8 @@ from typing import Any
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from adaptkit.fileio import atomic_path
+
 
 def plot_curves(
     curves: Mapping[str, Sequence[Mapping[str, Any]]], path: str | Path, title: str
@@ -38,6 +40,6 @@ def plot_curves(
         ax.legend(fontsize="small")
     fig.tight_layout()
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
+    with atomic_path(path, "plot") as tmp:  # the format from the final name: tmp has no suffix
+        fig.savefig(tmp, format=path.suffix.lstrip(".") or "png")
     return path

@@ -16,6 +16,7 @@ from adaptkit.evaluate.plot import plot_curves
 from adaptkit.evaluate.policies import ModelPolicy
 from adaptkit.evaluate.rollout import EpisodeRecord, RolloutResult, rollout
 from adaptkit.evaluate.settings import EvalSettings
+from adaptkit.fileio import atomic_file, write_text_atomic
 from adaptkit.progress import SILENT, Reporter
 from adaptkit.robot import RobotSpec
 from adaptkit.sim.env import LocomotionEnv
@@ -78,7 +79,7 @@ def _episode_row(e: EpisodeRecord) -> tuple[Any, ...]:
 def write_episodes_csv(path: Path, runs: dict[str, Sequence[EpisodeRecord]]) -> Path:
     """One row per (env, episode); a leading `label` column when there are several runs."""
     labelled = len(runs) > 1
-    with path.open("w", newline="") as fh:
+    with atomic_file(path, "w", "episodes CSV", newline="") as fh:
         w = csv.writer(fh)
         w.writerow((("label",) if labelled else ()) + EPISODE_FIELDS)
         for label, episodes in runs.items():
@@ -98,8 +99,7 @@ def write_json(path: Path, data: Any) -> Path:
             return [clean(v) for v in x]
         return x
 
-    path.write_text(json.dumps(clean(data), indent=2, default=str) + "\n")
-    return path
+    return write_text_atomic(path, json.dumps(clean(data), indent=2, default=str) + "\n", "JSON")
 
 
 def evaluate_policy(

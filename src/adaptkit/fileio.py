@@ -1,0 +1,312 @@
+"""How adaptkit touches the file system: durable atomic writes, OS errors as one line, strict YAML.
+
+Every writer (checkpoint dirs, adapters, stats.json, dataset YAML, task JSON, metrics, HDF5
+histories, provenance) goes through `atomic_file` / `atomic_path` / `atomic_dir`: the content is
+written to a hidden temp name beside the target, fsync'ed, renamed over the target, and the folder
+is fsync'ed, so after a crash or power loss the target holds either the old or the new content,
+never a mix. A failure removes the temp and raises an AdaptkitError naming the path and the cause
+(disk full, read-only file system, permission denied, not a directory).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import shutil
+import stat
+import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+import yaml
+
+from adaptkit.errors import AdaptkitError
+
+# The causes users hit, worded for them; anything else uses the OS's own text.
+_CAUSES = {
+    errno.ENOSPC: "no space left on device (disk full)",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EROFS: "read-only file system",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted",
+    errno.ENOTDIR: "a path component is a file, not a directory",
+    errno.EISDIR: "is a directory",
+    errno.EEXIST: "already exists",
+    errno.ENOENT: "no such file or directory",
+}
+
+
+def os_cause(exc: BaseException) -> str:
+    """The reason an OSError happened, in a few words."""
+    if isinstance(exc, OSError) and exc.errno in _CAUSES:
+        return _CAUSES[exc.errno]
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror[0].lower() + exc.strerror[1:]
+    first = str(exc).strip().splitlines()
+    return first[0] if first else type(exc).__name__
+
+
+def os_error(path: Path | str, doing: str, exc: BaseException) -> AdaptkitError:
+    """`{path}: cannot {doing}: {cause}` — the one-line form of an OS failure."""
+    return AdaptkitError(f"{path}: cannot {doing}: {os_cause(exc)}")
+
+
+@contextmanager
+def os_errors(path: Path | str, doing: str) -> Iterator[None]:
+    """Turn an OSError raised inside the block into a one-line AdaptkitError."""
+    try:
+        yield
+    except OSError as exc:
+        raise os_error(path, doing, exc) from None
+
+
+def fsync_dir(path: Path | str) -> None:
+    """Make a rename/creation inside `path` durable (a no-op where directories cannot be
+    opened, e.g. on Windows)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # some file systems refuse fsync on directories; the rename still happened
+        pass
+    finally:
+        os.close(fd)
+
+
+def fsync_file(path: Path | str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def make_dirs(path: Path | str, what: str = "folder") -> Path:
+    """mkdir -p with a one-line error (a parent that is a file, read-only, no permission)."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise AdaptkitError(f"{path}: cannot create the {what}: it exists and is not a directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:  # a parent is a file
+        parent = next((p for p in path.parents if p.exists() and not p.is_dir()), path)
+        raise AdaptkitError(
+            f"{path}: cannot create the {what}: {parent} is a file, not a directory"
+        ) from None
+    except OSError as exc:
+        raise os_error(path, f"create the {what}", exc) from None
+    return path
+
+
+def _is_special(path: Path) -> bool:
+    """An existing non-regular, non-directory file (a device, a FIFO): it cannot be replaced by
+    rename, and it holds nothing a half-write could corrupt, so it is written in place."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return False
+    return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
+
+
+def remove_quietly(path: Path) -> None:
+    """Remove a temp file if it is there; never raise (on a read-only file system even a missing
+    file's unlink fails, and that must not hide the error being reported)."""
+    with contextlib.suppress(OSError):
+        path.unlink(missing_ok=True)
+
+
+def commit(tmp: Path, path: Path, what: str = "file") -> None:
+    """Make the finished temp file `tmp` durable and rename it over `path`."""
+    with os_errors(path, f"write the {what}"):
+        fsync_file(tmp)
+        os.replace(tmp, path)
+        fsync_dir(path.parent)
+
+
+@contextmanager
+def atomic_path(path: Path | str, what: str = "file") -> Iterator[Path]:
+    """Yield a temp path beside `path` for a writer that wants a file name (h5py, torch);
+    on success it is fsync'ed and renamed over `path`, on any failure removed."""
+    path = Path(path)
+    if path.is_dir():
+        raise AdaptkitError(f"{path}: cannot write the {what}: it is a directory")
+    make_dirs(path.parent)
+    tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:8]}"
+    try:
+        yield tmp
+        commit(tmp, path, what)
+    except OSError as exc:
+        raise os_error(path, f"write the {what}", exc) from None
+    finally:
+        remove_quietly(tmp)
+
+
+@contextmanager
+def atomic_file(
+    path: Path | str, mode: str = "w", what: str = "file", newline: str | None = None
+) -> Iterator[IO[Any]]:
+    """Yield an open file; its content replaces `path` only when the block completes.
+
+    `mode` is "w" (text, UTF-8) or "wb". An existing device or FIFO (e.g. /dev/stdout) is
+    written in place instead."""
+    if mode not in ("w", "wb"):
+        raise ValueError(f"atomic_file: mode must be 'w' or 'wb', got {mode!r}")
+    path = Path(path)
+    kw: dict[str, Any] = {"encoding": "utf-8", "newline": newline} if mode == "w" else {}
+    if _is_special(path):
+        try:
+            with open(path, mode, **kw) as fh:
+                yield fh
+        except OSError as exc:
+            raise os_error(path, f"write the {what}", exc) from None
+        return
+    with atomic_path(path, what) as tmp:
+        try:
+            with open(tmp, mode, **kw) as fh:
+                yield fh
+        except OSError as exc:
+            raise os_error(path, f"write the {what}", exc) from None
+
+
+def write_text_atomic(path: Path | str, text: str, what: str = "file") -> Path:
+    with atomic_file(path, "w", what) as fh:
+        fh.write(text)
+    return Path(path)
+
+
+def _json_default(x: Any) -> Any:
+    if hasattr(x, "tolist"):  # numpy arrays/scalars, tensors
+        return x.tolist()
+    if isinstance(x, Path):
+        return str(x)
+    raise TypeError(f"not JSON serialisable: {type(x).__name__}")
+
+
+def to_json_text(data: Any) -> str:
+    return json.dumps(data, indent=2, default=_json_default)
+
+
+def write_json_atomic(path: Path | str, data: Any, what: str = "file") -> Path:
+    return write_text_atomic(path, to_json_text(data) + "\n", what)
+
+
+def torch_save_atomic(obj: Any, path: Path | str, what: str = "file") -> Path:
+    """torch.save through a Python file object (so a full disk is an OSError, not torch's
+    opaque RuntimeError), atomically."""
+    import torch
+
+    with atomic_file(path, "wb", what) as fh:
+        torch.save(obj, fh)
+    return Path(path)
+
+
+@contextmanager
+def atomic_dir(path: Path | str, what: str = "folder") -> Iterator[Path]:
+    """Yield an empty temp folder beside `path`; when the block completes, every file in it and
+    the folder are fsync'ed and it replaces `path` (an existing `path` is moved aside first and
+    removed after). A failure removes the temp folder and leaves `path` as it was."""
+    path = Path(path)
+    make_dirs(path.parent)
+    tag = uuid.uuid4().hex[:8]
+    tmp = path.parent / f".{path.name}.tmp-{tag}"
+    try:
+        with os_errors(path, f"write the {what}"):
+            tmp.mkdir()
+        yield tmp
+        with os_errors(path, f"write the {what}"):
+            for f in tmp.rglob("*"):
+                if f.is_file():
+                    fsync_file(f)
+            fsync_dir(tmp)
+            if path.exists():
+                old = path.parent / f".{path.name}.old-{tag}"
+                path.rename(old)
+                tmp.rename(path)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                tmp.rename(path)
+            fsync_dir(path.parent)
+    except OSError as exc:
+        raise os_error(path, f"write the {what}", exc) from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def sweep_temps(folder: Path | str, pattern: str) -> None:
+    """Remove the leftovers of writes killed half-way (temp names match `pattern`)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return
+    for tmp in folder.glob(pattern):
+        if tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            remove_quietly(tmp)
+
+
+def make_temp_file(folder: Path, name: str) -> Path:
+    """A new empty hidden temp file beside `folder/name` (for writers that hold it open long)."""
+    make_dirs(folder)
+    with os_errors(folder / name, "create a temp file"):
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
+        os.close(fd)
+    return Path(tmp)
+
+
+# -- strict YAML -----------------------------------------------------------------------------
+class UniqueKeyLoader(yaml.SafeLoader):
+    """yaml.SafeLoader that refuses a mapping with the same key twice (plain YAML lets the last
+    one silently win)."""
+
+
+def _construct_unique_mapping(loader: UniqueKeyLoader, node: yaml.MappingNode, deep=False):
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        line = key_node.start_mark.line + 1
+        try:
+            hash(key)
+        except TypeError:
+            continue  # SafeLoader itself reports unhashable keys
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"duplicate key {key!r} on line {line} (first on line {seen[key]})",
+                key_node.start_mark,
+            )
+        seen[key] = line
+    return loader.construct_mapping(node, deep=deep)
+
+
+UniqueKeyLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_unique_mapping
+)
+
+
+def read_yaml(path: Path | str, what: str = "file") -> Any:
+    """A YAML file, safe types only, duplicate keys refused; errors are one line naming it."""
+    path = Path(path)
+    if not path.is_file():
+        raise AdaptkitError(f"{path}: {what} not found")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise os_error(path, f"read the {what}", exc) from None
+    try:
+        return yaml.load(text, Loader=UniqueKeyLoader)  # a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        problem = getattr(exc, "problem", None)
+        mark = getattr(exc, "problem_mark", None)
+        if problem and mark is not None and "duplicate key" in problem:
+            raise AdaptkitError(f"{path}: {problem}") from None
+        detail = f"{problem} (line {mark.line + 1})" if problem and mark is not None else None
+        first = detail or (str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        raise AdaptkitError(f"{path}: not valid YAML ({first})") from None
