@@ -26,8 +26,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,9 +33,9 @@ from types import MappingProxyType
 from typing import Any
 
 import numpy as np
-import yaml
 
 from adaptkit.errors import AdaptkitError
+from adaptkit.fileio import os_cause, read_yaml, write_json_atomic
 from adaptkit.model.config import GroupDims, ModelConfig
 
 STATS_KEYS = ("obs_mean", "obs_std", "acs_mean", "acs_std")
@@ -55,43 +53,29 @@ def _is_number(x: Any) -> bool:
     return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
 
 
+def _unique_keys(where: Path) -> Callable[[list[tuple[str, Any]]], dict[str, Any]]:
+    def hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in out:  # plain json lets the last one silently win
+                raise AdaptkitError(f"{where}: duplicate key {key!r}")
+            out[key] = value
+        return out
+
+    return hook
+
+
 def read_json(path: Path) -> Any:
-    """A JSON file, with a missing or malformed file as a one-line AdaptkitError."""
+    """A JSON file, with a missing or malformed file (or a key given twice in one object) as a
+    one-line AdaptkitError."""
     try:
-        return json.loads(Path(path).read_text())
+        return json.loads(Path(path).read_text(), object_pairs_hook=_unique_keys(path))
     except FileNotFoundError:
         raise AdaptkitError(f"{path}: file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise AdaptkitError(f"{path}: unreadable ({exc})") from None
+        raise AdaptkitError(f"{path}: unreadable ({os_cause(exc)})") from None
     except json.JSONDecodeError as exc:
         raise AdaptkitError(f"{path}: invalid JSON ({exc})") from None
-
-
-def _json_default(x: Any) -> Any:
-    if hasattr(x, "tolist"):  # numpy arrays/scalars, tensors
-        return x.tolist()
-    if isinstance(x, Path):
-        return str(x)
-    raise TypeError(f"not JSON serialisable: {type(x).__name__}")
-
-
-def to_json_text(data: Any) -> str:
-    return json.dumps(data, indent=2, default=_json_default)
-
-
-def write_json_atomic(path: Path, data: Any) -> Path:
-    """Write JSON to a temp file beside `path`, then rename it into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(to_json_text(data))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 # -- stats ---------------------------------------------------------------------------------------
@@ -173,9 +157,9 @@ def load_stats_file(path: str | Path) -> dict[str, Stats]:
 def save_stats_file(path: str | Path, stats: Mapping[str, Stats], merge: bool = True) -> Path:
     """Write {task: stats}; with merge, tasks already in the file and not in `stats` are kept."""
     path = Path(path)
-    current = load_stats_file(path) if merge and path.exists() else {}
+    current = load_stats_file(path) if merge and path.is_file() else {}
     current.update(stats)
-    return write_json_atomic(path, {t: s.to_dict() for t, s in current.items()})
+    return write_json_atomic(path, {t: s.to_dict() for t, s in current.items()}, "stats file")
 
 
 # -- task and checkpoint metadata ------------------------------------------------------------------
@@ -382,22 +366,54 @@ def read_config(path: Path, overrides: Mapping[str, Any] | None = None) -> Model
     return parse_config(raw, str(path))
 
 
+# config.json keys of the reference that are training settings, not model sizes: a model config
+# that sets one is told which option to use instead of having it silently ignored
+TRAINING_KEYS = {
+    "lr": "--lr",
+    "epochs": "--epochs",
+    "batch_size": "--batch-size",
+    "grad_accum_steps": "--grad-accum",
+    "warmup_ratio": "--warmup-ratio",
+    "weight_decay": "--weight-decay",
+    "precision": "--precision",
+    "save_every": "--save-every",
+    "seed": "--seed",
+    "trajectory_sparsity": "--trajectory-sparsity",
+    "dataset_config_paths": "the CONFIG arguments",
+}
+
+
 def read_model_config(source: Mapping[str, Any] | str | Path | None) -> ModelConfig:
-    """A model size: a dict of config.json keys, or a YAML/JSON file of them; None: the default."""
+    """A model size: a dict of model keys, or a YAML/JSON file of them; None: the default.
+
+    Strict, unlike a checkpoint's config.json (whose other keys pass through): a key that is not
+    a model key is an error naming it, and so is a key given twice."""
     if source is None:
         return ModelConfig()
     if isinstance(source, Mapping):
-        return parse_config(dict(source), "model config")
-    path = Path(source)
-    if not path.is_file():
-        raise AdaptkitError(f"model config {path}: file not found")
-    try:
-        raw = yaml.safe_load(path.read_text())  # YAML is a superset of JSON
-    except yaml.YAMLError as exc:
-        raise AdaptkitError(f"model config {path}: not valid YAML/JSON ({exc})") from None
-    if not isinstance(raw, dict):
-        raise AdaptkitError(f"model config {path}: expected a mapping of config keys")
-    return parse_config(raw, f"model config {path}")
+        raw: Any = dict(source)
+        where = "model config"
+    else:
+        path = Path(source)
+        where = f"model config {path}"
+        if not path.is_file():
+            raise AdaptkitError(f"{where}: file not found")
+        try:
+            raw = read_yaml(path, "model config")  # YAML is a superset of JSON
+        except AdaptkitError as exc:
+            raise AdaptkitError(f"model config {exc}") from None
+        if not isinstance(raw, dict):
+            raise AdaptkitError(f"{where}: expected a mapping of model config keys")
+    names = ModelConfig.field_names()
+    for key in raw:
+        if key not in names:
+            hint = (
+                f"it is a training setting: pass {TRAINING_KEYS[key]}"
+                if key in TRAINING_KEYS
+                else f"model keys are {', '.join(names)}"
+            )
+            raise AdaptkitError(f"{where}: unknown key {key!r} ({hint})")
+    return parse_config(raw, where)
 
 
 # -- which stats -----------------------------------------------------------------------------------

@@ -47,10 +47,10 @@ class TrainConfig:
     shuffle: bool = True
 
     def __post_init__(self) -> None:
-        self.betas = (float(self.betas[0]), float(self.betas[1]))
         if isinstance(self.precision, defaults.Precision):
             self.precision = self.precision.value
         self.validate()
+        self.betas = (float(self.betas[0]), float(self.betas[1]))
 
     @classmethod
     def for_finetune(cls, freeze_mode: str = "transformer", **overrides: Any) -> TrainConfig:
@@ -71,10 +71,16 @@ class TrainConfig:
         return dataclasses.replace(self, **changes)
 
     def validate(self) -> None:
+        """Strict types: a bool is not a number, a string is neither (a config read back from
+        state.pth or written by hand must not pass "false" as true or True as 1)."""
+
         def bad(name: str, expected: str) -> AdaptkitError:
             return AdaptkitError(
                 f"training option '{name}' must be {expected}, got {getattr(self, name)!r}"
             )
+
+        def number(v: Any) -> bool:
+            return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
 
         for name in ("epochs", "batch_size", "grad_accum", "save_every"):
             v = getattr(self, name)
@@ -84,22 +90,31 @@ class TrainConfig:
             v = getattr(self, name)
             if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
                 raise bad(name, "an integer >= 1 (or unset)")
-        if not (math.isfinite(self.lr) and self.lr > 0):
+        for name in ("seed", "num_workers"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or (name == "num_workers" and v < 0):
+                raise bad(name, "an integer" + (" >= 0" if name == "num_workers" else ""))
+        for name in ("save_initial", "shuffle"):
+            if not isinstance(getattr(self, name), bool):
+                raise bad(name, "true or false (a boolean, not a string or number)")
+        if not (number(self.lr) and self.lr > 0):
             raise bad("lr", "a finite number > 0")
-        if not all(0.0 <= b < 1.0 for b in self.betas):
+        if (
+            not isinstance(self.betas, list | tuple)
+            or len(self.betas) != 2
+            or not all(number(b) and 0.0 <= b < 1.0 for b in self.betas)
+        ):
             raise bad("betas", "two numbers in [0, 1)")
-        if not self.weight_decay >= 0:
-            raise bad("weight_decay", ">= 0")
-        if not 0.0 <= self.warmup_ratio < 1.0:
-            raise bad("warmup_ratio", "in [0, 1)")
-        if not 0.0 <= self.min_lr_ratio <= 1.0:
-            raise bad("min_lr_ratio", "in [0, 1]")
+        if not (number(self.weight_decay) and self.weight_decay >= 0):
+            raise bad("weight_decay", "a number >= 0")
+        if not (number(self.warmup_ratio) and 0.0 <= self.warmup_ratio < 1.0):
+            raise bad("warmup_ratio", "a number in [0, 1)")
+        if not (number(self.min_lr_ratio) and 0.0 <= self.min_lr_ratio <= 1.0):
+            raise bad("min_lr_ratio", "a number in [0, 1]")
         if self.precision not in PRECISIONS:
             raise bad("precision", f"one of {', '.join(PRECISIONS)}")
-        if self.grad_clip is not None and not self.grad_clip > 0:
-            raise bad("grad_clip", "> 0 (or unset to disable)")
-        if self.num_workers < 0:
-            raise bad("num_workers", ">= 0")
+        if self.grad_clip is not None and not (number(self.grad_clip) and self.grad_clip > 0):
+            raise bad("grad_clip", "a number > 0 (or unset to disable)")
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
