@@ -49,7 +49,10 @@ def test_nan_is_an_error_naming_the_chunk(tmp_path):
     write_history(
         tmp_path / "h.h5", obs, np.ones((10, 1)), np.zeros(10), np.arange(10), chunk_size=5
     )
-    with pytest.raises(AdaptkitError, match=r"h\.h5: chunk '5-9' contains NaN"):
+    with pytest.raises(
+        AdaptkitError,
+        match=r"h\.h5: chunk '5-9': dataset 'proprio_observation' has NaN/inf at step 7 \(dim 1\)",
+    ):
         compute_stats([tmp_path / "h.h5"])
 
 

@@ -129,7 +129,7 @@ def test_clear_errors(world, tmp_path):
     # data with the wrong widths for the robot (7/3 instead of 45/12)
     bad = tmp_path / "bad"
     shutil.copytree(world["data"] / "arm", bad / "minicheetah_trajectories")
-    with pytest.raises(AdaptkitError, match="dims"):
+    with pytest.raises(AdaptkitError, match=r"'proprio_observation' has dim 7, expected 45"):
         finetune(job(robot, world["base"], bad, "x", tmp_path))
     assert not (tmp_path / "x").exists()
 

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 
-from adaptkit.data.history import ACTION_KEY, OBS_KEY, iter_chunks
 from adaptkit.errors import AdaptkitError
 from adaptkit.meta import Stats
 
@@ -44,41 +43,57 @@ class RunningMoments:
         self.m2 = self.m2 + m2_b + delta**2 * (self.n * nb / n)
         self.n = n
 
+    def merge(self, other: RunningMoments) -> RunningMoments:
+        """Fold another set of moments (e.g. another file's) into these; returns self."""
+        if other.n == 0:
+            return self
+        n = self.n + other.n
+        delta = other.mean - self.mean
+        self.mean = self.mean + delta * (other.n / n)
+        self.m2 = self.m2 + other.m2 + delta**2 * (self.n * other.n / n)
+        self.n = n
+        return self
+
     def std(self, ddof: int = 1) -> np.ndarray:
         if self.n <= ddof:
             return np.zeros_like(self.mean)
         return np.sqrt(self.m2 / (self.n - ddof))
 
 
+def stats_from_moments(
+    obs: RunningMoments, act: RunningMoments, where: str, std_floor: float = STD_FLOOR
+) -> Stats:
+    """Stats from accumulated moments: std with ddof=1, floored at std_floor."""
+    if obs.n < 2:
+        raise AdaptkitError(f"{where}: need at least 2 steps to compute a std")
+    return Stats(
+        obs_mean=tuple(obs.mean.tolist()),
+        obs_std=tuple(np.maximum(obs.std(), std_floor).tolist()),
+        acs_mean=tuple(act.mean.tolist()),
+        acs_std=tuple(np.maximum(act.std(), std_floor).tolist()),
+    )
+
+
 def compute_stats(files: Iterable[str | Path], std_floor: float = STD_FLOOR) -> Stats:
-    """obs/action mean and std (ddof=1, floored at std_floor) over every step of the files."""
-    obs_m: RunningMoments | None = None
-    act_m: RunningMoments | None = None
-    files = list(files)
+    """obs/action mean and std (ddof=1, floored at std_floor) over every step of the files.
+
+    Each file is checked by the one history checker on the way (layout, dims, NaN/inf,
+    step_num): stats of data that training would refuse are refused too."""
+    # imported here: validate imports RunningMoments from this module
+    from adaptkit.data.validate import check_history_file
+
+    files = [Path(p) for p in files]
     if not files:
         raise AdaptkitError("compute_stats: no history files given")
+    obs_m: RunningMoments | None = None
+    act_m: RunningMoments | None = None
     for path in files:
-        for name, chunk in iter_chunks(path):
-            obs, act = chunk[OBS_KEY], chunk[ACTION_KEY]
-            if obs.ndim != 2 or act.ndim != 2:
-                raise AdaptkitError(f"{path}: chunk {name!r}: observation/action must be 2-D")
-            if obs_m is None or act_m is None:
-                obs_m, act_m = RunningMoments(obs.shape[1]), RunningMoments(act.shape[1])
-            if obs.shape[1] != len(obs_m.mean) or act.shape[1] != len(act_m.mean):
-                raise AdaptkitError(
-                    f"{path}: chunk {name!r} has obs/action dims {obs.shape[1]}/{act.shape[1]}, "
-                    f"expected {len(obs_m.mean)}/{len(act_m.mean)} like the first file {files[0]}"
-                )
-            if not (np.isfinite(obs).all() and np.isfinite(act).all()):
-                raise AdaptkitError(f"{path}: chunk {name!r} contains NaN or inf")
-            obs_m.update(obs)
-            act_m.update(act)
+        # later files must have the first file's dims
+        obs_dim = len(obs_m.mean) if obs_m is not None else None
+        act_dim = len(act_m.mean) if act_m is not None else None
+        fs = check_history_file(path, obs_dim, act_dim, moments=True)
+        assert fs.obs_moments is not None and fs.act_moments is not None
+        obs_m = fs.obs_moments if obs_m is None else obs_m.merge(fs.obs_moments)
+        act_m = fs.act_moments if act_m is None else act_m.merge(fs.act_moments)
     assert obs_m is not None and act_m is not None
-    if obs_m.n < 2:
-        raise AdaptkitError(f"{files[0]}: need at least 2 steps to compute a std")
-    return Stats(
-        obs_mean=tuple(obs_m.mean.tolist()),
-        obs_std=tuple(np.maximum(obs_m.std(), std_floor).tolist()),
-        acs_mean=tuple(act_m.mean.tolist()),
-        acs_std=tuple(np.maximum(act_m.std(), std_floor).tolist()),
-    )
+    return stats_from_moments(obs_m, act_m, str(files[0]), std_floor)

@@ -1,5 +1,8 @@
 """Dataset validation: every history file checked against its layout, the robot plugin and
-(optionally) a checkpoint's group metadata, plus a per-task summary of what the data holds."""
+(optionally) a checkpoint's group metadata, plus a per-task summary of what the data holds.
+
+The one checker of learning histories: `adaptkit data validate`, `data stats` and the pre-flight
+of `pretrain`/`finetune` all go through `check_history_file`."""
 
 from __future__ import annotations
 
@@ -19,13 +22,16 @@ from adaptkit.data.history import (
     OBS_KEY,
     REWARD_KEY,
     STEP_KEY,
+    History,
     list_history_files,
     parse_chunk_name,
     sorted_chunk_names,
 )
+from adaptkit.data.stats import RunningMoments, stats_from_moments
 from adaptkit.errors import AdaptkitError
-from adaptkit.meta import CheckpointMeta
+from adaptkit.meta import CheckpointMeta, Stats
 from adaptkit.plugins import Registry
+from adaptkit.robot import RobotSpec
 
 
 @dataclass
@@ -49,6 +55,9 @@ class ValidationReport:
     tasks: list[TaskSummary] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # filled only when asked (training's pre-flight): task -> its histories / computed stats
+    histories: dict[str, list[History]] = field(default_factory=dict)
+    stats: dict[str, Stats] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -73,11 +82,16 @@ class ValidationReport:
 
 
 @dataclass
-class _FileSummary:
+class FileCheck:
+    """What one pass over a valid history file found (and, when asked, kept)."""
+
     obs_dim: int
     act_dim: int
     steps: int
     episode_returns: np.ndarray
+    history: History | None = None  # the whole history in memory (keep=True)
+    obs_moments: RunningMoments | None = None  # for stats (moments=True)
+    act_moments: RunningMoments | None = None
 
 
 def checkpoint_meta(path: str | Path) -> CheckpointMeta:
@@ -86,10 +100,34 @@ def checkpoint_meta(path: str | Path) -> CheckpointMeta:
     return CheckpointMeta.read(resolve_checkpoint(path) / METADATA_FILE)
 
 
+def _first_bad_row(arr: np.ndarray) -> tuple[int, str]:
+    """Row (and, for 2-D data, column) of the first non-finite value."""
+    bad = ~np.isfinite(arr)
+    if arr.ndim == 1:
+        return int(np.flatnonzero(bad)[0]), ""
+    row = int(np.flatnonzero(bad.any(axis=1))[0])
+    return row, f" (dim {int(np.flatnonzero(bad[row])[0])})"
+
+
 def check_history_file(
-    path: Path, obs_dim: int | None = None, act_dim: int | None = None
-) -> _FileSummary:
-    """Check one history file chunk by chunk; raise AdaptkitError at the first problem."""
+    path: Path,
+    obs_dim: int | None = None,
+    act_dim: int | None = None,
+    *,
+    keep: bool = False,
+    moments: bool = False,
+) -> FileCheck:
+    """Check one history file chunk by chunk; raise AdaptkitError at the first problem,
+    naming the file, chunk, dataset and step.
+
+    Checks: chunks contiguous from step 0; every dataset present with the rows its chunk name
+    promises; obs/action 2-D floats of the expected dims (the first chunk sets them when none are
+    given), reward 1-D float; no NaN/inf anywhere; step_num integer, 0 at the history's start and
+    at each episode start, else the previous value + 1 (across chunk boundaries too).
+
+    The same pass can keep the arrays (`keep`: training reads each file once) and the
+    obs/action moments (`moments`: the stats), so checking costs almost nothing extra.
+    """
     if not path.is_file():
         raise AdaptkitError(f"{path}: learning-history file not found")
     try:
@@ -100,6 +138,8 @@ def check_history_file(
     current, started = 0.0, False
     last_step: int | None = None
     expected_start = 0
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in DATASET_KEYS}
+    obs_m = act_m = None
     with f:
         for name in sorted_chunk_names(f, path):
             where = f"{path}: chunk '{name}'"
@@ -117,7 +157,10 @@ def check_history_file(
             for key in DATASET_KEYS:
                 if key not in group or not isinstance(group[key], h5py.Dataset):
                     raise AdaptkitError(f"{where} has no dataset '{key}'")
-                data[key] = group[key][()]
+                try:
+                    data[key] = group[key][()]  # one read of the whole dataset
+                except OSError as exc:
+                    raise AdaptkitError(f"{where}: dataset '{key}' is unreadable ({exc})") from None
             obs, act, rew, step = (data[k] for k in (OBS_KEY, ACTION_KEY, REWARD_KEY, STEP_KEY))
             if obs.ndim != 2 or act.ndim != 2 or rew.ndim != 1 or step.ndim != 1:
                 raise AdaptkitError(
@@ -139,9 +182,9 @@ def check_history_file(
                 if not np.issubdtype(arr.dtype, np.floating):
                     raise AdaptkitError(f"{where}: dataset '{key}' must be float, got {arr.dtype}")
                 if not np.isfinite(arr).all():
-                    row = int(np.flatnonzero(~np.isfinite(arr.reshape(n, -1)).all(axis=1))[0])
+                    row, dim = _first_bad_row(arr)
                     raise AdaptkitError(
-                        f"{where}: dataset '{key}' has NaN/inf at step {start + row}"
+                        f"{where}: dataset '{key}' has NaN/inf at step {start + row}{dim}"
                     )
             if not np.issubdtype(step.dtype, np.integer):
                 raise AdaptkitError(
@@ -182,10 +225,26 @@ def check_history_file(
                 sums = np.add.reduceat(r, starts)
                 returns.extend(sums[:-1].tolist())
                 current, started = float(sums[-1]), True
+            if moments:
+                if obs_m is None or act_m is None:
+                    obs_m, act_m = RunningMoments(obs.shape[1]), RunningMoments(act.shape[1])
+                obs_m.update(obs)
+                act_m.update(act)
+            if keep:
+                for key in DATASET_KEYS:
+                    parts[key].append(data[key])
             expected_start = end + 1
     returns.append(current)
     assert obs_dim is not None and act_dim is not None
-    return _FileSummary(obs_dim, act_dim, expected_start, np.asarray(returns))
+    history = None
+    if keep:
+        history = History(
+            obs=np.concatenate(parts[OBS_KEY]).astype(np.float32, copy=False),
+            action=np.concatenate(parts[ACTION_KEY]).astype(np.float32, copy=False),
+            reward=np.concatenate(parts[REWARD_KEY]).astype(np.float32, copy=False),
+            step_num=np.concatenate(parts[STEP_KEY]).astype(np.int32, copy=False),
+        )
+    return FileCheck(obs_dim, act_dim, expected_start, np.asarray(returns), history, obs_m, act_m)
 
 
 def _edge_means(returns: list[np.ndarray]) -> tuple[float | None, float | None]:
@@ -201,19 +260,30 @@ def _edge_means(returns: list[np.ndarray]) -> tuple[float | None, float | None]:
 
 def validate_dataset(
     entries: Mapping[str, DatasetEntry] | Iterable[DatasetEntry],
-    registry: Registry,
+    registry: Registry | Iterable[RobotSpec],
     checkpoint: CheckpointMeta | None = None,
     raise_on_error: bool = True,
+    *,
+    keep: bool = False,
+    compute_stats_for: Iterable[str] = (),
 ) -> ValidationReport:
-    """Check every history of every entry; errors name the file (and chunk/dataset).
+    """Check every history of every entry; errors name the file (and chunk/dataset/step).
 
-    Dims come from the robot plugin declaring each task and, when given, the checkpoint's group.
-    With raise_on_error=False the problems are returned in the report (the CLI renders the table
-    first, then fails).
+    Dims come from the robot plugin declaring each task (`registry`: a Registry, or the robot
+    specs to consider) and, when given, the checkpoint's group;
+    tasks of one group must agree. With raise_on_error=False the problems are returned in the
+    report (the CLI renders the table first, then fails).
+
+    Training calls this as its pre-flight: `keep` holds every history's arrays in
+    `report.histories` and `compute_stats_for` fills `report.stats` for those tasks, from the
+    same single pass.
     """
-    by_task = {spec.task: spec for spec in registry.robots.values()}
+    specs = registry.robots.values() if isinstance(registry, Registry) else registry
+    by_task = {spec.task: spec for spec in specs}
     ckpt_groups = checkpoint.groups if checkpoint is not None else {}
+    want_stats = set(compute_stats_for)
     report = ValidationReport()
+    group_dims: dict[str, tuple[int, int, str]] = {}  # group -> (obs, act, first task)
     values = list(entries.values()) if isinstance(entries, Mapping) else list(entries)
     for entry in values:
         spec = by_task.get(entry.task)
@@ -251,9 +321,13 @@ def validate_dataset(
             report.errors.append(f"task '{entry.task}': {exc}")
             continue
         returns = []
+        histories: list[History] = []
+        obs_m = act_m = None
         for path in files:
             try:
-                fs = check_history_file(path, obs_dim, act_dim)
+                fs = check_history_file(
+                    path, obs_dim, act_dim, keep=keep, moments=entry.task in want_stats
+                )
             except AdaptkitError as exc:
                 report.errors.append(
                     str(exc) + (f" ({source})" if source and "dim" in str(exc) else "")
@@ -264,8 +338,24 @@ def validate_dataset(
             summary.steps += fs.steps
             summary.episodes += len(fs.episode_returns)
             returns.append(fs.episode_returns)
+            if fs.history is not None:
+                histories.append(fs.history)
+            if fs.obs_moments is not None and fs.act_moments is not None:
+                obs_m = fs.obs_moments if obs_m is None else obs_m.merge(fs.obs_moments)
+                act_m = fs.act_moments if act_m is None else act_m.merge(fs.act_moments)
         summary.obs_dim, summary.act_dim = obs_dim, act_dim
         summary.return_start, summary.return_end = _edge_means(returns)
+        if obs_dim is not None and act_dim is not None:
+            first = group_dims.setdefault(entry.group, (obs_dim, act_dim, entry.task))
+            if first[:2] != (obs_dim, act_dim):
+                report.errors.append(
+                    f"task '{entry.task}' has obs/action dims {obs_dim}/{act_dim} but task "
+                    f"'{first[2]}' of the same group '{entry.group}' has {first[0]}/{first[1]}"
+                )
+        if keep:
+            report.histories[entry.task] = histories
+        if obs_m is not None and act_m is not None:
+            report.stats[entry.task] = stats_from_moments(obs_m, act_m, str(files[0]))
     if raise_on_error:
         report.raise_if_errors()
     return report

@@ -1,9 +1,10 @@
 """Training windows over learning histories, and a sampler that keeps each batch in one group.
 
-Each history is read once into contiguous arrays (obs pre-normalised, rewards pre-scaled, only the
-kept episodes), so a window is a slice and a batch one fancy-index per task: no file reads after
-construction. Windows are L+1 consecutive steps that cross episode boundaries (the cross-episode
-context is what in-context RL learns from) but never cross from one history into the next.
+Each history is read (and checked) once into contiguous arrays (obs pre-normalised, rewards
+pre-scaled, only the kept episodes), so a window is a slice and a batch one fancy-index per task:
+no file reads after construction. Windows are L+1 consecutive steps that cross episode boundaries
+(the cross-episode context is what in-context RL learns from) but never cross from one history
+into the next.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from adaptkit.data.config import DatasetEntry
-from adaptkit.data.history import History, list_history_files, read_history
+from adaptkit.data.history import History, list_history_files
+from adaptkit.data.validate import check_history_file
 from adaptkit.errors import AdaptkitError
 from adaptkit.meta import Stats
 from adaptkit.model import GroupDims
@@ -62,6 +64,7 @@ class WindowDataset(Dataset):
         stats: Mapping[str, Stats],
         context_len: int,
         stride: int = 1,
+        histories: Mapping[str, Sequence[History]] | None = None,
     ) -> None:
         if context_len < 1 or stride < 1:
             raise AdaptkitError(
@@ -72,7 +75,8 @@ class WindowDataset(Dataset):
         task_ids, starts = [], []
         group_dims: dict[str, tuple[int, int, str]] = {}
         for entry in entries:
-            data, win_starts = self._load_task(entry, stats)
+            given = histories.get(entry.task) if histories is not None else None
+            data, win_starts = self._load_task(entry, stats, given)
             if data is None:
                 continue
             dims = (data.obs.shape[1], data.action.shape[1])
@@ -95,7 +99,10 @@ class WindowDataset(Dataset):
         self._offsets = np.arange(context_len + 1)
 
     def _load_task(
-        self, entry: DatasetEntry, stats: Mapping[str, Stats]
+        self,
+        entry: DatasetEntry,
+        stats: Mapping[str, Stats],
+        given: Sequence[History] | None,
     ) -> tuple[_TaskData | None, np.ndarray]:
         if entry.task not in stats:
             raise AdaptkitError(f"no normalisation stats for task '{entry.task}'")
@@ -104,8 +111,8 @@ class WindowDataset(Dataset):
         parts: list[History] = []
         win_starts: list[np.ndarray] = []
         offset, L = 0, self.context_len
-        for path in list_history_files(entry.path):
-            h = keep_episodes(read_history(path), entry.episode_sparsity)
+        for path, full in self._histories(entry, given):
+            h = keep_episodes(full, entry.episode_sparsity)
             if h.obs_dim != len(mean):
                 raise AdaptkitError(
                     f"{path}: observation dim {h.obs_dim} but stats for '{entry.task}' have "
@@ -134,6 +141,21 @@ class WindowDataset(Dataset):
             step_num=np.concatenate([p.step_num for p in parts]).astype(np.int64),
         )
         return data, np.concatenate(win_starts).astype(np.int64)
+
+    @staticmethod
+    def _histories(
+        entry: DatasetEntry, given: Sequence[History] | None
+    ) -> Iterator[tuple[str, History]]:
+        """(label, history) of the task: the pre-flight's arrays, or each file read and checked
+        here (so a malformed file is a clear error, never an IndexError mid-training)."""
+        if given is not None:
+            for i, h in enumerate(given):
+                yield f"{entry.path} (history {i})", h
+            return
+        for path in list_history_files(entry.path):
+            checked = check_history_file(path, keep=True)
+            assert checked.history is not None
+            yield str(path), checked.history
 
     # -- access ------------------------------------------------------------------------------
     def __len__(self) -> int:

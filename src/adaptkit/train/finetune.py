@@ -1,7 +1,8 @@
 """Fine-tune a robot as a new group of a pretrained model: pre-flight → surgery → fit → verify.
 
 `FinetuneJob` (adaptkit.train.config) holds every setting, built once by the CLI or a Python
-caller; `finetune(job)` reads top to bottom. Every check that can fail runs before anything is
+caller; `finetune(job)` reads top to bottom. The run folder is locked for the whole run; every
+check that can fail (the data included: `adaptkit.train.preflight`) runs before anything is
 written; the base checkpoint is only read.
 """
 
@@ -23,11 +24,9 @@ from adaptkit.checkpoint import (
     load_training_state,
     save_adapter,
 )
-from adaptkit.data.config import DatasetEntry, robot_entry
-from adaptkit.data.stats import compute_stats
+from adaptkit.data.config import robot_entry
 from adaptkit.errors import AdaptkitError
 from adaptkit.meta import Stats, choose_stats
-from adaptkit.model import GroupDims
 from adaptkit.progress import SILENT, NoteCollector, Reporter
 from adaptkit.surgery import (
     FreezeMode,
@@ -40,6 +39,7 @@ from adaptkit.surgery import (
 from adaptkit.train import distributed as dd
 from adaptkit.train.config import FinetuneJob, RunResult, TrainConfig
 from adaptkit.train.loop import Trainer, seed_everything, window_loader
+from adaptkit.train.preflight import check_training_data
 from adaptkit.train.run_dir import RunDir
 
 ADAPTER_FILE = "adapter.pth"
@@ -53,7 +53,7 @@ class _Start:
     cfg: TrainConfig
     freeze: FreezeMode
     patterns: tuple[str, ...]
-    stats: Stats
+    stats: tuple[Stats, str] | None  # (stats, source); None: computed by the pre-flight
     base_fingerprint: str
     pretrained_path: str
     saved: dict[str, Any] = field(default_factory=dict)  # the trainer state to resume from
@@ -73,10 +73,15 @@ def finetune(job: FinetuneJob, reporter: Reporter = SILENT) -> RunResult:
 
 
 def _finetune(job: FinetuneJob, info: dd.DistInfo, reporter: NoteCollector) -> RunResult:
+    run = RunDir(job.save_dir, job.run_name)
+    with run.hold(info.is_main):  # one run per folder; a failed pre-flight leaves no trace
+        return _locked(job, run, info, reporter)
+
+
+def _locked(job: FinetuneJob, run: RunDir, info: dd.DistInfo, reporter: NoteCollector) -> RunResult:
     t0 = time.perf_counter()
     robot = job.robot
     # -- pre-flight: nothing is written until all of it passes -------------------------------
-    run = RunDir(job.save_dir, job.run_name)
     resume_from = run.prepare(job.resume, info.is_main)
     entry, ignored = robot_entry(robot, job.data_folder, job.dataset_config_paths)
     if ignored:
@@ -88,23 +93,36 @@ def _finetune(job: FinetuneJob, info: dd.DistInfo, reporter: NoteCollector) -> R
     else:
         if job.resume:
             reporter.note(f"--resume: no checkpoint in {run.path} yet, starting")
-        start = _fresh(job, entry, files, reporter)
+        start = _fresh(job, reporter)
+    # every history checked (dims, NaN/inf, step_num, rows) in the one pass that also reads
+    # them for training and computes the stats when no source has them
+    data = check_training_data(
+        [entry], [robot], start.ckpt.meta, {robot.task: start.stats}, reporter
+    )
+    stats, source = data.stats[robot.task], data.sources[robot.task]
+    if (stats.obs_dim, stats.act_dim) != (robot.obs_dim, robot.action_dim):
+        raise AdaptkitError(
+            f"stats of '{robot.task}' in {source} have obs/action dims {stats.obs_dim}/"
+            f"{stats.act_dim} but robot '{robot.name}' declares {robot.obs_dim}/{robot.action_dim}"
+        )
+    if resume_from is None:
+        if data.computed:
+            reporter.note(
+                f"task '{robot.task}' had no stats: computed them from {len(files)} history "
+                "file(s) and recorded them in the checkpoint metadata"
+            )
+        else:
+            reporter.note(f"stats of '{robot.task}' from {source}")
     cfg = start.cfg
     model = start.ckpt.model.to(info.device)
     context_len = cfg.context_len or model.config.context_len
-    dataset, loader = window_loader([entry], {robot.task: start.stats}, context_len, cfg, info)
-    found = dataset.dims[robot.task]
-    if found != GroupDims(robot.obs_dim, robot.action_dim):
-        raise AdaptkitError(
-            f"data in {entry.path} has obs/action dims {found.obs_dim}/{found.act_dim} but robot "
-            f"'{robot.name}' declares {robot.obs_dim}/{robot.action_dim}"
-        )
+    _, loader = window_loader([entry], {robot.task: stats}, context_len, cfg, info, data.histories)
 
     # -- surgery: a new group, everything else frozen ------------------------------------------
     meta = start.ckpt.meta
     if resume_from is None:
         seed_everything(cfg.seed)  # the new group's initial weights depend on the seed only
-        add_group(model, meta, robot, start.stats)
+        add_group(model, meta, robot, stats)
     frozen = freeze(model, start.freeze, new_group=robot.group, patterns=start.patterns)
     before = start.saved.get("frozen_hashes") or frozen_fingerprint(model)
     report = parameter_report(model)
@@ -177,8 +195,9 @@ def _finetune(job: FinetuneJob, info: dd.DistInfo, reporter: NoteCollector) -> R
     return result
 
 
-def _fresh(job: FinetuneJob, entry: DatasetEntry, files: list[Path], reporter: Reporter) -> _Start:
-    """The base checkpoint, checked to be free of the robot's group and task, and its stats."""
+def _fresh(job: FinetuneJob, reporter: Reporter) -> _Start:
+    """The base checkpoint, checked to be free of the robot's group and task, and its stats
+    when a file has them (None: the pre-flight computes them from the histories)."""
     robot = job.robot
     ckpt = load_checkpoint(job.base_path)
     tasks = ckpt.meta.group_tasks()
@@ -199,30 +218,13 @@ def _fresh(job: FinetuneJob, entry: DatasetEntry, files: list[Path], reporter: R
         explicit=job.stats_path,
         plugin_file=robot.stats_path,
         data_file=job.data_folder / defaults.STATS_FILE,
-        compute=lambda: compute_stats(files),
     )
-    assert chosen is not None  # compute always answers
-    stats, source = chosen
-    computed = source.startswith("computed")
-    if (stats.obs_dim, stats.act_dim) != (robot.obs_dim, robot.action_dim):
-        where = f"data in {entry.path}" if computed else f"stats of '{robot.task}' in {source}"
-        raise AdaptkitError(
-            f"{where} has obs/action dims {stats.obs_dim}/{stats.act_dim} but robot "
-            f"'{robot.name}' declares {robot.obs_dim}/{robot.action_dim}"
-        )
-    if computed:
-        reporter.note(
-            f"task '{robot.task}' had no stats: computed them from {len(files)} history file(s) "
-            "and recorded them in the checkpoint metadata"
-        )
-    else:
-        reporter.note(f"stats of '{robot.task}' from {source}")
     return _Start(
         ckpt=ckpt,
         cfg=job.train,
         freeze=job.freeze,
         patterns=job.freeze_patterns,
-        stats=stats,
+        stats=chosen,
         base_fingerprint=ckpt.fingerprint,
         pretrained_path=str(job.base_path),
     )
@@ -252,7 +254,7 @@ def _resume(job: FinetuneJob, resume_from: Path, reporter: Reporter) -> _Start:
         cfg=cfg,
         freeze=FreezeMode(saved.get("freeze_mode", job.freeze)),
         patterns=tuple(saved.get("freeze_patterns", job.freeze_patterns)),
-        stats=ckpt.meta[robot.task].stats,
+        stats=(ckpt.meta[robot.task].stats, f"checkpoint task '{robot.task}'"),
         base_fingerprint=saved["base_fingerprint"],
         pretrained_path=str(saved.get("pretrained_path", job.base_path)),
         saved=saved,

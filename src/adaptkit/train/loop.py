@@ -8,7 +8,6 @@ of epoch k".
 
 from __future__ import annotations
 
-import json
 import math
 import random
 import time
@@ -24,6 +23,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from adaptkit.data.config import DatasetEntry
+from adaptkit.data.history import History
 from adaptkit.data.windows import WindowDataset, make_loader
 from adaptkit.errors import AdaptkitError
 from adaptkit.meta import Stats
@@ -81,9 +81,14 @@ def window_loader(
     context_len: int,
     cfg: TrainConfig,
     info: dd.DistInfo,
+    histories: Mapping[str, Sequence[History]] | None = None,
 ) -> tuple[WindowDataset, DataLoader]:
-    """Training windows of the entries and this rank's loader of single-group batches."""
-    dataset = WindowDataset(list(entries), stats, context_len, cfg.stride(context_len))
+    """Training windows of the entries and this rank's loader of single-group batches.
+
+    `histories`: the pre-flight's arrays per task (else every file is read and checked here)."""
+    dataset = WindowDataset(
+        list(entries), stats, context_len, cfg.stride(context_len), histories=histories
+    )
     # drop_last: equal batch sizes make the per-batch means average to the global-batch mean,
     # and every rank gets the same number of batches (DDP needs lock-step)
     loader = make_loader(
@@ -97,6 +102,39 @@ def window_loader(
         num_workers=cfg.num_workers,
     )
     return dataset, loader
+
+
+# |value| beyond this in a training batch (observations normalised, rewards scaled) points at the
+# data or its stats rather than at the optimiser: healthy normalised inputs stay within tens
+HUGE_INPUT = 1e3
+_BATCH_FIELDS = (
+    ("obs", "normalised observation"),
+    ("prev_action", "action"),
+    ("target", "target action"),
+    ("prev_reward", "reward × reward_scale"),
+)
+
+
+def diagnose_nonfinite(batches: Sequence[Mapping[str, Any]], cfg: TrainConfig) -> str:
+    """The likely cause of a non-finite loss, from the batch that produced it."""
+    peak: dict[str, float] = {}
+    for batch in batches:
+        for key, label in _BATCH_FIELDS:
+            value = float(batch[key].abs().max()) if batch[key].numel() else 0.0
+            peak[label] = max(peak.get(label, 0.0), value)
+    label, value = max(peak.items(), key=lambda kv: kv[1], default=("", 0.0))
+    if not math.isfinite(value) or value > HUGE_INPUT:
+        return (
+            f"the batch holds huge values (|{label}| up to {value:.3g}), so the cause is the data, "
+            "not the learning rate: check the histories' value ranges and the normalisation stats "
+            "(a tiny obs_std blows normalised observations up)"
+        )
+    ranges = ", ".join(f"|{k}| <= {v:.3g}" for k, v in peak.items())
+    fp32 = ", or use --precision fp32" if cfg.precision == "bf16" else ""
+    return (
+        f"the batch's values are moderate ({ranges}), so the optimiser diverged: lower --lr "
+        f"(now {cfg.lr:g}){fp32}"
+    )
 
 
 @dataclass
@@ -159,6 +197,7 @@ class Trainer:
         self.epoch = 0  # epochs completed
         self.global_step = 0
         self.epoch_losses: list[float] = []
+        self._batches: list[Mapping[str, Any]] = []
 
     # -- state ---------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -194,26 +233,13 @@ class Trainer:
 
     def _log(self, record: dict[str, Any]) -> None:
         if self.info.is_main:
-            self.run_dir.path.mkdir(parents=True, exist_ok=True)
-            with open(self.run_dir.metrics, "a") as fh:
-                fh.write(json.dumps(record) + "\n")
+            self.run_dir.append_metrics(record)
 
     def truncate_metrics(self) -> None:
-        """Drop metric lines of steps after the resumed checkpoint (they will be redone)."""
-        path = self.run_dir.metrics
-        if not self.info.is_main or not path.exists():
-            return
-        keep = []
-        for line in path.read_text().splitlines():
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:  # a line cut short by the kill being resumed from
-                continue
-            if record.get("step", 0) <= self.global_step:
-                keep.append(line)
-        tmp = path.with_suffix(".jsonl.tmp")
-        tmp.write_text("".join(line + "\n" for line in keep))
-        tmp.replace(path)
+        """Drop metric lines of steps after the resumed checkpoint (they will be redone), or all
+        of them on a fresh start (an earlier failed attempt's): each step is logged once."""
+        if self.info.is_main:
+            self.run_dir.truncate_metrics(self.global_step)
 
     def _checkpoint(self) -> Path | None:
         path = None
@@ -229,13 +255,17 @@ class Trainer:
         initial: list[Path] = []
         if resume_state is not None:
             self.load_state_dict(dict(resume_state))
-            self.truncate_metrics()
         else:
             seed_everything(self.cfg.seed)  # same RNG stream whether or not 0000_epoch is written
-            if self.cfg.save_initial:
+        self.truncate_metrics()
+        try:
+            if resume_state is None and self.cfg.save_initial:
                 path = self._checkpoint()
                 initial += [path] if path else []
-        result = self.fit()
+            result = self.fit()
+        except AdaptkitError as exc:
+            # say what the folder now allows: --resume, or simply the same command again
+            raise AdaptkitError(f"{exc}; {self.run_dir.recovery()}") from None
         result.checkpoints[:0] = initial
         return result
 
@@ -244,8 +274,10 @@ class Trainer:
         cfg, info = self.cfg, self.info
         self.optimizer.zero_grad(set_to_none=True)
         total = 0.0
+        self._batches = []  # this step's micro-batches, for diagnose_nonfinite
         for micro in range(cfg.grad_accum):
             batch = next(it)
+            self._batches.append(batch)
             last = micro == cfg.grad_accum - 1
             dev = info.device
             with dd.no_sync(self.ddp, last):
@@ -296,8 +328,8 @@ class Trainer:
                 (loss,) = dd.mean_over_ranks([loss], self.info)
                 if not math.isfinite(loss):
                     raise AdaptkitError(
-                        f"loss became {loss} at step {self.global_step} (epoch {self.epoch + 1}); "
-                        "lower --lr, or use --precision fp32"
+                        f"loss became {loss} at step {self.global_step} (epoch {self.epoch + 1}): "
+                        + diagnose_nonfinite(self._batches, self.cfg)
                     )
                 now = time.perf_counter()
                 tps = self.tokens_per_step / max(now - t_last, 1e-9)

@@ -1,4 +1,7 @@
-"""Pretrain a base model from scratch on every training task of some dataset configs."""
+"""Pretrain a base model from scratch on every training task of some dataset configs.
+
+Like `finetune`: the run folder is locked for the run, and the pre-flight checks every history
+(`adaptkit.train.preflight`) before anything is written."""
 
 from __future__ import annotations
 
@@ -10,9 +13,8 @@ from typing import Any
 from adaptkit import defaults
 from adaptkit.checkpoint import load_checkpoint, load_training_state
 from adaptkit.data.config import load_dataset_configs, train_entries
-from adaptkit.data.stats import compute_stats
 from adaptkit.errors import AdaptkitError
-from adaptkit.meta import CheckpointMeta, Stats, TaskMeta, choose_stats, read_model_config
+from adaptkit.meta import CheckpointMeta, TaskMeta, choose_stats, read_model_config
 from adaptkit.model import ModelConfig, Vintix
 from adaptkit.plugins import Registry
 from adaptkit.progress import SILENT, NoteCollector, Reporter
@@ -20,6 +22,7 @@ from adaptkit.surgery import parameter_report
 from adaptkit.train import distributed as dd
 from adaptkit.train.config import RunResult, TrainConfig
 from adaptkit.train.loop import Trainer, seed_everything, window_loader
+from adaptkit.train.preflight import check_training_data
 from adaptkit.train.run_dir import RunDir
 
 
@@ -71,15 +74,33 @@ def _pretrain(
     reporter: NoteCollector,
     registry: Registry | None,
 ) -> RunResult:
+    with run.hold(info.is_main):  # one run per folder; a failed pre-flight leaves no trace
+        return _locked(config_paths, data_dir, run, model_config, cfg, resume, stats_path, info,
+                       reporter, registry)  # fmt: skip
+
+
+def _locked(
+    config_paths: list[Path],
+    data_dir: Path,
+    run: RunDir,
+    model_config: ModelConfig | Mapping[str, Any] | str | Path | None,
+    cfg: TrainConfig,
+    resume: bool,
+    stats_path: Path | None,
+    info: dd.DistInfo,
+    reporter: NoteCollector,
+    registry: Registry | None,
+) -> RunResult:
     t0 = time.perf_counter()
-    # -- pre-flight ----------------------------------------------------------------------------
+    # -- pre-flight: nothing is written until all of it passes ---------------------------------
     resume_from = run.prepare(resume, info.is_main)
     entries = train_entries(load_dataset_configs(config_paths, data_dir))
     if not entries:
         raise AdaptkitError(
             f"dataset config(s) {', '.join(map(str, config_paths))} have no 'default' entries"
         )
-    files = {e.task: e.history_files() for e in entries}
+    for e in entries:
+        e.history_files()  # a missing or empty folder, before anything else
     robots = {s.task: s for s in registry.robots.values()} if registry is not None else {}
 
     saved: dict[str, Any] | None = None
@@ -103,29 +124,27 @@ def _pretrain(
             else read_model_config(model_config)
         )
         model, meta = None, None
-    stats: dict[str, Stats] = {}
-    computed = []
+    given = {}
     for e in entries:
         spec = robots.get(e.task)
-        chosen = choose_stats(
+        given[e.task] = choose_stats(
             e.task,
             checkpoint=meta,
             explicit=stats_path,
             plugin_file=spec.stats_path if spec else None,
             data_file=data_dir / defaults.STATS_FILE,
-            compute=lambda e=e: compute_stats(files[e.task]),
         )
-        assert chosen is not None  # compute always answers
-        stats[e.task] = chosen[0]
-        if chosen[1].startswith("computed"):
-            computed.append(e.task)
-    if computed:
+    # every history checked (dims vs plugins and checkpoint, NaN/inf, step_num, rows) in the
+    # one pass that also reads them for training and computes missing stats
+    data = check_training_data(entries, robots.values(), meta, given, reporter)
+    stats = data.stats
+    if data.computed:
         reporter.note(
-            f"computed stats from the data for {', '.join(computed)} "
+            f"computed stats from the data for {', '.join(data.computed)} "
             "(recorded in the checkpoint metadata)"
         )
     context_len = cfg.context_len or (model.config if model else mcfg).context_len
-    dataset, loader = window_loader(entries, stats, context_len, cfg, info)
+    dataset, loader = window_loader(entries, stats, context_len, cfg, info, data.histories)
     if model is None:
         dims = dataset.dims  # WindowDataset already refused a group with mixed dims
         meta = CheckpointMeta(

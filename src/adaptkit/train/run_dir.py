@@ -1,13 +1,24 @@
-"""A training run's folder `{save_dir}/{name}/`: its NNNN_epoch checkpoints and metrics.jsonl.
+"""A training run's folder `{save_dir}/{name}/`: its NNNN_epoch checkpoints, metrics.jsonl and lock.
 
-Owns the rules that keep runs from trampling each other's files: a finished run is never
-overwritten without --resume, half-written saves are swept, and every save is atomic.
+Owns the rules that keep runs from trampling each other's files:
+- one live run per folder: `hold()` takes an exclusive `flock` on `.lock` (the holder's pid, host
+  and command written inside) for the whole run; the kernel releases it on any exit, kill -9
+  included, so a dead run never blocks the next one;
+- a run with a trained epoch is never overwritten without --resume; a folder holding only the
+  untrained `0000_epoch` of an attempt that failed may simply be run again;
+- half-written saves are swept, every save is atomic, and after a resume metrics.jsonl holds
+  each step once.
 """
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Callable, Mapping
+import json
+import os
+import socket
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +26,31 @@ from torch import nn
 
 from adaptkit.checkpoint import STATE_FILE, epoch_dir, latest_checkpoint, save_checkpoint
 from adaptkit.errors import AdaptkitError
+from adaptkit.fileio import make_dirs, os_errors, remove_quietly, sweep_temps, write_text_atomic
 from adaptkit.meta import CheckpointMeta
 
+try:  # POSIX; on other systems runs are not locked
+    import fcntl
+except ImportError:  # pragma: no cover
+    fcntl = None  # type: ignore[assignment]
+
 METRICS_FILE = "metrics.jsonl"
+LOCK_FILE = ".lock"
 # save(model, epoch, trainer_state) -> the checkpoint dir written (rank 0 only)
 SaveFn = Callable[[nn.Module, int, dict[str, Any]], Path]
+
+
+def _epoch_of(path: Path | None) -> int:
+    return int(path.name.split("_")[0]) if path is not None else -1
+
+
+def _holder(lock_path: Path) -> str:
+    """Who holds a run's lock, from what it wrote into the lock file."""
+    try:
+        info = json.loads(lock_path.read_text())
+        return f"pid {info['pid']} on {info['host']}, since {info['started']}: {info['command']}"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "a process that is just starting"
 
 
 class RunDir:
@@ -31,16 +62,86 @@ class RunDir:
     def metrics(self) -> Path:
         return self.path / METRICS_FILE
 
+    @property
+    def lock_file(self) -> Path:
+        return self.path / LOCK_FILE
+
     def epoch(self, epoch: int) -> Path:
         return epoch_dir(self.save_dir, self.name, epoch)
 
     def latest(self) -> Path | None:
         return latest_checkpoint(self.path)
 
+    # -- one run at a time -------------------------------------------------------------------
+    @contextmanager
+    def hold(self, is_main: bool = True) -> Iterator[None]:
+        """Hold the run's lock for the block (rank 0 only; other ranks follow rank 0).
+
+        Refused with a one-line error naming the holder when another live process holds it.
+        Creating the folder is undone on the way out if the run wrote nothing into it (a
+        failed pre-flight leaves no trace)."""
+        if not is_main or fcntl is None:
+            yield
+            return
+        created = [p for p in (self.path, *self.path.parents) if not p.exists()]
+        make_dirs(self.path, "run folder")
+        fd = -1
+        try:
+            fd = self._acquire()
+            yield
+        finally:
+            if fd >= 0:
+                # unlink while still holding it: a process that opened the old file sees a
+                # stale inode in _acquire and retries on the new one
+                remove_quietly(self.lock_file)
+                os.close(fd)  # releases the flock
+            for p in created:  # innermost first; stops at the first non-empty one
+                try:
+                    p.rmdir()
+                except OSError:
+                    break
+
+    def _acquire(self) -> int:
+        path = self.lock_file
+        while True:
+            with os_errors(path, "create the run's lock file"):
+                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                raise AdaptkitError(
+                    f"{self.path} is in use by another run ({_holder(path)}); wait for it to "
+                    "end, or choose another --name"
+                ) from None
+            except OSError as exc:
+                os.close(fd)
+                raise AdaptkitError(f"{path}: cannot lock the run folder ({exc})") from None
+            try:
+                same = os.fstat(fd).st_ino == os.stat(path).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)  # the holder removed it as we opened it: lock the new file
+        info = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        }
+        with os_errors(path, "write the run's lock file"):
+            os.ftruncate(fd, 0)
+            os.write(fd, (json.dumps(info) + "\n").encode())
+        return fd
+
+    # -- what the folder holds ---------------------------------------------------------------
     def prepare(self, resume: bool, is_main: bool) -> Path | None:
-        """The checkpoint to resume from, or None for a fresh run; never clobbers a finished run."""
+        """The checkpoint to resume from, or None for a fresh run; never clobbers a trained one.
+
+        Call it holding the lock: it sweeps the temp folders of saves killed half-way."""
         latest = self.latest()
-        if latest is not None and not resume:
+        if latest is not None and not resume and _epoch_of(latest) > 0:
             raise AdaptkitError(
                 f"{self.path} already holds checkpoints (newest {latest.name}); pass --resume to "
                 "continue that run, or choose another --name"
@@ -49,10 +150,45 @@ class RunDir:
             raise AdaptkitError(f"cannot resume from {latest}: it has no state.pth")
         if is_main and self.path.is_dir():
             # leftovers of a save that was killed half-way; never a complete checkpoint
-            for tmp in self.path.glob(".*_epoch.tmp-*"):
-                shutil.rmtree(tmp, ignore_errors=True)
+            sweep_temps(self.path, ".*_epoch.tmp-*")
+            sweep_temps(self.path, ".*_epoch.old-*")
         return latest if resume else None
 
+    def recovery(self) -> str:
+        """What the next command may do after this run failed: resume or start over."""
+        latest = self.latest()
+        if latest is not None and _epoch_of(latest) > 0:
+            return (
+                f"{latest.name} is complete: `--resume` continues after epoch {_epoch_of(latest)}"
+            )
+        return "no trained epoch was saved: running the same command again starts over"
+
+    # -- metrics -----------------------------------------------------------------------------
+    def append_metrics(self, record: Mapping[str, Any]) -> None:
+        with os_errors(self.metrics, "append to the metrics"):
+            self.path.mkdir(parents=True, exist_ok=True)
+            with open(self.metrics, "a", encoding="utf-8") as fh:
+                fh.write(json.dumps(record) + "\n")
+
+    def truncate_metrics(self, last_step: int) -> None:
+        """Keep the metric lines of steps <= last_step (a resume redoes the later ones; a fresh
+        start, last_step 0, keeps none); a line cut short by a kill is dropped."""
+        path = self.metrics
+        if not path.exists():
+            return
+        keep = []
+        with os_errors(path, "read the metrics"):
+            lines = path.read_text(encoding="utf-8").splitlines()
+        for line in lines:
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:  # a line cut short by the kill being resumed from
+                continue
+            if last_step > 0 and isinstance(record, dict) and record.get("step", 0) <= last_step:
+                keep.append(line)
+        write_text_atomic(path, "".join(line + "\n" for line in keep), "metrics")
+
+    # -- saving ------------------------------------------------------------------------------
     def saver(
         self,
         meta: CheckpointMeta,
