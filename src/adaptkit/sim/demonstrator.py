@@ -1,4 +1,5 @@
-"""Experts for the locomotion env: a trotting CPG with feedback, or a user's torch policy.
+"""Experts for the locomotion env: a trotting CPG with feedback, or a user's torch policy
+(TorchScript, or a state dict in an architecture the robot plugin declares; never a pickle).
 
 Gait angles are in 'effective' units (thigh + = foot backwards, calf + = more flexed) and mapped to
 each robot's joint axes with `RobotSpec.joint_signs`, so one controller drives Unitree and Mini
@@ -8,6 +9,9 @@ Cheetah legs alike. All arithmetic is vectorised over envs; parameters may be pe
 
 from __future__ import annotations
 
+import pickle
+import pickletools
+import warnings
 from dataclasses import astuple, fields
 from pathlib import Path
 from typing import Any
@@ -99,7 +103,8 @@ class TrotDemonstrator:
 
 
 class TorchPolicy:
-    """A TorchScript file or a pickled `torch.nn.Module` mapping obs [N,45] -> actions [N,12].
+    """A torch module (TorchScript, or a plugin's architecture holding a loaded state dict)
+    mapping obs [N,45] -> actions [N,12].
 
     A module with a `reset(mask)` method is told which envs start a new episode (None: all)."""
 
@@ -130,10 +135,97 @@ class TorchPolicy:
         return np.asarray(out.detach().cpu().numpy(), dtype=np.float64)
 
 
-def load_policy(spec: RobotSpec, path_or_name: str | Path | None = None) -> Policy:
-    """The robot's expert: 'trot', or a .pt file (TorchScript or a whole nn.Module).
+EXPERT_ARCH = "expert_arch"  # RobotSpec.extra key: a zero-argument callable -> torch.nn.Module
+_HOW = (
+    "save the policy as TorchScript (torch.jit.script(model).save(path)), or save its "
+    f"state_dict() and declare its architecture in the robot plugin: extra={{'expert': path, "
+    f"'{EXPERT_ARCH}': ModuleClass}}"
+)
 
-    With no argument a plugin's `extra["expert"]` (a .pt path) wins over the trot CPG.
+
+_OBJECT_OPS = {"GLOBAL", "STACK_GLOBAL", "REDUCE", "INST", "OBJ", "NEWOBJ", "NEWOBJ_EX", "BUILD"}
+
+
+def _holds_python_objects(path: Path, limit: int = 1 << 20) -> bool:
+    """Whether a file is a plain pickle stream that builds Python objects: its opcodes are only
+    parsed (pickletools), never executed."""
+    try:
+        data = path.read_bytes()[:limit]
+        for op, _, _ in pickletools.genops(data):
+            if op.name in _OBJECT_OPS:
+                return True
+    except Exception:  # not a pickle stream, or cut at `limit`
+        return False
+    return False
+
+
+def _load_state_dict_expert(spec: RobotSpec, path: Path) -> torch.nn.Module:
+    """A state dict loaded with weights_only=True into the architecture the plugin declares."""
+    try:
+        with warnings.catch_warnings():  # e.g. "pickle protocol 4": the error below says it all
+            warnings.simplefilter("ignore")
+            sd = torch.load(str(path), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if "Unsupported global" not in str(exc) and not _holds_python_objects(path):
+            raise AdaptkitError(
+                f"policy file {path}: not a TorchScript or torch.save file ({type(exc).__name__})"
+            ) from None
+        # the file holds pickled Python objects (a whole nn.Module, or worse): unpickling runs
+        # code from the file, so adaptkit never does it
+        raise AdaptkitError(
+            f"policy file {path}: holds pickled Python objects, which adaptkit never loads "
+            f"(unpickling can run code from the file); {_HOW}"
+        ) from None
+    except Exception as exc:
+        raise AdaptkitError(
+            f"policy file {path}: not a TorchScript or torch.save file ({type(exc).__name__})"
+        ) from None
+    if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
+        raise AdaptkitError(
+            f"policy file {path}: expected TorchScript or a state dict of tensors, got "
+            f"{type(sd).__name__}; {_HOW}"
+        )
+    arch = spec.extra.get(EXPERT_ARCH)
+    if arch is None:
+        raise AdaptkitError(
+            f"policy file {path}: a state dict, but robot '{spec.name}' declares no expert "
+            f"architecture to load it into; {_HOW}"
+        )
+    if not callable(arch):
+        raise AdaptkitError(
+            f"robot '{spec.name}': extra['{EXPERT_ARCH}'] must be a callable returning a "
+            f"torch.nn.Module, got {type(arch).__name__}"
+        )
+    module = arch()
+    if not isinstance(module, torch.nn.Module):
+        raise AdaptkitError(
+            f"robot '{spec.name}': extra['{EXPERT_ARCH}']() returned {type(module).__name__}, "
+            "expected a torch.nn.Module"
+        )
+    expected = module.state_dict()
+    problems = [f"missing {k}" for k in expected if k not in sd]
+    problems += [f"unexpected {k}" for k in sd if k not in expected]
+    problems += [
+        f"{k}: file {list(sd[k].shape)} vs architecture {list(v.shape)}"
+        for k, v in expected.items()
+        if k in sd and sd[k].shape != v.shape
+    ]
+    if problems:
+        more = f" (+{len(problems) - 3} more)" if len(problems) > 3 else ""
+        raise AdaptkitError(
+            f"policy file {path}: does not fit the {EXPERT_ARCH} of robot '{spec.name}' "
+            f"({type(module).__name__}): {'; '.join(problems[:3])}{more}"
+        )
+    module.load_state_dict(sd, strict=True)
+    return module
+
+
+def load_policy(spec: RobotSpec, path_or_name: str | Path | None = None) -> Policy:
+    """The robot's expert: 'trot', or a .pt file: TorchScript, or a state dict that the robot's
+    plugin declares an architecture for (`extra["expert_arch"]`).
+
+    Nothing is ever unpickled into Python objects: a pickled nn.Module is refused, with the
+    reason. With no argument a plugin's `extra["expert"]` (a .pt path) wins over the trot CPG.
     """
     if path_or_name is None:
         path_or_name = spec.extra.get("expert")
@@ -143,14 +235,13 @@ def load_policy(spec: RobotSpec, path_or_name: str | Path | None = None) -> Poli
     if not path.is_file():
         raise AdaptkitError(f"policy {str(path_or_name)!r}: not 'trot' and not a file")
     try:
-        module = torch.jit.load(str(path), map_location="cpu")
+        # TorchScript's own loader rebuilds code from the archive's TorchScript source, never
+        # from Python pickles; a torch.save file is not an archive of that kind and fails here
+        with warnings.catch_warnings():  # "torch.jit.load is deprecated": still the safe loader
+            warnings.simplefilter("ignore", DeprecationWarning)
+            module: Any = torch.jit.load(str(path), map_location="cpu")
     except RuntimeError:
-        try:
-            module = torch.load(str(path), map_location="cpu", weights_only=False)
-        except Exception as exc:
-            raise AdaptkitError(
-                f"policy file {path}: not a TorchScript or torch.save file ({type(exc).__name__})"
-            ) from None
+        module = _load_state_dict_expert(spec, path)
     if not callable(module):
         raise AdaptkitError(f"policy file {path} does not hold a callable torch module")
     return TorchPolicy(module, str(path))
