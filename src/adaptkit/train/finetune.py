@@ -117,6 +117,7 @@ def _locked(job: FinetuneJob, run: RunDir, info: dd.DistInfo, reporter: NoteColl
     model = start.ckpt.model.to(info.device)
     context_len = cfg.context_len or model.config.context_len
     _, loader = window_loader([entry], {robot.task: stats}, context_len, cfg, info, data.histories)
+    data.histories.clear()  # the windows hold their own (normalised) copy: free the raw arrays
 
     # -- surgery: a new group, everything else frozen ------------------------------------------
     meta = start.ckpt.meta

@@ -145,6 +145,7 @@ def _locked(
         )
     context_len = cfg.context_len or (model.config if model else mcfg).context_len
     dataset, loader = window_loader(entries, stats, context_len, cfg, info, data.histories)
+    data.histories.clear()  # the windows hold their own (normalised) copy: free the raw arrays
     if model is None:
         dims = dataset.dims  # WindowDataset already refused a group with mixed dims
         meta = CheckpointMeta(

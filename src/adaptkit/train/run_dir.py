@@ -6,8 +6,8 @@ Owns the rules that keep runs from trampling each other's files:
   included, so a dead run never blocks the next one;
 - a run with a trained epoch is never overwritten without --resume; a folder holding only the
   untrained `0000_epoch` of an attempt that failed may simply be run again;
-- half-written saves are swept, every save is atomic, and after a resume metrics.jsonl holds
-  each step once.
+- half-written saves are swept (a checkpoint being replaced when the save was killed is put
+  back), every save is atomic, and after a resume metrics.jsonl holds each step once.
 """
 
 from __future__ import annotations
@@ -149,10 +149,21 @@ class RunDir:
         if resume and latest is not None and not (latest / STATE_FILE).is_file():
             raise AdaptkitError(f"cannot resume from {latest}: it has no state.pth")
         if is_main and self.path.is_dir():
-            # leftovers of a save that was killed half-way; never a complete checkpoint
-            sweep_temps(self.path, ".*_epoch.tmp-*")
-            sweep_temps(self.path, ".*_epoch.old-*")
+            self._recover_interrupted_saves()
         return latest if resume else None
+
+    def _recover_interrupted_saves(self) -> None:
+        """A save killed half-way leaves `.NNNN_epoch.tmp-*` (never complete: removed). One that
+        replaced an existing checkpoint and was killed between its two renames leaves the old
+        one as `.NNNN_epoch.old-*` and nothing under its name: that one is put back."""
+        for old in sorted(self.path.glob(".*_epoch.old-*")):
+            name = old.name[1:].split(".old-")[0]
+            target = self.path / name
+            if not target.exists():
+                with os_errors(target, "restore the checkpoint"):
+                    old.rename(target)
+        sweep_temps(self.path, ".*_epoch.tmp-*")
+        sweep_temps(self.path, ".*_epoch.old-*")
 
     def recovery(self) -> str:
         """What the next command may do after this run failed: resume or start over."""
