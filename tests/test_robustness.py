@@ -24,6 +24,10 @@ def test_partial_collect_folder_is_not_data(registry, tmp_path):
     folder.mkdir()
     (folder / ".history_000.h5.tmp-abc").write_bytes(b"half")  # a killed first history
     assert has_data(spec, tmp_path) is False
+    (folder / "history_000.h5").write_bytes(b"done")  # a killed collection: no task JSON yet
+    assert has_data(spec, tmp_path) is False  # collected again
+    (folder / "run_7.h5").write_bytes(b"mine")  # a file adaptkit did not name: the user's data,
+    assert has_data(spec, tmp_path) is True  # trained on (and checked), never collected into
 
 
 def test_corrupt_training_state(tmp_path):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import sys
 import time
 from collections.abc import Sequence
@@ -112,15 +113,25 @@ def robot_data_folder(spec: RobotSpec, data_dir: Path | str) -> Path:
     return Path(data_dir) / spec.data_path
 
 
+# the names `collect` gives its histories (history_000.h5, ...)
+_COLLECTED = re.compile(r"^history_\d{3,}\.h5$")
+
+
 def has_data(spec: RobotSpec, data_dir: Path | str) -> bool:
-    """True when the robot's folder holds histories and the task JSON `collect` writes last."""
+    """True when the robot's folder holds histories to train on: a finished collection (with
+    the task JSON `collect` writes last) or files adaptkit did not name (the user's own data,
+    which is never collected into). Only collect-named files without the JSON are a collection
+    killed half-way: collected again."""
     folder = robot_data_folder(spec, data_dir)
-    if not folder.is_dir() or read_task_metadata(folder) is None:
-        return False  # `collect` writes the task JSON last: without it the folder is partial
+    if not folder.is_dir():
+        return False
     try:
-        return bool(list_history_files(folder))
+        files = list_history_files(folder)
     except AdaptkitError:  # e.g. only the hidden temp file of a killed first history
         return False
+    if read_task_metadata(folder) is not None:
+        return True
+    return any(not _COLLECTED.match(p.name) for p in files)
 
 
 def ensure_robot_data(
