@@ -19,7 +19,7 @@ def groups(
     from adaptkit.checkpoint import load_checkpoint
     from adaptkit.surgery import describe_groups
 
-    loaded = load_checkpoint(ckpt)
+    loaded = load_checkpoint(ckpt, hash_weights=False)  # shapes only: reads no weights
     rows = describe_groups(loaded)
     if json_out:
         print_json(rows)

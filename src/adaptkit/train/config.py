@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from adaptkit import defaults
-from adaptkit.defaults import FreezeMode
+from adaptkit.defaults import FreezeMode, SaveFormat
 from adaptkit.errors import AdaptkitError
 from adaptkit.robot import RobotSpec
 
@@ -152,12 +152,19 @@ class TrainConfig:
         }
 
 
+def _is_hub(path: Path | str) -> bool:
+    from adaptkit.hub import parse_hub_ref
+
+    return parse_hub_ref(path) is not None
+
+
 @dataclass
 class FinetuneJob:
     """Everything one fine-tune needs. `None` fields take the documented defaults."""
 
     robot: RobotSpec
-    pretrained_path: Path | None = None  # None: models/base (the pipeline builds it if missing)
+    # None: models/base (the pipeline builds it if missing); a local path or a Hub reference
+    pretrained_path: Path | str | None = None
     dataset_config_paths: tuple[Path, ...] = ()  # empty: the robot plugin's own entry
     data_dir: Path | None = None  # None: data/
     name: str | None = None  # None: <robot>_finetune
@@ -168,15 +175,20 @@ class FinetuneJob:
     resume: bool = False
     stats_path: Path | None = None
     device: str | None = None  # None: cuda when available
+    save: SaveFormat = SaveFormat.AUTO  # full checkpoints or adapter-sized epochs
+    keep: int | None = None  # keep only the newest N epochs (None: all)
 
     def __post_init__(self) -> None:
         self.freeze = FreezeMode(self.freeze)
+        self.save = SaveFormat(self.save)
         self.dataset_config_paths = tuple(Path(p) for p in self.dataset_config_paths)
         self.freeze_patterns = tuple(self.freeze_patterns)
         self.save_dir = Path(self.save_dir)
-        for attr in ("pretrained_path", "data_dir", "stats_path"):
+        for attr in ("data_dir", "stats_path"):
             if getattr(self, attr) is not None:
                 setattr(self, attr, Path(getattr(self, attr)))
+        if self.pretrained_path is not None and not _is_hub(self.pretrained_path):
+            self.pretrained_path = Path(self.pretrained_path)  # a Hub reference stays a string
         if self.train is None:
             self.train = TrainConfig.for_finetune(self.freeze)
 
@@ -185,7 +197,7 @@ class FinetuneJob:
         return self.name or f"{self.robot.name}_finetune"
 
     @property
-    def base_path(self) -> Path:
+    def base_path(self) -> Path | str:
         return self.pretrained_path or defaults.BASE_MODEL
 
     @property

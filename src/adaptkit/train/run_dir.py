@@ -1,7 +1,8 @@
 """A training run's folder `{save_dir}/{name}/`: its NNNN_epoch checkpoints and metrics.jsonl.
 
 Owns the rules that keep runs from trampling each other's files: a finished run is never
-overwritten without --resume, half-written saves are swept, and every save is atomic.
+overwritten without --resume, half-written saves are swept, every save is atomic, and `keep`
+prunes all but the newest N epochs after each save.
 """
 
 from __future__ import annotations
@@ -13,7 +14,13 @@ from typing import Any
 
 from torch import nn
 
-from adaptkit.checkpoint import STATE_FILE, epoch_dir, latest_checkpoint, save_checkpoint
+from adaptkit.checkpoint import (
+    STATE_FILE,
+    epoch_dir,
+    epoch_dirs,
+    latest_checkpoint,
+    save_checkpoint,
+)
 from adaptkit.errors import AdaptkitError
 from adaptkit.meta import CheckpointMeta
 
@@ -22,9 +29,15 @@ METRICS_FILE = "metrics.jsonl"
 SaveFn = Callable[[nn.Module, int, dict[str, Any]], Path]
 
 
+# write(path, model, trainer_state): one epoch's files (a full checkpoint, or an adapter)
+WriteFn = Callable[[Path, nn.Module, dict[str, Any]], Path]
+
+
 class RunDir:
-    def __init__(self, save_dir: Path | str, name: str) -> None:
-        self.save_dir, self.name = Path(save_dir), name
+    def __init__(self, save_dir: Path | str, name: str, keep: int | None = None) -> None:
+        if keep is not None and (isinstance(keep, bool) or not isinstance(keep, int) or keep < 1):
+            raise AdaptkitError(f"--keep: must be an integer >= 1, got {keep!r}")
+        self.save_dir, self.name, self.keep = Path(save_dir), name, keep
         self.path = self.save_dir / name
 
     @property
@@ -53,20 +66,31 @@ class RunDir:
                 shutil.rmtree(tmp, ignore_errors=True)
         return latest if resume else None
 
+    def prune(self) -> list[Path]:
+        """Remove all but the newest `keep` complete epochs (nothing when keep is None)."""
+        if self.keep is None:
+            return []
+        old = [p for _, p in epoch_dirs(self.path)][: -self.keep]
+        for p in old:
+            shutil.rmtree(p)
+        return old
+
     def saver(
         self,
         meta: CheckpointMeta,
         config_json: Mapping[str, Any],
         run_state: Mapping[str, Any],
-        after_save: Callable[[nn.Module, Path], None] | None = None,
+        write: WriteFn | None = None,
     ) -> SaveFn:
-        """save(model, epoch, trainer_state) for the Trainer: one atomic NNNN_epoch dir."""
+        """save(model, epoch, trainer_state) for the Trainer: one atomic NNNN_epoch dir (a full
+        checkpoint, or what `write` writes), then the pruning of older epochs."""
+
+        def full(path: Path, model: nn.Module, state: dict[str, Any]) -> Path:
+            return save_checkpoint(path, model, meta, config_json, state=state)
 
         def save(model: nn.Module, epoch: int, trainer_state: dict[str, Any]) -> Path:
-            path = self.epoch(epoch)
-            save_checkpoint(path, model, meta, config_json, state={**trainer_state, **run_state})
-            if after_save is not None:
-                after_save(model, path)
+            path = (write or full)(self.epoch(epoch), model, {**trainer_state, **run_state})
+            self.prune()
             return path
 
         return save
