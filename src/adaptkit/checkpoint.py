@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from adaptkit.errors import AdaptkitError
-from adaptkit.meta import CheckpointMeta, read_config, to_json_text
+from adaptkit.meta import CheckpointMeta, parse_config, read_config, read_json, to_json_text
 from adaptkit.model import GroupDims, ModelConfig, Vintix
 
 MODEL_FILE, METADATA_FILE, CONFIG_FILE, STATE_FILE = (
@@ -415,6 +415,22 @@ def load_checkpoint(
     hashes = fingerprint(model) if hash_weights else {}
     model.to(device)
     return Checkpoint(model, meta, config, ckpt_dir, hashes, digest(hashes) if hashes else "")
+
+
+def peek_config(path: Path | str, base: Path | str | None = None) -> ModelConfig:
+    """A checkpoint's (or an adapter's) model config from its JSON alone: no weights read."""
+    ckpt_dir = resolve_checkpoint(path)
+    if not is_adapter(ckpt_dir):
+        return read_config(ckpt_dir / CONFIG_FILE)
+    raw = read_json(ckpt_dir / ADAPTER_CONFIG_FILE)
+    model = raw.get("model_config") if isinstance(raw, dict) else None
+    if not isinstance(model, dict):
+        if base is None:
+            raise AdaptkitError(f"{ckpt_dir / ADAPTER_CONFIG_FILE}: no model_config")
+        return peek_config(base)
+    run = raw.get("config") if isinstance(raw.get("config"), dict) else {}
+    ctx = {"context_len": run["context_len"]} if "context_len" in run else {}
+    return parse_config({**model, **ctx}, str(ckpt_dir / ADAPTER_CONFIG_FILE))
 
 
 def load_training_state(path: Path | str) -> dict[str, Any] | None:

@@ -121,6 +121,7 @@ def resolve_hub(ref: HubRef) -> Path:
                 allow_patterns=patterns,
                 local_files_only=local_only,
                 cache_dir=cache,
+                endpoint=os.environ.get("HF_ENDPOINT") or None,
             )
         except Exception as exc:  # not cached / offline / unreachable / no such repo
             if local_only:

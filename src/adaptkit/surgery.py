@@ -239,6 +239,7 @@ def describe_checkpoint(ckpt: Checkpoint) -> dict[str, Any]:
         "path": str(ckpt.path),
         "fingerprint": ckpt.fingerprint,
         "adapters": [str(p) for p in ckpt.adapters],
+        "base": str(ckpt.base_path) if ckpt.base_path else None,
         "model_config": ckpt.config.model_dict(),
         "other_config": dict(ckpt.config.extra),
         "groups": describe_groups(ckpt),

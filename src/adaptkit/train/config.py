@@ -17,6 +17,7 @@ from adaptkit.errors import AdaptkitError
 from adaptkit.robot import RobotSpec
 
 PRECISIONS = tuple(p.value for p in defaults.Precision)
+CHECKPOINT_FROM_BYTES = 4 * 2**30  # activation checkpointing by default above this estimate
 
 
 @dataclass
@@ -45,6 +46,8 @@ class TrainConfig:
     num_workers: int = 0
     max_steps_per_epoch: int | None = None  # cap optimiser steps per epoch (quick runs, benches)
     shuffle: bool = True
+    # recompute transformer blocks in the backward; None: when activations would pass 4 GiB
+    activation_checkpointing: bool | None = None
 
     def __post_init__(self) -> None:
         self.betas = (float(self.betas[0]), float(self.betas[1]))
@@ -110,6 +113,16 @@ class TrainConfig:
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
+
+    def checkpointing_for(self, config: Any, context_len: int) -> bool:
+        """Whether to recompute blocks: as set, else when the activations the backward keeps
+        would pass CHECKPOINT_FROM_BYTES (estimated: per token and layer ≈ 12 hidden-wide and
+        3 MLP-wide fp32 tensors)."""
+        if self.activation_checkpointing is not None:
+            return self.activation_checkpointing
+        per_token = 4 * (12 * config.hidden_dim + 3 * config.intermediate_size)
+        tokens = self.batch_size * context_len
+        return tokens * config.transformer_depth * per_token > CHECKPOINT_FROM_BYTES
 
     def stride(self, context_len: int) -> int:
         """Window start stride: trajectory_sparsity, else a quarter of the context."""
