@@ -192,7 +192,19 @@ def child_train(args) -> None:
 
     device = torch.device(args.device)
     ctx = args.context
-    ckpt = load_checkpoint(_ckpt_path(args), device=device)
+    if args.depth:  # the released widths with fewer layers, random: extrapolated to 20 below
+        from adaptkit.checkpoint import Checkpoint
+        from adaptkit.meta import CheckpointMeta, TaskMeta
+        from adaptkit.model import ModelConfig, Vintix
+
+        torch.manual_seed(0)
+        cfg0 = ModelConfig.released(transformer_depth=args.depth)
+        g = {"g00": _groups()["g00"]}
+        unit0 = Stats((0.0,) * OBS, (1.0,) * OBS, (0.0,) * ACT, (1.0,) * ACT)
+        meta0 = CheckpointMeta([TaskMeta.new("task_g00", "g00", g["g00"], unit0)])
+        ckpt = Checkpoint(Vintix(cfg0, g).to(device), meta0, cfg0, Path("."), {}, "")
+    else:
+        ckpt = load_checkpoint(_ckpt_path(args), device=device)
     model = ckpt.model
     spec = RobotSpec(
         name="newbot",
@@ -255,6 +267,7 @@ def child_train(args) -> None:
     useful = (3 * (trunk + group) if args.full else 2 * trunk + 3 * group) + 3 * att
     recompute = (trunk + att) if trainer.checkpointing else 0.0
     step = min(times)  # best step: the machine is shared
+    layer_in = 4 * ctx * cfg_m.hidden_dim  # what a checkpointed block keeps: its fp32 input
     print(
         json.dumps(
             {
@@ -268,6 +281,8 @@ def child_train(args) -> None:
                 "with_recompute": (useful + recompute) * ctx / step,
                 "mm_bf16": _mm_rate(torch.bfloat16, device),
                 "trainable": sum(p.numel() for p in model.parameters() if p.requires_grad),
+                "layer_in": layer_in,
+                "weights": sum(p.numel() * p.element_size() for p in model.parameters()),
             }
         )
     )
@@ -276,6 +291,7 @@ def child_train(args) -> None:
 def train(args) -> None:
     extra = ["--context", str(args.context), "--steps", str(args.steps)]
     extra += ["--full"] * args.full + ["--no-checkpointing"] * args.no_checkpointing
+    extra += ["--depth", str(args.depth)] if args.depth else []
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         print("train: no CUDA device here — skipped")
         return
@@ -296,6 +312,16 @@ def train(args) -> None:
         f"torch.mm bf16 ({mm / 1e9:.0f} GFLOP/s); with recompute {r['with_recompute'] / 1e9:.1f} "
         f"GFLOP/s = {100 * r['with_recompute'] / mm:.0f}%; trainable {r['trainable']:,}"
     )
+    if args.depth and args.depth < 20 and not args.full:
+        # per layer: the step's time and one more checkpointed block input; the weights as built
+        scale = 20 / args.depth
+        peak20 = r["peak"] - r["weights"] + 1.32e9 + (20 - args.depth) * r["layer_in"]
+        print(
+            f"  extrapolated to 20 layers: ≈{r['tokens_per_s'] / scale:.1f} timesteps/s "
+            f"(≈{min(r['step_s']) * scale:.0f} s per step), peak ≈{peak20 / 2**30:.2f} GiB "
+            "(measured peak − these weights + 1.32 GB of released weights + one fp32 block "
+            "input per extra layer)"
+        )
 
 
 # -- eval ----------------------------------------------------------------------------------------
@@ -391,6 +417,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--steps", type=int, default=1, help="timed steps (train) / KV steps (eval)")
     ap.add_argument("--full", action="store_true", help="train: full fine-tune, not frozen trunk")
     ap.add_argument("--no-checkpointing", action="store_true")
+    ap.add_argument(
+        "--depth",
+        type=int,
+        default=0,
+        help="train: the released widths with this many layers (random), extrapolated to 20",
+    )
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))

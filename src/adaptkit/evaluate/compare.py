@@ -10,9 +10,9 @@ from typing import Any
 
 import numpy as np
 
-from adaptkit.checkpoint import Checkpoint, peek_config
+from adaptkit.checkpoint import Checkpoint
 from adaptkit.errors import AdaptkitError
-from adaptkit.evaluate.plan import kv_dtype, plan_kv_cache, weight_bytes
+from adaptkit.evaluate.plan import preflight
 from adaptkit.evaluate.plot import plot_curves
 from adaptkit.evaluate.policies import ModelPolicy
 from adaptkit.evaluate.report import EvalReport, evaluate_policy, write_episodes_csv, write_json
@@ -78,7 +78,7 @@ def compare(
             f"--labels: must be unique and differ from the baselines {baselines}, got {labels}"
         )
     for label, ckpt in models:  # a KV cache that cannot fit is refused before any rollout
-        _preflight(label, ckpt, settings)
+        preflight(ckpt, settings, label)
     policies: list[tuple[str, Callable[[], Policy]]] = []
     if demonstrator:
         policies.append(("demonstrator", lambda: load_policy(robot, settings.expert)))
@@ -124,29 +124,6 @@ def compare(
             f"{robot.name}: in-context return (seed {settings.seed}, {settings.num_envs} envs)",
         )
     return out
-
-
-def _preflight(label: str, ckpt: Checkpoint | str | Path, settings: EvalSettings) -> None:
-    """Plan the model's KV cache from its config.json alone (no weights are read)."""
-    if isinstance(ckpt, Checkpoint):
-        config = ckpt.config
-        weights = sum(p.numel() * p.element_size() for p in ckpt.model.parameters())
-    else:
-        config = peek_config(ckpt, settings.base)
-        weights = weight_bytes(config)
-    device = settings.torch_device()
-    plan = plan_kv_cache(
-        config,
-        settings.num_envs,
-        settings.context_len or config.context_len,
-        kv_dtype(settings.kv_dtype, weights),
-        device,
-        resident_bytes=weights if device == "cpu" else 0,
-    )
-    try:
-        plan.check()
-    except AdaptkitError as exc:
-        raise AdaptkitError(f"model {label!r}: {exc}") from None
 
 
 def _write_table_csv(path: Path, rows: Sequence[dict[str, Any]]) -> Path:

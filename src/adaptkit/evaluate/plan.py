@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -173,3 +174,29 @@ def plan_kv_cache(
         device=str(torch.device(device)),
         budget=max(budget, 0),
     )
+
+
+def preflight(ckpt: Any, settings: Any, label: str | None = None) -> KVPlan:
+    """Plan a checkpoint's KV cache for `settings` (EvalSettings) from its config.json alone —
+    no weights are read — and refuse it when it does not fit."""
+    from adaptkit.checkpoint import Checkpoint, peek_config
+
+    if isinstance(ckpt, Checkpoint):
+        config = ckpt.config
+        weights = sum(p.numel() * p.element_size() for p in ckpt.model.parameters())
+    else:
+        config = peek_config(ckpt, settings.base)
+        weights = weight_bytes(config)
+    device = settings.torch_device()
+    plan = plan_kv_cache(
+        config,
+        settings.num_envs,
+        settings.context_len or config.context_len,
+        kv_dtype(settings.kv_dtype, weights),
+        device,
+        resident_bytes=weights if torch.device(device).type == "cpu" else 0,
+    )
+    try:
+        return plan.check()
+    except AdaptkitError as exc:
+        raise AdaptkitError(f"model {label!r}: {exc}" if label else str(exc)) from None
