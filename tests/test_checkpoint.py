@@ -286,3 +286,18 @@ def test_token_order_round_trip_and_override(tmp_path):
     write_reference_checkpoint(tmp_path / "w", fork_like, tiny_metadata())
     ckpt = load_checkpoint(tmp_path / "w", config_overrides={"token_order": "act,rew,obs"})
     assert ckpt.config.token_order == "act,rew,obs"
+
+
+def test_mapped_weights_never_write_the_file(tmp_path):
+    """Loading maps model.pth; writing into a loaded tensor (a full fine-tune) is copy-on-write."""
+    path = tiny_checkpoint(tmp_path)
+    before = (path / "model.pth").read_bytes()
+    ckpt = load_checkpoint(path)
+    with torch.no_grad():
+        for p in ckpt.model.parameters():
+            p.add_(1.0)
+    assert (path / "model.pth").read_bytes() == before
+    again = load_checkpoint(path)
+    assert again.fingerprint == ckpt.fingerprint  # the hashes of the file as loaded
+    assert fingerprint(again.model) != fingerprint(ckpt.model)
+    assert load_checkpoint(path, hash_weights=False).fingerprint == ""
