@@ -6,8 +6,9 @@ from "new" only, like `adaptkit finetune`.
 
 FLOPs are counted analytically per token (multiply-add = 2 FLOPs):
   linear forward F_lin = 2 · (weights of every nn.Linear a token passes through)
-  attention forward F_att = 2 · 2 · T · H per layer (QKᵀ and AV over the full T×T: the ALiBi bias
-  is a dense mask, so nothing is skipped for causality)
+  attention forward F_att = 2 · 2 · T · H per layer (QKᵀ and AV over the full T×T: up to 512
+  tokens the ALiBi bias is one dense mask, so nothing is skipped for causality; longer contexts go
+  through the blocked kernel, which skips the upper triangle — bench_release.py counts that half)
   full fine-tune  = 3·F_lin + 3·F_att                (forward + input grads + weight grads)
   frozen trunk    = 3·F_lin(group) + 2·F_lin(trunk) + 3·F_att   (no trunk weight grads)
 This is the usual ≈6·params·tokens for the full case. The matmul rate is measured with torch.mm

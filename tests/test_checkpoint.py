@@ -20,15 +20,14 @@ from helpers_model import (
     write_reference_checkpoint,
 )
 
+from adaptkit.adapter import BaseRef, load_adapter, save_adapter
 from adaptkit.checkpoint import (
     checkpoint_fingerprint,
     epoch_dir,
     fingerprint,
     latest_checkpoint,
-    load_adapter,
     load_checkpoint,
     load_training_state,
-    save_adapter,
     save_checkpoint,
 )
 from adaptkit.errors import AdaptkitError
@@ -217,13 +216,14 @@ def test_adapter_round_trip_and_wrong_base(tmp_path):
         for p in ckpt.model.encoder.obs_encoders["mini_locomotion"].parameters():
             p.add_(1.0)  # "trained"
     adapter = save_adapter(
-        tmp_path / "mini.adapter.pth",
+        tmp_path / "mini_adapter",
         ckpt.model,
         "mini_locomotion",
         ckpt.meta,
-        ckpt.fingerprint,
+        BaseRef(ckpt.fingerprint, str(base_path), base_path),
     )
-    assert adapter.stat().st_size < (base_path / "model.pth").stat().st_size
+    size = sum(p.stat().st_size for p in adapter.iterdir())
+    assert size < (base_path / "model.pth").stat().st_size
 
     loaded = load_adapter(base_path, adapter)
     assert loaded.adapters == [adapter]
@@ -244,9 +244,9 @@ def test_adapter_round_trip_and_wrong_base(tmp_path):
         load_adapter(other, adapter)
     with pytest.raises(AdaptkitError, match="already has group"):
         load_adapter(loaded, adapter)
-    (tmp_path / "junk.pth").write_bytes(b"junk")
-    with pytest.raises(AdaptkitError, match="not a loadable adapter"):
-        load_adapter(base_path, tmp_path / "junk.pth")
+    (adapter / "adapter_model.safetensors").write_bytes(b"junk")
+    with pytest.raises(AdaptkitError, match="not a readable safetensors file"):
+        load_adapter(base_path, adapter)
 
 
 def test_missing_files_are_named(tmp_path):
@@ -286,3 +286,18 @@ def test_token_order_round_trip_and_override(tmp_path):
     write_reference_checkpoint(tmp_path / "w", fork_like, tiny_metadata())
     ckpt = load_checkpoint(tmp_path / "w", config_overrides={"token_order": "act,rew,obs"})
     assert ckpt.config.token_order == "act,rew,obs"
+
+
+def test_mapped_weights_never_write_the_file(tmp_path):
+    """Loading maps model.pth; writing into a loaded tensor (a full fine-tune) is copy-on-write."""
+    path = tiny_checkpoint(tmp_path)
+    before = (path / "model.pth").read_bytes()
+    ckpt = load_checkpoint(path)
+    with torch.no_grad():
+        for p in ckpt.model.parameters():
+            p.add_(1.0)
+    assert (path / "model.pth").read_bytes() == before
+    again = load_checkpoint(path)
+    assert again.fingerprint == ckpt.fingerprint  # the hashes of the file as loaded
+    assert fingerprint(again.model) != fingerprint(ckpt.model)
+    assert load_checkpoint(path, hash_weights=False).fingerprint == ""

@@ -43,7 +43,7 @@ def test_fresh_folder_runs_the_whole_story(demo):
     marker = json.loads((root / "models" / "base" / "provenance.json").read_text())
     assert marker["complete"] is True and len(marker["data_sha256"]) == 64
     ckpt = root / "models" / "minicheetah_finetune" / f"{TINY.finetune_epochs:04d}_epoch"
-    assert (ckpt / "adapter.pth").is_file()
+    assert (ckpt / "adapter_config.json").is_file() and (ckpt / "model.pth").is_file()
     table = json.loads(
         (root / "models" / "minicheetah_finetune" / "compare" / "compare.json").read_text()
     )["table"]

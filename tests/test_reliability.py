@@ -634,7 +634,8 @@ def test_every_writer_fsyncs_the_file_and_its_folder(tmp_path, monkeypatch):
     """Each writer fsyncs what it wrote and the folder it renamed it into."""
     from helpers_model import tiny_meta, tiny_model
 
-    from adaptkit.checkpoint import save_adapter, save_checkpoint
+    from adaptkit.adapter import BaseRef, save_adapter
+    from adaptkit.checkpoint import save_checkpoint
     from adaptkit.data.config import write_dataset_config
     from adaptkit.data.history import HistoryWriter, write_task_metadata
     from adaptkit.meta import Stats, save_stats_file
@@ -660,8 +661,10 @@ def test_every_writer_fsyncs_the_file_and_its_folder(tmp_path, monkeypatch):
     for name in ("model.pth", "metadata.json", "config.json"):
         assert any(p.endswith(name) and ".0001_epoch.tmp-" in p for p in synced), name
     check(ckpt)  # the folder renamed into run/
-    save_adapter(tmp_path / "a.pth", model, "arm", tiny_meta(), "f" * 64)
-    check(tmp_path / "a.pth")
+    adapter = save_adapter(tmp_path / "adapter", model, "arm", tiny_meta(), BaseRef("f" * 64, "b"))
+    for name in ("adapter_model.safetensors", "adapter_config.json"):
+        assert any(p.endswith(name) and ".adapter.tmp-" in p for p in synced), name
+    check(adapter)
     stats = Stats((0.0,), (1.0,), (0.0,), (1.0,))
     save_stats_file(tmp_path / "stats.json", {"t": stats})
     check(tmp_path / "stats.json")

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 from helpers_model import tiny_checkpoint
 
 from adaptkit import AdaptkitError
-from adaptkit.checkpoint import load_adapter, load_training_state
+from adaptkit.adapter import load_adapter
+from adaptkit.checkpoint import load_training_state
 from adaptkit.evaluate import EvalSettings, compare
 from adaptkit.model import ModelConfig
 from adaptkit.pipeline import has_data
@@ -44,9 +44,13 @@ def test_non_numeric_dropout():
 
 def test_malformed_adapter(tmp_path):
     ckpt = tiny_checkpoint(tmp_path)
-    bad = tmp_path / "adapter.pth"
-    torch.save({"format": "adaptkit-adapter", "version": 1}, bad)
-    with pytest.raises(AdaptkitError, match="missing or malformed group, tensors"):
+    bad = tmp_path / "adapter"
+    bad.mkdir()
+    (bad / "adapter_config.json").write_text(
+        json.dumps({"format": "adaptkit-adapter", "format_version": 2})
+    )
+    (bad / "adapter_model.safetensors").write_bytes(b"junk")
+    with pytest.raises(AdaptkitError, match="missing or malformed group, obs_dim"):
         load_adapter(ckpt, bad)
 
 

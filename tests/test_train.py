@@ -9,12 +9,13 @@ import pytest
 import torch
 from helpers_train import TINY_MODEL, job, make_world, state_dict, tiny_train
 
-from adaptkit.checkpoint import load_adapter, load_checkpoint
+from adaptkit.adapter import load_adapter
+from adaptkit.checkpoint import load_checkpoint
 from adaptkit.errors import AdaptkitError
 from adaptkit.model import Vintix
 from adaptkit.plugins import get_registry
 from adaptkit.progress import Reporter
-from adaptkit.train import ADAPTER_FILE, METRICS_FILE, finetune, pretrain
+from adaptkit.train import METRICS_FILE, finetune, pretrain
 
 MC_GROUP = "minicheetah_locomotion"
 
@@ -64,8 +65,9 @@ def test_finetune_then_reload(world, tmp_path):
     assert ck.path == r.checkpoints[-1]
     assert set(ck.model.groups) == {"quadruped_locomotion", MC_GROUP}
     assert ck.meta["minicheetah_walking_ad"].group == MC_GROUP
-    # the adapter alone + the base give the same weights
-    merged = load_adapter(world["base"], r.checkpoints[-1] / ADAPTER_FILE)
+    # the adapter files beside the full checkpoint + the base give the same weights
+    assert r.adapter == r.checkpoints[-1]
+    merged = load_adapter(world["base"], r.adapter)
     for k, v in merged.model.state_dict().items():
         assert torch.equal(v, final[k]), k
     lines = (r.run_dir / METRICS_FILE).read_text().splitlines()

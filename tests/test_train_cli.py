@@ -63,7 +63,7 @@ def test_pretrain_then_seed_spelling(cli_world, monkeypatch):
     )  # fmt: skip
     assert r.exit_code == 0, r.output
     assert "frozen weights verified" in r.output
-    assert (root / "models" / "N" / "0001_epoch" / "adapter.pth").is_file()
+    assert (root / "models" / "N" / "0001_epoch" / "adapter_model.safetensors").is_file()
     # defaults from the plugin: `adaptkit finetune minicheetah` alone, + a JSON summary
     r = _run(
         ["finetune", "minicheetah", "--epochs", "1", "--json", "--eval-envs", "2",

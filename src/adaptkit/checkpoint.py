@@ -1,13 +1,17 @@
 """Checkpoints in the Vintix layout (`NNNN_epoch/` with model.pth, metadata.json, config.json,
-state.pth): strict loading with readable reports, atomic saving, tensor fingerprints, and adapter
-files (one new group + its metadata). What the JSON files mean is adaptkit.meta's job."""
+state.pth): strict, memory-mapped loading with readable reports, atomic saving, tensor
+fingerprints. An `NNNN_epoch` dir may instead be an adapter (adapter_config.json +
+adapter_model.safetensors: one group on top of a base, see adaptkit.adapter); loading one loads
+its base too. What the JSON files mean is adaptkit.meta's job."""
 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,8 +20,8 @@ import torch
 from torch import nn
 
 from adaptkit.errors import AdaptkitError
-from adaptkit.fileio import atomic_dir, to_json_text, torch_save_atomic
-from adaptkit.meta import CheckpointMeta, read_config
+from adaptkit.fileio import atomic_dir, to_json_text
+from adaptkit.meta import CheckpointMeta, parse_config, read_config, read_json
 from adaptkit.model import GroupDims, ModelConfig, Vintix
 
 MODEL_FILE, METADATA_FILE, CONFIG_FILE, STATE_FILE = (
@@ -27,8 +31,10 @@ MODEL_FILE, METADATA_FILE, CONFIG_FILE, STATE_FILE = (
     "state.pth",
 )
 REQUIRED_FILES = (MODEL_FILE, METADATA_FILE, CONFIG_FILE)
-ADAPTER_FORMAT, ADAPTER_VERSION = "adaptkit-adapter", 1
+ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE = "adapter_config.json", "adapter_model.safetensors"
+ADAPTER_FILES = (ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE)
 _EPOCH_RE = re.compile(r"^(\d+)_epoch$")
+_PARALLEL_HASH_BYTES = 64 << 20  # hash on several threads from this many bytes of weights
 
 
 # -- layout ------------------------------------------------------------------------------------
@@ -37,26 +43,51 @@ def epoch_dir(save_dir: Path | str, name: str, epoch: int) -> Path:
     return Path(save_dir) / name / f"{epoch:04d}_epoch"
 
 
-def is_complete(path: Path) -> bool:
+def is_full(path: Path) -> bool:
+    """A complete checkpoint in the reference layout (model.pth, metadata.json, config.json)."""
     return path.is_dir() and all((path / f).is_file() for f in REQUIRED_FILES)
+
+
+def is_adapter(path: Path) -> bool:
+    """An adapter dir (adapter_config.json + adapter_model.safetensors) without a model.pth."""
+    return (
+        path.is_dir()
+        and not (path / MODEL_FILE).exists()
+        and all((path / f).is_file() for f in ADAPTER_FILES)
+    )
+
+
+def is_complete(path: Path) -> bool:
+    """A full checkpoint or an adapter-sized epoch."""
+    return is_full(path) or is_adapter(path)
+
+
+def epoch_dirs(run_dir: Path | str) -> list[tuple[int, Path]]:
+    """Every complete `NNNN_epoch` dir of a run, oldest first."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        return []
+    return sorted(
+        (int(m.group(1)), p)
+        for p in run_dir.iterdir()
+        if (m := _EPOCH_RE.match(p.name)) and is_complete(p)
+    )
 
 
 def latest_checkpoint(run_dir: Path | str) -> Path | None:
     """The complete `NNNN_epoch` dir with the highest epoch in `run_dir`, or None."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        return None
-    found = [
-        (int(m.group(1)), p)
-        for p in run_dir.iterdir()
-        if (m := _EPOCH_RE.match(p.name)) and is_complete(p)
-    ]
-    return max(found)[1] if found else None
+    found = epoch_dirs(run_dir)
+    return found[-1][1] if found else None
 
 
 def resolve_checkpoint(path: Path | str) -> Path:
-    """An `NNNN_epoch` dir (or its model.pth), or a run dir → the checkpoint dir to read."""
-    path = Path(path)
+    """An `NNNN_epoch` dir (or its model.pth), an adapter dir, or a run dir → the dir to read.
+
+    A Hugging Face Hub reference (`hf://org/name[@rev][/sub]`, or a bare `org/name` that is no
+    local path) resolves to its snapshot in the local Hub cache first (adaptkit.hub)."""
+    from adaptkit.hub import resolve_model_path  # imports huggingface_hub only for Hub refs
+
+    path = resolve_model_path(path)
     if path.is_file() and path.name == MODEL_FILE:
         path = path.parent
     if not path.exists():
@@ -66,11 +97,16 @@ def resolve_checkpoint(path: Path | str) -> Path:
         if missing:
             raise AdaptkitError(f"checkpoint {path}: missing {', '.join(missing)}")
         return path
+    if (path / ADAPTER_CONFIG_FILE).exists() or (path / ADAPTER_WEIGHTS_FILE).exists():
+        missing = [f for f in ADAPTER_FILES if not (path / f).is_file()]
+        if missing:
+            raise AdaptkitError(f"adapter {path}: missing {', '.join(missing)}")
+        return path
     latest = latest_checkpoint(path)
     if latest is None:
         raise AdaptkitError(
-            f"checkpoint {path}: expected a NNNN_epoch dir with {', '.join(REQUIRED_FILES)}, "
-            "or a run dir holding such dirs"
+            f"checkpoint {path}: expected a NNNN_epoch dir with {', '.join(REQUIRED_FILES)} "
+            f"(or an adapter: {', '.join(ADAPTER_FILES)}), or a run dir holding such dirs"
         )
     return latest
 
@@ -88,23 +124,33 @@ def unwrap(model: nn.Module) -> nn.Module:
 
 # -- fingerprints ------------------------------------------------------------------------------
 def tensor_hash(t: torch.Tensor) -> str:
-    """sha256 of dtype, shape and raw bytes."""
+    """sha256 of dtype, shape and raw bytes (hashed in place: no copy of the tensor's bytes)."""
     t = t.detach().to("cpu").contiguous()
     h = hashlib.sha256(f"{t.dtype}{tuple(t.shape)}".encode())
-    h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    h.update(t.reshape(-1).view(torch.uint8).numpy())
     return h.hexdigest()
 
 
 def fingerprint(
     obj: nn.Module | Mapping[str, torch.Tensor], keys: Iterable[str] | None = None
 ) -> dict[str, str]:
-    """name → sha256 per tensor of a model's (or a plain) state dict, optionally a subset."""
+    """name → sha256 per tensor of a model's (or a plain) state dict, optionally a subset.
+
+    Tensors are hashed on a few threads (hashlib releases the GIL on large buffers): for a
+    memory-mapped state dict this pass is the one read of the weights from disk."""
     sd = unwrap(obj).state_dict() if isinstance(obj, nn.Module) else obj
     names = list(sd) if keys is None else list(keys)
     missing = [k for k in names if k not in sd]
     if missing:
         raise AdaptkitError(f"fingerprint: no tensor named {', '.join(missing[:5])}")
-    return {k: tensor_hash(sd[k]) for k in names}
+    total = sum(sd[k].numel() * sd[k].element_size() for k in names)
+    if total < _PARALLEL_HASH_BYTES:
+        return {k: tensor_hash(sd[k]) for k in names}
+    # biggest first, so no thread is left with one large tensor at the end
+    order = sorted(names, key=lambda k: -sd[k].numel() * sd[k].element_size())
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        hashes = dict(zip(order, pool.map(lambda k: tensor_hash(sd[k]), order), strict=True))
+    return {k: hashes[k] for k in names}
 
 
 def digest(hashes: Mapping[str, str]) -> str:
@@ -115,19 +161,22 @@ def digest(hashes: Mapping[str, str]) -> str:
     return h.hexdigest()
 
 
-def _torch_load(path: Path, where: str, unreadable: str) -> Any:
+def _torch_load(path: Path, where: str, unreadable: str, mmap: bool = False) -> Any:
     """torch.load(weights_only) with missing and corrupt files as one-line AdaptkitErrors."""
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except FileNotFoundError:
         raise AdaptkitError(f"{where}: file not found") from None
     except Exception as exc:  # truncated, not a torch file, unsafe pickle
         raise AdaptkitError(f"{where}: {unreadable} ({type(exc).__name__})") from None
 
 
-def load_state_dict_file(path: Path) -> dict[str, torch.Tensor]:
-    """A plain state dict of tensors (model.pth), loaded with weights_only."""
-    sd = _torch_load(path, str(path), "not a loadable weights file")
+def load_state_dict_file(path: Path, mmap: bool = True) -> dict[str, torch.Tensor]:
+    """A plain state dict of tensors (model.pth), loaded with weights_only.
+
+    Memory-mapped by default: tensors read their bytes from the file's pages when touched, and
+    those pages are private (copy-on-write): writing into a tensor never changes the file."""
+    sd = _torch_load(path, str(path), "not a loadable weights file", mmap=mmap)
     if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
         raise AdaptkitError(f"{path}: expected a plain state dict of tensors")
     return sd
@@ -211,18 +260,29 @@ def load_weights(
     sd: Mapping[str, torch.Tensor],
     source: str,
     expected_from: str = "config.json + metadata.json",
+    assign: bool = False,
 ) -> None:
     """Strict load with a readable report instead of torch's raw dump, then check that every
-    parameter really holds the file's values (nothing re-initialised afterwards)."""
-    expected = {k: v.shape for k, v in model.state_dict().items()}
+    parameter really holds the file's values (nothing re-initialised afterwards).
+
+    `assign`: the model's tensors become the given ones (no copy: a model built on the 'meta'
+    device takes memory-mapped weights as they are); they are converted only where the file's
+    dtype differs from the model's."""
+    live = model.state_dict()
+    expected = {k: v.shape for k, v in live.items()}
     report = state_dict_report(expected, {k: v.shape for k, v in sd.items()})
     if report:
         raise AdaptkitError(f"{source} does not match {expected_from}: " + " | ".join(report))
-    model.load_state_dict(sd, strict=True)
+    if assign:
+        sd = {k: v if v.dtype == live[k].dtype else v.to(live[k].dtype) for k, v in sd.items()}
+    model.load_state_dict(sd, strict=True, assign=assign)
     live = model.state_dict()
-    changed = [
-        k for k, v in sd.items() if not torch.equal(live[k].cpu(), v.to(live[k].dtype).cpu())
-    ]
+    if assign:  # the very tensors given: identity is the check, and costs no read
+        changed = [k for k, v in sd.items() if live[k].data_ptr() != v.data_ptr()]
+    else:
+        changed = [
+            k for k, v in sd.items() if not torch.equal(live[k].cpu(), v.to(live[k].dtype).cpu())
+        ]
     if changed:
         raise AdaptkitError(f"{source}: weights differ after loading: {', '.join(changed[:5])}")
 
@@ -239,6 +299,7 @@ class Checkpoint:
     tensor_hashes: dict[str, str]
     fingerprint: str
     adapters: list[Path] = field(default_factory=list)
+    base_path: Path | None = None  # the base checkpoint an adapter was loaded onto
 
     @property
     def groups(self) -> dict[str, GroupDims]:
@@ -250,25 +311,34 @@ class Checkpoint:
         return p if p.is_file() else None
 
 
+def checkpoint_config(model: nn.Module, config: Mapping[str, Any]) -> dict[str, Any]:
+    """config.json of a checkpoint: `config`'s keys, then the model's own keys (which win, but a
+    run's context_len is kept: a run may train with a different context than its base)."""
+    cfg = {**config, **unwrap(model).config.model_dict()}
+    if "context_len" in config:
+        cfg["context_len"] = config["context_len"]
+    if cfg["token_order"] == "obs,act,rew":  # the released default: keep config.json clean
+        del cfg["token_order"]
+    return cfg
+
+
 def save_checkpoint(
     path: Path | str,
     model: nn.Module,
     meta: CheckpointMeta,
     config: Mapping[str, Any],
     state: Mapping[str, Any] | None = None,
+    extra: Callable[[Path], None] | None = None,
 ) -> Path:
     """Write model.pth, metadata.json, config.json (+ state.pth) atomically: everything goes into a
     temp dir beside `path`, fsync'ed and renamed into place when complete.
 
-    `config`: config.json's non-model keys (training keys); the model's own keys are added."""
+    `config`: config.json's non-model keys (training keys); the model's own keys are added.
+    `extra(tmp_dir)` may add files (e.g. the adapter of a frozen fine-tune) before the rename."""
     path = Path(path)
     model = unwrap(model)
     meta.check_model_groups(model.groups, f"{path / METADATA_FILE} (saving)")
-    cfg = {**config, **model.config.model_dict()}
-    if "context_len" in config:  # a run may train with a different context than the base
-        cfg["context_len"] = config["context_len"]
-    if cfg["token_order"] == "obs,act,rew":  # the released default: keep config.json clean
-        del cfg["token_order"]
+    cfg = checkpoint_config(model, config)
     weights = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     with atomic_dir(path, "checkpoint") as tmp:
         # torch.save through Python file objects: a full disk is an OSError naming its cause
@@ -279,6 +349,8 @@ def save_checkpoint(
         if state is not None:
             with open(tmp / STATE_FILE, "wb") as fh:
                 torch.save(dict(state), fh)
+        if extra is not None:
+            extra(tmp)
     return path
 
 
@@ -287,21 +359,56 @@ def load_checkpoint(
     *,
     device: torch.device | str = "cpu",
     config_overrides: Mapping[str, Any] | None = None,
+    hash_weights: bool = True,
+    base: Path | str | None = None,
 ) -> Checkpoint:
     """Load an `NNNN_epoch` dir (or the latest one in a run dir), strictly and verified.
 
+    Lean at any size: model.pth is memory-mapped, the model is built on the 'meta' device and
+    takes the mapped tensors as its own (no second copy, no random init to overwrite), and the
+    fingerprint is hashed from those tensors: one read of the weights in all. Peak memory is
+    about the weights' size (bench/bench_release.py measures it). `hash_weights=False` skips
+    the hashing, so nothing of the weights is read (`fingerprint` is then "").
+
     `config_overrides` patch config.json's keys, e.g. {"token_order": "act,rew,obs"} for a
     checkpoint of the quadruped fork, whose config.json does not record its token order (the
-    weights cannot tell: both orders have the same shapes)."""
+    weights cannot tell: both orders have the same shapes).
+
+    An adapter dir loads its base (`base`, else the one its adapter_config.json records),
+    checks the base's fingerprint and adds the adapter's group (adaptkit.adapter)."""
     ckpt_dir = resolve_checkpoint(path)
+    if is_adapter(ckpt_dir):
+        from adaptkit.adapter import load_adapter_checkpoint
+
+        return load_adapter_checkpoint(
+            ckpt_dir, base=base, device=device, config_overrides=config_overrides
+        )
     config = read_config(ckpt_dir / CONFIG_FILE, config_overrides)
     meta = CheckpointMeta.read(ckpt_dir / METADATA_FILE)
     sd = load_state_dict_file(ckpt_dir / MODEL_FILE)
-    model = Vintix(config, meta.groups)
-    load_weights(model, sd, str(ckpt_dir / MODEL_FILE))
-    hashes = fingerprint(sd)
+    with torch.device("meta"):
+        model = Vintix(config, meta.groups)
+    load_weights(model, sd, str(ckpt_dir / MODEL_FILE), assign=True)
+    model.transformer.reset_slopes()
+    hashes = fingerprint(model) if hash_weights else {}
     model.to(device)
-    return Checkpoint(model, meta, config, ckpt_dir, hashes, digest(hashes))
+    return Checkpoint(model, meta, config, ckpt_dir, hashes, digest(hashes) if hashes else "")
+
+
+def peek_config(path: Path | str, base: Path | str | None = None) -> ModelConfig:
+    """A checkpoint's (or an adapter's) model config from its JSON alone: no weights read."""
+    ckpt_dir = resolve_checkpoint(path)
+    if not is_adapter(ckpt_dir):
+        return read_config(ckpt_dir / CONFIG_FILE)
+    raw = read_json(ckpt_dir / ADAPTER_CONFIG_FILE)
+    model = raw.get("model_config") if isinstance(raw, dict) else None
+    if not isinstance(model, dict):
+        if base is None:
+            raise AdaptkitError(f"{ckpt_dir / ADAPTER_CONFIG_FILE}: no model_config")
+        return peek_config(base)
+    run = raw.get("config") if isinstance(raw.get("config"), dict) else {}
+    ctx = {"context_len": run["context_len"]} if "context_len" in run else {}
+    return parse_config({**model, **ctx}, str(ckpt_dir / ADAPTER_CONFIG_FILE))
 
 
 def load_training_state(path: Path | str) -> dict[str, Any] | None:
@@ -310,114 +417,3 @@ def load_training_state(path: Path | str) -> dict[str, Any] | None:
     if not p.is_file():
         return None
     return _torch_load(p, str(p), "unreadable training state")
-
-
-# -- adapters ----------------------------------------------------------------------------------
-def save_adapter(
-    path: Path | str,
-    model: nn.Module,
-    group: str,
-    meta: CheckpointMeta,
-    base_fingerprint: str,
-) -> Path:
-    """One small file: the group's tensors, its tasks' metadata, the base's fingerprint."""
-    path = Path(path)
-    model = unwrap(model)
-    if group not in model.groups:
-        raise AdaptkitError(
-            f"adapter: model has no group {group!r} (groups: {sorted(model.groups)})"
-        )
-    tasks = meta.subset(group)
-    if not len(tasks):
-        raise AdaptkitError(f"adapter: metadata has no task in group {group!r}")
-    if tasks.groups[group] != model.groups[group]:
-        raise AdaptkitError(
-            f"adapter: metadata dims {tasks.groups[group]} disagree with the model's "
-            f"{model.groups[group]}"
-        )
-    prefixes = Vintix.group_prefixes(group)
-    tensors = {
-        k: v.detach().cpu().clone() for k, v in model.state_dict().items() if k.startswith(prefixes)
-    }
-    dims = model.groups[group]
-    payload = {
-        "format": ADAPTER_FORMAT,
-        "version": ADAPTER_VERSION,
-        "group": group,
-        "obs_dim": dims.obs_dim,
-        "act_dim": dims.act_dim,
-        "tensors": tensors,
-        "metadata": tasks.to_json(),
-        "base_fingerprint": base_fingerprint,
-        "model_config": model.config.model_dict(),
-    }
-    torch_save_atomic(payload, path, "adapter")
-    return path
-
-
-def read_adapter(path: Path | str) -> dict[str, Any]:
-    path = Path(path)
-    raw = _torch_load(path, f"adapter {path}", "not a loadable adapter")
-    if not isinstance(raw, dict) or raw.get("format") != ADAPTER_FORMAT:
-        raise AdaptkitError(f"adapter {path}: not an adaptkit adapter file")
-    if raw.get("version") != ADAPTER_VERSION:
-        raise AdaptkitError(
-            f"adapter {path}: format version {raw.get('version')!r}, expected {ADAPTER_VERSION}"
-        )
-    kinds = {"group": str, "tensors": dict, "metadata": dict, "base_fingerprint": str}
-    bad = [k for k, kind in kinds.items() if not isinstance(raw.get(k), kind)]
-    if bad:
-        raise AdaptkitError(f"adapter {path}: missing or malformed {', '.join(bad)}")
-    return raw
-
-
-def load_adapter(base: Checkpoint | Path | str, adapter_path: Path | str) -> Checkpoint:
-    """Base + adapter group. Refused when the base's weights are not the ones the adapter was
-    trained on. A Checkpoint passed as `base` is extended in place (its model gains the group)."""
-    if not isinstance(base, Checkpoint):
-        base = load_checkpoint(base)
-    adapter_path = Path(adapter_path)
-    raw = read_adapter(adapter_path)
-    group = raw["group"]
-    model = base.model
-    current = fingerprint(model)  # the live weights, not the hashes taken at load time
-    if group in model.groups:
-        raise AdaptkitError(f"adapter {adapter_path}: base {base.path} already has group {group!r}")
-    if digest(current) != raw["base_fingerprint"]:
-        raise AdaptkitError(
-            f"adapter {adapter_path}: trained on base {raw['base_fingerprint'][:16]}, but "
-            f"{base.path} has fingerprint {digest(current)[:16]}; load it with its own base"
-        )
-    tasks = CheckpointMeta.parse(raw["metadata"], f"adapter {adapter_path} metadata")
-    if set(tasks.groups) != {group}:
-        raise AdaptkitError(
-            f"adapter {adapter_path}: its metadata has groups {sorted(tasks.groups)}, "
-            f"expected only {group!r}"
-        )
-    clash = [t for t in tasks.tasks if t in base.meta]
-    if clash:
-        raise AdaptkitError(f"adapter {adapter_path}: tasks {clash} already exist in {base.path}")
-    model.add_group_modules(group, tasks.groups[group])
-    try:
-        expected = {
-            k: v.shape
-            for k, v in model.state_dict().items()
-            if k.startswith(Vintix.group_prefixes(group))
-        }
-        tensors = raw["tensors"]
-        report = state_dict_report(expected, {k: v.shape for k, v in tensors.items()})
-        if report:
-            raise AdaptkitError(f"adapter {adapter_path}: " + " | ".join(report))
-        load_weights(
-            model, {**model.state_dict(), **tensors}, f"adapter {adapter_path}", "its metadata"
-        )
-    except BaseException:
-        model.remove_group(group)
-        raise
-    meta = base.meta.copy()
-    for t in tasks.tasks.values():
-        meta.add(t)
-    hashes = {**current, **fingerprint(tensors)}
-    return Checkpoint(
-        model, meta, base.config, base.path, hashes, digest(hashes), [*base.adapters, adapter_path]
-    )

@@ -29,6 +29,28 @@ class Precision(str, enum.Enum):
         return self.value
 
 
+class SaveFormat(str, enum.Enum):
+    """What each epoch of a fine-tune writes (adaptkit.train.finetune)."""
+
+    AUTO = "auto"  # adapter epochs when only the new group trains and the base is large
+    ADAPTER = "adapter"  # the new group only (adapter_model.safetensors + adapter_config.json)
+    FULL = "full"  # the whole model in the reference layout (+ the adapter files beside)
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class KVDtype(str, enum.Enum):
+    """The KV cache's element type during evaluation (adaptkit.evaluate.plan)."""
+
+    AUTO = "auto"  # bf16 for large models, fp32 otherwise
+    FP32 = "fp32"
+    BF16 = "bf16"
+
+    def __str__(self) -> str:
+        return self.value
+
+
 # -- where things live -------------------------------------------------------------------------
 SAVE_DIR = Path("models")  # runs: SAVE_DIR/NAME/NNNN_epoch
 BASE_MODEL = SAVE_DIR / "base"  # the main job's base model (built on first use)
@@ -46,6 +68,11 @@ PRECISION = Precision.FP32
 FINETUNE_EPOCHS = 10
 FINETUNE_LR_FROZEN, FINETUNE_LR_FULL = 1e-3, 1e-4
 FINETUNE_PRECISION = Precision.BF16
+# A base this large (its weights in bytes, 100 MiB ≈ 26M fp32 parameters) counts as large: a
+# frozen-trunk fine-tune then writes adapter-sized epochs (a full copy per epoch would be mostly
+# the same bytes: 10 epochs of the released 330M model = 13 GB for 4M changed parameters), and
+# evaluation keeps its KV cache in bf16. The default 0.66M model stays far below.
+LARGE_MODEL_BYTES = 100 * 2**20
 
 # -- evaluation (adaptkit.evaluate.EvalSettings) -----------------------------------------------
 NUM_ENVS = 16

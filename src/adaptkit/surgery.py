@@ -239,6 +239,7 @@ def describe_checkpoint(ckpt: Checkpoint) -> dict[str, Any]:
         "path": str(ckpt.path),
         "fingerprint": ckpt.fingerprint,
         "adapters": [str(p) for p in ckpt.adapters],
+        "base": str(ckpt.base_path) if ckpt.base_path else None,
         "model_config": ckpt.config.model_dict(),
         "other_config": dict(ckpt.config.extra),
         "groups": describe_groups(ckpt),
@@ -248,12 +249,17 @@ def describe_checkpoint(ckpt: Checkpoint) -> dict[str, Any]:
 
 
 # -- verification ------------------------------------------------------------------------------
-def frozen_fingerprint(model: nn.Module) -> dict[str, str]:
-    """Hashes of every frozen parameter (and buffer), taken before training."""
+def frozen_fingerprint(model: nn.Module, known: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Hashes of every frozen parameter (and buffer), taken before training.
+
+    `known`: hashes already taken of these very tensors (e.g. while loading them); the ones
+    found there are not hashed again."""
     model = unwrap(model)
     frozen = {n for n, p in model.named_parameters() if not p.requires_grad}
     frozen |= {n for n in model.state_dict() if n not in dict(model.named_parameters())}
-    return fingerprint(model, sorted(frozen))
+    known = known or {}
+    todo = sorted(n for n in frozen if n not in known)
+    return {**{n: known[n] for n in frozen if n in known}, **fingerprint(model, todo)}
 
 
 def verify_frozen(
@@ -266,7 +272,8 @@ def verify_frozen(
         else model_or_state
     )
     missing = [k for k in before if k not in sd]
-    changed = [k for k in before if k in sd and fingerprint(sd, [k])[k] != before[k]]
+    now = fingerprint(sd, [k for k in before if k in sd])  # one (threaded) pass
+    changed = [k for k, h in now.items() if h != before[k]]
     if missing or changed:
         parts = []
         if changed:

@@ -10,6 +10,7 @@ import typer
 
 from adaptkit import defaults as D
 from adaptkit.commands.render import RichReporter, console, fmt, print_json, table
+from adaptkit.defaults import KVDtype
 from adaptkit.errors import AdaptkitError
 from adaptkit.plugins import get_registry
 
@@ -55,13 +56,30 @@ OPT_THREADS = typer.Option(
     1, "--threads", help="torch threads for the model on CPU (1: no fight with MuJoCo's)."
 )
 OPT_JSON = typer.Option(False, "--json", help="Print the result as JSON.")
+OPT_DEVICE = typer.Option(
+    None,
+    "--device",
+    help="Where the model runs: cpu, cuda, cuda:1.",
+    show_default="cuda if available",
+)
+OPT_KV_DTYPE = typer.Option(
+    KVDtype.AUTO, "--kv-dtype", help="KV cache element type (auto: bf16 for large models)."
+)
+OPT_BASE = typer.Option(
+    None,
+    "--base",
+    help="Base checkpoint of adapter models (local path or hf://ORG/NAME).",
+    show_default="the base each adapter records",
+)
 
 
 def eval_cmd(
-    checkpoint: Path | None = typer.Argument(
-        None, help="Checkpoint: an NNNN_epoch folder or a run folder (latest epoch)."
+    checkpoint: str | None = typer.Argument(
+        None,
+        help="Checkpoint: an NNNN_epoch folder, a run folder (latest epoch), an adapter folder, "
+        "or a Hub repo (hf://ORG/NAME, optionally @REV and /SUBFOLDER).",
     ),
-    vintix_path: Path | None = typer.Option(
+    vintix_path: str | None = typer.Option(
         None, "--vintix-path", "--vintix_path", help="The checkpoint, as an option (seed spelling)."
     ),
     robot: str = OPT_ROBOT,
@@ -80,6 +98,9 @@ def eval_cmd(
         False, "--parallel", help="Accepted for the seed's spelling; envs are always batched."
     ),
     threads: int = OPT_THREADS,
+    device: str | None = OPT_DEVICE,
+    kv_dtype: KVDtype = OPT_KV_DTYPE,
+    base: str | None = OPT_BASE,
     json_out: bool = OPT_JSON,
 ) -> None:
     """In-context evaluation: all envs batched, one KV-cached forward per control step."""
@@ -93,7 +114,7 @@ def eval_cmd(
     settings = EvalSettings.from_options(
         num_envs=num_envs, episodes=episodes, max_steps=max_steps, seed=seed,
         episode_length=episode_length, context_len=context_len, group=group,
-        data_dir=data_dir, threads=threads,
+        data_dir=data_dir, threads=threads, device=device, kv_dtype=kv_dtype, base=base,
     )  # fmt: skip
     spec = get_registry().robot(robot)
     report = evaluate(
@@ -156,6 +177,9 @@ def compare_cmd(
         None, "--out", help="Output folder.", show_default="compare/ROBOT"
     ),
     threads: int = OPT_THREADS,
+    device: str | None = OPT_DEVICE,
+    kv_dtype: KVDtype = OPT_KV_DTYPE,
+    base: str | None = OPT_BASE,
     json_out: bool = OPT_JSON,
 ) -> None:
     """Zero-shot vs fine-tuned vs demonstrator vs standing: same seeds, one table and plot."""
@@ -165,7 +189,7 @@ def compare_cmd(
     settings = EvalSettings.from_options(
         num_envs=num_envs, episodes=episodes, max_steps=max_steps, seed=seed,
         episode_length=episode_length, context_len=context_len, group=group,
-        data_dir=data_dir, threads=threads,
+        data_dir=data_dir, threads=threads, device=device, kv_dtype=kv_dtype, base=base,
     )  # fmt: skip
     rep = compare(
         get_registry().robot(robot),
@@ -202,16 +226,18 @@ def render_compare(rep: Any, title: str) -> None:
     console.print(f"wrote {', '.join(str(p) for p in rep.files.values())}", highlight=False)
 
 
-def _named_models(models: list[str], labels: list[str]) -> list[tuple[str, Path]]:
-    """(label, path) per model from `LABEL=PATH` / `PATH` and --labels; names must be unique."""
+def _named_models(models: list[str], labels: list[str]) -> list[tuple[str, str]]:
+    """(label, path) per model from `LABEL=PATH` / `PATH` and --labels; names must be unique.
+    Paths stay strings: a Hub reference (hf://…) is no local path."""
     if not models:
         raise AdaptkitError("--models: give at least one checkpoint")
-    pairs = [m.split("=", 1) if "=" in m else (None, m) for m in models]
-    paths = [Path(p) for _, p in pairs]
+    pairs = [m.split("=", 1) if "=" in m and "://" not in m.split("=", 1)[0] else (None, m)
+             for m in models]  # fmt: skip
+    paths = [p for _, p in pairs]
     flat = [x.strip() for label in labels for x in label.split(",") if x.strip()]
     if flat and len(flat) != len(models):
         raise AdaptkitError(f"--labels: got {len(flat)} labels for {len(models)} models")
-    defaults = [_label(p) for p in paths]
+    defaults = [_label(Path(p)) for p in paths]
     out = []
     for i, ((given, _), path) in enumerate(zip(pairs, paths, strict=True)):
         default = defaults[i] if defaults.count(defaults[i]) == 1 else str(path)

@@ -1,4 +1,5 @@
-"""`adaptkit groups` and `adaptkit inspect`: what is inside a checkpoint."""
+"""`adaptkit groups`, `adaptkit inspect`: what is inside a checkpoint; `adaptkit merge`: an
+adapter and its base as one full checkpoint."""
 
 from __future__ import annotations
 
@@ -8,18 +9,30 @@ import typer
 
 from adaptkit.commands.render import console, print_json, table
 
-CKPT = typer.Argument(..., help="An NNNN_epoch checkpoint dir, or a run dir (takes the latest).")
+CKPT = typer.Argument(
+    ...,
+    help="An NNNN_epoch checkpoint dir, a run dir (takes the latest), an adapter dir, or a Hub "
+    "repo (hf://ORG/NAME, optionally @REV and /SUBFOLDER).",
+)
+BASE = typer.Option(
+    None,
+    "--base",
+    help="The base of an adapter (local path or hf://ORG/NAME).",
+    show_default="the base the adapter records",
+)
 
 
 def groups(
-    ckpt: Path = CKPT,
+    ckpt: str = CKPT,
+    base: str | None = BASE,
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Groups and tasks inside a checkpoint, their obs/act dims and parameter counts."""
     from adaptkit.checkpoint import load_checkpoint
     from adaptkit.surgery import describe_groups
 
-    loaded = load_checkpoint(ckpt)
+    # shapes only: a full checkpoint's weights are mapped, never read
+    loaded = load_checkpoint(ckpt, hash_weights=False, base=base)
     rows = describe_groups(loaded)
     if json_out:
         print_json(rows)
@@ -33,18 +46,21 @@ def groups(
 
 
 def inspect(
-    ckpt: Path = CKPT,
+    ckpt: str = CKPT,
+    base: str | None = BASE,
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Model config, parameters per module and the weights' fingerprint."""
     from adaptkit.checkpoint import load_checkpoint
     from adaptkit.surgery import describe_checkpoint
 
-    info = describe_checkpoint(load_checkpoint(ckpt))
+    info = describe_checkpoint(load_checkpoint(ckpt, base=base))
     if json_out:
         print_json(info)
         return
     console.print(f"[bold]{info['path']}[/]  fingerprint {info['fingerprint'][:16]}")
+    if info["base"]:
+        console.print(f"adapter on base {info['base']}", highlight=False)
     cfg = info["model_config"]
     console.print(table("model config", ["key", "value"], cfg.items()))
     params = [
@@ -56,7 +72,48 @@ def inspect(
     console.print(table("groups", ["group", "tasks", "obs", "act"], g))
 
 
+def merge(
+    adapter: str = typer.Argument(
+        ...,
+        help="The adapter: a dir with adapter_config.json + adapter_model.safetensors (e.g. an "
+        "epoch of a fine-tune), or a run dir (its newest epoch).",
+    ),
+    out: Path = typer.Option(
+        ...,
+        "--out",
+        help="Where to write: an NNNN_epoch dir, or a run dir (gets the adapter's NNNN_epoch).",
+    ),
+    base: str | None = BASE,
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Base + adapter → one full checkpoint (model.pth, metadata.json, config.json)."""
+    from adaptkit.adapter import merge_adapter, read_adapter
+    from adaptkit.checkpoint import resolve_checkpoint
+
+    src = resolve_checkpoint(adapter)
+    cfg, tensors = read_adapter(src)
+    path = merge_adapter(src, out, base=base)
+    info = {
+        "merged": str(path),
+        "adapter": str(src),
+        "group": cfg.group,
+        "tasks": list(cfg.tasks.tasks),
+        "base_fingerprint": cfg.base.fingerprint,
+        "adapter_tensors": len(tensors),
+    }
+    if json_out:
+        print_json(info)
+        return
+    console.print(
+        f"wrote {path}: base + group '{cfg.group}' ({', '.join(info['tasks'])}), a full "
+        "checkpoint in the reference layout",
+        highlight=False,
+    )
+
+
 def register(app: typer.Typer) -> None:
     """Attach this module's commands to the root app."""
     app.command("groups")(groups)
     app.command("inspect")(inspect)
+    app.command("merge")(merge)
+    app.command("apply-adapter", help="The same as `merge`.", hidden=True)(merge)

@@ -11,7 +11,7 @@ import typer
 
 from adaptkit import defaults as D
 from adaptkit.commands.render import RichReporter, console, print_json
-from adaptkit.defaults import FreezeMode, Precision
+from adaptkit.defaults import FreezeMode, Precision, SaveFormat
 from adaptkit.errors import AdaptkitError
 from adaptkit.plugins import get_registry
 
@@ -98,6 +98,13 @@ OPT_RESUME = _opt(False, "--resume", help="Continue from the run's newest checkp
 OPT_DEVICE = _opt(None, "--device", help="cpu or cuda.", show="cuda if available")
 OPT_SAVE_DIR = _opt(Path("models"), "--save-dir", "--save_dir", help="Runs go to SAVE_DIR/NAME/.")
 OPT_JSON = _opt(False, "--json", help="Print the summary as JSON.")
+OPT_KEEP = _opt(None, "--keep", help="Keep only the newest N epochs.", show="all")
+OPT_CHECKPOINTING = _opt(
+    None,
+    "--activation-checkpointing/--no-activation-checkpointing",
+    help="Recompute each transformer block in the backward instead of storing it.",
+    show="on when the activations would take over 4 GiB",
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -106,11 +113,12 @@ def register(app: typer.Typer) -> None:
     @app.command("finetune")
     def finetune_cmd(
         robot: str = typer.Argument(..., help="Robot name (see `adaptkit robots`)."),
-        pretrained_path: Path = _opt(
+        pretrained_path: str = _opt(
             None,
             "--pretrained-path",
             "--pretrained_path",
-            help="Base checkpoint: an NNNN_epoch dir or a run dir (newest epoch).",
+            help="Base checkpoint: an NNNN_epoch dir, a run dir (newest epoch), or a Hub repo "
+            "(hf://ORG/NAME, optionally @REV and /SUBFOLDER).",
             show="SAVE_DIR/base, built from Go1/Go2/A1 on first use",
         ),
         dataset_config_paths: list[str] = _opt(
@@ -165,6 +173,14 @@ def register(app: typer.Typer) -> None:
         save_every: int = OPT_SAVE_EVERY,
         seed: int = OPT_SEED,
         resume: bool = OPT_RESUME,
+        save: SaveFormat = _opt(
+            SaveFormat.AUTO,
+            "--save",
+            help="Each epoch: the full model, or the new group as an adapter "
+            "(auto: adapter when only the new group trains and the base's weights are ≥ 100 MiB).",
+        ),
+        keep: int = OPT_KEEP,
+        checkpointing: bool = OPT_CHECKPOINTING,
         stats: Path = _opt(
             None, "--stats", help="stats.json with the robot's task.", show="found or computed"
         ),
@@ -207,7 +223,7 @@ def register(app: typer.Typer) -> None:
             epochs=epochs, lr=lr, batch_size=batch_size, context_len=context_len,
             trajectory_sparsity=stride, grad_accum=grad_accum, precision=precision,
             warmup_ratio=warmup_ratio, weight_decay=weight_decay, save_every=save_every,
-            seed=seed,
+            seed=seed, activation_checkpointing=checkpointing,
         )  # fmt: skip
         job = FinetuneJob(
             robot=registry.robot(robot),
@@ -224,6 +240,8 @@ def register(app: typer.Typer) -> None:
             resume=resume,
             stats_path=stats,
             device=device,
+            save=save,
+            keep=keep,
         )
         evaluation = plan.eval_settings(num_envs=eval_envs, episodes=eval_episodes, seed=eval_seed)
         result = adapt(
@@ -270,6 +288,8 @@ def register(app: typer.Typer) -> None:
         save_every: int = OPT_SAVE_EVERY,
         seed: int = OPT_SEED,
         resume: bool = OPT_RESUME,
+        keep: int = OPT_KEEP,
+        checkpointing: bool = OPT_CHECKPOINTING,
         stats: Path = _opt(None, "--stats", help="stats.json.", show="found or computed"),
         device: str = OPT_DEVICE,
         as_json: bool = OPT_JSON,
@@ -281,7 +301,7 @@ def register(app: typer.Typer) -> None:
             epochs=epochs, lr=lr, batch_size=batch_size, context_len=context_len,
             trajectory_sparsity=stride, grad_accum=grad_accum, precision=precision,
             warmup_ratio=warmup_ratio, weight_decay=weight_decay, save_every=save_every,
-            seed=seed,
+            seed=seed, activation_checkpointing=checkpointing,
         ))  # fmt: skip
         result = pretrain(
             parse_config_paths(configs),
@@ -295,5 +315,6 @@ def register(app: typer.Typer) -> None:
             device=device,
             reporter=RichReporter(quiet=as_json),
             registry=get_registry(),
+            keep=keep,
         )
         _summary(result, as_json)

@@ -12,6 +12,7 @@ import numpy as np
 
 from adaptkit.checkpoint import Checkpoint
 from adaptkit.errors import AdaptkitError
+from adaptkit.evaluate.plan import preflight
 from adaptkit.evaluate.plot import plot_curves
 from adaptkit.evaluate.policies import ModelPolicy
 from adaptkit.evaluate.report import EvalReport, evaluate_policy, write_episodes_csv, write_json
@@ -77,6 +78,8 @@ def compare(
         raise AdaptkitError(
             f"--labels: must be unique and differ from the baselines {baselines}, got {labels}"
         )
+    for label, ckpt in models:  # a KV cache that cannot fit is refused before any rollout
+        preflight(ckpt, settings, label)
     policies: list[tuple[str, Callable[[], Policy]]] = []
     if demonstrator:
         policies.append(("demonstrator", lambda: load_policy(robot, settings.expert)))

@@ -10,6 +10,7 @@ import torch
 
 from adaptkit.checkpoint import Checkpoint, load_checkpoint
 from adaptkit.errors import AdaptkitError
+from adaptkit.evaluate.plan import KVPlan, kv_dtype, plan_kv_cache
 from adaptkit.evaluate.resolve import Resolution, resolve
 from adaptkit.evaluate.settings import EvalSettings
 from adaptkit.robot import RobotSpec
@@ -35,6 +36,7 @@ class ModelPolicy:
         name: str = "model",
         info: dict[str, Any] | None = None,
         threads: int | None = 1,
+        cache_dtype: torch.dtype | None = None,
     ) -> None:
         self.name = name
         # torch threads while stepping (CPU). One is the default: the batched step is small and
@@ -49,6 +51,12 @@ class ModelPolicy:
         self.info = dict(info or {})
         p = next(model.parameters())
         self.device, self.dtype = p.device, p.dtype
+        self.model_bytes = sum(t.numel() * t.element_size() for t in model.parameters())
+        # None: bf16 for large models, the model's dtype otherwise (adaptkit.evaluate.plan)
+        self.cache_dtype = cache_dtype or kv_dtype("auto", self.model_bytes)
+        if self.cache_dtype == torch.float32:
+            self.cache_dtype = self.dtype
+        self.plan: KVPlan | None = None
 
         def t(x: np.ndarray) -> torch.Tensor:
             return torch.as_tensor(x, dtype=self.dtype, device=self.device)
@@ -79,10 +87,14 @@ class ModelPolicy:
     ) -> ModelPolicy:
         """From a loaded Checkpoint (or a path to one) for robot `spec`; `settings` gives the
         zero-shot group, the context window, the robot's data folder and torch threads."""
+        device = settings.torch_device()
         if not isinstance(checkpoint, Checkpoint):
-            checkpoint = load_checkpoint(checkpoint)
+            checkpoint = load_checkpoint(checkpoint, base=settings.base, device=device)
+        else:
+            checkpoint.model.to(device)
         res = resolve(checkpoint.meta, spec, group=settings.group, data_dir=settings.data_dir)
         cfg = checkpoint.config
+        weights = sum(t.numel() * t.element_size() for t in checkpoint.model.parameters())
         return cls(
             checkpoint.model,
             res,
@@ -90,8 +102,22 @@ class ModelPolicy:
             norm_obs=cfg.norm_obs,
             norm_acs=cfg.norm_acs,
             name=name,
-            info={"checkpoint": str(checkpoint.path)},
+            info={"checkpoint": str(checkpoint.path)}
+            | ({"base": str(checkpoint.base_path)} if checkpoint.base_path else {}),
             threads=settings.threads,
+            cache_dtype=kv_dtype(settings.kv_dtype, weights),
+        )
+
+    def kv_plan(self, num_envs: int) -> KVPlan:
+        """The KV cache `num_envs` envs would need, against the memory free for it."""
+        on_cpu = self.device.type == "cpu"
+        return plan_kv_cache(
+            self.model.config,
+            num_envs,
+            self.context_len,
+            self.cache_dtype,
+            self.device,
+            resident_bytes=self.model_bytes if on_cpu else 0,
         )
 
     # -- rollout interface -----------------------------------------------------------------
@@ -100,7 +126,8 @@ class ModelPolicy:
             self._saved_threads = torch.get_num_threads()
             torch.set_num_threads(self.threads)
         n, da = num_envs, self.res.action_dim
-        self.cache = self.model.new_cache(n, self.context_len)
+        self.plan = self.kv_plan(n).check()  # refused before anything is allocated
+        self.cache = self.model.new_cache(n, self.context_len, dtype=self.cache_dtype)
         # preallocated per-env state, updated in place every step
         self.prev_act = torch.zeros(n, da, dtype=self.dtype, device=self.device)
         self.prev_rew = torch.zeros(n, dtype=self.dtype, device=self.device)
@@ -140,4 +167,5 @@ class ModelPolicy:
             **self.res.describe(),
             "context_len": self.context_len,
             "torch_threads": self.threads,
+            **(self.plan.describe() if self.plan is not None else {}),
         }

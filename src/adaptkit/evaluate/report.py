@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from adaptkit.checkpoint import Checkpoint
+from adaptkit.evaluate.plan import preflight
 from adaptkit.evaluate.plot import plot_curves
 from adaptkit.evaluate.policies import ModelPolicy
 from adaptkit.evaluate.rollout import EpisodeRecord, RolloutResult, rollout
@@ -170,7 +171,9 @@ def evaluate(
     reporter: Reporter = SILENT,
     record_actions: bool = False,
 ) -> EvalReport:
-    """In-context evaluation of a checkpoint (path or loaded Checkpoint) on a robot."""
+    """In-context evaluation of a checkpoint (path or loaded Checkpoint) on a robot. Its KV
+    cache is planned first, from config.json alone (adaptkit.evaluate.plan)."""
+    preflight(checkpoint, settings)
     policy = ModelPolicy.from_checkpoint(checkpoint, robot, settings, name=label)
     return evaluate_policy(
         policy,

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from adaptkit import defaults
+from adaptkit.defaults import KVDtype
 from adaptkit.errors import AdaptkitError
 
 
@@ -24,8 +25,12 @@ class EvalSettings:
     data_dir: Path | None = defaults.DATA_DIR  # the robot's data, for zero-shot stats
     threads: int | None = 1  # torch threads on CPU while stepping (1: no fight with MuJoCo's)
     expert: str | Path | None = None  # demonstrator: a policy file instead of the trot
+    device: str | None = None  # the model's device; None: cuda when available, else cpu
+    kv_dtype: KVDtype = KVDtype.AUTO  # the KV cache's dtype (adaptkit.evaluate.plan)
+    base: str | Path | None = None  # the base of adapter models (None: the one each records)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "kv_dtype", KVDtype(self.kv_dtype))
         if self.num_envs < 1:
             raise AdaptkitError(f"--num-envs: must be >= 1, got {self.num_envs}")
         if self.episodes is None and self.max_steps is None:
@@ -47,4 +52,12 @@ class EvalSettings:
         return cls(**given)
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}
+        return {k: str(v) if isinstance(v, Path | KVDtype) else v for k, v in asdict(self).items()}
+
+    def torch_device(self) -> str:
+        """The device models run on: the one given, else cuda when available, else cpu."""
+        if self.device is not None:
+            return self.device
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"

@@ -1,13 +1,12 @@
 """One training loop for `pretrain` and `finetune`: torchrun/DDP aware, resumable."""
 
 from adaptkit.train.config import PRECISIONS, FinetuneJob, RunResult, TrainConfig
-from adaptkit.train.finetune import ADAPTER_FILE, finetune
+from adaptkit.train.finetune import finetune
 from adaptkit.train.loop import Trainer
 from adaptkit.train.pretrain import pretrain
 from adaptkit.train.run_dir import METRICS_FILE, RunDir
 
 __all__ = [
-    "ADAPTER_FILE",
     "METRICS_FILE",
     "PRECISIONS",
     "FinetuneJob",

@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from adaptkit import defaults
-from adaptkit.defaults import FreezeMode
+from adaptkit.defaults import FreezeMode, SaveFormat
 from adaptkit.errors import AdaptkitError
 from adaptkit.robot import RobotSpec
 
 PRECISIONS = tuple(p.value for p in defaults.Precision)
+CHECKPOINT_FROM_BYTES = 4 * 2**30  # activation checkpointing by default above this estimate
 
 
 @dataclass
@@ -45,6 +46,8 @@ class TrainConfig:
     num_workers: int = 0
     max_steps_per_epoch: int | None = None  # cap optimiser steps per epoch (quick runs, benches)
     shuffle: bool = True
+    # recompute transformer blocks in the backward; None: when activations would pass 4 GiB
+    activation_checkpointing: bool | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.precision, defaults.Precision):
@@ -126,6 +129,16 @@ class TrainConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
 
+    def checkpointing_for(self, config: Any, context_len: int) -> bool:
+        """Whether to recompute blocks: as set, else when the activations the backward keeps
+        would pass CHECKPOINT_FROM_BYTES (estimated: per token and layer ≈ 12 hidden-wide and
+        3 MLP-wide fp32 tensors)."""
+        if self.activation_checkpointing is not None:
+            return self.activation_checkpointing
+        per_token = 4 * (12 * config.hidden_dim + 3 * config.intermediate_size)
+        tokens = self.batch_size * context_len
+        return tokens * config.transformer_depth * per_token > CHECKPOINT_FROM_BYTES
+
     def stride(self, context_len: int) -> int:
         """Window start stride: trajectory_sparsity, else a quarter of the context."""
         return self.trajectory_sparsity or max(1, context_len // 4)
@@ -167,12 +180,19 @@ class TrainConfig:
         }
 
 
+def _is_hub(path: Path | str) -> bool:
+    from adaptkit.hub import parse_hub_ref
+
+    return parse_hub_ref(path) is not None
+
+
 @dataclass
 class FinetuneJob:
     """Everything one fine-tune needs. `None` fields take the documented defaults."""
 
     robot: RobotSpec
-    pretrained_path: Path | None = None  # None: models/base (the pipeline builds it if missing)
+    # None: models/base (the pipeline builds it if missing); a local path or a Hub reference
+    pretrained_path: Path | str | None = None
     dataset_config_paths: tuple[Path, ...] = ()  # empty: the robot plugin's own entry
     data_dir: Path | None = None  # None: data/
     name: str | None = None  # None: <robot>_finetune
@@ -183,15 +203,20 @@ class FinetuneJob:
     resume: bool = False
     stats_path: Path | None = None
     device: str | None = None  # None: cuda when available
+    save: SaveFormat = SaveFormat.AUTO  # full checkpoints or adapter-sized epochs
+    keep: int | None = None  # keep only the newest N epochs (None: all)
 
     def __post_init__(self) -> None:
         self.freeze = FreezeMode(self.freeze)
+        self.save = SaveFormat(self.save)
         self.dataset_config_paths = tuple(Path(p) for p in self.dataset_config_paths)
         self.freeze_patterns = tuple(self.freeze_patterns)
         self.save_dir = Path(self.save_dir)
-        for attr in ("pretrained_path", "data_dir", "stats_path"):
+        for attr in ("data_dir", "stats_path"):
             if getattr(self, attr) is not None:
                 setattr(self, attr, Path(getattr(self, attr)))
+        if self.pretrained_path is not None and not _is_hub(self.pretrained_path):
+            self.pretrained_path = Path(self.pretrained_path)  # a Hub reference stays a string
         if self.train is None:
             self.train = TrainConfig.for_finetune(self.freeze)
 
@@ -200,7 +225,7 @@ class FinetuneJob:
         return self.name or f"{self.robot.name}_finetune"
 
     @property
-    def base_path(self) -> Path:
+    def base_path(self) -> Path | str:
         return self.pretrained_path or defaults.BASE_MODEL
 
     @property

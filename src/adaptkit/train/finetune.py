@@ -16,17 +16,29 @@ from typing import Any
 import torch
 
 from adaptkit import defaults
+from adaptkit.adapter import (
+    BaseRef,
+    adapter_config,
+    read_adapter,
+    save_adapter,
+    write_adapter_files,
+)
 from adaptkit.checkpoint import (
+    ADAPTER_FILES,
     MODEL_FILE,
     Checkpoint,
+    fingerprint,
+    is_full,
     load_checkpoint,
     load_state_dict_file,
     load_training_state,
-    save_adapter,
+    save_checkpoint,
 )
 from adaptkit.data.config import robot_entry
+from adaptkit.defaults import SaveFormat
 from adaptkit.errors import AdaptkitError
 from adaptkit.meta import Stats, choose_stats
+from adaptkit.model import Vintix
 from adaptkit.progress import SILENT, NoteCollector, Reporter
 from adaptkit.surgery import (
     FreezeMode,
@@ -42,8 +54,6 @@ from adaptkit.train.loop import Trainer, seed_everything, window_loader
 from adaptkit.train.preflight import check_training_data
 from adaptkit.train.run_dir import RunDir
 
-ADAPTER_FILE = "adapter.pth"
-
 
 @dataclass
 class _Start:
@@ -54,16 +64,18 @@ class _Start:
     freeze: FreezeMode
     patterns: tuple[str, ...]
     stats: tuple[Stats, str] | None  # (stats, source); None: computed by the pre-flight
-    base_fingerprint: str
-    pretrained_path: str
+    base: BaseRef
+    base_bytes: int | None  # size of the base's weights (None on resume: the run's format holds)
     saved: dict[str, Any] = field(default_factory=dict)  # the trainer state to resume from
 
 
 def finetune(job: FinetuneJob, reporter: Reporter = SILENT) -> RunResult:
     """Add `job.robot` as a new group to a pretrained checkpoint and train it on its data.
 
-    Writes `{save_dir}/{name}/{epoch:04d}_epoch/` (+ `adapter.pth`: the new group only) and
-    `metrics.jsonl`; returns what happened, including the frozen-weight verification.
+    Writes `{save_dir}/{name}/{epoch:04d}_epoch/` and `metrics.jsonl`; returns what happened,
+    including the frozen-weight verification. Each epoch is a full checkpoint (with the adapter
+    files beside when only the new group trains), or — `job.save`, by default when only the new
+    group trains and the base is large — the adapter alone (adaptkit.adapter).
     """
     info = dd.setup(job.device)
     try:
@@ -73,7 +85,7 @@ def finetune(job: FinetuneJob, reporter: Reporter = SILENT) -> RunResult:
 
 
 def _finetune(job: FinetuneJob, info: dd.DistInfo, reporter: NoteCollector) -> RunResult:
-    run = RunDir(job.save_dir, job.run_name)
+    run = RunDir(job.save_dir, job.run_name, keep=job.keep)
     with run.hold(info.is_main):  # one run per folder; a failed pre-flight leaves no trace
         return _locked(job, run, info, reporter)
 
@@ -125,9 +137,16 @@ def _locked(job: FinetuneJob, run: RunDir, info: dd.DistInfo, reporter: NoteColl
         seed_everything(cfg.seed)  # the new group's initial weights depend on the seed only
         add_group(model, meta, robot, stats)
     frozen = freeze(model, start.freeze, new_group=robot.group, patterns=start.patterns)
-    before = start.saved.get("frozen_hashes") or frozen_fingerprint(model)
+    # hashes taken while loading are those of these very tensors: no second pass over them
+    before = start.saved.get("frozen_hashes") or frozen_fingerprint(
+        model, known=start.ckpt.tensor_hashes
+    )
     report = parameter_report(model)
     reporter.event("trainable", {"rows": report, "freeze": frozen.as_dict()})
+    group_only = bool(frozen.trainable) and all(
+        n.startswith(Vintix.group_prefixes(robot.group)) for n in frozen.trainable
+    )
+    save_format = _save_format(job, start, group_only, reporter)
 
     # -- fit -----------------------------------------------------------------------------------
     config_json = cfg.config_json(
@@ -135,7 +154,7 @@ def _locked(job: FinetuneJob, run: RunDir, info: dd.DistInfo, reporter: NoteColl
         {
             **{k: v for k, v in start.ckpt.config.extra.items() if k != "adaptkit_train"},
             "dataset_config_paths": [str(p) for p in job.dataset_config_paths],
-            "pretrained_path": start.pretrained_path,
+            "pretrained_path": start.base.name,
             "freeze": start.freeze.value,
             "robot": robot.name,
         },
@@ -145,14 +164,22 @@ def _locked(job: FinetuneJob, run: RunDir, info: dd.DistInfo, reporter: NoteColl
         "freeze_mode": start.freeze.value,
         "freeze_patterns": list(start.patterns),
         "frozen_hashes": before,
-        "base_fingerprint": start.base_fingerprint,
-        "pretrained_path": start.pretrained_path,
+        "base_fingerprint": start.base.fingerprint,
+        "base_ref": {"name": start.base.name, "path": str(start.base.path or "")},
+        "pretrained_path": start.base.name,
+        "save_format": save_format,
         "kind": "finetune",
         "robot": robot.name,
     }
 
-    def write_adapter(m: torch.nn.Module, path: Path) -> None:
-        save_adapter(path / ADAPTER_FILE, m, robot.group, meta, start.base_fingerprint)
+    def write_epoch(path: Path, m: torch.nn.Module, state: dict[str, Any]) -> Path:
+        if save_format == SaveFormat.ADAPTER.value:
+            return save_adapter(path, m, robot.group, meta, start.base, config_json, state)
+        extra = None
+        if group_only:  # the adapter files beside the full checkpoint: small, and mergeable
+            acfg = adapter_config(m, robot.group, meta, start.base, config_json)
+            extra = lambda tmp: write_adapter_files(tmp, m, acfg)  # noqa: E731
+        return save_checkpoint(path, m, meta, config_json, state=state, extra=extra)
 
     trainer = Trainer(
         model,
@@ -160,13 +187,11 @@ def _locked(job: FinetuneJob, run: RunDir, info: dd.DistInfo, reporter: NoteColl
         cfg,
         info,
         run,
-        run.saver(meta, config_json, run_state, write_adapter),
+        run.saver(meta, config_json, run_state, write_epoch),
         context_len,
         find_unused=dd.needs_find_unused(model, [robot.group]),
         reporter=reporter,
     )
-    if resume_from is not None and info.is_main and not (resume_from / ADAPTER_FILE).is_file():
-        write_adapter(model, resume_from)  # the kill fell between checkpoint and adapter
     loop = trainer.run(start.saved if resume_from is not None else None)
 
     # -- verify: the frozen tensors of the saved weights are bit-identical to the base ---------
@@ -174,13 +199,18 @@ def _locked(job: FinetuneJob, run: RunDir, info: dd.DistInfo, reporter: NoteColl
     final = loop.checkpoints[-1] if loop.checkpoints else resume_from
     if before:
         verify_frozen(before, model)
-        if info.is_main and final is not None:
+        if info.is_main and final is not None and is_full(final):
             verify_frozen(before, load_state_dict_file(final / MODEL_FILE))
         verified = True
         detail = (
             f"{len(before)} frozen tensors (transformer, old groups, paddings) bit-identical "
             "to the base"
         )
+    adapter = None
+    if final is not None and all((final / f).is_file() for f in ADAPTER_FILES):
+        if info.is_main:
+            _verify_adapter(final, model, robot.group)
+        adapter = final
     result = RunResult.from_loop(
         run.path,
         loop,
@@ -189,7 +219,7 @@ def _locked(job: FinetuneJob, run: RunDir, info: dd.DistInfo, reporter: NoteColl
         trainable={"rows": report, "freeze": frozen.as_dict()},
         frozen_verified=verified,
         frozen_report=detail,
-        adapter=(final / ADAPTER_FILE) if final is not None else None,
+        adapter=adapter,
         notes=reporter.notes,
     )
     reporter.event("done", {"result": result})
@@ -220,14 +250,15 @@ def _fresh(job: FinetuneJob, reporter: Reporter) -> _Start:
         plugin_file=robot.stats_path,
         data_file=job.data_folder / defaults.STATS_FILE,
     )
+    weights = ckpt.model.state_dict().values()
     return _Start(
         ckpt=ckpt,
         cfg=job.train,
         freeze=job.freeze,
         patterns=job.freeze_patterns,
         stats=chosen,
-        base_fingerprint=ckpt.fingerprint,
-        pretrained_path=str(job.base_path),
+        base=BaseRef(ckpt.fingerprint, str(job.base_path), ckpt.path.resolve()),
+        base_bytes=sum(t.numel() * t.element_size() for t in weights),
     )
 
 
@@ -250,13 +281,50 @@ def _resume(job: FinetuneJob, resume_from: Path, reporter: Reporter) -> _Start:
             f"'{robot.task}' (was it a fine-tune of robot '{robot.name}'?)"
         )
     reporter.note(f"resuming from {resume_from}")
+    ref = saved.get("base_ref") or {}
     return _Start(
         ckpt=ckpt,
         cfg=cfg,
         freeze=FreezeMode(saved.get("freeze_mode", job.freeze)),
         patterns=tuple(saved.get("freeze_patterns", job.freeze_patterns)),
         stats=(ckpt.meta[robot.task].stats, f"checkpoint task '{robot.task}'"),
-        base_fingerprint=saved["base_fingerprint"],
-        pretrained_path=str(saved.get("pretrained_path", job.base_path)),
+        base=BaseRef(
+            saved["base_fingerprint"],
+            str(ref.get("name") or saved.get("pretrained_path", job.base_path)),
+            Path(ref["path"]) if ref.get("path") else None,
+        ),
+        base_bytes=None,
         saved=saved,
     )
+
+
+def _save_format(job: FinetuneJob, start: _Start, group_only: bool, reporter: Reporter) -> str:
+    """'adapter' or 'full' for every epoch of this run (a resumed run keeps its own)."""
+    if start.saved.get("save_format"):
+        return str(start.saved["save_format"])
+    if job.save is SaveFormat.ADAPTER and not group_only:
+        raise AdaptkitError(
+            "--save adapter: an adapter holds only the new group, but this run also trains "
+            "other weights (--freeze none or --freeze-pattern); use --save full"
+        )
+    if job.save is SaveFormat.AUTO:
+        large = (start.base_bytes or 0) >= defaults.LARGE_MODEL_BYTES
+        if not (group_only and large):
+            return SaveFormat.FULL.value
+        reporter.note(
+            f"the base's weights are {start.base_bytes / 2**20:,.0f} MiB: each epoch saves the "
+            f"new group as an adapter (--save full for whole checkpoints; `adaptkit merge` "
+            "makes one from any epoch)"
+        )
+        return SaveFormat.ADAPTER.value
+    return job.save.value
+
+
+def _verify_adapter(path: Path, model: torch.nn.Module, group: str) -> None:
+    """The adapter written holds exactly the trained group's live tensors."""
+    _, tensors = read_adapter(path)
+    live = fingerprint(model, list(tensors))
+    if fingerprint(tensors) != live or set(tensors) != {
+        k for k in model.state_dict() if k.startswith(Vintix.group_prefixes(group))
+    }:
+        raise AdaptkitError(f"adapter {path}: its tensors differ from the trained group {group!r}")

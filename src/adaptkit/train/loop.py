@@ -173,6 +173,9 @@ class Trainer:
         self.context_len = context_len
         self.loss_fn = loss_fn or action_loss  # MSE over every position, in fp32
         self.reporter = reporter if info.is_main else SILENT
+        inner = model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+        self.checkpointing = cfg.checkpointing_for(inner.config, context_len)
+        inner.transformer.checkpointing = self.checkpointing
         self.ddp = dd.wrap(model, info, find_unused)
         self.params = [p for p in model.parameters() if p.requires_grad]
         self.optimizer = make_optimizer(model, cfg.lr, cfg.betas, cfg.weight_decay)

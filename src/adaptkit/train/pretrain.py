@@ -38,18 +38,19 @@ def pretrain(
     device: str | None = None,
     reporter: Reporter = SILENT,
     registry: Registry | None = None,
+    keep: int | None = None,
 ) -> RunResult:
     """Train a Vintix model from scratch on all training tasks of the dataset configs.
 
     `registry` (optional) names the robot of each task in the metadata and adds its plugin's
-    stats file to the stats sources.
+    stats file to the stats sources. `keep`: only the newest N epochs stay on disk.
     """
     info = dd.setup(device)
     try:
         return _pretrain(
             [Path(p) for p in dataset_config_paths],
             Path(data_dir),
-            RunDir(save_dir, name),
+            RunDir(save_dir, name, keep=keep),
             model_config,
             train_config or TrainConfig(),
             resume,

@@ -7,13 +7,15 @@ Owns the rules that keep runs from trampling each other's files:
 - a run with a trained epoch is never overwritten without --resume; a folder holding only the
   untrained `0000_epoch` of an attempt that failed may simply be run again;
 - half-written saves are swept (a checkpoint being replaced when the save was killed is put
-  back), every save is atomic, and after a resume metrics.jsonl holds each step once.
+  back), every save is atomic, and after a resume metrics.jsonl holds each step once;
+- `keep` prunes all but the newest N epochs after each save.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import sys
 import time
@@ -24,7 +26,13 @@ from typing import Any
 
 from torch import nn
 
-from adaptkit.checkpoint import STATE_FILE, epoch_dir, latest_checkpoint, save_checkpoint
+from adaptkit.checkpoint import (
+    STATE_FILE,
+    epoch_dir,
+    epoch_dirs,
+    latest_checkpoint,
+    save_checkpoint,
+)
 from adaptkit.errors import AdaptkitError
 from adaptkit.fileio import make_dirs, os_errors, remove_quietly, sweep_temps, write_text_atomic
 from adaptkit.meta import CheckpointMeta
@@ -38,6 +46,10 @@ METRICS_FILE = "metrics.jsonl"
 LOCK_FILE = ".lock"
 # save(model, epoch, trainer_state) -> the checkpoint dir written (rank 0 only)
 SaveFn = Callable[[nn.Module, int, dict[str, Any]], Path]
+
+
+# write(path, model, trainer_state): one epoch's files (a full checkpoint, or an adapter)
+WriteFn = Callable[[Path, nn.Module, dict[str, Any]], Path]
 
 
 def _epoch_of(path: Path | None) -> int:
@@ -54,8 +66,10 @@ def _holder(lock_path: Path) -> str:
 
 
 class RunDir:
-    def __init__(self, save_dir: Path | str, name: str) -> None:
-        self.save_dir, self.name = Path(save_dir), name
+    def __init__(self, save_dir: Path | str, name: str, keep: int | None = None) -> None:
+        if keep is not None and (isinstance(keep, bool) or not isinstance(keep, int) or keep < 1):
+            raise AdaptkitError(f"--keep: must be an integer >= 1, got {keep!r}")
+        self.save_dir, self.name, self.keep = Path(save_dir), name, keep
         self.path = self.save_dir / name
 
     @property
@@ -200,20 +214,31 @@ class RunDir:
         write_text_atomic(path, "".join(line + "\n" for line in keep), "metrics")
 
     # -- saving ------------------------------------------------------------------------------
+    def prune(self) -> list[Path]:
+        """Remove all but the newest `keep` complete epochs (nothing when keep is None)."""
+        if self.keep is None:
+            return []
+        old = [p for _, p in epoch_dirs(self.path)][: -self.keep]
+        for p in old:
+            shutil.rmtree(p)
+        return old
+
     def saver(
         self,
         meta: CheckpointMeta,
         config_json: Mapping[str, Any],
         run_state: Mapping[str, Any],
-        after_save: Callable[[nn.Module, Path], None] | None = None,
+        write: WriteFn | None = None,
     ) -> SaveFn:
-        """save(model, epoch, trainer_state) for the Trainer: one atomic NNNN_epoch dir."""
+        """save(model, epoch, trainer_state) for the Trainer: one atomic NNNN_epoch dir (a full
+        checkpoint, or what `write` writes), then the pruning of older epochs."""
+
+        def full(path: Path, model: nn.Module, state: dict[str, Any]) -> Path:
+            return save_checkpoint(path, model, meta, config_json, state=state)
 
         def save(model: nn.Module, epoch: int, trainer_state: dict[str, Any]) -> Path:
-            path = self.epoch(epoch)
-            save_checkpoint(path, model, meta, config_json, state={**trainer_state, **run_state})
-            if after_save is not None:
-                after_save(model, path)
+            path = (write or full)(self.epoch(epoch), model, {**trainer_state, **run_state})
+            self.prune()
             return path
 
         return save

@@ -1,0 +1,377 @@
+"""Adapters the PEFT way: one group on top of a base checkpoint, and merging it into one.
+
+An adapter is a folder (an adapter-sized `NNNN_epoch` of a frozen-trunk fine-tune, or any dir):
+
+    adapter_model.safetensors   the group's tensors, named as in model.pth
+                                (encoder.{obs,acs,rews}_encoders.<g>.*, head.acs_decoders.<g>.*)
+    adapter_config.json         format/version, the group, its obs/act dims, the token order, the
+                                base's fingerprint and where the base was (as given + resolved),
+                                the group's task metadata (stats, reward scale), the base's model
+                                config and the run's config.json keys
+    state.pth                   (a training epoch only) the optimiser state, for --resume
+
+Applying one to a base is refused unless the base's weights have the fingerprint the adapter was
+trained on. `merge_adapter` writes a full `NNNN_epoch` (model.pth, metadata.json, config.json)
+that the reference loader reads.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from adaptkit import __version__
+from adaptkit.checkpoint import (
+    ADAPTER_CONFIG_FILE,
+    ADAPTER_WEIGHTS_FILE,
+    STATE_FILE,
+    Checkpoint,
+    digest,
+    fingerprint,
+    is_complete,
+    load_checkpoint,
+    load_weights,
+    resolve_checkpoint,
+    save_checkpoint,
+    state_dict_report,
+    unwrap,
+)
+from adaptkit.errors import AdaptkitError
+from adaptkit.fileio import atomic_dir, to_json_text
+from adaptkit.meta import CheckpointMeta, parse_config, read_json
+from adaptkit.model import GroupDims, Vintix
+
+ADAPTER_FORMAT, ADAPTER_VERSION = "adaptkit-adapter", 2
+ADAPTER_TYPE = "vintix_group"  # a whole new group (encoders + decoder), trunk untouched
+_EPOCH_RE = re.compile(r"^(\d+)_epoch$")
+
+
+@dataclass(frozen=True)
+class BaseRef:
+    """The base an adapter belongs to: its fingerprint, the path as the user gave it (a local
+    path or a Hub reference) and the checkpoint dir it resolved to."""
+
+    fingerprint: str
+    name: str
+    path: Path | None = None
+
+
+@dataclass(frozen=True)
+class AdapterConfig:
+    """adapter_config.json, parsed."""
+
+    group: str
+    dims: GroupDims
+    token_order: str
+    base: BaseRef
+    tasks: CheckpointMeta  # the group's tasks (complete metadata entries)
+    model_config: dict[str, Any] = field(default_factory=dict)  # the base's model keys
+    config: dict[str, Any] = field(default_factory=dict)  # the run's config.json keys
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": ADAPTER_FORMAT,
+            "format_version": ADAPTER_VERSION,
+            "adapter_type": ADAPTER_TYPE,
+            "group": self.group,
+            "obs_dim": self.dims.obs_dim,
+            "act_dim": self.dims.act_dim,
+            "token_order": self.token_order,
+            "base_fingerprint": self.base.fingerprint,
+            "base_model_name_or_path": self.base.name,
+            "base_model_path": str(self.base.path) if self.base.path else None,
+            "metadata": self.tasks.to_json(),
+            "model_config": self.model_config,
+            "config": self.config,
+            "adaptkit_version": __version__,
+        }
+
+    @classmethod
+    def parse(cls, raw: Any, where: str) -> AdapterConfig:
+        if not isinstance(raw, dict) or raw.get("format") != ADAPTER_FORMAT:
+            raise AdaptkitError(
+                f"{where}: not an adaptkit adapter config (format != adaptkit-adapter)"
+            )
+        if raw.get("format_version") != ADAPTER_VERSION:
+            raise AdaptkitError(
+                f"{where}: format_version {raw.get('format_version')!r}, expected {ADAPTER_VERSION}"
+            )
+        kinds = {
+            "group": str, "obs_dim": int, "act_dim": int, "token_order": str,
+            "base_fingerprint": str, "base_model_name_or_path": str, "metadata": dict,
+        }  # fmt: skip
+        bad = [k for k, kind in kinds.items() if not isinstance(raw.get(k), kind)]
+        if bad:
+            raise AdaptkitError(f"{where}: missing or malformed {', '.join(bad)}")
+        group = raw["group"]
+        dims = GroupDims(raw["obs_dim"], raw["act_dim"])
+        tasks = CheckpointMeta.parse(raw["metadata"], f"{where} metadata")
+        if set(tasks.groups) != {group}:
+            raise AdaptkitError(
+                f"{where}: its metadata has groups {sorted(tasks.groups)}, expected only {group!r}"
+            )
+        if tasks.groups[group] != dims:
+            d = tasks.groups[group]
+            raise AdaptkitError(
+                f"{where}: obs_dim/act_dim {dims.obs_dim}/{dims.act_dim} disagree with its "
+                f"metadata's {d.obs_dim}/{d.act_dim}"
+            )
+        path = raw.get("base_model_path")
+        return cls(
+            group=group,
+            dims=dims,
+            token_order=raw["token_order"],
+            base=BaseRef(raw["base_fingerprint"], raw["base_model_name_or_path"],
+                         Path(path) if isinstance(path, str) else None),
+            tasks=tasks,
+            model_config=dict(raw.get("model_config") or {}),
+            config=dict(raw.get("config") or {}),
+        )  # fmt: skip
+
+
+# -- writing -----------------------------------------------------------------------------------
+def group_tensors(model: nn.Module, group: str) -> dict[str, torch.Tensor]:
+    """The state-dict entries of one group (its encoders and decoder), on the CPU."""
+    prefixes = Vintix.group_prefixes(group)
+    return {
+        k: v.detach().cpu().contiguous()
+        for k, v in unwrap(model).state_dict().items()
+        if k.startswith(prefixes)
+    }
+
+
+def adapter_config(
+    model: nn.Module,
+    group: str,
+    meta: CheckpointMeta,
+    base: BaseRef,
+    config: Mapping[str, Any] | None = None,
+) -> AdapterConfig:
+    """The config of `model`'s group `group` as an adapter of `base` (checked consistent)."""
+    model = unwrap(model)
+    if group not in model.groups:
+        raise AdaptkitError(
+            f"adapter: model has no group {group!r} (groups: {sorted(model.groups)})"
+        )
+    tasks = meta.subset(group)
+    if not len(tasks):
+        raise AdaptkitError(f"adapter: metadata has no task in group {group!r}")
+    if tasks.groups[group] != model.groups[group]:
+        raise AdaptkitError(
+            f"adapter: metadata dims {tasks.groups[group]} disagree with the model's "
+            f"{model.groups[group]}"
+        )
+    return AdapterConfig(
+        group=group,
+        dims=model.groups[group],
+        token_order=model.config.token_order,
+        base=base,
+        tasks=tasks,
+        model_config=model.config.model_dict(),
+        config=json.loads(json.dumps(dict(config or {}), default=str)),
+    )
+
+
+def write_adapter_files(folder: Path, model: nn.Module, cfg: AdapterConfig) -> None:
+    """adapter_model.safetensors + adapter_config.json into `folder`: always the temp folder of
+    an atomic_dir (a checkpoint's or an adapter's), which makes them durable and atomic."""
+    from safetensors.torch import save
+
+    tensors = group_tensors(model, cfg.group)
+    # bytes written by Python: a full disk is an OSError naming its cause
+    (folder / ADAPTER_WEIGHTS_FILE).write_bytes(
+        save(tensors, metadata={"format": "pt", "group": cfg.group})
+    )
+    (folder / ADAPTER_CONFIG_FILE).write_text(to_json_text(cfg.to_json()))
+
+
+def save_adapter(
+    path: Path | str,
+    model: nn.Module,
+    group: str,
+    meta: CheckpointMeta,
+    base: BaseRef,
+    config: Mapping[str, Any] | None = None,
+    state: Mapping[str, Any] | None = None,
+) -> Path:
+    """An adapter dir (+ state.pth when given), written atomically like a checkpoint."""
+    cfg = adapter_config(model, group, meta, base, config)
+    with atomic_dir(path, "adapter") as tmp:
+        write_adapter_files(tmp, model, cfg)
+        if state is not None:
+            with open(tmp / STATE_FILE, "wb") as fh:
+                torch.save(dict(state), fh)
+    return Path(path)
+
+
+# -- reading -----------------------------------------------------------------------------------
+def read_adapter(path: Path | str) -> tuple[AdapterConfig, dict[str, torch.Tensor]]:
+    """adapter_config.json and the tensors of an adapter dir, validated."""
+    path = Path(path)
+    if path.is_file() and path.name in (ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE):
+        path = path.parent
+    if not path.is_dir():
+        raise AdaptkitError(f"adapter {path}: no such directory")
+    cfg = AdapterConfig.parse(
+        read_json(path / ADAPTER_CONFIG_FILE), str(path / ADAPTER_CONFIG_FILE)
+    )
+    weights = path / ADAPTER_WEIGHTS_FILE
+    try:
+        from safetensors.torch import load_file
+
+        tensors = load_file(str(weights))
+    except FileNotFoundError:
+        raise AdaptkitError(f"{weights}: file not found") from None
+    except Exception as exc:  # truncated or not a safetensors file
+        raise AdaptkitError(
+            f"{weights}: not a readable safetensors file ({type(exc).__name__})"
+        ) from None
+    foreign = [k for k in tensors if not k.startswith(Vintix.group_prefixes(cfg.group))]
+    if foreign:
+        raise AdaptkitError(
+            f"{weights}: tensors outside group {cfg.group!r}: {', '.join(foreign[:3])} (an adapter "
+            "holds one group's encoders and decoder only)"
+        )
+    return cfg, tensors
+
+
+def apply_adapter(
+    base: Checkpoint, adapter_path: Path | str, fresh_hashes: bool = False
+) -> Checkpoint:
+    """Base + the adapter's group. Refused when the base's weights are not the ones the adapter
+    was trained on. The base Checkpoint's model gains the group (in place).
+
+    `fresh_hashes`: the base was just loaded, so the hashes taken while loading are those of
+    its live weights (no second pass over them); otherwise the live weights are hashed."""
+    adapter_path = Path(adapter_path)
+    cfg, tensors = read_adapter(adapter_path)
+    where = f"adapter {adapter_path}"
+    model, group = base.model, cfg.group
+    if group in model.groups:
+        raise AdaptkitError(f"{where}: base {base.path} already has group {group!r}")
+    current = base.tensor_hashes if fresh_hashes and base.tensor_hashes else fingerprint(model)
+    got = digest(current)
+    if got != cfg.base.fingerprint:
+        raise AdaptkitError(
+            f"{where}: trained on base {cfg.base.fingerprint[:16]} ({cfg.base.name}), but "
+            f"{base.path} has fingerprint {got[:16]}; load it with its own base (--base)"
+        )
+    if model.config.token_order != cfg.token_order:
+        raise AdaptkitError(
+            f"{where}: token order {cfg.token_order!r}, the base's is {model.config.token_order!r}"
+        )
+    clash = [t for t in cfg.tasks.tasks if t in base.meta]
+    if clash:
+        raise AdaptkitError(f"{where}: tasks {clash} already exist in {base.path}")
+    model.add_group_modules(group, cfg.dims)
+    try:
+        prefixes = Vintix.group_prefixes(group)
+        expected = {k: v.shape for k, v in model.state_dict().items() if k.startswith(prefixes)}
+        report = state_dict_report(expected, {k: v.shape for k, v in tensors.items()})
+        if report:
+            raise AdaptkitError(f"{where}: " + " | ".join(report))
+        device = next(model.parameters()).device
+        # group_prefixes and group_modules list the same four modules in the same order
+        for prefix, module in zip(prefixes, model.group_modules(group), strict=True):
+            sub = {
+                k[len(prefix) :]: v.to(device) for k, v in tensors.items() if k.startswith(prefix)
+            }
+            load_weights(module, sub, f"{where} ({prefix}*)", "its adapter_config.json")
+    except BaseException:
+        model.remove_group(group)
+        raise
+    meta = base.meta.copy()
+    for t in cfg.tasks.tasks.values():
+        meta.add(t)
+    config = base.config
+    if "context_len" in cfg.config:  # what the fine-tune trained (and a KV cache should) use
+        config = parse_config({**config.to_dict(), "context_len": cfg.config["context_len"]}, where)
+    hashes = {**current, **fingerprint(tensors)}
+    return Checkpoint(
+        model, meta, config, adapter_path, hashes, digest(hashes),
+        [*base.adapters, adapter_path], base_path=base.path,
+    )  # fmt: skip
+
+
+def _base_candidates(cfg: AdapterConfig) -> list[str | Path]:
+    """Where to look for an adapter's base: the resolved dir it trained on, then the path (or
+    Hub reference) as given."""
+    out: list[str | Path] = []
+    if cfg.base.path is not None and cfg.base.path.exists():
+        out.append(cfg.base.path)
+    out.append(cfg.base.name)
+    return out
+
+
+def load_adapter_checkpoint(
+    adapter_path: Path | str,
+    base: Checkpoint | Path | str | None = None,
+    *,
+    device: torch.device | str = "cpu",
+    config_overrides: Mapping[str, Any] | None = None,
+) -> Checkpoint:
+    """An adapter dir loaded onto its base: `base` if given, else the one it records."""
+    adapter_path = resolve_checkpoint(adapter_path)
+    cfg, _ = read_adapter(adapter_path)
+    if isinstance(base, Checkpoint):
+        return apply_adapter(base, adapter_path)
+    if base is None:
+        tried = []
+        for candidate in _base_candidates(cfg):
+            try:
+                resolve_checkpoint(candidate)
+            except AdaptkitError as exc:
+                tried.append(str(exc))
+                continue
+            base = candidate
+            break
+        else:
+            raise AdaptkitError(
+                f"adapter {adapter_path}: its base ({cfg.base.name}, fingerprint "
+                f"{cfg.base.fingerprint[:16]}) is not found ({'; '.join(tried)}); pass it with "
+                "--base"
+            )
+    loaded = load_checkpoint(base, config_overrides=config_overrides)
+    out = apply_adapter(loaded, adapter_path, fresh_hashes=True)
+    out.model.to(device)
+    return out
+
+
+def load_adapter(base: Checkpoint | Path | str, adapter_path: Path | str) -> Checkpoint:
+    """Base (a loaded Checkpoint, extended in place, or a path) + adapter."""
+    return load_adapter_checkpoint(adapter_path, base)
+
+
+# -- merging -----------------------------------------------------------------------------------
+def merge_target(adapter_path: Path, out: Path | str) -> Path:
+    """`out` itself when it is named NNNN_epoch, else out/<the adapter's NNNN>_epoch."""
+    out = Path(out)
+    if _EPOCH_RE.match(out.name):
+        return out
+    m = _EPOCH_RE.match(adapter_path.name)
+    return out / (adapter_path.name if m else "0000_epoch")
+
+
+def merge_adapter(
+    adapter_path: Path | str, out: Path | str, base: Path | str | None = None
+) -> Path:
+    """Write base + adapter as one full checkpoint (model.pth, metadata.json, config.json) in
+    the reference layout; refuses to overwrite a checkpoint that exists."""
+    adapter_path = resolve_checkpoint(adapter_path)
+    target = merge_target(adapter_path, out)
+    if target.exists() and (is_complete(target) or any(target.iterdir())):
+        raise AdaptkitError(f"--out {target}: already exists; choose another folder")
+    ckpt = load_adapter_checkpoint(adapter_path, base)
+    cfg, _ = read_adapter(adapter_path)
+    config = {**ckpt.config.extra, **cfg.config, "merged_from": {
+        "adapter": str(adapter_path), "base": str(ckpt.base_path),
+        "base_fingerprint": cfg.base.fingerprint,
+    }}  # fmt: skip
+    return save_checkpoint(target, ckpt.model, ckpt.meta, config)
