@@ -69,6 +69,14 @@ def test_torchrun_builds_defaults_once_on_rank_zero(tmp_path):
     marker = json.loads((tmp_path / "models" / "base" / "provenance.json").read_text())
     assert marker["complete"] is True
     assert not (tmp_path / "models" / ".defaults-build-failed").exists()
+    # rank 0 alone logged: one line per step, then the comparison as an eval summary
+    lines = [json.loads(x) for x in (tmp_path / "models" / "minicheetah_finetune" /
+                                     "metrics.jsonl").read_text().splitlines()]  # fmt: skip
+    assert [r["step"] for r in lines if "event" not in r] == list(range(1, zero["steps"] + 1))
+    (ev,) = [r for r in lines if r.get("event") == "eval"]
+    assert ev["step"] == zero["steps"]
+    assert set(ev) >= {"demonstrator", "stand", "zero-shot", "fine-tuned"}
+    assert ev["fine-tuned"]["num_episodes"] > 0 and "pct_demonstrator" in ev["fine-tuned"]
 
 
 def test_waiting_rank_stops_when_rank_zero_fails(tmp_path):

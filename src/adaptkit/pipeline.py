@@ -32,6 +32,7 @@ from adaptkit.robot import RobotSpec
 from adaptkit.sim.collect import collect_histories
 from adaptkit.train import FinetuneJob, RunResult, TrainConfig, finetune, pretrain
 from adaptkit.train import distributed as dd
+from adaptkit.train.metrics import MetricsLogger
 
 BUILD_MARKER = "provenance.json"  # written into a base model folder this module builds
 BUILD_FAILED = ".defaults-build-failed"  # under torchrun: rank 0 tells the waiting ranks it failed
@@ -312,19 +313,42 @@ def adapt(
         build()
     else:
         build_on_rank_zero(build, ready, job.save_dir / BUILD_FAILED, rank)
-    result = finetune(replace(job, pretrained_path=base, data_dir=data_dir), reporter)
-    report = None
-    # rank 0 alone compares: every rank would roll out the same envs into the same files
-    if evaluate and rank == 0 and result.last_checkpoint is not None:
-        settings = evaluation or recipe.eval_settings()
-        report = compare(
-            job.robot,
-            [("zero-shot", base), ("fine-tuned", result.last_checkpoint)],
-            replace(settings, data_dir=data_dir),
-            out_dir=result.run_dir / "compare",
-            reporter=reporter,
-        )
+    metrics = MetricsLogger(job.log)  # open from training through the comparison
+    try:
+        result = finetune(replace(job, pretrained_path=base, data_dir=data_dir), reporter, metrics)
+        report = None
+        # rank 0 alone compares: every rank would roll out the same envs into the same files
+        if evaluate and rank == 0 and result.last_checkpoint is not None:
+            settings = evaluation or recipe.eval_settings()
+            report = compare(
+                job.robot,
+                [("zero-shot", base), ("fine-tuned", result.last_checkpoint)],
+                replace(settings, data_dir=data_dir),
+                out_dir=result.run_dir / "compare",
+                reporter=reporter,
+            )
+            metrics.log_summary(result.steps, "eval", eval_summary(report))
+    finally:
+        metrics.close()
     return AdaptResult(finetune=result, compare=report, base=base, notes=built.notes)
+
+
+EVAL_KEYS = (
+    "mean_return",
+    "std_return",
+    "pct_demonstrator",
+    "normalised_score",
+    "mean_speed",
+    "falls",
+    "fall_rate",
+    "num_episodes",
+    "per_episode_mean",
+)
+
+
+def eval_summary(report: CompareReport) -> dict[str, Any]:
+    """The comparison table as a metrics summary: {label: {mean_return, % demonstrator, ...}}."""
+    return {row["label"]: {k: row[k] for k in EVAL_KEYS if k in row} for row in report.rows}
 
 
 def build_on_rank_zero(

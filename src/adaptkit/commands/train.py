@@ -98,6 +98,12 @@ OPT_RESUME = _opt(False, "--resume", help="Continue from the run's newest checkp
 OPT_DEVICE = _opt(None, "--device", help="cpu or cuda.", show="cuda if available")
 OPT_SAVE_DIR = _opt(Path("models"), "--save-dir", "--save_dir", help="Runs go to SAVE_DIR/NAME/.")
 OPT_JSON = _opt(False, "--json", help="Print the summary as JSON.")
+OPT_LOG = _opt(
+    None,
+    "--log",
+    help="Metrics destinations, comma-separated: jsonl, tensorboard, wandb.",
+    show="jsonl (RUN/metrics.jsonl)",
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -192,6 +198,7 @@ def register(app: typer.Typer) -> None:
         recipe: str = typer.Option(
             "default", "--recipe", hidden=True, help="Sizes of what defaults build: default | tiny."
         ),
+        log: list[str] = OPT_LOG,
         as_json: bool = OPT_JSON,
     ) -> None:
         """Add ROBOT as a new group to a pretrained model, freeze the rest, train, save, compare."""
@@ -224,6 +231,7 @@ def register(app: typer.Typer) -> None:
             resume=resume,
             stats_path=stats,
             device=device,
+            log=tuple(log or ()),
         )
         evaluation = plan.eval_settings(num_envs=eval_envs, episodes=eval_episodes, seed=eval_seed)
         result = adapt(
@@ -272,6 +280,7 @@ def register(app: typer.Typer) -> None:
         resume: bool = OPT_RESUME,
         stats: Path = _opt(None, "--stats", help="stats.json.", show="found or computed"),
         device: str = OPT_DEVICE,
+        log: list[str] = OPT_LOG,
         as_json: bool = OPT_JSON,
     ) -> None:
         """Train a base model from scratch on every training task of the dataset configs."""
@@ -295,5 +304,6 @@ def register(app: typer.Typer) -> None:
             device=device,
             reporter=RichReporter(quiet=as_json),
             registry=get_registry(),
+            log=log or None,
         )
         _summary(result, as_json)

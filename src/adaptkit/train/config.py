@@ -15,6 +15,7 @@ from adaptkit import defaults
 from adaptkit.defaults import FreezeMode
 from adaptkit.errors import AdaptkitError
 from adaptkit.robot import RobotSpec
+from adaptkit.train.metrics import parse_destinations
 
 PRECISIONS = tuple(p.value for p in defaults.Precision)
 
@@ -168,9 +169,11 @@ class FinetuneJob:
     resume: bool = False
     stats_path: Path | None = None
     device: str | None = None  # None: cuda when available
+    log: tuple[str, ...] = ()  # metrics destinations (jsonl, tensorboard, wandb); (): jsonl
 
     def __post_init__(self) -> None:
         self.freeze = FreezeMode(self.freeze)
+        self.log = parse_destinations(self.log or None)
         self.dataset_config_paths = tuple(Path(p) for p in self.dataset_config_paths)
         self.freeze_patterns = tuple(self.freeze_patterns)
         self.save_dir = Path(self.save_dir)

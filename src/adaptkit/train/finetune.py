@@ -40,6 +40,7 @@ from adaptkit.surgery import (
 from adaptkit.train import distributed as dd
 from adaptkit.train.config import FinetuneJob, RunResult, TrainConfig
 from adaptkit.train.loop import Trainer, seed_everything, window_loader
+from adaptkit.train.metrics import MetricsLogger, check_installed
 from adaptkit.train.run_dir import RunDir
 
 ADAPTER_FILE = "adapter.pth"
@@ -59,22 +60,33 @@ class _Start:
     saved: dict[str, Any] = field(default_factory=dict)  # the trainer state to resume from
 
 
-def finetune(job: FinetuneJob, reporter: Reporter = SILENT) -> RunResult:
+def finetune(
+    job: FinetuneJob, reporter: Reporter = SILENT, metrics: MetricsLogger | None = None
+) -> RunResult:
     """Add `job.robot` as a new group to a pretrained checkpoint and train it on its data.
 
     Writes `{save_dir}/{name}/{epoch:04d}_epoch/` (+ `adapter.pth`: the new group only) and
-    `metrics.jsonl`; returns what happened, including the frozen-weight verification.
+    logs metrics to `job.log` (metrics.jsonl by default); returns what happened, including the
+    frozen-weight verification. Pass `metrics` to keep logging after training (it is opened
+    here on rank 0 and left open for the caller to close).
     """
     info = dd.setup(job.device)
+    own = metrics is None
+    metrics = MetricsLogger(job.log) if metrics is None else metrics
     try:
-        return _finetune(job, info, NoteCollector(reporter if info.is_main else SILENT))
+        return _finetune(job, info, NoteCollector(reporter if info.is_main else SILENT), metrics)
     finally:
+        if own:
+            metrics.close()
         dd.teardown(info)
 
 
-def _finetune(job: FinetuneJob, info: dd.DistInfo, reporter: NoteCollector) -> RunResult:
+def _finetune(
+    job: FinetuneJob, info: dd.DistInfo, reporter: NoteCollector, metrics: MetricsLogger
+) -> RunResult:
     t0 = time.perf_counter()
     robot = job.robot
+    check_installed(metrics.destinations)
     # -- pre-flight: nothing is written until all of it passes -------------------------------
     run = RunDir(job.save_dir, job.run_name)
     resume_from = run.prepare(job.resume, info.is_main)
@@ -135,6 +147,12 @@ def _finetune(job: FinetuneJob, info: dd.DistInfo, reporter: NoteCollector) -> R
     def write_adapter(m: torch.nn.Module, path: Path) -> None:
         save_adapter(path / ADAPTER_FILE, m, robot.group, meta, start.base_fingerprint)
 
+    if info.is_main:
+        metrics.open(
+            run.path,
+            resume_step=start.saved.get("global_step") if resume_from is not None else None,
+            config={**config_json, "trainable": frozen.as_dict()},
+        )
     trainer = Trainer(
         model,
         loader,
@@ -145,6 +163,8 @@ def _finetune(job: FinetuneJob, info: dd.DistInfo, reporter: NoteCollector) -> R
         context_len,
         find_unused=dd.needs_find_unused(model, [robot.group]),
         reporter=reporter,
+        metrics=metrics,
+        tasks=list(dataset.dims),
     )
     if resume_from is not None and info.is_main and not (resume_from / ADAPTER_FILE).is_file():
         write_adapter(model, resume_from)  # the kill fell between checkpoint and adapter

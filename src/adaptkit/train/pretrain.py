@@ -20,6 +20,7 @@ from adaptkit.surgery import parameter_report
 from adaptkit.train import distributed as dd
 from adaptkit.train.config import RunResult, TrainConfig
 from adaptkit.train.loop import Trainer, seed_everything, window_loader
+from adaptkit.train.metrics import MetricsLogger, check_installed
 from adaptkit.train.run_dir import RunDir
 
 
@@ -35,12 +36,15 @@ def pretrain(
     device: str | None = None,
     reporter: Reporter = SILENT,
     registry: Registry | None = None,
+    log: str | Sequence[str] | None = None,
 ) -> RunResult:
     """Train a Vintix model from scratch on all training tasks of the dataset configs.
 
     `registry` (optional) names the robot of each task in the metadata and adds its plugin's
-    stats file to the stats sources.
+    stats file to the stats sources. `log`: metrics destinations (jsonl, tensorboard, wandb;
+    default jsonl).
     """
+    metrics = MetricsLogger(log)  # a bad destination fails before anything starts
     info = dd.setup(device)
     try:
         return _pretrain(
@@ -54,8 +58,10 @@ def pretrain(
             info,
             NoteCollector(reporter if info.is_main else SILENT),
             registry,
+            metrics,
         )
     finally:
+        metrics.close()
         dd.teardown(info)
 
 
@@ -70,8 +76,10 @@ def _pretrain(
     info: dd.DistInfo,
     reporter: NoteCollector,
     registry: Registry | None,
+    metrics: MetricsLogger,
 ) -> RunResult:
     t0 = time.perf_counter()
+    check_installed(metrics.destinations)
     # -- pre-flight ----------------------------------------------------------------------------
     resume_from = run.prepare(resume, info.is_main)
     entries = train_entries(load_dataset_configs(config_paths, data_dir))
@@ -151,6 +159,12 @@ def _pretrain(
         context_len, {"dataset_config_paths": [str(p) for p in config_paths]}
     )
     run_state = {"train_config": cfg.to_dict(), "kind": "pretrain"}
+    if info.is_main:
+        metrics.open(
+            run.path,
+            resume_step=saved.get("global_step") if saved is not None else None,
+            config=config_json,
+        )
     trainer = Trainer(
         model,
         loader,
@@ -161,6 +175,8 @@ def _pretrain(
         context_len,
         find_unused=dd.needs_find_unused(model, dataset.groups),
         reporter=reporter,
+        metrics=metrics,
+        tasks=list(dataset.dims),
     )
     loop = trainer.run(saved)
     result = RunResult.from_loop(

@@ -16,8 +16,8 @@ from torch import nn
 from adaptkit.checkpoint import STATE_FILE, epoch_dir, latest_checkpoint, save_checkpoint
 from adaptkit.errors import AdaptkitError
 from adaptkit.meta import CheckpointMeta
+from adaptkit.train.metrics import METRICS_FILE
 
-METRICS_FILE = "metrics.jsonl"
 # save(model, epoch, trainer_state) -> the checkpoint dir written (rank 0 only)
 SaveFn = Callable[[nn.Module, int, dict[str, Any]], Path]
 
