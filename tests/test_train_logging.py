@@ -50,6 +50,7 @@ def test_missing_package_is_one_line_before_anything_is_written(tmp_path, monkey
     )
     assert res.exit_code == 1
     assert "error: --log wandb: the wandb package is not installed" in res.output
+    assert "pip install 'adaptkit[wandb]'" in res.output
     assert "Traceback" not in res.output and not (tmp_path / "models").exists()
     res = CliRunner().invoke(app, ["pretrain", "x.yaml", "--log", "csv"])
     assert res.exit_code == 1 and "--log: unknown destination 'csv'" in res.output
