@@ -159,5 +159,5 @@ def test_video_settings_are_checked():
         VideoSettings(fps=30)
     with pytest.raises(AdaptkitError, match="--video-envs"):
         VideoSettings(envs=0)
-    res = CliRunner().invoke(app, ["eval", "x", "--robot", "go1", "--video-size", "big"])
+    res = CliRunner().invoke(app, ["eval", "x", "--robot", "go1", "--video", "--video-size", "big"])
     assert res.exit_code == 1 and "--video-size: expected WIDTHxHEIGHT" in res.output
