@@ -35,5 +35,6 @@ def register_robots(register):
             gait=GaitParams(3.133, 0.104, 0.419, 0.013, -0.197, 0.362, -0.439, 0.588, 0.866),
             data_path="minicheetah_trajectories",
             description="MIT Mini Cheetah (8.9 kg), primitive-geometry MJCF",
+            extra={"gym_name": "MiniCheetah"},  # gymnasium id adaptkit/MiniCheetah-v0
         )
     )
