@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 import textwrap
-from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -19,7 +18,7 @@ from gymnasium.vector import AutoresetMode, SyncVectorEnv  # noqa: E402
 
 import adaptkit.gym as ag  # noqa: E402
 from adaptkit.errors import AdaptkitError  # noqa: E402
-from adaptkit.plugins import Registry, load_registry  # noqa: E402
+from adaptkit.plugins import load_registry  # noqa: E402
 from adaptkit.sim import LocomotionEnv  # noqa: E402
 
 MC = "adaptkit/MiniCheetah-v0"
@@ -153,19 +152,20 @@ def test_render_rgb_array():
     envs.close()
 
 
-def test_plugin_robots_register_too():
-    base = load_registry()
-    reg = Registry()
-    reg.robots = dict(base.robots)
-    reg.robots["my_dog"] = replace(base.robot("go1"), name="my_dog")
-    reg._robot_owner = {**base._robot_owner, "my_dog": "test"}
-    ids = ag.register_envs(reg)
-    assert "adaptkit/MyDog-v0" in ids
-    env = gymnasium.make("adaptkit/MyDog-v0")
-    assert env.unwrapped.robot.name == "my_dog"
-    env.reset(seed=0)
-    env.close()
-    ag.register_envs(load_registry())  # back to the installed robots
+def test_plugin_robots_register_too(tmp_path):
+    from adaptkit.scaffold import write_plugin_package
+
+    root, _ = write_plugin_package("my_dog", tmp_path / "pkg")
+    registry = load_registry(plugin_files=[root / "src" / "adaptkit_my_dog" / "plugin.py"])
+    try:
+        assert "adaptkit/MyDog-v0" in ag.register_envs(registry)
+        env = gymnasium.make("adaptkit/MyDog-v0")
+        assert env.unwrapped.robot.name == "my_dog"
+        check_env(env.unwrapped, skip_render_check=True)
+        env.close()
+    finally:
+        ag.register_envs(load_registry())  # back to the installed robots
+    assert "adaptkit/MyDog-v0" not in gymnasium.registry
 
 
 def test_make_with_module_prefix_in_a_fresh_interpreter():

@@ -42,6 +42,7 @@ VERSION = 0
 EPISODE_LENGTH = 1000
 RENDER_FPS = 50  # one frame per control step
 _registry: Registry | None = None  # robots by name, for the entry points below
+_registered: set[str] = set()  # the ids register_envs made
 
 
 def env_id(spec: RobotSpec) -> str:
@@ -288,12 +289,14 @@ def register_envs(registry: Registry | None = None) -> list[str]:
     if registry is not None:
         _registry = registry
     robots = _spec_registry().robots.values()
+    for old in _registered:  # a new registry replaces the robots of the previous one
+        gymnasium.registry.pop(old, None)
+    _registered.clear()
     ids = []
     for spec in robots:
         if spec.mjcf is None or spec.mjcf_joints is None:
             continue
         eid = env_id(spec)
-        gymnasium.registry.pop(eid, None)  # re-registering (another registry) replaces
         gymnasium.register(
             id=eid,
             entry_point=LocomotionGymEnv,
@@ -302,6 +305,7 @@ def register_envs(registry: Registry | None = None) -> list[str]:
             kwargs={"robot": spec.name},
         )
         ids.append(eid)
+    _registered.update(ids)
     return ids
 
 
