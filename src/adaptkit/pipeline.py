@@ -32,7 +32,7 @@ from adaptkit.robot import RobotSpec
 from adaptkit.sim.collect import collect_histories
 from adaptkit.train import FinetuneJob, RunResult, TrainConfig, finetune, pretrain
 from adaptkit.train import distributed as dd
-from adaptkit.train.metrics import MetricsLogger
+from adaptkit.train.metrics import MetricsLogger, check_installed
 
 BUILD_MARKER = "provenance.json"  # written into a base model folder this module builds
 BUILD_FAILED = ".defaults-build-failed"  # under torchrun: rank 0 tells the waiting ranks it failed
@@ -295,6 +295,7 @@ def adapt(
     # the default one is created and filled on first use.
     if job.data_dir is not None and not job.data_dir.is_dir():
         raise AdaptkitError(f"--data-dir {job.data_dir}: does not exist")
+    check_installed(job.log)  # before minutes of building, not after
     data_dir = job.data_folder
     base = job.pretrained_path or job.save_dir / "base"
 
