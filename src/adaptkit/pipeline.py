@@ -299,6 +299,10 @@ def adapt(
     data_dir = job.data_folder
     base = job.pretrained_path or job.save_dir / "base"
 
+    if job.pretrained_path is not None and not job.pretrained_path.exists():
+        # a named base must exist before minutes of collecting data for it
+        raise AdaptkitError(f"checkpoint {job.pretrained_path}: no such file or directory")
+
     def build() -> None:
         if job.pretrained_path is None:
             ensure_base_model(base, data_dir, registry, recipe, built, job.device)

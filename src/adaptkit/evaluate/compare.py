@@ -20,11 +20,9 @@ from adaptkit.evaluate.video import (
     Recorder,
     VideoSettings,
     file_label,
-    gif_frames,
+    gif_from_video,
     open_renderer,
-    read_frames,
     side_by_side,
-    write_gif,
 )
 from adaptkit.progress import SILENT, Reporter
 from adaptkit.robot import RobotSpec
@@ -152,8 +150,7 @@ def compare(
             mp4 = side_by_side(clips, d / "compare.mp4", video.fps)
             out.files["compare_mp4"] = mp4
             if video.gif:
-                frames = gif_frames(read_frames(mp4), video)
-                out.files["compare_gif"] = write_gif(frames, d / "compare.gif", video.gif_fps)
+                out.files["compare_gif"] = gif_from_video(mp4, d / "compare.gif", video)
     return out
 
 

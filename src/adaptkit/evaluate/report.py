@@ -17,14 +17,7 @@ from adaptkit.evaluate.plot import plot_curves
 from adaptkit.evaluate.policies import ModelPolicy
 from adaptkit.evaluate.rollout import EpisodeRecord, RolloutResult, rollout
 from adaptkit.evaluate.settings import EvalSettings
-from adaptkit.evaluate.video import (
-    Recorder,
-    VideoSettings,
-    gif_frames,
-    open_renderer,
-    read_frames,
-    write_gif,
-)
+from adaptkit.evaluate.video import Recorder, VideoSettings, gif_from_video, open_renderer
 from adaptkit.progress import SILENT, Reporter
 from adaptkit.robot import RobotSpec
 from adaptkit.sim.env import LocomotionEnv
@@ -221,6 +214,5 @@ def evaluate(
     )
     if video is not None and video.gif:
         mp4 = report.files["video_mp4"]
-        frames = gif_frames(read_frames(mp4), video)
-        report.files["video_gif"] = write_gif(frames, mp4.with_suffix(".gif"), video.gif_fps)
+        report.files["video_gif"] = gif_from_video(mp4, mp4.with_suffix(".gif"), video)
     return report

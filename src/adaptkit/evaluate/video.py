@@ -37,9 +37,10 @@ class VideoSettings:
     fps: int = 25  # frames per simulated second; must divide 50 (the control rate)
     seconds: float | None = None  # stop recording after this much simulated time (None: all)
     gif: bool = False  # also a small GIF (the README's), from the first `gif_seconds`
-    gif_seconds: float = 8.0
-    gif_fps: int = 10
-    gif_width: int = 720  # width of the whole GIF; panels shrink to fit
+    gif_seconds: float = 6.0
+    gif_stride: int = 3  # every 3rd video frame: 8.3 frames per second, still real time
+    gif_width: int = 540  # width of the whole GIF; panels shrink to fit
+    gif_colors: int = 32
 
     def __post_init__(self) -> None:
         if self.envs < 1:
@@ -50,7 +51,7 @@ class VideoSettings:
             )
         if self.seconds is not None and not self.seconds > 0:
             raise AdaptkitError(f"--video-seconds: must be > 0, got {self.seconds}")
-        for name in ("gif_seconds", "gif_fps", "gif_width"):
+        for name in ("gif_seconds", "gif_stride", "gif_width", "gif_colors"):
             if not getattr(self, name) > 0:
                 raise AdaptkitError(f"video option '{name}' must be > 0")
 
@@ -169,8 +170,8 @@ def read_frames(path: Path) -> Iterator[np.ndarray]:
             yield frame.to_ndarray(format="rgb24")
 
 
-def write_gif(frames: Sequence[np.ndarray], path: Path, fps: int) -> Path:
-    """A looping GIF with one 64-colour palette for every frame (small and flicker-free)."""
+def write_gif(frames: Sequence[np.ndarray], path: Path, fps: float, colors: int = 32) -> Path:
+    """A looping GIF with one palette for every frame (small and flicker-free)."""
     from PIL import Image
 
     if not frames:
@@ -179,7 +180,7 @@ def write_gif(frames: Sequence[np.ndarray], path: Path, fps: int) -> Path:
     # the palette of a strip of sample frames fits the whole clip
     step = max(1, len(images) // 8)
     sample = np.concatenate([frames[i] for i in range(0, len(frames), step)], axis=0)
-    palette = Image.fromarray(sample).quantize(colors=64, method=Image.Quantize.MEDIANCUT)
+    palette = Image.fromarray(sample).quantize(colors=colors, method=Image.Quantize.MEDIANCUT)
     quant = [im.quantize(palette=palette, dither=Image.Dither.NONE) for im in images]
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
@@ -188,7 +189,7 @@ def write_gif(frames: Sequence[np.ndarray], path: Path, fps: int) -> Path:
         format="GIF",
         save_all=True,
         append_images=quant[1:],
-        duration=round(1000 / fps),
+        duration=round(1000 / fps),  # GIF stores centiseconds: 120 ms at 8.3 fps
         loop=0,
         optimize=False,
     )
@@ -197,10 +198,11 @@ def write_gif(frames: Sequence[np.ndarray], path: Path, fps: int) -> Path:
 
 
 def gif_frames(frames: Iterator[np.ndarray], settings: VideoSettings) -> list[np.ndarray]:
-    """The GIF's frames from a video's: its first gif_seconds at gif_fps, scaled to gif_width."""
+    """The GIF's frames from a video's: every gif_stride-th of its first gif_seconds, scaled to
+    gif_width. They play at `settings.fps / settings.gif_stride` frames per second."""
     from PIL import Image
 
-    keep_every = max(1, round(settings.fps / settings.gif_fps))
+    keep_every = settings.gif_stride
     limit = round(settings.gif_seconds * settings.fps)
     out = []
     for k, frame in enumerate(frames):
@@ -287,6 +289,12 @@ def side_by_side(videos: Sequence[Path], path: Path, fps: int) -> Path:
         writer.abort()
         raise
     return writer.close()
+
+
+def gif_from_video(mp4: Path, path: Path, settings: VideoSettings) -> Path:
+    """The small looping GIF of an MP4 (real-time playback)."""
+    frames = gif_frames(read_frames(mp4), settings)
+    return write_gif(frames, path, settings.fps / settings.gif_stride, settings.gif_colors)
 
 
 def open_renderer(robot: RobotSpec, settings: VideoSettings) -> Any:

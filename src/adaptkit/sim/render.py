@@ -54,19 +54,21 @@ def render_spec(spec: RobotSpec, width: int, height: int) -> mujoco.MjSpec:
         type=mujoco.mjtTexture.mjTEXTURE_2D,
         builtin=mujoco.mjtBuiltin.mjBUILTIN_CHECKER,
         rgb1=[0.36, 0.46, 0.56],
-        rgb2=[0.26, 0.34, 0.42],
-        width=64,
-        height=64,
+        rgb2=[0.36, 0.46, 0.56],
+        mark=mujoco.mjtMark.mjMARK_EDGE,
+        markrgb=[0.62, 0.7, 0.78],
+        width=256,
+        height=256,
     )
-    floor_mat = ms.add_material(name="adaptkit_floor", texrepeat=[2.0, 2.0], texuniform=True)
+    # 0.5 m squares: motion shows, and a GIF of a moving floor stays small
+    floor_mat = ms.add_material(
+        name="adaptkit_floor", texrepeat=[1.0, 1.0], texuniform=True, specular=0.0, shininess=0.0
+    )
     floor_mat.textures[mujoco.mjtTextureRole.mjTEXROLE_RGB] = "adaptkit_checker"
     floor = ms.geom("floor")
     if floor is not None:
         floor.material = "adaptkit_floor"
         floor.size = [50.0, 50.0, 0.05]  # drawn to 50 m: the robot walks ~10 m per episode
-    ms.worldbody.add_light(
-        name="adaptkit_sun", pos=[0.0, 0.0, 4.0], dir=[0.3, 0.3, -1.0], castshadow=False
-    )
     return ms
 
 
