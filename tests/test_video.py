@@ -89,7 +89,7 @@ def test_eval_video_decodes_to_the_rollouts_frames(registry, checkpoint, tmp_pat
     frames = list(read_frames(out / "video.mp4"))
     assert len(frames) == steps // stride + 1 == summary["video"]["frames"]
     assert frames[0].shape == (H, 2 * W, 3)  # two envs side by side in the grid
-    assert _change(frames[0], frames[len(frames) // 2]) > 1.0
+    assert _change(frames[0], frames[len(frames) // 2]) > 0.3  # not a still image
     assert summary["files"]["video_mp4"] == str(out / "video.mp4")
     assert summary["files"]["video_gif"] == str(out / "video.gif")
     assert (out / "video.gif").stat().st_size > 0
