@@ -248,7 +248,8 @@ class Recorder:
         returns = getattr(env, "episode_return", None)
         for i in range(self.envs):
             picture = self.renderer.render_env(env, i)
-            text = f"env {i} · episode {self.episode[i] + 1}"
+            text = f"env {i} · " if self.envs > 1 else ""
+            text += f"episode {self.episode[i] + 1}"
             if returns is not None:
                 text += f" · return {float(returns[i]):.2f}"
             lines = [self.label, text] if i == 0 else [text]
