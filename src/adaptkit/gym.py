@@ -54,12 +54,7 @@ def env_id(spec: RobotSpec) -> str:
 
 
 def _spec(robot: str | RobotSpec) -> RobotSpec:
-    global _registry
-    if isinstance(robot, RobotSpec):
-        return robot
-    if _registry is None:
-        _registry = load_registry()
-    return _registry.robot(robot)
+    return robot if isinstance(robot, RobotSpec) else _spec_registry().robot(robot)
 
 
 def _spaces(spec: RobotSpec, obs_dim: int) -> tuple[spaces.Box, spaces.Box]:

@@ -14,6 +14,7 @@ import importlib.util
 import math
 import os
 import re
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -241,8 +242,6 @@ class Recorder:
             self.episode += np.asarray(env.step_num[: self.envs]) == 0
         if self._done or step % self.settings.stride:
             return
-        import time
-
         t = time.perf_counter()
         panels = []
         returns = getattr(env, "episode_return", None)

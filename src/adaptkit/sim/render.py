@@ -7,6 +7,7 @@ tracking camera follows the robot's base. Nothing here runs unless a picture is 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import mujoco
@@ -133,8 +134,6 @@ class SceneRenderer:
 
 
 def _backend() -> str:
-    import os
-
     return os.environ.get("MUJOCO_GL", "") or "default"
 
 
