@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+import adaptkit.sim  # noqa: F401  (first: picks MuJoCo's headless GL before a test imports mujoco)
 from adaptkit.plugins import load_registry, set_registry
 
 

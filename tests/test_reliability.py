@@ -137,7 +137,9 @@ def one_error(result) -> str:
 
 
 def metric_steps(run: Path) -> list[int]:
-    return [json.loads(x)["step"] for x in (run / "metrics.jsonl").read_text().splitlines()]
+    """The step of every training-step line (summary lines carry an `event` key)."""
+    lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    return [r["step"] for r in lines if "event" not in r]
 
 
 # -- a pickled expert never runs --------------------------------------------------------------

@@ -26,7 +26,7 @@ def register_robots(register):
                 for leg in ("FR", "FL", "RR", "RL")
                 for j in ("hip", "upper", "lower")
             ),
-            # Trot CPG tuned in the sim env: tools/tune_gait.py a1 --rounds 8 --batch 128
+            # Trot CPG tuned in the sim env: adaptkit tune-gait a1 --rounds 8 --batch 128
             gait=GaitParams(3.117, 0.151, 0.691, 0.029, -0.244, 0.660, 0.331, -0.167, 2.157),
             data_path="a1_trajectories",
             description="Unitree A1 (12.5 kg), primitive-geometry MJCF",

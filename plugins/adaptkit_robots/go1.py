@@ -26,7 +26,7 @@ def register_robots(register):
                 for leg in ("FR", "FL", "RR", "RL")
                 for j in ("hip", "thigh", "calf")
             ),
-            # Trot CPG tuned in the sim env: tools/tune_gait.py go1 --rounds 8 --batch 128
+            # Trot CPG tuned in the sim env: adaptkit tune-gait go1 --rounds 8 --batch 128
             gait=GaitParams(3.408, 0.153, 0.873, -0.013, -0.431, 0.248, 0.909, -0.309, 1.790),
             data_path="go1_trajectories",
             description="Unitree Go1 (12.7 kg), primitive-geometry MJCF",

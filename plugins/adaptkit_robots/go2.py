@@ -27,7 +27,7 @@ def register_robots(register):
                 for leg in ("FR", "FL", "RR", "RL")
                 for j in ("hip", "thigh", "calf")
             ),
-            # Trot CPG tuned in the sim env: tools/tune_gait.py go2 --rounds 8 --batch 128
+            # Trot CPG tuned in the sim env: adaptkit tune-gait go2 --rounds 8 --batch 128
             gait=GaitParams(3.500, 0.264, 1.000, 0.030, -0.367, 0.646, 0.189, -0.029, 0.197),
             data_path="go2_trajectories",
             description="Unitree Go2 (15.0 kg), primitive-geometry MJCF",

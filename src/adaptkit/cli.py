@@ -7,6 +7,7 @@ from typing import Any
 
 import typer
 import typer.core
+from rich.markup import escape
 
 from adaptkit import __version__
 from adaptkit.commands import data, evaluate, model, registry, sim, train
@@ -41,7 +42,8 @@ class _Group(typer.core.TyperGroup):
 
 def _one_line(message: str) -> None:
     stop_live_displays()
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    # escaped: a message may hold brackets, e.g. "pip install 'adaptkit[video]'"
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
 
 
 app = typer.Typer(

@@ -4,7 +4,7 @@ freeze + fine-tune → zero-shot vs fine-tuned vs demonstrator vs standing still
 When the base model or the robot's learning histories are missing and the caller did not name
 them, they are produced here with adaptkit's own `collect` and `pretrain` (the `Recipe`), and
 cached where the defaults point (`models/base`, `data/<robot>_trajectories`), so the next run
-starts straight at fine-tuning.
+starts straight at fine-tuning. Under torchrun only rank 0 builds them; the others wait.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import json
 import re
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -32,8 +32,12 @@ from adaptkit.progress import SILENT, NoteCollector, Reporter
 from adaptkit.robot import RobotSpec
 from adaptkit.sim.collect import collect_histories
 from adaptkit.train import FinetuneJob, RunResult, TrainConfig, finetune, pretrain
+from adaptkit.train import distributed as dd
+from adaptkit.train.metrics import MetricsLogger, check_installed
 
 BUILD_MARKER = "provenance.json"  # written into a base model folder this module builds
+BUILD_FAILED = ".defaults-build-failed"  # under torchrun: rank 0 tells the waiting ranks it failed
+WAIT_POLL_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -202,6 +206,12 @@ def _write_marker(base: Path, info: dict[str, Any]) -> None:
     write_text_atomic(base / BUILD_MARKER, json.dumps(info, indent=2, default=str), "provenance")
 
 
+def base_is_built(base: Path | str) -> bool:
+    """A checkpoint is there and, if this module built it, the build finished."""
+    marker = _read_marker(Path(base))
+    return latest_checkpoint(Path(base)) is not None and (marker is None or marker.get("complete"))
+
+
 def ensure_base_model(
     base: Path | str,
     data_dir: Path | str,
@@ -217,7 +227,7 @@ def ensure_base_model(
     """
     base = Path(base)
     marker = _read_marker(base)
-    if latest_checkpoint(base) is not None and (marker is None or marker.get("complete")):
+    if base_is_built(base):
         return base
     if base.exists() and marker is None:
         raise AdaptkitError(
@@ -282,31 +292,104 @@ def adapt(
     Missing defaults are built (see the module docstring); anything the job names explicitly
     must exist (`data_dir=None` means `data/`, created if needed). `evaluation` (default: the
     recipe's held-out settings) drives the comparison of zero-shot, fine-tuned, demonstrator and
-    standing still afterwards.
+    standing still afterwards. Under torchrun rank 0 builds the defaults while the other ranks
+    wait, every rank fine-tunes, and rank 0 alone runs the comparison.
     """
     registry = registry if registry is not None else get_registry()
+    rank, world = dd.launch_rank()
+    reporter = reporter if rank == 0 else SILENT  # one copy of every note under torchrun
     built = NoteCollector(reporter)
     # A data dir named by the caller must exist (a typo should not start a long collection);
     # the default one is created and filled on first use.
     if job.data_dir is not None and not job.data_dir.is_dir():
         raise AdaptkitError(f"--data-dir {job.data_dir}: does not exist")
+    check_installed(job.log)  # before minutes of building, not after
     data_dir = job.data_folder
-    base = job.pretrained_path
-    if base is None:
-        base = ensure_base_model(
-            job.save_dir / "base", data_dir, registry, recipe, built, job.device
+    base = job.pretrained_path or job.save_dir / "base"
+
+    if job.pretrained_path is not None and not job.pretrained_path.exists():
+        # a named base must exist before minutes of collecting data for it
+        raise AdaptkitError(f"checkpoint {job.pretrained_path}: no such file or directory")
+
+    def build() -> None:
+        if job.pretrained_path is None:
+            ensure_base_model(base, data_dir, registry, recipe, built, job.device)
+        if not job.dataset_config_paths:
+            ensure_robot_data(job.robot, data_dir, recipe, built)
+
+    def ready() -> bool:
+        return (job.pretrained_path is not None or base_is_built(base)) and (
+            bool(job.dataset_config_paths) or has_data(job.robot, data_dir)
         )
-    if not job.dataset_config_paths:
-        ensure_robot_data(job.robot, data_dir, recipe, built)
-    result = finetune(replace(job, pretrained_path=base, data_dir=data_dir), reporter)
-    report = None
-    if evaluate and result.last_checkpoint is not None:
-        settings = evaluation or recipe.eval_settings()
-        report = compare(
-            job.robot,
-            [("zero-shot", base), ("fine-tuned", result.last_checkpoint)],
-            replace(settings, data_dir=data_dir),
-            out_dir=result.run_dir / "compare",
-            reporter=reporter,
-        )
+
+    if world == 1:
+        build()
+    else:
+        build_on_rank_zero(build, ready, job.save_dir / BUILD_FAILED, rank)
+    metrics = MetricsLogger(job.log)  # open from training through the comparison
+    try:
+        result = finetune(replace(job, pretrained_path=base, data_dir=data_dir), reporter, metrics)
+        report = None
+        # rank 0 alone compares: every rank would roll out the same envs into the same files
+        if evaluate and rank == 0 and result.last_checkpoint is not None:
+            settings = evaluation or recipe.eval_settings()
+            report = compare(
+                job.robot,
+                [("zero-shot", base), ("fine-tuned", result.last_checkpoint)],
+                replace(settings, data_dir=data_dir),
+                out_dir=result.run_dir / "compare",
+                reporter=reporter,
+            )
+            metrics.log_summary(result.steps, "eval", eval_summary(report))
+    finally:
+        metrics.close()
     return AdaptResult(finetune=result, compare=report, base=base, notes=built.notes)
+
+
+EVAL_KEYS = (
+    "mean_return",
+    "std_return",
+    "pct_demonstrator",
+    "normalised_score",
+    "mean_speed",
+    "falls",
+    "fall_rate",
+    "num_episodes",
+    "per_episode_mean",
+)
+
+
+def eval_summary(report: CompareReport) -> dict[str, Any]:
+    """The comparison table as a metrics summary: {label: {mean_return, % demonstrator, ...}}."""
+    return {row["label"]: {k: row[k] for k in EVAL_KEYS if k in row} for row in report.rows}
+
+
+def build_on_rank_zero(
+    build: Callable[[], None], ready: Callable[[], bool], failed_flag: Path, rank: int
+) -> None:
+    """Under torchrun: rank 0 builds what is missing as a one-process job while the other ranks
+    wait until `ready()` (polling files, not a collective: a build can outlast any collective's
+    timeout, and no process group exists yet). A failure on rank 0 is written to `failed_flag`,
+    so the waiting ranks stop with its message instead of waiting forever."""
+    started = time.time()
+    if rank == 0:
+        try:
+            with dd.solo():
+                build()
+        except BaseException as exc:
+            failed_flag.parent.mkdir(parents=True, exist_ok=True)
+            failed_flag.write_text(f"{type(exc).__name__}: {exc}")
+            raise
+        failed_flag.unlink(missing_ok=True)
+        return
+    while not ready():
+        try:
+            # a flag older than this launch is a leftover of an earlier run
+            if failed_flag.stat().st_mtime >= started - 1.0:
+                raise AdaptkitError(
+                    f"rank {rank}: rank 0 failed to build the missing defaults "
+                    f"({failed_flag.read_text().strip()})"
+                )
+        except FileNotFoundError:
+            pass
+        time.sleep(WAIT_POLL_S)

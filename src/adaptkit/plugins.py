@@ -14,7 +14,7 @@ import pluggy
 
 from adaptkit import hookspecs
 from adaptkit.errors import AdaptkitError
-from adaptkit.robot import RobotSpec
+from adaptkit.robot import RobotSpec, paths_relative_to
 
 ENTRY_POINT_GROUP = "adaptkit"
 PLUGINS_ENV = "ADAPTKIT_PLUGINS"  # extra plugin files, joined by os.pathsep
@@ -55,7 +55,8 @@ class Registry:
             if ep.name in disabled or ep.name in self.plugins:
                 continue
             try:
-                module = ep.load()
+                with paths_relative_to(_module_dir(ep.module)):
+                    module = ep.load()
             except Exception as exc:  # a broken third-party plugin must not crash with a traceback
                 raise AdaptkitError(
                     f"plugin {ep.name!r} (entry point {ep.value}) failed to import: "
@@ -89,7 +90,8 @@ class Registry:
             raise AdaptkitError(f"plugin file {path}: not a Python file")
         module = importlib.util.module_from_spec(spec)
         try:
-            spec.loader.exec_module(module)
+            with paths_relative_to(path.resolve().parent):
+                spec.loader.exec_module(module)
         except Exception as exc:
             raise AdaptkitError(
                 f"plugin file {path} failed to import: {type(exc).__name__}: {exc}"
@@ -109,7 +111,8 @@ class Registry:
         impls = self.pm.hook.register_robots.get_hookimpls()
         for impl in (i for i in impls if i.plugin_name == info.name):
             try:
-                impl.function(register=lambda spec, _n=info.name: self._register(spec, _n))
+                with paths_relative_to(_object_dir(plugin)):
+                    impl.function(register=lambda spec, _n=info.name: self._register(spec, _n))
             except AdaptkitError as exc:
                 raise AdaptkitError(f"plugin {info.name!r}: {exc}") from exc
             except Exception as exc:
@@ -141,6 +144,23 @@ class Registry:
 
     def owner(self, robot_name: str) -> str:
         return self._robot_owner[robot_name]
+
+
+def _module_dir(name: str) -> Path | None:
+    """The folder of a module's file, without importing it (None: not a file module)."""
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return None
+    origin = spec.origin if spec is not None else None
+    if not origin or origin in ("built-in", "frozen"):
+        return None
+    return Path(origin).resolve().parent
+
+
+def _object_dir(plugin: object) -> Path | None:
+    file = getattr(plugin, "__file__", None)
+    return Path(file).resolve().parent if file else None
 
 
 def load_registry(

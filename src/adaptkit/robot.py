@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -33,6 +35,27 @@ LOCOMOTION_OBS_NAMES: tuple[str, ...] = tuple(
 )
 
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+
+# While a plugin is imported and its hook runs, the folder of its file: relative asset paths in
+# the RobotSpecs it creates (mjcf="spot.xml") mean files beside the plugin, not in the cwd.
+_PLUGIN_DIR: ContextVar[Path | None] = ContextVar("adaptkit_plugin_dir", default=None)
+_NAMED_EXPERTS = ("", "trot", "demonstrator")
+
+
+@contextmanager
+def paths_relative_to(folder: Path | None) -> Iterator[None]:
+    """RobotSpecs created inside resolve relative mjcf / stats_path / extra['expert'] against
+    `folder` (the plugins loader wraps each plugin in this)."""
+    token = _PLUGIN_DIR.set(Path(folder) if folder is not None else None)
+    try:
+        yield
+    finally:
+        _PLUGIN_DIR.reset(token)
+
+
+def _beside_plugin(path: Path) -> Path:
+    folder = _PLUGIN_DIR.get()
+    return folder / path if folder is not None and not path.is_absolute() else path
 
 
 @dataclass(frozen=True)
@@ -92,9 +115,13 @@ class RobotSpec:
                 object.__setattr__(self, attr, tuple(getattr(self, attr)))
         for attr in ("stats_path", "mjcf"):
             if getattr(self, attr) is not None:
-                object.__setattr__(self, attr, Path(getattr(self, attr)))
+                object.__setattr__(self, attr, _beside_plugin(Path(getattr(self, attr))))
         object.__setattr__(self, "action_bounds", tuple(self.action_bounds))
-        object.__setattr__(self, "extra", MappingProxyType(dict(self.extra)))
+        extra = dict(self.extra)
+        expert = extra.get("expert")
+        if isinstance(expert, str | Path) and str(expert) not in _NAMED_EXPERTS:
+            extra["expert"] = str(_beside_plugin(Path(expert)))
+        object.__setattr__(self, "extra", MappingProxyType(extra))
         self._validate()
 
     # -- derived ---------------------------------------------------------------------------

@@ -71,6 +71,28 @@ OPT_BASE = typer.Option(
     help="Base checkpoint of adapter models (local path or hf://ORG/NAME).",
     show_default="the base each adapter records",
 )
+OPT_VIDEO = typer.Option(
+    False, "--video", help="Render the rollout offscreen into an MP4 (needs the video extra)."
+)
+OPT_VIDEO_ENVS = typer.Option(1, "--video-envs", help="Envs to film (the first N, tiled).")
+OPT_VIDEO_SECONDS = typer.Option(
+    None, "--video-seconds", help="Film at most this much simulated time.", show_default="all"
+)
+OPT_VIDEO_SIZE = typer.Option("480x320", "--video-size", help="Pixels per filmed env, WxH.")
+OPT_GIF = typer.Option(False, "--gif", help="Also a small looping GIF (implies --video).")
+
+
+def video_settings(video: bool, envs: int, seconds: float | None, size: str, gif: bool) -> Any:
+    """VideoSettings from the options, or None when no video was asked for."""
+    if not (video or gif):
+        return None
+    from adaptkit.evaluate.video import VideoSettings
+
+    match = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", size)
+    if match is None:
+        raise AdaptkitError(f"--video-size: expected WIDTHxHEIGHT (e.g. 480x320), got {size!r}")
+    width, height = int(match[1]), int(match[2])
+    return VideoSettings(envs=envs, width=width, height=height, seconds=seconds, gif=gif)
 
 
 def eval_cmd(
@@ -101,6 +123,11 @@ def eval_cmd(
     device: str | None = OPT_DEVICE,
     kv_dtype: KVDtype = OPT_KV_DTYPE,
     base: str | None = OPT_BASE,
+    video: bool = OPT_VIDEO,
+    video_envs: int = OPT_VIDEO_ENVS,
+    video_seconds: float | None = OPT_VIDEO_SECONDS,
+    video_size: str = OPT_VIDEO_SIZE,
+    gif: bool = OPT_GIF,
     json_out: bool = OPT_JSON,
 ) -> None:
     """In-context evaluation: all envs batched, one KV-cached forward per control step."""
@@ -124,6 +151,7 @@ def eval_cmd(
         out_dir=out or Path("eval") / robot,
         label=_label(Path(ckpt)),
         reporter=RichReporter(quiet=json_out),
+        video=video_settings(video, video_envs, video_seconds, video_size, gif),
     )
     s = report.summary
     if json_out:
@@ -180,9 +208,15 @@ def compare_cmd(
     device: str | None = OPT_DEVICE,
     kv_dtype: KVDtype = OPT_KV_DTYPE,
     base: str | None = OPT_BASE,
+    video: bool = OPT_VIDEO,
+    video_envs: int = OPT_VIDEO_ENVS,
+    video_seconds: float | None = OPT_VIDEO_SECONDS,
+    video_size: str = OPT_VIDEO_SIZE,
+    gif: bool = OPT_GIF,
     json_out: bool = OPT_JSON,
 ) -> None:
-    """Zero-shot vs fine-tuned vs demonstrator vs standing: same seeds, one table and plot."""
+    """Zero-shot vs fine-tuned vs demonstrator vs standing: same seeds, one table and plot;
+    with --video, the policies side by side in compare.mp4."""
     from adaptkit.evaluate import EvalSettings, compare
 
     named = _named_models(models or [], labels)
@@ -199,6 +233,7 @@ def compare_cmd(
         demonstrator=demonstrator,
         stand=stand,
         reporter=RichReporter(quiet=json_out),
+        video=video_settings(video, video_envs, video_seconds, video_size, gif),
     )
     if json_out:
         print_json({"table": rep.rows, "files": {k: str(v) for k, v in rep.files.items()}})

@@ -89,7 +89,38 @@ def demo(
     console.print(table("demonstrator", cols, [row]))
 
 
+def tune_gait(
+    robot: str = typer.Argument(..., help="Robot name (see `adaptkit robots`)."),
+    rounds: int = typer.Option(8, "--rounds", min=1, help="Search rounds (each narrower)."),
+    batch: int = typer.Option(128, "--batch", min=6, help="Candidates per round (one batch)."),
+    seconds: float = typer.Option(10.0, "--seconds", help="Simulated seconds per candidate."),
+    seed: int = typer.Option(0, "--seed"),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Tune the robot's trot demonstrator in simulation; prints the GaitParams for its plugin."""
+    from adaptkit.sim.gait_tuning import tune_gait as tune
+
+    spec = get_registry().robot(robot)
+
+    def show(rnd: int, r: dict) -> None:
+        if not json_out:
+            console.print(
+                f"round {rnd + 1}/{rounds}: best {r['best']:.3f} (this round's max "
+                f"{r['batch_max']:.3f}, {r['alive']:.0%} stayed up)",
+                highlight=False,
+            )
+
+    result = tune(spec, rounds, batch, seconds, seed, progress=show)
+    if json_out:
+        print_json({"robot": spec.name, "score": result.score, "gait": vars(result.gait),
+                    "rounds": result.rounds})  # fmt: skip
+        return
+    console.print(f"best score {result.score:.3f}; paste into the {spec.name} plugin's RobotSpec:")
+    print(result.plugin_line())
+
+
 def register(app: typer.Typer) -> None:
     """Attach this module's commands to the root app."""
     app.command("collect")(collect)
     app.command("demonstrator")(demo)
+    app.command("tune-gait")(tune_gait)

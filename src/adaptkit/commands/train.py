@@ -105,6 +105,12 @@ OPT_CHECKPOINTING = _opt(
     help="Recompute each transformer block in the backward instead of storing it.",
     show="on when the activations would take over 4 GiB",
 )
+OPT_LOG = _opt(
+    None,
+    "--log",
+    help="Metrics destinations, comma-separated: jsonl, tensorboard, wandb.",
+    show="jsonl (RUN/metrics.jsonl)",
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -208,6 +214,7 @@ def register(app: typer.Typer) -> None:
         recipe: str = typer.Option(
             "default", "--recipe", hidden=True, help="Sizes of what defaults build: default | tiny."
         ),
+        log: list[str] = OPT_LOG,
         as_json: bool = OPT_JSON,
     ) -> None:
         """Add ROBOT as a new group to a pretrained model, freeze the rest, train, save, compare."""
@@ -242,6 +249,7 @@ def register(app: typer.Typer) -> None:
             device=device,
             save=save,
             keep=keep,
+            log=tuple(log or ()),
         )
         evaluation = plan.eval_settings(num_envs=eval_envs, episodes=eval_episodes, seed=eval_seed)
         result = adapt(
@@ -292,6 +300,7 @@ def register(app: typer.Typer) -> None:
         checkpointing: bool = OPT_CHECKPOINTING,
         stats: Path = _opt(None, "--stats", help="stats.json.", show="found or computed"),
         device: str = OPT_DEVICE,
+        log: list[str] = OPT_LOG,
         as_json: bool = OPT_JSON,
     ) -> None:
         """Train a base model from scratch on every training task of the dataset configs."""
@@ -316,5 +325,6 @@ def register(app: typer.Typer) -> None:
             reporter=RichReporter(quiet=as_json),
             registry=get_registry(),
             keep=keep,
+            log=log or None,
         )
         _summary(result, as_json)

@@ -17,6 +17,14 @@ from adaptkit.evaluate.plot import plot_curves
 from adaptkit.evaluate.policies import ModelPolicy
 from adaptkit.evaluate.report import EvalReport, evaluate_policy, write_episodes_csv, write_json
 from adaptkit.evaluate.settings import EvalSettings
+from adaptkit.evaluate.video import (
+    Recorder,
+    VideoSettings,
+    file_label,
+    gif_from_video,
+    open_renderer,
+    side_by_side,
+)
 from adaptkit.fileio import atomic_file
 from adaptkit.progress import SILENT, Reporter
 from adaptkit.robot import RobotSpec
@@ -66,11 +74,14 @@ def compare(
     demonstrator: bool = True,
     stand: bool = True,
     reporter: Reporter = SILENT,
+    video: VideoSettings | None = None,
 ) -> CompareReport:
     """Models (label, checkpoint), the demonstrator and stand-still on the same seeded envs.
 
     Writes compare.json, compare.csv, episodes.csv (all policies) and compare.png with every
-    curve when `out_dir` is given. A checkpoint is loaded only when its turn comes.
+    curve when `out_dir` is given. A checkpoint is loaded only when its turn comes. `video`
+    films every policy but standing still (videos/LABEL.mp4) and puts them side by side,
+    models first, then the demonstrator (compare.mp4, and compare.gif).
     """
     labels = [label for label, _ in models]
     baselines = ["demonstrator"] * demonstrator + ["stand"] * stand
@@ -78,6 +89,11 @@ def compare(
         raise AdaptkitError(
             f"--labels: must be unique and differ from the baselines {baselines}, got {labels}"
         )
+    renderer = None
+    if video is not None:
+        if out_dir is None:
+            raise AdaptkitError("--video: needs an output folder (--out)")
+        renderer = open_renderer(robot, video)  # a missing GL or encoder fails before the work
     for label, ckpt in models:  # a KV cache that cannot fit is refused before any rollout
         preflight(ckpt, settings, label)
     policies: list[tuple[str, Callable[[], Policy]]] = []
@@ -96,8 +112,14 @@ def compare(
         )
     reports: dict[str, EvalReport] = {}
     for label, make in policies:
+        recorder = None
+        if renderer is not None and video is not None and label != "stand":
+            path = Path(out_dir) / "videos" / f"{file_label(label)}.mp4"  # type: ignore[arg-type]
+            recorder = Recorder(renderer, video, path, label, settings.num_envs)
         # a fresh env with the same seed per policy: identical initial states and resets
-        reports[label] = evaluate_policy(make(), robot, settings, label=label, reporter=reporter)
+        reports[label] = evaluate_policy(
+            make(), robot, settings, label=label, reporter=reporter, recorder=recorder
+        )
     demo_r = reports["demonstrator"].summary["mean_return"] if demonstrator else None
     stand_r = reports["stand"].summary["mean_return"] if stand else None
     rows = [_table_row(lbl, rep.summary, demo_r, stand_r) for lbl, rep in reports.items()]
@@ -124,6 +146,15 @@ def compare(
             d / "compare.png",
             f"{robot.name}: in-context return (seed {settings.seed}, {settings.num_envs} envs)",
         )
+        if video is not None:
+            order = labels + ["demonstrator"] * demonstrator
+            clips = [reports[lbl].files["video_mp4"] for lbl in order]
+            for lbl in order:
+                out.files[f"video_{file_label(lbl)}"] = reports[lbl].files["video_mp4"]
+            mp4 = side_by_side(clips, d / "compare.mp4", video.fps)
+            out.files["compare_mp4"] = mp4
+            if video.gif:
+                out.files["compare_gif"] = gif_from_video(mp4, d / "compare.gif", video)
     return out
 
 

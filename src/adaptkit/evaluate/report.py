@@ -12,11 +12,13 @@ from typing import Any
 import numpy as np
 
 from adaptkit.checkpoint import Checkpoint
+from adaptkit.errors import AdaptkitError
 from adaptkit.evaluate.plan import preflight
 from adaptkit.evaluate.plot import plot_curves
 from adaptkit.evaluate.policies import ModelPolicy
 from adaptkit.evaluate.rollout import EpisodeRecord, RolloutResult, rollout
 from adaptkit.evaluate.settings import EvalSettings
+from adaptkit.evaluate.video import Recorder, VideoSettings, gif_from_video, open_renderer
 from adaptkit.fileio import atomic_file, write_text_atomic
 from adaptkit.progress import SILENT, Reporter
 from adaptkit.robot import RobotSpec
@@ -112,9 +114,11 @@ def evaluate_policy(
     reporter: Reporter = SILENT,
     env: Any = None,
     record_actions: bool = False,
+    recorder: Recorder | None = None,
 ) -> EvalReport:
     """Roll out a policy on `settings.num_envs` seeded envs (or `env`); with `out_dir`, write
-    episodes.csv, summary.json and curve.png there."""
+    episodes.csv, summary.json and curve.png there. A `recorder` films the rollout (its MP4 is
+    finished here, or removed if the rollout fails)."""
     label = label or policy.name
     own_env = env is None
     if own_env:
@@ -129,7 +133,13 @@ def evaluate_policy(
             settings.max_steps,
             progress=reporter.rolling_out(label),
             record_actions=record_actions,
+            on_step=recorder,
         )
+        video = recorder.close() if recorder is not None else None
+    except BaseException:
+        if recorder is not None:
+            recorder.abort()
+        raise
     finally:
         if own_env:
             env.close()  # frees MuJoCo's rollout thread pool now, not at garbage collection
@@ -146,7 +156,16 @@ def evaluate_policy(
         "episode_length": int(getattr(env, "episode_length", 0)) or None,
         "seed": settings.seed,
     }
+    if recorder is not None:
+        summary["video"] = {
+            "file": str(video),
+            "frames": recorder.writer.frames,
+            "envs": recorder.envs,
+            "render_s": round(recorder.seconds_rendering, 2),
+        }
     report = EvalReport(label, robot.name, summary, result.episodes, result=result)
+    if video is not None:
+        report.files["video_mp4"] = video
     if out_dir is not None:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
@@ -158,6 +177,7 @@ def evaluate_policy(
                 out / "curve.png",
                 f"{robot.name}: {label} (seed {settings.seed}, {result.num_envs} envs)",
             ),
+            **report.files,
         }
     return report
 
@@ -170,12 +190,22 @@ def evaluate(
     label: str = "model",
     reporter: Reporter = SILENT,
     record_actions: bool = False,
+    video: VideoSettings | None = None,
 ) -> EvalReport:
     """In-context evaluation of a checkpoint (path or loaded Checkpoint) on a robot. Its KV
-    cache is planned first, from config.json alone (adaptkit.evaluate.plan)."""
+    cache is planned first, from config.json alone (adaptkit.evaluate.plan).
+
+    `video` films the first envs into OUT/video.mp4 (and OUT/video.gif): needs `out_dir`.
+    """
     preflight(checkpoint, settings)
+    recorder = None
+    if video is not None:
+        if out_dir is None:
+            raise AdaptkitError("--video: needs an output folder (--out)")
+        renderer = open_renderer(robot, video)  # a missing GL or encoder fails before the work
+        recorder = Recorder(renderer, video, Path(out_dir) / "video.mp4", label, settings.num_envs)
     policy = ModelPolicy.from_checkpoint(checkpoint, robot, settings, name=label)
-    return evaluate_policy(
+    report = evaluate_policy(
         policy,
         robot,
         settings,
@@ -183,4 +213,9 @@ def evaluate(
         label=label,
         reporter=reporter,
         record_actions=record_actions,
+        recorder=recorder,
     )
+    if video is not None and video.gif:
+        mp4 = report.files["video_mp4"]
+        report.files["video_gif"] = gif_from_video(mp4, mp4.with_suffix(".gif"), video)
+    return report

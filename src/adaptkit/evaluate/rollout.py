@@ -114,12 +114,15 @@ def rollout(
     max_steps: int | None,
     progress: Callable[[int, int], None] | None = None,
     record_actions: bool = False,
+    on_step: Callable[[Any, int], None] | None = None,
 ) -> RolloutResult:
     """Run `policy` on all envs of `env` together until every env finished `episodes` episodes
     (or `max_steps` control steps). Partial episodes at the end are not recorded.
 
     `max_steps=None` means `episodes × env.episode_length`. Only the first `episodes` episodes of
     each env are recorded; envs that finish early keep stepping (the batch stays whole).
+    `on_step(env, step)` (e.g. a video recorder) sees the env after the reset (step 0) and after
+    every step; its time counts in neither the policy's nor the simulator's.
     """
     if episodes is None and max_steps is None:
         raise AdaptkitError("rollout: give episodes or max_steps")
@@ -136,6 +139,8 @@ def rollout(
     t_setup = time.perf_counter()
     obs = env.reset()
     policy.reset(n)
+    if on_step is not None:
+        on_step(env, 0)
     start = time.perf_counter()  # steps/s counts the stepping loop, not env/cache set-up
     steps = 0
     try:
@@ -158,6 +163,8 @@ def rollout(
             if done.any():
                 info_fell = info.get("fell") if isinstance(info, dict) else None
                 book.finish(done, _per_env(info_fell, done, n))
+            if on_step is not None:
+                on_step(env, steps)
             if progress is not None:
                 progress(steps, max_steps)
             if book.complete():

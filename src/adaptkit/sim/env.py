@@ -145,6 +145,7 @@ class LocomotionEnv:
         ids = list(range(n)) if env_ids is None else [int(i) for i in env_ids]
         if len(ids) != n:
             raise ValueError(f"env_ids has {len(ids)} ids for {n} envs")
+        self.env_ids = ids
         self._rngs = [np.random.default_rng([seed, i]) for i in ids]
         nq = self._nq
         # Columns of the physics state the task reads, gathered in one indexing op per step:
@@ -266,11 +267,29 @@ class LocomotionEnv:
         self.episode_return[idx] = 0.0
         self._update(idx)
 
+    @property
+    def physics_state(self) -> np.ndarray:
+        """Every env's MuJoCo state [N, nstate] (mjSTATE_FULLPHYSICS of `model`): what a
+        renderer draws. A view, valid until the next step; do not write to it."""
+        return self._state
+
     # -- API -------------------------------------------------------------------------------
-    def reset(self) -> np.ndarray:
-        """Reset every env; returns the first observations [N,45] float32."""
-        self._reset_envs(np.arange(self.num_envs))
+    def reset(self, mask: np.ndarray | None = None) -> np.ndarray:
+        """Reset every env, or only those where `mask` [N] is True; returns the observations of
+        all envs [N,45] float32."""
+        idx = np.arange(self.num_envs) if mask is None else np.flatnonzero(mask)
+        self._reset_envs(idx)
         return self._obs.copy()
+
+    def seed_envs(
+        self, idx: Sequence[int], seeds: Sequence[int], ids: Sequence[int] | None = None
+    ) -> None:
+        """Restart the random streams of envs `idx`: env idx[k] draws its resets from
+        [seeds[k], ids[k]] from now on (ids default to the envs' own; the constructor uses
+        [seed, id])."""
+        ids = [self.env_ids[i] for i in idx] if ids is None else list(ids)
+        for i, s, e in zip(idx, seeds, ids, strict=True):
+            self._rngs[int(i)] = np.random.default_rng([int(s), int(e)])
 
     def compute_reward(self) -> np.ndarray:
         """The six reference terms on the current state, weighted (× scale × dt) and summed."""

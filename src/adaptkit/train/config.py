@@ -15,6 +15,7 @@ from adaptkit import defaults
 from adaptkit.defaults import FreezeMode, SaveFormat
 from adaptkit.errors import AdaptkitError
 from adaptkit.robot import RobotSpec
+from adaptkit.train.metrics import parse_destinations
 
 PRECISIONS = tuple(p.value for p in defaults.Precision)
 CHECKPOINT_FROM_BYTES = 4 * 2**30  # activation checkpointing by default above this estimate
@@ -205,10 +206,12 @@ class FinetuneJob:
     device: str | None = None  # None: cuda when available
     save: SaveFormat = SaveFormat.AUTO  # full checkpoints or adapter-sized epochs
     keep: int | None = None  # keep only the newest N epochs (None: all)
+    log: tuple[str, ...] = ()  # metrics destinations (jsonl, tensorboard, wandb); (): jsonl
 
     def __post_init__(self) -> None:
         self.freeze = FreezeMode(self.freeze)
         self.save = SaveFormat(self.save)
+        self.log = parse_destinations(self.log or None)
         self.dataset_config_paths = tuple(Path(p) for p in self.dataset_config_paths)
         self.freeze_patterns = tuple(self.freeze_patterns)
         self.save_dir = Path(self.save_dir)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
-from contextlib import nullcontext
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 import torch
@@ -28,14 +29,36 @@ class DistInfo:
         return self.world_size > 1
 
 
+# Set inside `solo()`: training started there is a one-process job even under torchrun.
+_SOLO: ContextVar[bool] = ContextVar("adaptkit_solo", default=False)
+
+
+def launch_rank() -> tuple[int, int]:
+    """(rank, world size) as torchrun announced them, without joining any process group."""
+    if _SOLO.get():
+        return 0, 1
+    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+
+
+@contextmanager
+def solo() -> Iterator[None]:
+    """Run the body as a single-process job whatever torchrun set: what rank 0 builds alone
+    (e.g. a missing base model) while the other ranks wait for it."""
+    token = _SOLO.set(True)
+    try:
+        yield
+    finally:
+        _SOLO.reset(token)
+
+
 def setup(device: str | None = None) -> DistInfo:
     """Read torchrun's WORLD_SIZE/RANK/LOCAL_RANK and join the process group if > 1 process.
 
-    nccl on CUDA, gloo on CPU. Without torchrun this is a no-op single-process run.
+    nccl on CUDA, gloo on CPU. Without torchrun (or inside `solo()`) this is a no-op
+    single-process run.
     """
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    rank, world = launch_rank()
+    local_rank = int(os.environ.get("LOCAL_RANK", "0")) if world > 1 else 0
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     dev = torch.device(device)

@@ -51,6 +51,7 @@ from adaptkit.surgery import (
 from adaptkit.train import distributed as dd
 from adaptkit.train.config import FinetuneJob, RunResult, TrainConfig
 from adaptkit.train.loop import Trainer, seed_everything, window_loader
+from adaptkit.train.metrics import MetricsLogger, check_installed
 from adaptkit.train.preflight import check_training_data
 from adaptkit.train.run_dir import RunDir
 
@@ -69,30 +70,47 @@ class _Start:
     saved: dict[str, Any] = field(default_factory=dict)  # the trainer state to resume from
 
 
-def finetune(job: FinetuneJob, reporter: Reporter = SILENT) -> RunResult:
+def finetune(
+    job: FinetuneJob, reporter: Reporter = SILENT, metrics: MetricsLogger | None = None
+) -> RunResult:
     """Add `job.robot` as a new group to a pretrained checkpoint and train it on its data.
 
-    Writes `{save_dir}/{name}/{epoch:04d}_epoch/` and `metrics.jsonl`; returns what happened,
-    including the frozen-weight verification. Each epoch is a full checkpoint (with the adapter
-    files beside when only the new group trains), or — `job.save`, by default when only the new
-    group trains and the base is large — the adapter alone (adaptkit.adapter).
+    Writes `{save_dir}/{name}/{epoch:04d}_epoch/` and logs metrics to `job.log` (metrics.jsonl
+    by default); returns what happened, including the frozen-weight verification. Each epoch is
+    a full checkpoint (with the adapter files beside when only the new group trains), or —
+    `job.save`, by default when only the new group trains and the base is large — the adapter
+    alone (adaptkit.adapter). Pass `metrics` to keep logging after training (it is opened here
+    on rank 0 and left open for the caller to close).
     """
     info = dd.setup(job.device)
+    own = metrics is None
+    metrics = MetricsLogger(job.log) if metrics is None else metrics
     try:
-        return _finetune(job, info, NoteCollector(reporter if info.is_main else SILENT))
+        return _finetune(job, info, NoteCollector(reporter if info.is_main else SILENT), metrics)
     finally:
+        if own:
+            metrics.close()
         dd.teardown(info)
 
 
-def _finetune(job: FinetuneJob, info: dd.DistInfo, reporter: NoteCollector) -> RunResult:
+def _finetune(
+    job: FinetuneJob, info: dd.DistInfo, reporter: NoteCollector, metrics: MetricsLogger
+) -> RunResult:
     run = RunDir(job.save_dir, job.run_name, keep=job.keep)
     with run.hold(info.is_main):  # one run per folder; a failed pre-flight leaves no trace
-        return _locked(job, run, info, reporter)
+        return _locked(job, run, info, reporter, metrics)
 
 
-def _locked(job: FinetuneJob, run: RunDir, info: dd.DistInfo, reporter: NoteCollector) -> RunResult:
+def _locked(
+    job: FinetuneJob,
+    run: RunDir,
+    info: dd.DistInfo,
+    reporter: NoteCollector,
+    metrics: MetricsLogger,
+) -> RunResult:
     t0 = time.perf_counter()
     robot = job.robot
+    check_installed(metrics.destinations)
     # -- pre-flight: nothing is written until all of it passes -------------------------------
     resume_from = run.prepare(job.resume, info.is_main)
     entry, ignored = robot_entry(robot, job.data_folder, job.dataset_config_paths)
@@ -181,6 +199,12 @@ def _locked(job: FinetuneJob, run: RunDir, info: dd.DistInfo, reporter: NoteColl
             extra = lambda tmp: write_adapter_files(tmp, m, acfg)  # noqa: E731
         return save_checkpoint(path, m, meta, config_json, state=state, extra=extra)
 
+    if info.is_main:
+        metrics.open(
+            run.path,
+            resume_step=start.saved.get("global_step") if resume_from is not None else None,
+            config={**config_json, "trainable": frozen.as_dict()},
+        )
     trainer = Trainer(
         model,
         loader,
@@ -191,6 +215,8 @@ def _locked(job: FinetuneJob, run: RunDir, info: dd.DistInfo, reporter: NoteColl
         context_len,
         find_unused=dd.needs_find_unused(model, [robot.group]),
         reporter=reporter,
+        metrics=metrics,
+        tasks=[robot.task],
     )
     loop = trainer.run(start.saved if resume_from is not None else None)
 

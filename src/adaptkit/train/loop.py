@@ -31,6 +31,7 @@ from adaptkit.model import action_loss
 from adaptkit.progress import SILENT, Reporter
 from adaptkit.train import distributed as dd
 from adaptkit.train.config import TrainConfig
+from adaptkit.train.metrics import MetricsLogger
 from adaptkit.train.run_dir import RunDir, SaveFn
 from adaptkit.train.schedule import make_optimizer, make_scheduler
 
@@ -148,7 +149,11 @@ class LoopResult:
 
 
 class Trainer:
-    """Runs epochs over a single-group-batch loader; optimiser over trainable params only."""
+    """Runs epochs over a single-group-batch loader; optimiser over trainable params only.
+
+    Metrics go to `metrics` (opened by the caller on rank 0); without one the trainer opens
+    its own metrics.jsonl logger for the run and closes it when `run` ends. `tasks` names the
+    tasks of the data, in one order on every rank, for the per-task losses."""
 
     def __init__(
         self,
@@ -162,6 +167,8 @@ class Trainer:
         loss_fn: LossFn | None = None,
         find_unused: bool = True,
         reporter: Reporter = SILENT,
+        metrics: MetricsLogger | None = None,
+        tasks: Sequence[str] = (),
     ) -> None:
         self.model = model
         self.loader = loader
@@ -176,6 +183,12 @@ class Trainer:
         inner = model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
         self.checkpointing = cfg.checkpointing_for(inner.config, context_len)
         inner.transformer.checkpointing = self.checkpointing
+        self.owns_metrics = metrics is None
+        self.metrics = metrics if metrics is not None else MetricsLogger()
+        self.tasks = list(tasks)
+        self._task_index = {t: i for i, t in enumerate(self.tasks)}
+        self._task_sums = np.zeros(len(self.tasks))  # per-task squared error, this step
+        self._task_counts = np.zeros(len(self.tasks))
         self.ddp = dd.wrap(model, info, find_unused)
         self.params = [p for p in model.parameters() if p.requires_grad]
         self.optimizer = make_optimizer(model, cfg.lr, cfg.betas, cfg.weight_decay)
@@ -234,16 +247,6 @@ class Trainer:
     def _emit(self, event: str, **data: Any) -> None:
         self.reporter.event(event, data)
 
-    def _log(self, record: dict[str, Any]) -> None:
-        if self.info.is_main:
-            self.run_dir.append_metrics(record)
-
-    def truncate_metrics(self) -> None:
-        """Drop metric lines of steps after the resumed checkpoint (they will be redone), or all
-        of them on a fresh start (an earlier failed attempt's): each step is logged once."""
-        if self.info.is_main:
-            self.run_dir.truncate_metrics(self.global_step)
-
     def _checkpoint(self) -> Path | None:
         path = None
         if self.info.is_main:
@@ -255,22 +258,41 @@ class Trainer:
     def run(self, resume_state: Mapping[str, Any] | None = None) -> LoopResult:
         """Restore the trainer from a checkpoint's state (resume), or seed it and write
         0000_epoch (the model as training starts, as the reference does); then train."""
-        initial: list[Path] = []
-        if resume_state is not None:
+        resumed = resume_state is not None
+        if resumed:
             self.load_state_dict(dict(resume_state))
-        else:
-            seed_everything(self.cfg.seed)  # same RNG stream whether or not 0000_epoch is written
-        self.truncate_metrics()
+        if self.owns_metrics and self.info.is_main:
+            self.metrics.open(self.run_dir.path, resume_step=self.global_step if resumed else None)
         try:
-            if resume_state is None and self.cfg.save_initial:
-                path = self._checkpoint()
-                initial += [path] if path else []
+            initial: list[Path] = []
+            if not resumed:
+                seed_everything(self.cfg.seed)  # same RNG stream with or without 0000_epoch
+                if self.cfg.save_initial:
+                    path = self._checkpoint()
+                    initial += [path] if path else []
             result = self.fit()
+            result.checkpoints[:0] = initial
+            return result
         except AdaptkitError as exc:
             # say what the folder now allows: --resume, or simply the same command again
             raise AdaptkitError(f"{exc}; {self.run_dir.recovery()}") from None
-        result.checkpoints[:0] = initial
-        return result
+        finally:
+            if self.owns_metrics:
+                self.metrics.close()
+
+    def _count_task_losses(self, batch: dict[str, Any], pred: torch.Tensor) -> None:
+        """Add this micro-batch's per-window squared errors to its tasks' sums (no grad)."""
+        names = batch.get("task")
+        if not self.tasks or not names:
+            return
+        with torch.no_grad():
+            target = batch["target"].to(pred.device)
+            per_window = (pred.float() - target.float()).pow(2).flatten(1).mean(1).tolist()
+        for name, value in zip(names, per_window, strict=True):
+            i = self._task_index.get(name)
+            if i is not None:
+                self._task_sums[i] += value
+                self._task_counts[i] += 1
 
     def train_step(self, it) -> float:
         """One optimiser step over grad_accum micro-batches from `it`; returns the mean loss."""
@@ -293,6 +315,7 @@ class Trainer:
                         batch["step_num"].to(dev, non_blocking=True),
                     )
                     loss = self.loss_fn(pred, batch["target"].to(dev, non_blocking=True))
+                self._count_task_losses(batch, pred)
                 # mean over micro-batches; DDP then averages over ranks: the global-batch mean
                 (loss / cfg.grad_accum).backward()
             total += loss.item()
@@ -302,6 +325,10 @@ class Trainer:
         self.scheduler.step()
         self.global_step += 1
         return total / cfg.grad_accum
+
+    def _per_task(self, sums: np.ndarray, counts: np.ndarray) -> dict[str, float]:
+        """Mean squared error of each task seen (MSE over its windows' positions and dims)."""
+        return {t: float(sums[i] / counts[i]) for i, t in enumerate(self.tasks) if counts[i] > 0}
 
     def fit(self) -> LoopResult:
         cfg = self.cfg
@@ -326,9 +353,19 @@ class Trainer:
             it = iter(self.loader)
             losses: list[float] = []
             t_last = time.perf_counter()
+            task_sums = np.zeros(len(self.tasks))
+            task_counts = np.zeros(len(self.tasks))
             for _ in range(self.steps_per_epoch):
+                self._task_sums[:] = 0.0
+                self._task_counts[:] = 0.0
                 loss = self.train_step(it)
-                (loss,) = dd.mean_over_ranks([loss], self.info)
+                # one all-reduce for the loss and the per-task sums (ratios survive the mean)
+                loss, *rest = dd.mean_over_ranks(
+                    [loss, *self._task_sums, *self._task_counts], self.info
+                )
+                sums, counts = np.array(rest[: len(self.tasks)]), np.array(rest[len(self.tasks) :])
+                task_sums += sums
+                task_counts += counts
                 if not math.isfinite(loss):
                     raise AdaptkitError(
                         f"loss became {loss} at step {self.global_step} (epoch {self.epoch + 1}): "
@@ -349,10 +386,19 @@ class Trainer:
                     "tokens_per_s": round(tps, 1),
                     "time": round(now - t_start, 3),
                 }
-                self._log(record)
+                tasks = self._per_task(sums, counts)
+                self.metrics.log_step(
+                    self.global_step, {**record, **({"task_loss": tasks} if tasks else {})}
+                )
                 self._emit("step", total_steps=self.total_steps, epochs=cfg.epochs, **record)
             self.epoch += 1
             self.epoch_losses.append(float(np.mean(losses)))
+            epoch_tasks = self._per_task(task_sums, task_counts)
+            self.metrics.log_summary(
+                self.global_step,
+                "epoch",
+                {"epoch": self.epoch, "loss": self.epoch_losses[-1], "task_loss": epoch_tasks},
+            )
             self._emit("epoch", epoch=self.epoch, loss=self.epoch_losses[-1])
             if self.epoch % cfg.save_every == 0 or self.epoch == cfg.epochs:
                 path = self._checkpoint()

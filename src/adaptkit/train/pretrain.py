@@ -22,6 +22,7 @@ from adaptkit.surgery import parameter_report
 from adaptkit.train import distributed as dd
 from adaptkit.train.config import RunResult, TrainConfig
 from adaptkit.train.loop import Trainer, seed_everything, window_loader
+from adaptkit.train.metrics import MetricsLogger, check_installed
 from adaptkit.train.preflight import check_training_data
 from adaptkit.train.run_dir import RunDir
 
@@ -39,12 +40,15 @@ def pretrain(
     reporter: Reporter = SILENT,
     registry: Registry | None = None,
     keep: int | None = None,
+    log: str | Sequence[str] | None = None,
 ) -> RunResult:
     """Train a Vintix model from scratch on all training tasks of the dataset configs.
 
     `registry` (optional) names the robot of each task in the metadata and adds its plugin's
-    stats file to the stats sources. `keep`: only the newest N epochs stay on disk.
+    stats file to the stats sources. `keep`: only the newest N epochs stay on disk. `log`:
+    metrics destinations (jsonl, tensorboard, wandb; default jsonl).
     """
+    metrics = MetricsLogger(log)  # a bad destination fails before anything starts
     info = dd.setup(device)
     try:
         return _pretrain(
@@ -58,8 +62,10 @@ def pretrain(
             info,
             NoteCollector(reporter if info.is_main else SILENT),
             registry,
+            metrics,
         )
     finally:
+        metrics.close()
         dd.teardown(info)
 
 
@@ -74,10 +80,11 @@ def _pretrain(
     info: dd.DistInfo,
     reporter: NoteCollector,
     registry: Registry | None,
+    metrics: MetricsLogger,
 ) -> RunResult:
     with run.hold(info.is_main):  # one run per folder; a failed pre-flight leaves no trace
         return _locked(config_paths, data_dir, run, model_config, cfg, resume, stats_path, info,
-                       reporter, registry)  # fmt: skip
+                       reporter, registry, metrics)  # fmt: skip
 
 
 def _locked(
@@ -91,8 +98,10 @@ def _locked(
     info: dd.DistInfo,
     reporter: NoteCollector,
     registry: Registry | None,
+    metrics: MetricsLogger,
 ) -> RunResult:
     t0 = time.perf_counter()
+    check_installed(metrics.destinations)
     # -- pre-flight: nothing is written until all of it passes ---------------------------------
     resume_from = run.prepare(resume, info.is_main)
     entries = train_entries(load_dataset_configs(config_paths, data_dir))
@@ -172,6 +181,12 @@ def _locked(
         context_len, {"dataset_config_paths": [str(p) for p in config_paths]}
     )
     run_state = {"train_config": cfg.to_dict(), "kind": "pretrain"}
+    if info.is_main:
+        metrics.open(
+            run.path,
+            resume_step=saved.get("global_step") if saved is not None else None,
+            config=config_json,
+        )
     trainer = Trainer(
         model,
         loader,
@@ -182,6 +197,8 @@ def _locked(
         context_len,
         find_unused=dd.needs_find_unused(model, dataset.groups),
         reporter=reporter,
+        metrics=metrics,
+        tasks=list(dataset.dims),
     )
     loop = trainer.run(saved)
     result = RunResult.from_loop(

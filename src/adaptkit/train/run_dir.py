@@ -34,15 +34,15 @@ from adaptkit.checkpoint import (
     save_checkpoint,
 )
 from adaptkit.errors import AdaptkitError
-from adaptkit.fileio import make_dirs, os_errors, remove_quietly, sweep_temps, write_text_atomic
+from adaptkit.fileio import make_dirs, os_errors, remove_quietly, sweep_temps
 from adaptkit.meta import CheckpointMeta
+from adaptkit.train.metrics import METRICS_FILE
 
 try:  # POSIX; on other systems runs are not locked
     import fcntl
 except ImportError:  # pragma: no cover
     fcntl = None  # type: ignore[assignment]
 
-METRICS_FILE = "metrics.jsonl"
 LOCK_FILE = ".lock"
 # save(model, epoch, trainer_state) -> the checkpoint dir written (rank 0 only)
 SaveFn = Callable[[nn.Module, int, dict[str, Any]], Path]
@@ -187,31 +187,6 @@ class RunDir:
                 f"{latest.name} is complete: `--resume` continues after epoch {_epoch_of(latest)}"
             )
         return "no trained epoch was saved: running the same command again starts over"
-
-    # -- metrics -----------------------------------------------------------------------------
-    def append_metrics(self, record: Mapping[str, Any]) -> None:
-        with os_errors(self.metrics, "append to the metrics"):
-            self.path.mkdir(parents=True, exist_ok=True)
-            with open(self.metrics, "a", encoding="utf-8") as fh:
-                fh.write(json.dumps(record) + "\n")
-
-    def truncate_metrics(self, last_step: int) -> None:
-        """Keep the metric lines of steps <= last_step (a resume redoes the later ones; a fresh
-        start, last_step 0, keeps none); a line cut short by a kill is dropped."""
-        path = self.metrics
-        if not path.exists():
-            return
-        keep = []
-        with os_errors(path, "read the metrics"):
-            lines = path.read_text(encoding="utf-8").splitlines()
-        for line in lines:
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:  # a line cut short by the kill being resumed from
-                continue
-            if last_step > 0 and isinstance(record, dict) and record.get("step", 0) <= last_step:
-                keep.append(line)
-        write_text_atomic(path, "".join(line + "\n" for line in keep), "metrics")
 
     # -- saving ------------------------------------------------------------------------------
     def prune(self) -> list[Path]:
