@@ -2,12 +2,15 @@
 
     .venv/bin/python bench/bench_sim.py [--robots go1 go2 a1 minicheetah] [--steps 300]
         [--demo-envs 16] [--demo-episodes 1] [--skip-demo] [--json]
+        [--obs-layouts locomotion45 fork33]
 
 Throughput: the env (obs, reward, termination, auto-reset included) is driven by a precomputed
 open-loop trot so every run has the same contacts; "bare" steps the same compiled model with the
 same PD targets through the same native path (`mujoco.rollout`, same threads) and reads nothing
 back. ratio = env / bare (the env's own overhead; target >= 0.8). "mj_step" is a plain
-single-thread Python loop over `mujoco.mj_step`, for reference.
+single-thread Python loop over `mujoco.mj_step`, for reference. With several --obs-layouts the
+env is measured in each (the 45-dim layout is the env's feature row as is; others gather their
+columns from it each step); "obs µs" is the time to build one step's observation for all envs.
 Demonstrator: mean return per 1000-step episode, mean forward speed, fall rate.
 """
 
@@ -38,7 +41,9 @@ def _actions(steps: int, n: int) -> np.ndarray:
     return 0.8 * np.sin(2 * np.pi * 2.5 * t + phase) * np.ones((1, n, 12))
 
 
-def bench_env(spec, n: int, steps: int) -> float:
+def bench_env(spec, n: int, steps: int) -> tuple[float, float]:
+    """(env-steps/s, µs to build one step's observation: the best of 200 repeats, so other
+    processes on a shared machine barely touch it)."""
     env = LocomotionEnv(spec, n, seed=0)
     acts = _actions(steps, n)
     env.reset()
@@ -47,8 +52,13 @@ def bench_env(spec, n: int, steps: int) -> float:
     for a in acts:
         env.step(a)
     wall = time.perf_counter() - t0
+    build = []
+    for _ in range(200):
+        t1 = time.perf_counter()
+        env._observation()
+        build.append(time.perf_counter() - t1)
     env.close()
-    return n * steps / wall
+    return n * steps / wall, 1e6 * min(build)
 
 
 def bench_bare(spec, n: int, steps: int) -> tuple[float, float]:
@@ -95,24 +105,32 @@ def main() -> None:
     ap.add_argument("--demo-episodes", type=int, default=1)
     ap.add_argument("--skip-demo", action="store_true")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument(
+        "--obs-layouts",
+        nargs="+",
+        default=[None],
+        help="observation layouts to measure the env in, in one run (default: the plugin's own)",
+    )
     args = ap.parse_args()
     reg = load_registry()
     results: dict[str, dict] = {}
     if not args.json:
-        print(f"{'robot':12} {'envs':>5} {'env/s':>9} {'bare/s':>9} {'ratio':>6} {'mj_step/s':>10}")
+        print(f"{'robot':12} {'layout':12} {'envs':>5} {'env/s':>9} {'bare/s':>9} {'ratio':>6} "
+              f"{'mj_step/s':>10} {'obs µs':>7}")  # fmt: skip
     for name in args.robots:
-        spec = reg.robots[name]
         results[name] = {"throughput": []}
         for n in ENV_COUNTS:
             steps = args.steps if n > 1 else args.steps * 3
-            bare, plain = bench_bare(spec, n, steps)
-            env_rate = bench_env(spec, n, steps)
-            row = {"envs": n, "env": env_rate, "bare": bare, "ratio": env_rate / bare,
-                   "mj_step": plain}  # fmt: skip
-            results[name]["throughput"].append(row)
-            if not args.json:
-                print(f"{name:12} {n:5d} {env_rate:9.0f} {bare:9.0f} {row['ratio']:6.2f} "
-                      f"{plain:10.0f}")  # fmt: skip
+            bare, plain = bench_bare(reg.robots[name], n, steps)
+            for layout in args.obs_layouts:
+                spec = reg.robots[name].for_layout(layout)
+                env_rate, obs_us = bench_env(spec, n, steps)
+                row = {"envs": n, "layout": spec.obs_layout, "env": env_rate, "bare": bare,
+                       "ratio": env_rate / bare, "mj_step": plain, "obs_us": obs_us}  # fmt: skip
+                results[name]["throughput"].append(row)
+                if not args.json:
+                    print(f"{name:12} {spec.obs_layout:12} {n:5d} {env_rate:9.0f} {bare:9.0f} "
+                          f"{row['ratio']:6.2f} {plain:10.0f} {obs_us:7.1f}")  # fmt: skip
     if not args.skip_demo:
         if not args.json:
             print(f"\n{'robot':12} {'episodes':>8} {'return':>14} {'speed m/s':>9} {'falls':>6}")

@@ -279,13 +279,23 @@ def test_token_order_round_trip_and_override(tmp_path):
     torch.manual_seed(0)
     fork_like = Vintix(tiny_config(token_order="act,rew,obs"), TINY_GROUPS)
     path = save_checkpoint(tmp_path / "f", fork_like, tiny_meta(), {})
-    assert load_checkpoint(path).config.token_order == "act,rew,obs"
+    loaded = load_checkpoint(path)
+    assert loaded.config.token_order == "act,rew,obs"
+    assert loaded.token_order.settled and loaded.token_order.reason == "recorded in config.json"
+    # every checkpoint adaptkit writes records its order, the released default too
     released_like = save_checkpoint(tmp_path / "r", tiny_model(), tiny_meta(), {})
-    assert "token_order" not in json.loads((released_like / "config.json").read_text())
-    # A fork checkpoint written by the fork carries no token_order: say it on load.
+    assert json.loads((released_like / "config.json").read_text())["token_order"] == "obs,act,rew"
+    # A checkpoint written by the reference carries no token_order: inferred, not settled
     write_reference_checkpoint(tmp_path / "w", fork_like, tiny_metadata())
+    guessed = load_checkpoint(tmp_path / "w")
+    assert guessed.config.token_order == "obs,act,rew" and not guessed.token_order.settled
     ckpt = load_checkpoint(tmp_path / "w", config_overrides={"token_order": "act,rew,obs"})
+    assert ckpt.config.token_order == "act,rew,obs" and ckpt.token_order.settled
+    ckpt = load_checkpoint(tmp_path / "w", token_order="act,rew,obs")
     assert ckpt.config.token_order == "act,rew,obs"
+    assert ckpt.token_order.reason == "given with --token-order"
+    with pytest.raises(AdaptkitError, match="--token-order: expected one of"):
+        load_checkpoint(tmp_path / "w", token_order="rew,obs,act")
 
 
 def test_mapped_weights_never_write_the_file(tmp_path):

@@ -26,7 +26,7 @@ def calls(monkeypatch):
         def run(*args, **kwargs):
             seen[name] = (args, kwargs)
             summary = {"per_episode": [], "group": "g", "mode": "native", "stats_source": "s"}
-            return SimpleNamespace(summary=summary, files={}, rows=[])
+            return SimpleNamespace(summary=summary, files={}, rows=[], not_applicable={})
 
         return run
 

@@ -59,7 +59,7 @@ def test_resolve_zero_shot_with_robot_data_uses_its_stats(registry, tmp_path):
 def test_resolve_errors_name_the_field(registry):
     mc = registry.robot("minicheetah")
     two = meta({"a_task": task_entry("g_a"), "b_task": task_entry("g_b")})
-    with pytest.raises(AdaptkitError, match="several groups match.*--group"):
+    with pytest.raises(AdaptkitError, match="several groups fit it.*--group"):
         resolve(two, mc)
     assert resolve(two, mc, group="g_b").group == "g_b"
     with pytest.raises(
@@ -76,7 +76,7 @@ def test_resolve_errors_name_the_field(registry):
             }
         }
     )
-    with pytest.raises(AdaptkitError, match="no group with obs/act dims 45/12"):
+    with pytest.raises(AdaptkitError, match="no group whose dims fit robot .minicheetah."):
         resolve(narrow, mc)
 
 

@@ -85,7 +85,7 @@ def test_obs_and_reward_match_hand_computation(specs):
     a_prev, a = np.full(12, 0.2), np.linspace(-1, 1, 12)
     env.actions[0], env.last_actions[0] = a, a_prev
     env._update()
-    obs = env._obs[0]
+    obs = env._observation()[0]
 
     gravity = _rotate_to_body(quat, np.array([0.0, 0.0, -1.0]))
     expected = np.concatenate(

@@ -131,7 +131,7 @@ def test_clear_errors(world, tmp_path):
     # data with the wrong widths for the robot (7/3 instead of 45/12)
     bad = tmp_path / "bad"
     shutil.copytree(world["data"] / "arm", bad / "minicheetah_trajectories")
-    with pytest.raises(AdaptkitError, match=r"'proprio_observation' has dim 7, expected 45"):
+    with pytest.raises(AdaptkitError, match=r"observations of 7 dims fit no observation layout"):
         finetune(job(robot, world["base"], bad, "x", tmp_path))
     assert not (tmp_path / "x").exists()
 

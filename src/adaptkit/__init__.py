@@ -11,17 +11,23 @@ from adaptkit.errors import AdaptkitError
 from adaptkit.hookspecs import hookimpl
 from adaptkit.robot import (
     CANONICAL_JOINTS,
+    FORK_OBS_NAMES,
     LOCOMOTION_OBS_NAMES,
+    OBS_LAYOUTS,
     GaitParams,
     RobotSpec,
+    compose_obs,
 )
 
 __all__ = [
     "CANONICAL_JOINTS",
+    "FORK_OBS_NAMES",
     "LOCOMOTION_OBS_NAMES",
+    "OBS_LAYOUTS",
     "AdaptkitError",
     "GaitParams",
     "RobotSpec",
     "__version__",
+    "compose_obs",
     "hookimpl",
 ]

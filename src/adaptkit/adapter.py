@@ -45,7 +45,7 @@ from adaptkit.checkpoint import (
 )
 from adaptkit.errors import AdaptkitError
 from adaptkit.fileio import atomic_dir, to_json_text
-from adaptkit.meta import CheckpointMeta, parse_config, read_json
+from adaptkit.meta import CheckpointMeta, TokenOrder, parse_config, read_json
 from adaptkit.model import GroupDims, Vintix
 
 ADAPTER_FORMAT, ADAPTER_VERSION = "adaptkit-adapter", 2
@@ -263,10 +263,7 @@ def apply_adapter(
             f"{where}: trained on base {cfg.base.fingerprint[:16]} ({cfg.base.name}), but "
             f"{base.path} has fingerprint {got[:16]}; load it with its own base (--base)"
         )
-    if model.config.token_order != cfg.token_order:
-        raise AdaptkitError(
-            f"{where}: token order {cfg.token_order!r}, the base's is {model.config.token_order!r}"
-        )
+    order = _token_order(base, cfg, adapter_path)
     clash = [t for t in cfg.tasks.tasks if t in base.meta]
     if clash:
         raise AdaptkitError(f"{where}: tasks {clash} already exist in {base.path}")
@@ -296,8 +293,24 @@ def apply_adapter(
     hashes = {**current, **fingerprint(tensors)}
     return Checkpoint(
         model, meta, config, adapter_path, hashes, digest(hashes),
-        [*base.adapters, adapter_path], base_path=base.path,
+        [*base.adapters, adapter_path], base_path=base.path, token_order=order,
     )  # fmt: skip
+
+
+def _token_order(base: Checkpoint, cfg: AdapterConfig, path: Path) -> TokenOrder | None:
+    """The adapter was trained with a definite order (its adapter_config.json records it): it
+    settles a base whose order was only inferred, and contradicts one given or recorded."""
+    current = base.token_order
+    if cfg.token_order == base.config.token_order:
+        return current
+    if current is not None and current.settled:
+        raise AdaptkitError(
+            f"adapter {path}: trained with token order {cfg.token_order}, but base {base.path} "
+            f"uses {current.describe()}"
+        )
+    base.model.set_token_order(cfg.token_order)
+    base.config = base.model.config
+    return TokenOrder(cfg.token_order, f"recorded in adapter {path.name}", True)
 
 
 def _base_candidates(cfg: AdapterConfig) -> list[str | Path]:
@@ -316,8 +329,10 @@ def load_adapter_checkpoint(
     *,
     device: torch.device | str = "cpu",
     config_overrides: Mapping[str, Any] | None = None,
+    token_order: str | None = None,
 ) -> Checkpoint:
-    """An adapter dir loaded onto its base: `base` if given, else the one it records."""
+    """An adapter dir loaded onto its base: `base` if given, else the one it records
+    (`token_order`: the base's, when its config.json does not record it)."""
     adapter_path = resolve_checkpoint(adapter_path)
     cfg, _ = read_adapter(adapter_path)
     if isinstance(base, Checkpoint):
@@ -338,7 +353,7 @@ def load_adapter_checkpoint(
                 f"{cfg.base.fingerprint[:16]}) is not found ({'; '.join(tried)}); pass it with "
                 "--base"
             )
-    loaded = load_checkpoint(base, config_overrides=config_overrides)
+    loaded = load_checkpoint(base, config_overrides=config_overrides, token_order=token_order)
     out = apply_adapter(loaded, adapter_path, fresh_hashes=True)
     out.model.to(device)
     return out

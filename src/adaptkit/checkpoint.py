@@ -21,7 +21,14 @@ from torch import nn
 
 from adaptkit.errors import AdaptkitError
 from adaptkit.fileio import atomic_dir, to_json_text
-from adaptkit.meta import CheckpointMeta, parse_config, read_config, read_json
+from adaptkit.meta import (
+    CheckpointMeta,
+    TokenOrder,
+    checkpoint_config,
+    parse_config,
+    read_config,
+    read_json,
+)
 from adaptkit.model import GroupDims, ModelConfig, Vintix
 
 MODEL_FILE, METADATA_FILE, CONFIG_FILE, STATE_FILE = (
@@ -300,6 +307,8 @@ class Checkpoint:
     fingerprint: str
     adapters: list[Path] = field(default_factory=list)
     base_path: Path | None = None  # the base checkpoint an adapter was loaded onto
+    # the order the model uses and why (None: built in memory, the config's own)
+    token_order: TokenOrder | None = None
 
     @property
     def groups(self) -> dict[str, GroupDims]:
@@ -311,14 +320,14 @@ class Checkpoint:
         return p if p.is_file() else None
 
 
-def checkpoint_config(model: nn.Module, config: Mapping[str, Any]) -> dict[str, Any]:
+def config_json(model: nn.Module, config: Mapping[str, Any]) -> dict[str, Any]:
     """config.json of a checkpoint: `config`'s keys, then the model's own keys (which win, but a
-    run's context_len is kept: a run may train with a different context than its base)."""
+    run's context_len is kept: a run may train with a different context than its base).
+    token_order is always written, the default too: a checkpoint must never leave its order to
+    be guessed (the released loader ignores unknown keys)."""
     cfg = {**config, **unwrap(model).config.model_dict()}
     if "context_len" in config:
         cfg["context_len"] = config["context_len"]
-    if cfg["token_order"] == "obs,act,rew":  # the released default: keep config.json clean
-        del cfg["token_order"]
     return cfg
 
 
@@ -338,7 +347,7 @@ def save_checkpoint(
     path = Path(path)
     model = unwrap(model)
     meta.check_model_groups(model.groups, f"{path / METADATA_FILE} (saving)")
-    cfg = checkpoint_config(model, config)
+    cfg = config_json(model, config)
     weights = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     with atomic_dir(path, "checkpoint") as tmp:
         # torch.save through Python file objects: a full disk is an OSError naming its cause
@@ -361,6 +370,7 @@ def load_checkpoint(
     config_overrides: Mapping[str, Any] | None = None,
     hash_weights: bool = True,
     base: Path | str | None = None,
+    token_order: str | None = None,
 ) -> Checkpoint:
     """Load an `NNNN_epoch` dir (or the latest one in a run dir), strictly and verified.
 
@@ -370,20 +380,26 @@ def load_checkpoint(
     about the weights' size (bench/bench_release.py measures it). `hash_weights=False` skips
     the hashing, so nothing of the weights is read (`fingerprint` is then "").
 
-    `config_overrides` patch config.json's keys, e.g. {"token_order": "act,rew,obs"} for a
-    checkpoint of the quadruped fork, whose config.json does not record its token order (the
-    weights cannot tell: both orders have the same shapes).
+    The token order is `token_order` if given, else config.json's record, else inferred from
+    config.json (adaptkit.meta.config_token_order: the quadruped fork's checkpoints do not
+    record theirs; the weights cannot tell, both orders have the same shapes). An inferred order
+    is `Checkpoint.token_order.settled == False`: adaptkit.token_order can check it on data.
+    `config_overrides` patch config.json's keys.
 
     An adapter dir loads its base (`base`, else the one its adapter_config.json records),
     checks the base's fingerprint and adds the adapter's group (adaptkit.adapter)."""
     ckpt_dir = resolve_checkpoint(path)
     if is_adapter(ckpt_dir):
-        from adaptkit.adapter import load_adapter_checkpoint
+        from adaptkit.adapter import load_adapter_checkpoint  # adapter builds on this module
 
         return load_adapter_checkpoint(
-            ckpt_dir, base=base, device=device, config_overrides=config_overrides
+            ckpt_dir,
+            base=base,
+            device=device,
+            config_overrides=config_overrides,
+            token_order=token_order,
         )
-    config = read_config(ckpt_dir / CONFIG_FILE, config_overrides)
+    config, order = checkpoint_config(ckpt_dir / CONFIG_FILE, config_overrides, token_order)
     meta = CheckpointMeta.read(ckpt_dir / METADATA_FILE)
     sd = load_state_dict_file(ckpt_dir / MODEL_FILE)
     with torch.device("meta"):
@@ -392,7 +408,9 @@ def load_checkpoint(
     model.transformer.reset_slopes()
     hashes = fingerprint(model) if hash_weights else {}
     model.to(device)
-    return Checkpoint(model, meta, config, ckpt_dir, hashes, digest(hashes) if hashes else "")
+    return Checkpoint(
+        model, meta, config, ckpt_dir, hashes, digest(hashes) if hashes else "", token_order=order
+    )
 
 
 def peek_config(path: Path | str, base: Path | str | None = None) -> ModelConfig:

@@ -47,6 +47,14 @@ class KVDtype(str, enum.Enum):
     FP32 = "fp32"
     BF16 = "bf16"
 
+
+class TokenOrderChoice(str, enum.Enum):
+    """How a checkpoint's token concatenates its parts (adaptkit.meta: given, recorded or
+    inferred)."""
+
+    OBS_ACT_REW = "obs,act,rew"  # the released Vintix
+    ACT_REW_OBS = "act,rew,obs"  # the quadruped fork
+
     def __str__(self) -> str:
         return self.value
 

@@ -1,4 +1,5 @@
-"""The one owner of checkpoint metadata: tasks, groups, normalisation stats, reward scale.
+"""The one owner of checkpoint metadata: tasks, groups, normalisation stats, reward scale, token
+order and observation layout.
 
 `metadata.json` (reference layout: task → {group_name, observation_shape, action_dim,
 action_type, reward_scale, obs_mean, obs_std, acs_mean, acs_std, ...}), `config.json` and
@@ -20,6 +21,19 @@ Which stats a task uses, in this order (`choose_stats`):
 5. computed from the task's learning histories (and recorded in the checkpoint);
 6. evaluation of a robot the checkpoint has never seen, with no data: the mean of the chosen
    group's task stats (`CheckpointMeta.group_mean_stats`).
+A source whose entry for the task has other dims than wanted (e.g. a stats.json of the 45-dim
+histories when the task runs 33-dim ones) is skipped.
+
+The token order of a checkpoint (`config_token_order`), in this order:
+1. given explicitly (`--token-order`);
+2. recorded in config.json (`token_order`; adaptkit always records it);
+3. not recorded: the quadruped fork's own training keys in config.json (`random_sample_frac`,
+   `finetune_*`) mean the fork's act,rew,obs; otherwise the released obs,act,rew. Such a guess is
+   unsettled: with data of the checkpoint's own tasks at hand, adaptkit.token_order's loss check
+   decides instead.
+
+A task adaptkit writes records its robot's observation layout (`obs_layout`, an extra key) so
+evaluation picks the layout without guessing from dims.
 """
 
 from __future__ import annotations
@@ -36,7 +50,7 @@ import numpy as np
 
 from adaptkit.errors import AdaptkitError
 from adaptkit.fileio import os_cause, read_yaml, write_json_atomic
-from adaptkit.model.config import GroupDims, ModelConfig
+from adaptkit.model.config import TOKEN_ORDERS, GroupDims, ModelConfig
 
 STATS_KEYS = ("obs_mean", "obs_std", "acs_mean", "acs_std")
 REFERENCE_FIELDS = (
@@ -187,6 +201,7 @@ class TaskMeta:
         reward_scale: float = 1.0,
         episode_sparsity: int = 1,
         robot: str | None = None,
+        obs_layout: str | None = None,
     ) -> TaskMeta:
         """A complete entry for a task adaptkit trains; the stats must fit the dims."""
         stats.check_dims(dims, f"stats for task {task!r}")
@@ -195,6 +210,8 @@ class TaskMeta:
         extra: dict[str, Any] = {"episode_sparsity": int(episode_sparsity)}
         if robot:
             extra["robot"] = robot
+        if obs_layout:
+            extra["obs_layout"] = obs_layout
         return cls(task, group, dims, float(reward_scale), stats, extra)
 
     @classmethod
@@ -241,6 +258,12 @@ class TaskMeta:
     @property
     def robot(self) -> str | None:
         return self.extra.get("robot")
+
+    @property
+    def obs_layout(self) -> str | None:
+        """The observation layout recorded for the task (None: not recorded, e.g. the fork's)."""
+        layout = self.extra.get("obs_layout")
+        return layout if isinstance(layout, str) else None
 
     def to_json(self) -> dict[str, Any]:
         """The reference entry (extra keys after the reference fields)."""
@@ -348,6 +371,54 @@ class CheckpointMeta:
 
 
 # -- config.json ---------------------------------------------------------------------------------
+# Keys the quadruped fork's training script leaves in config.json (SPEC.md); `finetune_*` prefixed.
+FORK_CONFIG_KEYS = ("random_sample_frac",)
+FORK_CONFIG_PREFIX = "finetune_"
+FORK_TOKEN_ORDER, RELEASED_TOKEN_ORDER = "act,rew,obs", "obs,act,rew"
+
+
+@dataclass(frozen=True)
+class TokenOrder:
+    """A checkpoint's token order and why. `settled`: given or recorded (no check needed)."""
+
+    order: str
+    reason: str
+    settled: bool
+
+    def describe(self) -> str:
+        return f"{self.order} ({self.reason})"
+
+
+def config_token_order(raw: Mapping[str, Any], given: str | None = None) -> TokenOrder:
+    """The token order of a config.json object (module docstring's order)."""
+    if given is not None:
+        if given not in TOKEN_ORDERS:
+            raise AdaptkitError(
+                f"--token-order: expected one of {', '.join(TOKEN_ORDERS)}, got {given!r}"
+            )
+        return TokenOrder(given, "given with --token-order", True)
+    if "token_order" in raw:
+        value = raw["token_order"]
+        if isinstance(value, list | tuple):
+            value = ",".join(map(str, value))
+        return TokenOrder(value, "recorded in config.json", True)
+    fork = [k for k in raw if k in FORK_CONFIG_KEYS or str(k).startswith(FORK_CONFIG_PREFIX)]
+    if fork:
+        keys = ", ".join(fork[:3]) + (", ..." if len(fork) > 3 else "")
+        return TokenOrder(
+            FORK_TOKEN_ORDER,
+            f"not recorded; config.json has the quadruped fork's training keys ({keys}), and "
+            "the fork orders tokens act,rew,obs",
+            False,
+        )
+    return TokenOrder(
+        RELEASED_TOKEN_ORDER,
+        "not recorded and config.json has no quadruped-fork training keys: the released "
+        "Vintix order",
+        False,
+    )
+
+
 def parse_config(raw: Any, where: str) -> ModelConfig:
     """A config.json object → ModelConfig (strict types; unknown keys kept in `extra`)."""
     if not isinstance(raw, dict):
@@ -358,12 +429,24 @@ def parse_config(raw: Any, where: str) -> ModelConfig:
         raise AdaptkitError(f"{where}: {exc}") from None
 
 
+def checkpoint_config(
+    path: Path, overrides: Mapping[str, Any] | None = None, token_order: str | None = None
+) -> tuple[ModelConfig, TokenOrder]:
+    """config.json (with `overrides` patching its keys) and its token order: `token_order`
+    given, recorded, or inferred (`config_token_order`); the config carries the order used."""
+    raw = read_json(path)
+    if not isinstance(raw, dict):
+        return parse_config(raw, str(path)), TokenOrder(RELEASED_TOKEN_ORDER, "", False)
+    raw = {**raw, **(overrides or {})}
+    if token_order is None and overrides and "token_order" in overrides:
+        token_order = overrides["token_order"]
+    order = config_token_order(raw, token_order)
+    return parse_config({**raw, "token_order": order.order}, str(path)), order
+
+
 def read_config(path: Path, overrides: Mapping[str, Any] | None = None) -> ModelConfig:
     """config.json, with `overrides` patching its keys before validation."""
-    raw = read_json(path)
-    if isinstance(raw, dict):
-        raw = {**raw, **(overrides or {})}
-    return parse_config(raw, str(path))
+    return checkpoint_config(path, overrides)[0]
 
 
 # config.json keys of the reference that are training settings, not model sizes: a model config
@@ -425,20 +508,28 @@ def choose_stats(
     plugin_file: Path | None = None,
     data_file: Path | None = None,
     compute: Callable[[], Stats] | None = None,
+    dims: GroupDims | None = None,
 ) -> tuple[Stats, str] | None:
     """The task's stats and where they came from, in the module docstring's order (1–5).
 
     None when no source has them (the caller decides: an error, or the group mean).
-    An explicit file must exist; the others are skipped when absent.
+    An explicit file must exist; the others are skipped when absent. With `dims`, a checkpoint,
+    plugin or data-folder entry with other dims is skipped (an explicit file's or a computed one
+    is returned as is: the caller checks it).
     """
-    if checkpoint is not None and task in checkpoint:
+
+    def fits(stats: Stats) -> bool:
+        return dims is None or (stats.obs_dim, stats.act_dim) == (dims.obs_dim, dims.act_dim)
+
+    if checkpoint is not None and task in checkpoint and fits(checkpoint[task].stats):
         return checkpoint[task].stats, f"checkpoint task '{task}'"
     if explicit is not None and not Path(explicit).is_file():
         raise AdaptkitError(f"stats file {explicit}: not found")
-    for path in (explicit, plugin_file, data_file):
+    for i, path in enumerate((explicit, plugin_file, data_file)):
         if path is not None and Path(path).is_file():
             found = load_stats_file(path)
-            if task in found:
+            # what the user named explicitly is never skipped: a mismatch is their error to see
+            if task in found and (i == 0 or fits(found[task])):
                 return found[task], str(path)
     if compute is not None:
         return compute(), "computed from the learning histories"

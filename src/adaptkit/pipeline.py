@@ -5,6 +5,10 @@ When the base model or the robot's learning histories are missing and the caller
 them, they are produced here with adaptkit's own `collect` and `pretrain` (the `Recipe`), and
 cached where the defaults point (`models/base`, `data/<robot>_trajectories`), so the next run
 starts straight at fine-tuning. Under torchrun only rank 0 builds them; the others wait.
+
+The robot's observation layout, when no dataset config names its data: `job.obs_layout`, else
+the layout that fits one of the base's groups (so the zero-shot row can exist), else the
+plugin's own; with a dataset config the data's width decides (adaptkit.train.finetune).
 """
 
 from __future__ import annotations
@@ -20,13 +24,14 @@ from pathlib import Path
 from typing import Any
 
 from adaptkit import __version__, defaults
-from adaptkit.checkpoint import latest_checkpoint
+from adaptkit.checkpoint import METADATA_FILE, latest_checkpoint, resolve_checkpoint
 from adaptkit.data.config import write_dataset_config
 from adaptkit.data.history import list_history_files, read_task_metadata
 from adaptkit.errors import AdaptkitError
 from adaptkit.evaluate import CompareReport, EvalSettings, compare
+from adaptkit.evaluate.resolve import fit_group
 from adaptkit.fileio import write_text_atomic
-from adaptkit.meta import read_model_config
+from adaptkit.meta import CheckpointMeta, read_model_config
 from adaptkit.plugins import Registry, get_registry
 from adaptkit.progress import SILENT, NoteCollector, Reporter
 from adaptkit.robot import RobotSpec
@@ -279,6 +284,18 @@ def ensure_base_model(
     return base
 
 
+def base_layout(spec: RobotSpec, base: Path) -> tuple[RobotSpec, str]:
+    """The robot in the layout that fits one of the base's groups (reading only its metadata),
+    else in its plugin's own layout; and why."""
+    meta = CheckpointMeta.read(resolve_checkpoint(base) / METADATA_FILE)
+    try:
+        group, fitted = fit_group(meta, spec.plugin_spec, None)
+    except AdaptkitError:
+        return spec.plugin_spec, "the robot plugin's own (no single base group fits another)"
+    dims = meta.groups[group]
+    return fitted, f"fits the base's group '{group}' ({dims.obs_dim} obs dims)"
+
+
 def adapt(
     job: FinetuneJob,
     registry: Registry | None = None,
@@ -292,8 +309,10 @@ def adapt(
     Missing defaults are built (see the module docstring); anything the job names explicitly
     must exist (`data_dir=None` means `data/`, created if needed). `evaluation` (default: the
     recipe's held-out settings) drives the comparison of zero-shot, fine-tuned, demonstrator and
-    standing still afterwards. Under torchrun rank 0 builds the defaults while the other ranks
-    wait, every rank fine-tunes, and rank 0 alone runs the comparison.
+    standing still afterwards; a zero-shot row no base group fits is reported not applicable.
+    Under torchrun rank 0 builds the defaults while the other ranks wait, every rank
+    fine-tunes, and rank 0 alone runs the comparison. A failure after training says where the
+    trained checkpoints are.
     """
     registry = registry if registry is not None else get_registry()
     rank, world = dd.launch_rank()
@@ -305,41 +324,73 @@ def adapt(
         raise AdaptkitError(f"--data-dir {job.data_dir}: does not exist")
     check_installed(job.log)  # before minutes of building, not after
     data_dir = job.data_folder
+    if job.obs_layout is not None:
+        job.robot.for_layout(job.obs_layout)  # a bad --obs-layout fails before anything is built
     base = job.pretrained_path or job.save_dir / "base"
-
-    if job.pretrained_path is not None and not job.pretrained_path.exists():
+    if isinstance(base, Path) and job.pretrained_path is not None and not base.exists():
         # a named base must exist before minutes of collecting data for it
         raise AdaptkitError(f"checkpoint {job.pretrained_path}: no such file or directory")
+
+    def data_robot(note: bool = False) -> RobotSpec:
+        """The robot in the layout its data is (to be) collected in: --obs-layout, else the
+        one that fits a group of the (built) base."""
+        if job.obs_layout is not None:
+            return job.robot.for_layout(job.obs_layout)
+        robot, why = base_layout(job.robot, base)
+        if note and robot is not robot.plugin_spec:
+            reporter.note(
+                f"'{robot.name}' in observation layout {robot.obs_layout} ({robot.obs_dim} "
+                f"dims): {why}; --obs-layout to choose"
+            )
+        return robot
 
     def build() -> None:
         if job.pretrained_path is None:
             ensure_base_model(base, data_dir, registry, recipe, built, job.device)
         if not job.dataset_config_paths:
-            ensure_robot_data(job.robot, data_dir, recipe, built)
+            ensure_robot_data(data_robot(note=True), data_dir, recipe, built)
 
     def ready() -> bool:
-        return (job.pretrained_path is not None or base_is_built(base)) and (
-            bool(job.dataset_config_paths) or has_data(job.robot, data_dir)
-        )
+        if job.pretrained_path is None and not base_is_built(base):
+            return False
+        return bool(job.dataset_config_paths) or has_data(data_robot(), data_dir)
 
     if world == 1:
         build()
     else:
         build_on_rank_zero(build, ready, job.save_dir / BUILD_FAILED, rank)
+    robot = job.robot if job.dataset_config_paths else data_robot()
+    known = tuple(s for s in registry.robots.values() if s.name != robot.name)
     metrics = MetricsLogger(job.log)  # open from training through the comparison
     try:
-        result = finetune(replace(job, pretrained_path=base, data_dir=data_dir), reporter, metrics)
+        result = finetune(
+            replace(job, robot=robot, pretrained_path=base, data_dir=data_dir, known_robots=known),
+            reporter,
+            metrics,
+        )
         report = None
         # rank 0 alone compares: every rank would roll out the same envs into the same files
         if evaluate and rank == 0 and result.last_checkpoint is not None:
             settings = evaluation or recipe.eval_settings()
-            report = compare(
-                job.robot,
-                [("zero-shot", base), ("fine-tuned", result.last_checkpoint)],
-                replace(settings, data_dir=data_dir),
-                out_dir=result.run_dir / "compare",
-                reporter=reporter,
-            )
+            try:
+                report = compare(
+                    result.robot or robot,
+                    [("zero-shot", base), ("fine-tuned", result.last_checkpoint)],
+                    # the fine-tuned checkpoint records its order; the base is settled as before
+                    replace(settings, data_dir=data_dir, token_order=job.token_order),
+                    out_dir=result.run_dir / "compare",
+                    reporter=reporter,
+                    robots=known,
+                )
+            except Exception as exc:
+                where = (
+                    f"training finished: the trained checkpoints are in {result.run_dir} "
+                    f"(newest {result.last_checkpoint})"
+                )
+                if isinstance(exc, AdaptkitError):
+                    raise AdaptkitError(f"comparison failed: {exc} — {where}") from None
+                reporter.note(where)
+                raise
             metrics.log_summary(result.steps, "eval", eval_summary(report))
     finally:
         metrics.close()

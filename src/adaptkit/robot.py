@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -20,19 +20,69 @@ JOINT_KINDS = ("hip", "thigh", "calf")
 CANONICAL_JOINTS = tuple(f"{leg}_{kind}" for leg in LEGS for kind in JOINT_KINDS)
 
 
-def _names(prefix: str, axes: tuple[str, ...]) -> list[str]:
-    return [f"{prefix}_{a}" for a in axes]
+# Observation terms of the locomotion env (SPEC.md), each a named group of columns; a robot's
+# observation is a list of `<term>_<component>` names and the env builds exactly those columns.
+# Scaling is part of the term (the reference's): what each column means never depends on the robot.
+OBS_TERMS: dict[str, str] = {
+    "base_ang_vel": "base angular velocity in the body frame × 0.25 (x, y, z)",
+    "projected_gravity": "gravity direction in the body frame (x, y, z)",
+    "command": "velocity command × (2, 2, 0.25) (vx, vy, yaw)",
+    "dof_pos": "joint angle − default angle, per joint",
+    "dof_vel": "joint velocity × 0.05, per joint",
+    "last_action": "the previous action, per joint",
+}
+JOINT_TERMS = ("dof_pos", "dof_vel", "last_action")  # one column per joint; the others have 3
+TERM_AXES = {
+    "base_ang_vel": ("x", "y", "z"),
+    "projected_gravity": ("x", "y", "z"),
+    "command": ("vx", "vy", "yaw"),
+}
 
 
-# The 45-dim observation of the reference locomotion env (SPEC.md), in order and with its scaling.
-LOCOMOTION_OBS_NAMES: tuple[str, ...] = tuple(
-    _names("base_ang_vel", ("x", "y", "z"))  # x0.25
-    + _names("projected_gravity", ("x", "y", "z"))
-    + _names("command", ("vx", "vy", "yaw"))  # x[2, 2, 0.25]
-    + _names("dof_pos", CANONICAL_JOINTS)  # q - q_default
-    + _names("dof_vel", CANONICAL_JOINTS)  # x0.05
-    + _names("last_action", CANONICAL_JOINTS)
-)
+def compose_obs(*terms: str, joints: tuple[str, ...] = CANONICAL_JOINTS) -> tuple[str, ...]:
+    """The column names of `terms`, in order: compose an observation from the named terms."""
+    out: list[str] = []
+    for term in terms:
+        if term not in OBS_TERMS:
+            raise AdaptkitError(
+                f"observation term {term!r}: expected one of {', '.join(OBS_TERMS)}"
+            )
+        parts = joints if term in JOINT_TERMS else TERM_AXES[term]
+        out += [f"{term}_{p}" for p in parts]
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class ObsLayout:
+    """A named observation layout: a sequence of terms (names follow from a robot's joints)."""
+
+    name: str
+    terms: tuple[str, ...]
+    description: str
+
+    def names(self, joints: tuple[str, ...] = CANONICAL_JOINTS) -> tuple[str, ...]:
+        return compose_obs(*self.terms, joints=joints)
+
+
+# The built-in layouts. `locomotion45` is the reference env's observation; `fork33` is the
+# quadruped fork's, the same without the last action (its checkpoints and histories are 33-dim).
+OBS_LAYOUTS: dict[str, ObsLayout] = {
+    layout.name: layout
+    for layout in (
+        ObsLayout(
+            "locomotion45",
+            ("base_ang_vel", "projected_gravity", "command", "dof_pos", "dof_vel", "last_action"),
+            "the reference locomotion observation (45 dims for 12 joints)",
+        ),
+        ObsLayout(
+            "fork33",
+            ("base_ang_vel", "projected_gravity", "command", "dof_pos", "dof_vel"),
+            "the quadruped fork's observation: locomotion45 without the last action (33 dims)",
+        ),
+    )
+}
+LOCOMOTION_OBS_NAMES: tuple[str, ...] = OBS_LAYOUTS["locomotion45"].names()
+FORK_OBS_NAMES: tuple[str, ...] = OBS_LAYOUTS["fork33"].names()
 
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -106,6 +156,8 @@ class RobotSpec:
     gait: GaitParams | None = None
     description: str = ""
     extra: Mapping[str, Any] = field(default_factory=dict)
+    # Set by `for_layout`: the plugin's own spec this one was derived from (None: it is that one).
+    derived_from: RobotSpec | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for attr in ("obs_names", "joint_names", "default_joint_angles"):
@@ -145,6 +197,65 @@ class RobotSpec:
                 signs.append(math.copysign(1.0, thigh) if thigh else 1.0)
         return tuple(signs)
 
+    # -- observation layouts -----------------------------------------------------------------
+    @property
+    def obs_layout(self) -> str | None:
+        """The built-in layout (OBS_LAYOUTS) this robot's observation is, or None (custom)."""
+        for layout in OBS_LAYOUTS.values():
+            if self.obs_names == layout.names(self.joint_names):
+                return layout.name
+        return None
+
+    @property
+    def plugin_spec(self) -> RobotSpec:
+        """The spec the plugin registered (this one, unless derived for another layout)."""
+        return self.derived_from or self
+
+    def layouts(self) -> dict[str, int]:
+        """Layout name → obs dim of every layout this robot can run in: the plugin's own first
+        ('custom' when it is no built-in one), then the built-in ones."""
+        own = self.plugin_spec
+        out = {own.obs_layout or "custom": own.obs_dim}
+        for layout in OBS_LAYOUTS.values():
+            out.setdefault(layout.name, len(layout.names(own.joint_names)))
+        return out
+
+    def for_layout(self, layout: str | None) -> RobotSpec:
+        """This robot with another observation layout (None: the plugin's own).
+
+        Derived from the plugin's spec, so the plugin stays the single source of truth: same
+        robot, task and group; its learning histories live in `<data_path>_<layout>` (the
+        plugin's own folder holds the plugin's own layout), and the plugin's stats file, which
+        describes its own layout, is not used."""
+        own = self.plugin_spec
+        if layout is None or layout == (own.obs_layout or "custom"):
+            return own
+        if layout not in OBS_LAYOUTS:
+            raise AdaptkitError(
+                f"robot {self.name!r}: observation layout {layout!r} is not one of "
+                f"{', '.join(self.layouts())}"
+            )
+        return replace(
+            own,
+            obs_names=OBS_LAYOUTS[layout].names(own.joint_names),
+            data_path=f"{own.data_path}_{layout}",
+            stats_path=None,
+            derived_from=own,
+        )
+
+    def for_obs_dim(self, obs_dim: int, where: str = "") -> RobotSpec:
+        """This robot in the layout with `obs_dim` dims (the plugin's own layout wins a tie);
+        what data or a checkpoint group of that width holds. `where` names it in the error."""
+        for name, dim in self.layouts().items():
+            if dim == obs_dim:
+                return self.for_layout(name)
+        options = ", ".join(f"{n} ({d} dims)" for n, d in self.layouts().items())
+        at = f"{where}: " if where else ""
+        raise AdaptkitError(
+            f"{at}observations of {obs_dim} dims fit no observation layout of robot "
+            f"{self.name!r} (layouts: {options})"
+        )
+
     def dataset_entry(self, type_: str = "default") -> dict[str, dict[str, Any]]:
         """This robot's entry of a dataset-config YAML, exactly as the Vintix seed writes one."""
         return {
@@ -164,6 +275,8 @@ class RobotSpec:
             "task": self.task,
             "group": self.group,
             "obs_dim": self.obs_dim,
+            "obs_layout": self.obs_layout or "custom",
+            "layouts": self.layouts(),
             "action_dim": self.action_dim,
             "reward_scale": self.reward_scale,
             "episode_sparsity": self.episode_sparsity,

@@ -37,7 +37,8 @@ from adaptkit.robot import RobotSpec
 
 # -- add a group -------------------------------------------------------------------------------
 def robot_task_meta(spec: RobotSpec, stats: Stats) -> TaskMeta:
-    """The complete metadata entry of a robot's task (its dims, reward scale, sparsity)."""
+    """The complete metadata entry of a robot's task (its dims, reward scale, sparsity and
+    observation layout)."""
     return TaskMeta.new(
         spec.task,
         spec.group,
@@ -46,6 +47,7 @@ def robot_task_meta(spec: RobotSpec, stats: Stats) -> TaskMeta:
         reward_scale=spec.reward_scale,
         episode_sparsity=spec.episode_sparsity,
         robot=spec.name,
+        obs_layout=spec.obs_layout,
     )
 
 
@@ -217,17 +219,30 @@ def parameter_report(model: nn.Module) -> list[dict[str, Any]]:
     return out
 
 
+def _token_order(ckpt: Checkpoint) -> tuple[str, str]:
+    order = ckpt.token_order
+    return (order.order, order.reason) if order else (ckpt.config.token_order, "model config")
+
+
 def describe_groups(ckpt: Checkpoint) -> list[dict[str, Any]]:
-    """Per group: tasks, dims, parameter count (for `adaptkit groups`)."""
+    """Per group: tasks, dims, recorded observation layout, parameter count, and the token
+    order every group's tokens are built in (for `adaptkit groups`)."""
     tasks = ckpt.meta.group_tasks()
     counts = {r["module"]: r["params"] for r in parameter_report(ckpt.model)}
+    order, why = _token_order(ckpt)
+    layouts = {}
+    for t in ckpt.meta.tasks.values():
+        layouts.setdefault(t.group, t.obs_layout)
     return [
         {
             "group": g,
             "tasks": tasks.get(g, []),
             "obs_dim": d.obs_dim,
             "act_dim": d.act_dim,
+            "obs_layout": layouts.get(g),
             "params": counts.get(f"group {g}", 0),
+            "token_order": order,
+            "token_order_source": why,
         }
         for g, d in ckpt.groups.items()
     ]
@@ -240,6 +255,8 @@ def describe_checkpoint(ckpt: Checkpoint) -> dict[str, Any]:
         "fingerprint": ckpt.fingerprint,
         "adapters": [str(p) for p in ckpt.adapters],
         "base": str(ckpt.base_path) if ckpt.base_path else None,
+        "token_order": _token_order(ckpt)[0],
+        "token_order_source": _token_order(ckpt)[1],
         "model_config": ckpt.config.model_dict(),
         "other_config": dict(ckpt.config.extra),
         "groups": describe_groups(ckpt),

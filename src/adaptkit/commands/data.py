@@ -35,7 +35,8 @@ def validate(
     ),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Check every history: layout, dims vs robot plugin (and checkpoint), NaN/inf, step_num."""
+    """Check every history: layout, dims vs robot plugin (in the observation layout the data
+    selects) and checkpoint, NaN/inf, step_num; the fork's extra observation rows named."""
     from adaptkit.data.config import load_dataset_configs
     from adaptkit.data.validate import checkpoint_meta, validate_dataset
 
@@ -50,6 +51,7 @@ def validate(
                 t.task,
                 t.group,
                 t.robot or "-",
+                t.obs_layout or "-",
                 t.obs_dim,
                 t.act_dim,
                 t.histories,
@@ -64,6 +66,7 @@ def validate(
             "task",
             "group",
             "robot",
+            "layout",
             "obs",
             "act",
             "histories",

@@ -10,7 +10,7 @@ import typer
 
 from adaptkit import defaults as D
 from adaptkit.commands.render import RichReporter, console, fmt, print_json, table
-from adaptkit.defaults import KVDtype
+from adaptkit.defaults import KVDtype, TokenOrderChoice
 from adaptkit.errors import AdaptkitError
 from adaptkit.plugins import get_registry
 
@@ -56,6 +56,13 @@ OPT_THREADS = typer.Option(
     1, "--threads", help="torch threads for the model on CPU (1: no fight with MuJoCo's)."
 )
 OPT_JSON = typer.Option(False, "--json", help="Print the result as JSON.")
+OPT_TOKEN_ORDER = typer.Option(
+    None,
+    "--token-order",
+    "--token_order",
+    help="Token order of the checkpoint(s) (obs,act,rew released; act,rew,obs the fork's).",
+    show_default="recorded in config.json, else inferred and checked on their tasks' data",
+)
 OPT_DEVICE = typer.Option(
     None,
     "--device",
@@ -128,6 +135,7 @@ def eval_cmd(
     video_seconds: float | None = OPT_VIDEO_SECONDS,
     video_size: str = OPT_VIDEO_SIZE,
     gif: bool = OPT_GIF,
+    token_order: TokenOrderChoice | None = OPT_TOKEN_ORDER,
     json_out: bool = OPT_JSON,
 ) -> None:
     """In-context evaluation: all envs batched, one KV-cached forward per control step."""
@@ -142,24 +150,27 @@ def eval_cmd(
         num_envs=num_envs, episodes=episodes, max_steps=max_steps, seed=seed,
         episode_length=episode_length, context_len=context_len, group=group,
         data_dir=data_dir, threads=threads, device=device, kv_dtype=kv_dtype, base=base,
+        token_order=_order(token_order),
     )  # fmt: skip
-    spec = get_registry().robot(robot)
+    registry = get_registry()
     report = evaluate(
         ckpt,
-        spec,
+        registry.robot(robot),
         settings,
         out_dir=out or Path("eval") / robot,
         label=_label(Path(ckpt)),
         reporter=RichReporter(quiet=json_out),
         video=video_settings(video, video_envs, video_seconds, video_size, gif),
+        robots=list(registry.robots.values()),
     )
     s = report.summary
     if json_out:
         print_json({**s, "files": {k: str(v) for k, v in report.files.items()}})
         return
     console.print(
-        f"[bold]{robot}[/] via group [cyan]{s['group']}[/] ({s['mode']}); "
-        f"stats: {s['stats_source']}; context {s['context_len']}",
+        f"[bold]{robot}[/] via group [cyan]{s['group']}[/] ({s['mode']}, {s['obs_layout']} "
+        f"observations); stats: {s['stats_source']}; context {s['context_len']}; token order "
+        f"{s['token_order']} ({s['token_order_source']})",
         highlight=False,
     )
     rows = [
@@ -213,6 +224,7 @@ def compare_cmd(
     video_seconds: float | None = OPT_VIDEO_SECONDS,
     video_size: str = OPT_VIDEO_SIZE,
     gif: bool = OPT_GIF,
+    token_order: TokenOrderChoice | None = OPT_TOKEN_ORDER,
     json_out: bool = OPT_JSON,
 ) -> None:
     """Zero-shot vs fine-tuned vs demonstrator vs standing: same seeds, one table and plot;
@@ -224,9 +236,11 @@ def compare_cmd(
         num_envs=num_envs, episodes=episodes, max_steps=max_steps, seed=seed,
         episode_length=episode_length, context_len=context_len, group=group,
         data_dir=data_dir, threads=threads, device=device, kv_dtype=kv_dtype, base=base,
+        token_order=_order(token_order),
     )  # fmt: skip
+    registry = get_registry()
     rep = compare(
-        get_registry().robot(robot),
+        registry.robot(robot),
         named,
         settings,
         out_dir=out or Path("compare") / robot,
@@ -234,9 +248,16 @@ def compare_cmd(
         stand=stand,
         reporter=RichReporter(quiet=json_out),
         video=video_settings(video, video_envs, video_seconds, video_size, gif),
+        robots=list(registry.robots.values()),
     )
     if json_out:
-        print_json({"table": rep.rows, "files": {k: str(v) for k, v in rep.files.items()}})
+        print_json(
+            {
+                "table": rep.rows,
+                "not_applicable": rep.not_applicable,
+                "files": {k: str(v) for k, v in rep.files.items()},
+            }
+        )
         return
     render_compare(rep, f"{robot}: seed {seed}, {num_envs} envs")
 
@@ -247,17 +268,21 @@ def render_compare(rep: Any, title: str) -> None:
         (
             r["label"],
             r["mode"] or "-",
-            f"{fmt(r['mean_return'])} ± {fmt(r['std_return'])}",
+            "-"
+            if r["mean_return"] is None
+            else f"{fmt(r['mean_return'])} ± {fmt(r['std_return'])}",
             " / ".join(fmt(m) for m in r["per_episode_mean"]),
             fmt(r["pct_demonstrator"], 1),
             fmt(r["normalised_score"]),
             fmt(r["mean_speed"]),
-            f"{r['falls']}/{r['num_episodes']}",
+            "-" if r["num_episodes"] is None else f"{r['falls']}/{r['num_episodes']}",
         )
         for r in rep.rows
     ]
     cols = ["policy", "mode", "return", "per episode", "% demo", "norm", "speed", "falls"]
     console.print(table(title, cols, rows))
+    for label, why in rep.not_applicable.items():
+        console.print(f"[yellow]{label}:[/] {why}", highlight=False, soft_wrap=True)
     console.print(f"wrote {', '.join(str(p) for p in rep.files.values())}", highlight=False)
 
 
@@ -278,6 +303,16 @@ def _named_models(models: list[str], labels: list[str]) -> list[tuple[str, str]]
         default = defaults[i] if defaults.count(defaults[i]) == 1 else str(path)
         out.append((flat[i] if flat else given or default, path))
     return out
+
+
+def _return(row: dict[str, Any]) -> str:
+    if row["mean_return"] is None:
+        return "-"
+    return f"{fmt(row['mean_return'])} ± {fmt(row['std_return'])}"
+
+
+def _order(choice: TokenOrderChoice | None) -> str | None:
+    return choice.value if choice is not None else None
 
 
 def _label(path: Path) -> str:

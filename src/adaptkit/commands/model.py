@@ -7,7 +7,9 @@ from pathlib import Path
 
 import typer
 
-from adaptkit.commands.render import console, print_json, table
+from adaptkit.commands.render import RichReporter, console, print_json, table
+from adaptkit.defaults import TokenOrderChoice
+from adaptkit.plugins import get_registry
 
 CKPT = typer.Argument(
     ...,
@@ -20,47 +22,100 @@ BASE = typer.Option(
     help="The base of an adapter (local path or hf://ORG/NAME).",
     show_default="the base the adapter records",
 )
+TOKEN_ORDER = typer.Option(
+    None,
+    "--token-order",
+    "--token_order",
+    help="Token order to load with (obs,act,rew released; act,rew,obs the fork's).",
+    show_default="recorded in config.json, else inferred",
+)
+DATA_DIR = typer.Option(
+    None,
+    "--data-dir",
+    "--data_dir",
+    help="Check an unrecorded token order on the checkpoint's own tasks' histories here.",
+    show_default="no check",
+)
+
+
+def _load(
+    ckpt: str,
+    base: str | None,
+    token_order: TokenOrderChoice | None,
+    data_dir: Path | None,
+    quiet: bool,
+    hash_weights: bool = True,
+):
+    """The checkpoint, its token order settled on data when --data-dir is given."""
+    from adaptkit.checkpoint import load_checkpoint
+    from adaptkit.token_order import own_task_data, settle_token_order
+
+    loaded = load_checkpoint(
+        ckpt,
+        hash_weights=hash_weights,
+        base=base,
+        token_order=token_order.value if token_order else None,
+    )
+    if data_dir is not None:
+        robots = list(get_registry().robots.values())
+        data = own_task_data(loaded, data_dir, robots)
+        settle_token_order(loaded, data, RichReporter(quiet=quiet))
+    return loaded
 
 
 def groups(
     ckpt: str = CKPT,
     base: str | None = BASE,
+    token_order: TokenOrderChoice | None = TOKEN_ORDER,
+    data_dir: Path | None = DATA_DIR,
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Groups and tasks inside a checkpoint, their obs/act dims and parameter counts."""
-    from adaptkit.checkpoint import load_checkpoint
+    """Groups and tasks inside a checkpoint, their obs/act dims, layouts and parameter counts,
+    and the token order (and why)."""
     from adaptkit.surgery import describe_groups
 
-    # shapes only: a full checkpoint's weights are mapped, never read
-    loaded = load_checkpoint(ckpt, hash_weights=False, base=base)
+    # shapes only: a full checkpoint's weights are mapped, never hashed
+    loaded = _load(ckpt, base, token_order, data_dir, json_out, hash_weights=False)
     rows = describe_groups(loaded)
     if json_out:
         print_json(rows)
         return
-    cols = ["group", "tasks", "obs", "act", "params"]
+    cols = ["group", "tasks", "obs", "act", "layout", "params"]
     data = [
-        (r["group"], ", ".join(r["tasks"]), r["obs_dim"], r["act_dim"], f"{r['params']:,}")
+        (
+            r["group"],
+            ", ".join(r["tasks"]),
+            r["obs_dim"],
+            r["act_dim"],
+            r["obs_layout"] or "-",
+            f"{r['params']:,}",
+        )
         for r in rows
     ]
     console.print(table(f"groups in {loaded.path}", cols, data))
+    if rows:
+        r = rows[0]
+        console.print(f"token order: {r['token_order']} ({r['token_order_source']})")
 
 
 def inspect(
     ckpt: str = CKPT,
     base: str | None = BASE,
+    token_order: TokenOrderChoice | None = TOKEN_ORDER,
+    data_dir: Path | None = DATA_DIR,
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Model config, parameters per module and the weights' fingerprint."""
-    from adaptkit.checkpoint import load_checkpoint
+    """Model config, token order (and why), parameters per module and the weights' fingerprint."""
     from adaptkit.surgery import describe_checkpoint
 
-    info = describe_checkpoint(load_checkpoint(ckpt, base=base))
+    info = describe_checkpoint(_load(ckpt, base, token_order, data_dir, json_out))
     if json_out:
         print_json(info)
         return
     console.print(f"[bold]{info['path']}[/]  fingerprint {info['fingerprint'][:16]}")
     if info["base"]:
         console.print(f"adapter on base {info['base']}", highlight=False)
+    console.print(f"token order: {info['token_order']} ({info['token_order_source']})")
     cfg = info["model_config"]
     console.print(table("model config", ["key", "value"], cfg.items()))
     params = [

@@ -35,13 +35,14 @@ def robots(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -
             s.group,
             s.obs_dim,
             s.action_dim,
+            ", ".join(s.layouts()),
             s.data_path,
             s.mjcf.name if s.mjcf else "-",
             registry.owner(s.name),
         )
         for s in specs
     ]
-    cols = ["robot", "task", "group", "obs", "act", "data", "simulator", "plugin"]
+    cols = ["robot", "task", "group", "obs", "act", "layouts", "data", "simulator", "plugin"]
     console.print(table("robots", cols, rows))
 
 

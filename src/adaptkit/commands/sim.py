@@ -32,11 +32,18 @@ def collect(
     expert: str | None = typer.Option(
         None, "--expert", help="'trot' (default) or a TorchScript / nn.Module .pt policy file."
     ),
+    obs_layout: str | None = typer.Option(
+        None,
+        "--obs-layout",
+        "--obs_layout",
+        help="Observation layout: locomotion45, fork33 (the quadruped fork's 33 dims), ...",
+        show_default="the robot plugin's own",
+    ),
 ) -> None:
     """Simulate continuous-noise-distillation learning histories (Vintix HDF5 layout)."""
     from adaptkit.sim.collect import collect_histories
 
-    spec = get_registry().robot(robot)
+    spec = get_registry().robot(robot).for_layout(obs_layout)
     out_dir = out if out is not None else data_dir / spec.data_path
     config_path = config if config is not None else data_dir / "dataset_config.yaml"
     total = histories * steps_per_history
@@ -52,7 +59,8 @@ def collect(
         config_path=config_path,
     )
     console.print(
-        f"wrote {len(paths)} histories ({total:,} steps) to {out_dir}; "
+        f"wrote {len(paths)} histories ({total:,} steps, {spec.obs_dim}-dim "
+        f"{spec.obs_layout or 'custom'} observations) to {out_dir}; "
         f"dataset config entry '{spec.task}' in {config_path}"
     )
 

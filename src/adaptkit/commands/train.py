@@ -11,13 +11,16 @@ import typer
 
 from adaptkit import defaults as D
 from adaptkit.commands.render import RichReporter, console, print_json
-from adaptkit.defaults import FreezeMode, Precision, SaveFormat
+from adaptkit.defaults import FreezeMode, Precision, SaveFormat, TokenOrderChoice
 from adaptkit.errors import AdaptkitError
 from adaptkit.plugins import get_registry
 
 
 def parse_config_paths(values: list[str] | None) -> list[str]:
-    """Repeated paths and/or the seed's JSON list string '["a.yaml", "b.yaml"]'."""
+    """Repeated paths and/or the seed's JSON list string '["a.yaml", "b.yaml"]'.
+
+    The seed guide prints the list as '[\\"a.yaml\\"]': inside single quotes a shell keeps the
+    backslashes, so escaped quotes (\\") are read as plain quotes."""
     out: list[str] = []
     for value in values or []:
         text = value.strip()
@@ -25,7 +28,12 @@ def parse_config_paths(values: list[str] | None) -> list[str]:
             try:
                 items = json.loads(text)
             except json.JSONDecodeError as exc:
-                raise AdaptkitError(f"--dataset-config-paths: not a JSON list ({exc})") from None
+                try:  # the seed guide's spelling, backslashes included
+                    items = json.loads(text.replace('\\"', '"'))
+                except json.JSONDecodeError:
+                    raise AdaptkitError(
+                        f"--dataset-config-paths: not a JSON list ({exc}): {text}"
+                    ) from None
             if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
                 raise AdaptkitError("--dataset-config-paths: expected a JSON list of paths")
             out.extend(items)
@@ -111,6 +119,13 @@ OPT_LOG = _opt(
     help="Metrics destinations, comma-separated: jsonl, tensorboard, wandb.",
     show="jsonl (RUN/metrics.jsonl)",
 )
+OPT_TOKEN_ORDER = _opt(
+    None,
+    "--token-order",
+    "--token_order",
+    help="The base checkpoint's token order (obs,act,rew released; act,rew,obs the fork's).",
+    show="recorded in config.json, else inferred and checked on its own tasks' data",
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -190,6 +205,14 @@ def register(app: typer.Typer) -> None:
         stats: Path = _opt(
             None, "--stats", help="stats.json with the robot's task.", show="found or computed"
         ),
+        obs_layout: str = _opt(
+            None,
+            "--obs-layout",
+            "--obs_layout",
+            help="The robot's observation layout: locomotion45, fork33 (the fork's 33 dims).",
+            show="the data's; collecting: the one a base group fits, else the plugin's",
+        ),
+        token_order: TokenOrderChoice = OPT_TOKEN_ORDER,
         device: str = OPT_DEVICE,
         evaluate: bool = _opt(
             True, "--eval/--no-eval", help="Afterwards: zero-shot vs fine-tuned in simulation."
@@ -250,6 +273,8 @@ def register(app: typer.Typer) -> None:
             save=save,
             keep=keep,
             log=tuple(log or ()),
+            obs_layout=obs_layout,
+            token_order=token_order.value if token_order else None,
         )
         evaluation = plan.eval_settings(num_envs=eval_envs, episodes=eval_episodes, seed=eval_seed)
         result = adapt(

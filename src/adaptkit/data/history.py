@@ -1,7 +1,19 @@
 """Learning histories on disk: one HDF5 file per history, in the Vintix chunked layout.
 
-A file holds groups named ``"start-end"`` (inclusive global step indices, ~10k steps each), each
-with ``proprio_observation`` f32[n,d], ``action`` f32[n,a], ``reward`` f32[n], ``step_num`` i32[n].
+A file holds groups named ``"start-end"`` (inclusive global step indices; 10k steps each as the
+reference and adaptkit write them, 50k in the quadruped fork's files), each with
+``proprio_observation`` f32[n,d], ``action`` f32[n,a], ``reward`` f32[n], ``step_num`` i32[n].
+A task folder holds the files plus a task metadata JSON: ``<folder>/<folder name>.json``, or the
+fork's ``trajectories_env_*.json``.
+
+The fork's writer stores n+1 observation rows per n actions in each chunk: the observation after
+the chunk's last action is appended as an extra final row (it is the next chunk's first row
+again), so concatenating chunks as stored would pair every later action with an observation from
+one step earlier per chunk. The one rule adaptkit reads such files by: **a chunk whose
+observation dataset has exactly one row more than its action dataset has its last observation
+row dropped**, so row i of every dataset is step start+i (o_t pairs with a_t). Any other row
+mismatch is an error. `extra_observation_rows` counts such chunks from the file's shapes alone,
+and `adaptkit data validate` names them.
 """
 
 from __future__ import annotations
@@ -33,6 +45,8 @@ STEP_KEY = "step_num"
 DATASET_KEYS = (OBS_KEY, ACTION_KEY, REWARD_KEY, STEP_KEY)
 HISTORY_SUFFIXES = (".h5", ".hdf5")
 DEFAULT_CHUNK_SIZE = 10_000
+FORK_CHUNK_SIZE = 50_000  # the quadruped fork's histories
+FORK_TASK_METADATA = "trajectories_env_*.json"  # the fork's task metadata file name(s)
 
 _CHUNK_RE = re.compile(r"^(\d+)-(\d+)$")
 
@@ -103,7 +117,36 @@ def _read_chunk(f: h5py.File, name: str, path: Path) -> dict[str, np.ndarray]:
         if key not in group:
             raise AdaptkitError(f"{path}: chunk {name!r} has no dataset {key!r}")
         out[key] = group[key][()]  # whole dataset in one read: far faster than slicing rows
+    n = len(out[ACTION_KEY])
+    for key in (REWARD_KEY, STEP_KEY):
+        if len(out[key]) != n:
+            raise AdaptkitError(
+                f"{path}: chunk {name!r}: dataset '{key}' has {len(out[key])} rows, "
+                f"'{ACTION_KEY}' has {n}"
+            )
+    rows = len(out[OBS_KEY])
+    if rows == n + 1:  # the fork's extra final observation row (module docstring)
+        out[OBS_KEY] = out[OBS_KEY][:n]
+    elif rows != n:
+        raise AdaptkitError(
+            f"{path}: chunk {name!r}: dataset '{OBS_KEY}' has {rows} rows for {n} actions "
+            f"(expected {n}, or {n + 1} as the quadruped fork writes)"
+        )
     return out
+
+
+def extra_observation_rows(path: str | Path) -> tuple[int, int]:
+    """(chunks with one observation row more than actions, all chunks) of a history file, read
+    from the dataset shapes only (no data is loaded)."""
+    path = Path(path)
+    extra = 0
+    with _open(path) as f:
+        names = sorted_chunk_names(f, path)
+        for name in names:
+            group = f[name]
+            if OBS_KEY in group and ACTION_KEY in group:
+                extra += group[OBS_KEY].shape[0] == group[ACTION_KEY].shape[0] + 1
+    return extra, len(names)
 
 
 def iter_chunks(path: str | Path) -> Iterator[tuple[str, dict[str, np.ndarray]]]:
@@ -156,9 +199,19 @@ def list_history_files(folder: str | Path) -> list[Path]:
 
 
 def task_metadata_path(folder: str | Path) -> Path:
-    """``<folder>/<folder name>.json``: the task metadata file next to the histories."""
+    """``<folder>/<folder name>.json``: where adaptkit writes a task folder's metadata."""
     folder = Path(folder)
     return folder / f"{folder.name}.json"
+
+
+def find_task_metadata(folder: str | Path) -> Path | None:
+    """The task folder's metadata file: ``<folder name>.json``, else the fork's first
+    ``trajectories_env_*.json`` (natural order); None when there is none."""
+    own = task_metadata_path(folder)
+    if own.is_file():
+        return own
+    fork = sorted(Path(folder).glob(FORK_TASK_METADATA), key=_natural_key)
+    return fork[0] if fork else None
 
 
 def write_task_metadata(folder: str | Path, metadata: dict[str, Any]) -> Path:
@@ -168,14 +221,17 @@ def write_task_metadata(folder: str | Path, metadata: dict[str, Any]) -> Path:
 
 
 def read_task_metadata(folder: str | Path) -> dict[str, Any] | None:
-    """The task folder's metadata JSON, or None when there is none."""
-    path = task_metadata_path(folder)
-    if not path.is_file():
+    """The task folder's metadata (see `find_task_metadata`), or None when there is none."""
+    path = find_task_metadata(folder)
+    if path is None:
         return None
     try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise AdaptkitError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise AdaptkitError(f"{path}: expected a JSON object of task metadata")
+    return data
 
 
 # -- writing ------------------------------------------------------------------------------------

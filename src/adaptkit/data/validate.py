@@ -1,5 +1,7 @@
-"""Dataset validation: every history file checked against its layout, the robot plugin and
-(optionally) a checkpoint's group metadata, plus a per-task summary of what the data holds.
+"""Dataset validation: every history file checked against its layout, the robot plugin (in the
+observation layout the data selects) and (optionally) a checkpoint's group metadata, plus a
+per-task summary of what the data holds. The quadruped fork's extra observation row per chunk
+(adaptkit.data.history) is named as a warning: readable, aligned by the documented rule.
 
 The one checker of learning histories: `adaptkit data validate`, `data stats` and the pre-flight
 of `pretrain`/`finetune` all go through `check_history_file`."""
@@ -27,6 +29,7 @@ from adaptkit.data.history import (
     parse_chunk_name,
     sorted_chunk_names,
 )
+from adaptkit.data.layout import spec_for_data
 from adaptkit.data.stats import RunningMoments, stats_from_moments
 from adaptkit.errors import AdaptkitError
 from adaptkit.meta import CheckpointMeta, Stats
@@ -39,6 +42,7 @@ class TaskSummary:
     task: str
     group: str
     robot: str | None
+    obs_layout: str | None = None  # the robot's layout the data is in (None: no plugin)
     obs_dim: int | None = None
     act_dim: int | None = None
     histories: int = 0
@@ -92,6 +96,10 @@ class FileCheck:
     history: History | None = None  # the whole history in memory (keep=True)
     obs_moments: RunningMoments | None = None  # for stats (moments=True)
     act_moments: RunningMoments | None = None
+    chunks: int = 0
+    last_chunk: str = ""
+    extra_obs_chunks: list[str] = field(default_factory=list)  # chunks with n+1 obs rows
+    extra_obs_repeats: int = 0  # of those followed by a chunk: the dropped row = its first row
 
 
 def checkpoint_meta(path: str | Path) -> CheckpointMeta:
@@ -140,8 +148,12 @@ def check_history_file(
     expected_start = 0
     parts: dict[str, list[np.ndarray]] = {k: [] for k in DATASET_KEYS}
     obs_m = act_m = None
+    extra: list[str] = []
+    repeats = 0
+    dropped: np.ndarray | None = None  # the extra observation row of the previous chunk
     with f:
-        for name in sorted_chunk_names(f, path):
+        names = sorted_chunk_names(f, path)
+        for name in names:
             where = f"{path}: chunk '{name}'"
             start, end = parse_chunk_name(name)  # type: ignore[misc]
             if start != expected_start:
@@ -167,6 +179,15 @@ def check_history_file(
                     f"{where}: expected {OBS_KEY} [n,d], {ACTION_KEY} [n,a], {REWARD_KEY} [n], "
                     f"{STEP_KEY} [n]; got {obs.shape}, {act.shape}, {rew.shape}, {step.shape}"
                 )
+            if len(obs) == n + 1:  # the fork's writer: an extra final observation row
+                extra.append(name)
+                obs, next_first = obs[:n], obs[n]
+                data[OBS_KEY] = obs  # what is kept for training is aligned the same way
+            else:
+                next_first = None
+            if dropped is not None and len(obs) and np.array_equal(dropped, obs[0]):
+                repeats += 1
+            dropped = next_first
             for key, arr in (
                 (OBS_KEY, obs),
                 (ACTION_KEY, act),
@@ -174,9 +195,10 @@ def check_history_file(
                 (STEP_KEY, step),
             ):
                 if len(arr) != n:
+                    plus = f" (or {n + 1}: the fork's extra row)" if key == OBS_KEY else ""
                     raise AdaptkitError(
-                        f"{where}: dataset '{key}' has {len(arr)} rows, expected {n} from the "
-                        "chunk name"
+                        f"{where}: dataset '{key}' has {len(arr)} rows, expected {n}{plus} from "
+                        "the chunk name"
                     )
             for key, arr in ((OBS_KEY, obs), (ACTION_KEY, act), (REWARD_KEY, rew)):
                 if not np.issubdtype(arr.dtype, np.floating):
@@ -244,7 +266,28 @@ def check_history_file(
             reward=np.concatenate(parts[REWARD_KEY]).astype(np.float32, copy=False),
             step_num=np.concatenate(parts[STEP_KEY]).astype(np.int32, copy=False),
         )
-    return FileCheck(obs_dim, act_dim, expected_start, np.asarray(returns), history, obs_m, act_m)
+    return FileCheck(
+        obs_dim, act_dim, expected_start, np.asarray(returns), history, obs_m, act_m,
+        len(names), names[-1], extra, repeats,
+    )  # fmt: skip
+
+
+def extra_rows_warning(path: Path, fs: FileCheck) -> str:
+    """The warning naming a file's n+1 observation rows (see adaptkit.data.history)."""
+    k = len(fs.extra_obs_chunks)
+    boundaries = k - (fs.extra_obs_chunks[-1] == fs.last_chunk)
+    seen = (
+        f"; at {fs.extra_obs_repeats} of {boundaries} chunk boundaries that row equals the next "
+        "chunk's first row"
+        if boundaries
+        else ""
+    )
+    return (
+        f"{path}: {k} of {fs.chunks} chunks (e.g. '{fs.extra_obs_chunks[0]}') store one "
+        f"observation row more than actions — the quadruped fork's writer appends the "
+        f"observation after the chunk's last action; adaptkit drops each such chunk's last "
+        f"observation row, so o_t pairs with a_t{seen}"
+    )
 
 
 def _edge_means(returns: list[np.ndarray]) -> tuple[float | None, float | None]:
@@ -291,9 +334,20 @@ def validate_dataset(
         report.tasks.append(summary)
         obs_dim = act_dim = None
         source = ""
+        try:
+            files = list_history_files(entry.path)
+        except AdaptkitError as exc:
+            report.errors.append(f"task '{entry.task}': {exc}")
+            continue
         if spec is not None:
+            try:  # the data's width selects the robot's observation layout
+                spec, _why = spec_for_data(spec, entry.path, files)
+            except AdaptkitError as exc:
+                report.errors.append(f"task '{entry.task}': {exc}")
+                continue
+            summary.obs_layout = spec.obs_layout or "custom"
             obs_dim, act_dim = spec.obs_dim, spec.action_dim
-            source = f"robot plugin '{spec.name}'"
+            source = f"robot plugin '{spec.name}' ({summary.obs_layout})"
             if spec.group != entry.group:
                 report.warnings.append(
                     f"{entry.source}: '{entry.task}.group' is '{entry.group}' but robot "
@@ -315,11 +369,6 @@ def validate_dataset(
             obs_dim, act_dim = c_obs, c_act
             source = source or f"checkpoint group '{entry.group}'"
         summary.obs_dim, summary.act_dim = obs_dim, act_dim
-        try:
-            files = list_history_files(entry.path)
-        except AdaptkitError as exc:
-            report.errors.append(f"task '{entry.task}': {exc}")
-            continue
         returns = []
         histories: list[History] = []
         obs_m = act_m = None
@@ -334,6 +383,8 @@ def validate_dataset(
                 )
                 continue
             obs_dim, act_dim = fs.obs_dim, fs.act_dim  # later files must agree with the first
+            if fs.extra_obs_chunks:
+                report.warnings.append(extra_rows_warning(path, fs))
             summary.histories += 1
             summary.steps += fs.steps
             summary.episodes += len(fs.episode_returns)

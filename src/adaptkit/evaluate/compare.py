@@ -1,4 +1,8 @@
-"""compare(): models, the demonstrator and standing still on the same seeded envs; one table."""
+"""compare(): models, the demonstrator and standing still on the same seeded envs; one table.
+
+A model with no group a layout of the robot fits (a zero-shot row that cannot exist, e.g. a
+45-dim Mini Cheetah against a 33-dim base) is a row marked not applicable, with the reason; the
+comparison of the others goes on."""
 
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ from adaptkit.evaluate.plan import preflight
 from adaptkit.evaluate.plot import plot_curves
 from adaptkit.evaluate.policies import ModelPolicy
 from adaptkit.evaluate.report import EvalReport, evaluate_policy, write_episodes_csv, write_json
+from adaptkit.evaluate.resolve import NoFittingGroup
 from adaptkit.evaluate.settings import EvalSettings
 from adaptkit.evaluate.video import (
     Recorder,
@@ -36,8 +41,9 @@ from adaptkit.sim.policy import Policy, StandPolicy
 class CompareReport:
     robot: str
     rows: list[dict[str, Any]]  # one per policy: the table
-    reports: dict[str, EvalReport]
+    reports: dict[str, EvalReport]  # the policies that ran
     files: dict[str, Path] = field(default_factory=dict)
+    not_applicable: dict[str, str] = field(default_factory=dict)  # label -> why it did not run
 
 
 def _table_row(
@@ -51,19 +57,28 @@ def _table_row(
     return {
         "label": label,
         "mean_return": r,
-        "std_return": s["std_return"],
+        "std_return": s.get("std_return"),
         "pct_demonstrator": pct,
         "normalised_score": norm,
-        "mean_speed": s["mean_speed"],
-        "falls": s["falls"],
-        "num_episodes": s["num_episodes"],
-        "fall_rate": s["fall_rate"],
+        "mean_speed": s.get("mean_speed"),
+        "falls": s.get("falls"),
+        "num_episodes": s.get("num_episodes"),
+        "fall_rate": s.get("fall_rate"),
         "per_episode_mean": [p["mean"] for p in s["per_episode"]],
-        "steps_per_s": s["steps_per_s"],
+        "steps_per_s": s.get("steps_per_s"),
         "mode": s.get("mode"),
         "stats_source": s.get("stats_source"),
         "group": s.get("group"),
+        "obs_layout": s.get("obs_layout"),
+        "token_order": s.get("token_order"),
+        "note": None,
     }
+
+
+def _not_applicable_row(label: str, reason: str) -> dict[str, Any]:
+    row = _table_row(label, {"mean_return": None, "per_episode": []}, None, None)
+    row.update(mode="not applicable", note=reason, per_episode_mean=[])
+    return row
 
 
 def compare(
@@ -75,13 +90,17 @@ def compare(
     stand: bool = True,
     reporter: Reporter = SILENT,
     video: VideoSettings | None = None,
+    robots: Sequence[RobotSpec] = (),
 ) -> CompareReport:
     """Models (label, checkpoint), the demonstrator and stand-still on the same seeded envs.
 
-    Writes compare.json, compare.csv, episodes.csv (all policies) and compare.png with every
-    curve when `out_dir` is given. A checkpoint is loaded only when its turn comes. `video`
-    films every policy but standing still (videos/LABEL.mp4) and puts them side by side,
-    models first, then the demonstrator (compare.mp4, and compare.gif).
+    Each model runs in the observation layout its group takes (the physics, seeds and returns
+    are the same in every layout). A model no group of which fits the robot is a row marked
+    not applicable (reported as a note). Writes compare.json, compare.csv, episodes.csv (all
+    policies) and compare.png with every curve when `out_dir` is given. A checkpoint is loaded
+    only when its turn comes. `robots`: see `evaluate`. `video` films every policy but standing
+    still (videos/LABEL.mp4) and puts them side by side, models first, then the demonstrator
+    (compare.mp4, and compare.gif).
     """
     labels = [label for label, _ in models]
     baselines = ["demonstrator"] * demonstrator + ["stand"] * stand
@@ -96,34 +115,46 @@ def compare(
         renderer = open_renderer(robot, video)  # a missing GL or encoder fails before the work
     for label, ckpt in models:  # a KV cache that cannot fit is refused before any rollout
         preflight(ckpt, settings, label)
-    policies: list[tuple[str, Callable[[], Policy]]] = []
+    policies: list[tuple[str, Callable[[], tuple[Policy, RobotSpec]]]] = []
     if demonstrator:
-        policies.append(("demonstrator", lambda: load_policy(robot, settings.expert)))
+        policies.append(("demonstrator", lambda: (load_policy(robot, settings.expert), robot)))
     if stand:
-        policies.append(("stand", lambda: StandPolicy(robot.action_dim)))
-    for label, ckpt in models:
-        policies.append(
-            (
-                label,
-                lambda ckpt=ckpt, label=label: ModelPolicy.from_checkpoint(
-                    ckpt, robot, settings, name=label
-                ),
-            )
+        policies.append(("stand", lambda: (StandPolicy(robot.action_dim), robot)))
+
+    def model(label: str, ckpt: Checkpoint | str | Path) -> tuple[Policy, RobotSpec]:
+        policy = ModelPolicy.from_checkpoint(
+            ckpt, robot, settings, name=label, robots=robots, reporter=reporter
         )
+        return policy, policy.robot or robot
+
+    for label, ckpt in models:
+        policies.append((label, lambda ckpt=ckpt, label=label: model(label, ckpt)))
     reports: dict[str, EvalReport] = {}
+    skipped: dict[str, str] = {}
     for label, make in policies:
+        try:
+            policy, spec = make()
+        except NoFittingGroup as exc:
+            skipped[label] = f"zero-shot not applicable: {exc}"
+            reporter.note(f"{label}: {skipped[label]}")
+            continue
         recorder = None
         if renderer is not None and video is not None and label != "stand":
             path = Path(out_dir) / "videos" / f"{file_label(label)}.mp4"  # type: ignore[arg-type]
             recorder = Recorder(renderer, video, path, label, settings.num_envs)
         # a fresh env with the same seed per policy: identical initial states and resets
         reports[label] = evaluate_policy(
-            make(), robot, settings, label=label, reporter=reporter, recorder=recorder
+            policy, spec, settings, label=label, reporter=reporter, recorder=recorder
         )
     demo_r = reports["demonstrator"].summary["mean_return"] if demonstrator else None
     stand_r = reports["stand"].summary["mean_return"] if stand else None
-    rows = [_table_row(lbl, rep.summary, demo_r, stand_r) for lbl, rep in reports.items()]
-    out = CompareReport(robot.name, rows, reports)
+    rows = [
+        _not_applicable_row(label, skipped[label])
+        if label in skipped
+        else _table_row(label, reports[label].summary, demo_r, stand_r)
+        for label, _ in policies
+    ]
+    out = CompareReport(robot.name, rows, reports, not_applicable=skipped)
     if out_dir is not None:
         d = Path(out_dir)
         d.mkdir(parents=True, exist_ok=True)
@@ -135,6 +166,7 @@ def compare(
             "max_steps": settings.max_steps,
             "table": rows,
             "runs": {lbl: rep.summary for lbl, rep in reports.items()},
+            "not_applicable": skipped,
         }
         out.files["compare_json"] = write_json(d / "compare.json", payload)
         out.files["compare_csv"] = _write_table_csv(d / "compare.csv", rows)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,9 @@ from adaptkit.errors import AdaptkitError
 from adaptkit.evaluate.plan import KVPlan, kv_dtype, plan_kv_cache
 from adaptkit.evaluate.resolve import Resolution, resolve
 from adaptkit.evaluate.settings import EvalSettings
+from adaptkit.progress import SILENT, Reporter
 from adaptkit.robot import RobotSpec
+from adaptkit.token_order import own_task_data, settle_token_order
 
 STD_EPS = 1e-6  # the reference's (obs - mean) / (std + 1e-6)
 
@@ -46,6 +49,7 @@ class ModelPolicy:
         self._saved_threads: int | None = None
         self.model = model.eval()
         self.res = resolution
+        self.robot = resolution.robot  # the robot in the layout the group takes: the env's spec
         self.group = resolution.group
         self.context_len = int(context_len)
         self.info = dict(info or {})
@@ -84,15 +88,33 @@ class ModelPolicy:
         spec: RobotSpec,
         settings: EvalSettings = EvalSettings(),
         name: str = "model",
+        robots: Sequence[RobotSpec] = (),
+        reporter: Reporter = SILENT,
     ) -> ModelPolicy:
         """From a loaded Checkpoint (or a path to one) for robot `spec`; `settings` gives the
-        zero-shot group, the context window, the robot's data folder and torch threads."""
+        zero-shot group, token order, context window, the data folder and torch threads.
+
+        An unrecorded token order is settled on the checkpoint's own tasks' histories in
+        `settings.data_dir` (of `spec` and `robots`, when at hand: adaptkit.token_order).
+        Raises adaptkit.evaluate.resolve.NoFittingGroup when no group fits the robot."""
         device = settings.torch_device()
         if not isinstance(checkpoint, Checkpoint):
-            checkpoint = load_checkpoint(checkpoint, base=settings.base, device=device)
+            checkpoint = load_checkpoint(
+                checkpoint, base=settings.base, device=device, token_order=settings.token_order
+            )
         else:
+            if settings.token_order is not None and settings.token_order != (
+                checkpoint.config.token_order
+            ):
+                raise AdaptkitError(
+                    f"--token-order {settings.token_order}: checkpoint {checkpoint.path} is "
+                    f"already loaded with {checkpoint.config.token_order}"
+                )
             checkpoint.model.to(device)
         res = resolve(checkpoint.meta, spec, group=settings.group, data_dir=settings.data_dir)
+        unsettled = checkpoint.token_order is not None and not checkpoint.token_order.settled
+        data = own_task_data(checkpoint, settings.data_dir, [spec, *robots]) if unsettled else {}
+        order = settle_token_order(checkpoint, data, reporter)
         cfg = checkpoint.config
         weights = sum(t.numel() * t.element_size() for t in checkpoint.model.parameters())
         return cls(
@@ -102,7 +124,11 @@ class ModelPolicy:
             norm_obs=cfg.norm_obs,
             norm_acs=cfg.norm_acs,
             name=name,
-            info={"checkpoint": str(checkpoint.path)}
+            info={
+                "checkpoint": str(checkpoint.path),
+                "token_order": order.order,
+                "token_order_source": order.reason,
+            }
             | ({"base": str(checkpoint.base_path)} if checkpoint.base_path else {}),
             threads=settings.threads,
             cache_dtype=kv_dtype(settings.kv_dtype, weights),

@@ -191,9 +191,12 @@ def evaluate(
     reporter: Reporter = SILENT,
     record_actions: bool = False,
     video: VideoSettings | None = None,
+    robots: Sequence[RobotSpec] = (),
 ) -> EvalReport:
-    """In-context evaluation of a checkpoint (path or loaded Checkpoint) on a robot. Its KV
-    cache is planned first, from config.json alone (adaptkit.evaluate.plan).
+    """In-context evaluation of a checkpoint (path or loaded Checkpoint) on a robot, in the
+    observation layout the checkpoint's group takes. Its KV cache is planned first, from
+    config.json alone (adaptkit.evaluate.plan). `robots` (e.g. the registry's): their data in
+    `settings.data_dir` may settle an unrecorded token order (adaptkit.token_order).
 
     `video` films the first envs into OUT/video.mp4 (and OUT/video.gif): needs `out_dir`.
     """
@@ -204,10 +207,12 @@ def evaluate(
             raise AdaptkitError("--video: needs an output folder (--out)")
         renderer = open_renderer(robot, video)  # a missing GL or encoder fails before the work
         recorder = Recorder(renderer, video, Path(out_dir) / "video.mp4", label, settings.num_envs)
-    policy = ModelPolicy.from_checkpoint(checkpoint, robot, settings, name=label)
+    policy = ModelPolicy.from_checkpoint(
+        checkpoint, robot, settings, name=label, robots=robots, reporter=reporter
+    )
     report = evaluate_policy(
         policy,
-        robot,
+        policy.robot or robot,
         settings,
         out_dir=out_dir,
         label=label,

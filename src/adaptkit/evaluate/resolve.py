@@ -1,4 +1,10 @@
-"""Which group, stats and reward scale a checkpoint uses for a robot (native or zero-shot)."""
+"""Which group, observation layout, stats and reward scale a checkpoint uses for a robot
+(native or zero-shot).
+
+The checkpoint decides the layout: natively, the layout recorded for the robot's task (else the
+one its group's width selects); zero-shot, the layout that fits the chosen group. A robot with
+no layout fitting any group cannot run zero-shot: `NoFittingGroup` (compare reports such a row as
+not applicable)."""
 
 from __future__ import annotations
 
@@ -16,6 +22,10 @@ from adaptkit.model import GroupDims
 from adaptkit.robot import RobotSpec
 
 
+class NoFittingGroup(AdaptkitError):
+    """No group of the checkpoint has dims any observation layout of the robot can produce."""
+
+
 @dataclass(frozen=True)
 class Resolution:
     """How a robot is run through a checkpoint; `describe()` is what the reports show."""
@@ -27,47 +37,70 @@ class Resolution:
     stats: Stats
     reward_scale: float
     action_dim: int
+    robot: RobotSpec | None = None  # the robot in the layout the group takes (the env's spec)
 
     def describe(self) -> dict[str, Any]:
         return {
             "group": self.group,
             "task": self.task,
             "mode": self.mode,
+            "obs_layout": (self.robot.obs_layout or "custom") if self.robot else None,
             "stats_source": self.stats_source,
             "reward_scale": self.reward_scale,
         }
 
 
-def _pick_group(
-    groups: dict[str, GroupDims], spec: RobotSpec, group: str | None, native: str | None
-) -> str:
-    want = GroupDims(spec.obs_dim, spec.action_dim)
-    listing = ", ".join(f"{g} (obs {d.obs_dim}, act {d.act_dim})" for g, d in groups.items())
+def _listing(groups: dict[str, GroupDims]) -> str:
+    return ", ".join(f"{g} (obs {d.obs_dim}, act {d.act_dim})" for g, d in groups.items())
+
+
+def _fit(spec: RobotSpec, dims: GroupDims, recorded: str | None) -> RobotSpec | None:
+    """The robot in the layout a group of `dims` takes (a recorded layout first), or None."""
+    if dims.act_dim != spec.action_dim:
+        return None
+    if recorded is not None and recorded in spec.layouts():
+        fitted = spec.for_layout(recorded)
+        if fitted.obs_dim == dims.obs_dim:
+            return fitted
+    try:
+        return spec.for_obs_dim(dims.obs_dim)
+    except AdaptkitError:
+        return None
+
+
+def fit_group(meta: CheckpointMeta, spec: RobotSpec, group: str | None) -> tuple[str, RobotSpec]:
+    """Zero-shot: `group`, else the robot's own group name, else the one group whose dims one
+    of the robot's layouts fits (a layout recorded for the group's tasks first); with the robot
+    in that layout. `NoFittingGroup` when none fits."""
+    groups = meta.groups
+    layouts = {g: next((t.obs_layout for t in meta.tasks.values() if t.group == g), None)
+               for g in groups}  # fmt: skip
+    fits = {g: f for g, d in groups.items() if (f := _fit(spec, d, layouts[g])) is not None}
+    mine = ", ".join(f"{n} (obs {d}, act {spec.action_dim})" for n, d in spec.layouts().items())
     if group is not None:
         if group not in groups:
-            raise AdaptkitError(f"--group: '{group}' is not in the checkpoint; groups: {listing}")
-        if groups[group] != want:
+            raise AdaptkitError(
+                f"--group: '{group}' is not in the checkpoint; groups: {_listing(groups)}"
+            )
+        if group not in fits:
             d = groups[group]
             raise AdaptkitError(
-                f"--group: '{group}' has obs/act dims {d.obs_dim}/{d.act_dim}, robot "
-                f"'{spec.name}' has {spec.obs_dim}/{spec.action_dim}"
+                f"--group: '{group}' has obs/act dims {d.obs_dim}/{d.act_dim}, which no layout "
+                f"of robot '{spec.name}' fits ({mine})"
             )
-        return group
-    if native is not None:
-        return native
-    if groups.get(spec.group) == want:
-        return spec.group
-    matches = [g for g, d in groups.items() if d == want]
-    if len(matches) == 1:
-        return matches[0]
-    if not matches:
-        raise AdaptkitError(
-            f"checkpoint has no group with obs/act dims {spec.obs_dim}/{spec.action_dim} "
-            f"for robot '{spec.name}'; groups: {listing}"
+        return group, fits[group]
+    if spec.group in fits:
+        return spec.group, fits[spec.group]
+    if len(fits) == 1:
+        return next(iter(fits.items()))
+    if not fits:
+        raise NoFittingGroup(
+            f"checkpoint has no group whose dims fit robot '{spec.name}' (its layouts: {mine}); "
+            f"groups: {_listing(groups)}"
         )
     raise AdaptkitError(
-        f"robot '{spec.name}' is not in the checkpoint and several groups match its dims: "
-        f"{', '.join(matches)}; pick one with --group"
+        f"robot '{spec.name}' is not in the checkpoint and several groups fit it: "
+        f"{', '.join(fits)}; pick one with --group"
     )
 
 
@@ -87,6 +120,7 @@ def robot_stats(spec: RobotSpec, data_dir: str | Path | None) -> tuple[Stats, st
         plugin_file=spec.stats_path,
         data_file=Path(data_dir) / defaults.STATS_FILE if data_dir is not None else None,
         compute=compute,
+        dims=GroupDims(spec.obs_dim, spec.action_dim),
     )
     if chosen is None:
         return None
@@ -105,27 +139,47 @@ def resolve(
     group: str | None = None,
     data_dir: str | Path | None = None,
 ) -> Resolution:
-    """Group and stats for `spec` in a checkpoint with this metadata.
+    """Group, layout and stats for `spec` in a checkpoint with this metadata.
 
-    Native when the robot's task is in the checkpoint: its group, stats and reward scale.
-    Zero-shot otherwise: `group` or the one group with matching dims; the robot's own stats when
-    it has any (`robot_stats`), else the mean of the chosen group's task stats.
+    Native when the robot's task is in the checkpoint: its group, the task's layout, its stats
+    and reward scale. Zero-shot otherwise: `group` or the one group a layout of the robot fits;
+    the robot's own stats in that layout when it has any (`robot_stats`), else the mean of the
+    chosen group's task stats. `NoFittingGroup` when no group fits.
     """
     groups = meta.groups
     own = meta.tasks.get(spec.task)
-    chosen = _pick_group(groups, spec, group, own.group if own else None)
+    if own is not None and group in (None, own.group):
+        fitted = _fit(spec, own.dims, own.obs_layout)
+        if fitted is None:
+            raise AdaptkitError(
+                f"checkpoint task '{spec.task}' has obs/act dims {own.dims.obs_dim}/"
+                f"{own.dims.act_dim}, which no layout of robot '{spec.name}' fits "
+                f"({', '.join(f'{n} ({d})' for n, d in spec.layouts().items())})"
+            )
+        return Resolution(
+            group=own.group,
+            task=spec.task,
+            mode="native",
+            stats_source=f"checkpoint task '{spec.task}'",
+            stats=own.stats,
+            reward_scale=own.reward_scale,
+            action_dim=own.dims.act_dim,
+            robot=fitted,
+        )
+    chosen, fitted = fit_group(meta, spec, group)
     act_dim = groups[chosen].act_dim
-    if own is not None:
+    if own is not None and own.dims == groups[chosen]:  # own task, another group (--group)
         return Resolution(
             group=chosen,
             task=spec.task,
-            mode="native" if chosen == own.group else "zero-shot",
+            mode="zero-shot",
             stats_source=f"checkpoint task '{spec.task}'",
             stats=own.stats,
             reward_scale=own.reward_scale,
             action_dim=act_dim,
+            robot=fitted,
         )
-    found = robot_stats(spec, data_dir)
+    found = robot_stats(fitted, data_dir)
     if found is not None:
         stats, source = found[0], f"robot data ({found[1]})"
     else:
@@ -140,4 +194,5 @@ def resolve(
         stats=stats,
         reward_scale=float(spec.reward_scale),
         action_dim=act_dim,
+        robot=fitted,
     )

@@ -9,6 +9,7 @@ from typing import Any
 from adaptkit import defaults
 from adaptkit.defaults import KVDtype
 from adaptkit.errors import AdaptkitError
+from adaptkit.model.config import TOKEN_ORDERS
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,7 @@ class EvalSettings:
     episode_length: int | None = None  # None: the env's (1000 steps)
     context_len: int | None = None  # KV-cache window; None: the checkpoint's
     group: str | None = None  # zero-shot: the group to run through (None: the one that fits)
+    token_order: str | None = None  # None: recorded in config.json, else inferred (adaptkit.meta)
     data_dir: Path | None = defaults.DATA_DIR  # the robot's data, for zero-shot stats
     threads: int | None = 1  # torch threads on CPU while stepping (1: no fight with MuJoCo's)
     expert: str | Path | None = None  # demonstrator: a policy file instead of the trot
@@ -39,6 +41,11 @@ class EvalSettings:
             raise AdaptkitError(f"--episodes: must be >= 1, got {self.episodes}")
         if self.max_steps is not None and self.max_steps < 1:
             raise AdaptkitError(f"--max-steps: must be >= 1, got {self.max_steps}")
+        if self.token_order is not None and self.token_order not in TOKEN_ORDERS:
+            raise AdaptkitError(
+                f"--token-order: expected one of {', '.join(TOKEN_ORDERS)}, "
+                f"got {self.token_order!r}"
+            )
         if self.threads is not None and self.threads < 1:
             raise AdaptkitError(f"--threads: must be >= 1, got {self.threads}")
 

@@ -15,7 +15,7 @@ from torch import nn
 from adaptkit.errors import AdaptkitError
 from adaptkit.model.attention import Transformer
 from adaptkit.model.cache import KVCache
-from adaptkit.model.config import GroupDims, ModelConfig
+from adaptkit.model.config import TOKEN_ORDERS, GroupDims, ModelConfig
 
 Groups = str | Sequence[str]  # one group for the batch, or one per batch row
 
@@ -199,6 +199,14 @@ class Vintix(nn.Module):
     @property
     def groups(self) -> dict[str, GroupDims]:
         return dict(self._groups)
+
+    def set_token_order(self, order: str) -> None:
+        """Concatenate the token parts in `order` from now on (one of TOKEN_ORDERS). The weights
+        are the same for both orders, so only the config changes."""
+        if order not in TOKEN_ORDERS:
+            raise AdaptkitError(f"token order: expected one of {list(TOKEN_ORDERS)}, got {order!r}")
+        self.config.token_order = order
+        self.encoder.config = self.config  # the encoder reads the order (normally the same object)
 
     def add_group_modules(self, name: str, dims: GroupDims) -> None:
         """Create only the new group's modules (never re-initialise others — the HPT bug), on the

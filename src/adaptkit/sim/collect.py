@@ -198,6 +198,7 @@ def _write_task_files(
             "action_dim": spec.action_dim,
             "action_type": "continuous",
             "reward_scale": spec.reward_scale,
+            "obs_layout": spec.obs_layout or "custom",
             "obs_names": list(spec.obs_names),
             "collector": {
                 "method": "continuous_noise_distillation",

@@ -104,7 +104,7 @@ class TrotDemonstrator:
 
 class TorchPolicy:
     """A torch module (TorchScript, or a plugin's architecture holding a loaded state dict)
-    mapping obs [N,45] -> actions [N,12].
+    mapping obs [N,obs_dim] (the robot's observation layout) -> actions [N,12].
 
     A module with a `reset(mask)` method is told which envs start a new episode (None: all)."""
 

@@ -3,6 +3,10 @@
 N envs live in one object; physics for all of them is one native `mujoco.rollout` call per control
 step (threads in C, no Python loop over envs). Everything else is vectorised numpy over N.
 
+The observation is the robot's declared `obs_names` (adaptkit.robot's named terms, e.g. the
+45-dim `locomotion45` layout or the quadruped fork's 33-dim `fork33`): every term is computed
+into one feature row per env, and the observation is exactly the declared columns, in order.
+
 Deliberate, documented differences from the reference implementation:
 - the reward of a terminal transition is computed on the terminal state (the reference resets
   first and scores the fresh state);
@@ -20,7 +24,7 @@ import numpy as np
 from mujoco import rollout
 
 from adaptkit.errors import AdaptkitError
-from adaptkit.robot import LOCOMOTION_OBS_NAMES, RobotSpec
+from adaptkit.robot import JOINT_TERMS, OBS_TERMS, TERM_AXES, RobotSpec
 from adaptkit.sim.model import CONTROL_DT, SUBSTEPS, build_model
 
 COMMAND = np.array([0.5, 0.0, 0.0])  # vx, vy, yaw rate
@@ -43,6 +47,16 @@ RESET_JOINT_NOISE = 0.05  # rad
 RESET_TILT_NOISE = 0.02  # rad, roll and pitch
 RESET_YAW_NOISE = 0.05  # rad
 RESET_VEL_NOISE = 0.05  # m/s, base linear velocity
+
+
+def feature_columns(joints: Sequence[str]) -> dict[str, int]:
+    """Observation name → column of the env's feature row: every term of adaptkit.robot in the
+    reference order (3 + 3 + 3 + 3 × joints columns); a layout picks its columns from it."""
+    names: list[str] = []
+    for term in OBS_TERMS:
+        parts = joints if term in JOINT_TERMS else TERM_AXES[term]
+        names += [f"{term}_{p}" for p in parts]
+    return {name: i for i, name in enumerate(names)}
 
 
 def _quat_outer_to_matrix() -> np.ndarray:
@@ -96,7 +110,6 @@ def quat_from_rpy(roll: np.ndarray, pitch: np.ndarray, yaw: np.ndarray) -> np.nd
 class LocomotionEnv:
     """`num_envs` copies of one robot walking the command vx = 0.5 m/s; numpy in, numpy out."""
 
-    obs_dim = 45
     action_dim = 12
 
     def __init__(
@@ -112,11 +125,25 @@ class LocomotionEnv:
         the same whatever else is in the batch, so results don't depend on num_envs."""
         if num_envs < 1:
             raise ValueError("num_envs must be >= 1")
-        if spec.obs_names != LOCOMOTION_OBS_NAMES or spec.action_dim != self.action_dim:
+        if spec.action_dim != self.action_dim:
             raise AdaptkitError(
-                f"robot {spec.name!r}: the locomotion env needs the 45-dim LOCOMOTION_OBS_NAMES "
-                f"and 12 joints, got {spec.obs_dim} obs / {spec.action_dim} joints"
+                f"robot {spec.name!r}: the locomotion env needs 12 joints, got {spec.action_dim}"
             )
+        columns = feature_columns(spec.joint_names)
+        unknown = [name for name in spec.obs_names if name not in columns]
+        if unknown:
+            raise AdaptkitError(
+                f"robot {spec.name!r}: field 'obs_names' has {', '.join(unknown[:3])}"
+                f"{' ...' if len(unknown) > 3 else ''}, which the locomotion env cannot build "
+                f"(names are <term>_<component> of the terms {', '.join(OBS_TERMS)})"
+            )
+        self.obs_dim = spec.obs_dim
+        self.obs_layout = spec.obs_layout or "custom"
+        self._obs_idx = np.array([columns[name] for name in spec.obs_names])
+        # the declared columns in the feature order (locomotion45): no gather needed each step
+        self._obs_is_features = len(self._obs_idx) == len(columns) and bool(
+            (self._obs_idx == np.arange(len(columns))).all()
+        )
         self.spec = spec
         self.num_envs = n = num_envs
         self.episode_length = episode_length
@@ -169,8 +196,8 @@ class LocomotionEnv:
         self.last_actions = np.zeros((n, 12))
         self.step_num = np.zeros(n, dtype=np.int64)
         self.episode_return = np.zeros(n)
-        self._obs = np.zeros((n, self.obs_dim), dtype=np.float32)
-        self._obs[:, 6:9] = self.commands * COMMAND_SCALE
+        self._feat = np.zeros((n, len(columns)), dtype=np.float32)  # every term, every env
+        self._feat[:, 6:9] = self.commands * COMMAND_SCALE
 
     # -- state views (valid until the next step) ---------------------------------------------
     @property
@@ -252,12 +279,18 @@ class LocomotionEnv:
         self._rot[idx] = rot
         # v_body = R^T v_world, as a batched row-vector product.
         self._vel_body[idx] = np.matmul(raw[:, None, 7:10], rot)[:, 0]
-        o = self._obs
+        o = self._feat
         o[idx, 0:3] = raw[:, 10:13] * ANG_VEL_SCALE
         o[idx, 3:6] = -rot[:, 2, :]
         o[idx, 9:21] = raw[:, 13:25] - self.default_dof_pos
         o[idx, 21:33] = raw[:, 25:37] * DOF_VEL_SCALE
         o[idx, 33:45] = self.actions[idx]
+
+    def _observation(self) -> np.ndarray:
+        """The declared observation [N, obs_dim] f32, a fresh array."""
+        if self._obs_is_features:
+            return self._feat.copy()
+        return self._feat[:, self._obs_idx]
 
     def _reset_envs(self, idx: np.ndarray) -> None:
         self._state[idx] = self._randomised_states(idx)
@@ -276,10 +309,10 @@ class LocomotionEnv:
     # -- API -------------------------------------------------------------------------------
     def reset(self, mask: np.ndarray | None = None) -> np.ndarray:
         """Reset every env, or only those where `mask` [N] is True; returns the observations of
-        all envs [N,45] float32."""
+        all envs [N,obs_dim] float32."""
         idx = np.arange(self.num_envs) if mask is None else np.flatnonzero(mask)
         self._reset_envs(idx)
-        return self._obs.copy()
+        return self._observation()
 
     def seed_envs(
         self, idx: Sequence[int], seeds: Sequence[int], ids: Sequence[int] | None = None
@@ -311,9 +344,9 @@ class LocomotionEnv:
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         """Advance every env one control step (auto-resetting finished ones).
 
-        Returns obs [N,45] f32, reward [N] f32, done [N] bool and info with, valid where done:
-        `terminal_obs` [N,45], `episode_return` [N], `episode_length` [N], `fell` [N] bool,
-        `time_out` [N] bool, `terminal_base_lin_vel` [N,3] (yaw frame).
+        Returns obs [N,obs_dim] f32, reward [N] f32, done [N] bool and info with, valid where
+        done: `terminal_obs` [N,obs_dim], `episode_return` [N], `episode_length` [N], `fell` [N]
+        bool, `time_out` [N] bool, `terminal_base_lin_vel` [N,3] (yaw frame).
         """
         # min/max rather than np.clip: same result, a fraction of np.clip's call overhead.
         a = np.minimum(np.maximum(actions, self.action_low), self.action_high)
@@ -349,15 +382,17 @@ class LocomotionEnv:
         if done.any():
             info["episode_return"] = self.episode_return.copy()
             info["episode_length"] = self.step_num.copy()
-            info["terminal_obs"] = self._obs.copy()
+            info["terminal_obs"] = self._observation()
             info["terminal_base_lin_vel"] = self.base_lin_vel
             self._reset_envs(np.flatnonzero(done))
+            obs = self._observation()
         else:
+            obs = self._observation()
             info["episode_return"] = self.episode_return
             info["episode_length"] = self.step_num
-            info["terminal_obs"] = self._obs
+            info["terminal_obs"] = obs
             info["terminal_base_lin_vel"] = None
-        return self._obs.copy(), reward.astype(np.float32), done, info
+        return obs, reward.astype(np.float32), done, info
 
     def close(self) -> None:
         self._rollout.close()

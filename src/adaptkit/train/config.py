@@ -207,11 +207,20 @@ class FinetuneJob:
     save: SaveFormat = SaveFormat.AUTO  # full checkpoints or adapter-sized epochs
     keep: int | None = None  # keep only the newest N epochs (None: all)
     log: tuple[str, ...] = ()  # metrics destinations (jsonl, tensorboard, wandb); (): jsonl
+    # The robot's observation layout; None: the one its data is in (adaptkit.data.layout).
+    obs_layout: str | None = None
+    # The base's token order; None: recorded in its config.json, else inferred (adaptkit.meta)
+    # and checked on its own tasks' histories when at hand (adaptkit.token_order).
+    token_order: str | None = None
+    # Other robots (e.g. the registry's): their histories under data_dir may be the base's own
+    # tasks' data, for that check.
+    known_robots: tuple[RobotSpec, ...] = ()
 
     def __post_init__(self) -> None:
         self.freeze = FreezeMode(self.freeze)
         self.save = SaveFormat(self.save)
         self.log = parse_destinations(self.log or None)
+        self.known_robots = tuple(self.known_robots)
         self.dataset_config_paths = tuple(Path(p) for p in self.dataset_config_paths)
         self.freeze_patterns = tuple(self.freeze_patterns)
         self.save_dir = Path(self.save_dir)
@@ -254,6 +263,8 @@ class RunResult:
     frozen_report: str = ""
     adapter: Path | None = None
     notes: list[str] = field(default_factory=list)
+    robot: RobotSpec | None = None  # the robot as trained: in its data's observation layout
+    token_order: str | None = None  # the order the model was trained with (recorded)
 
     @classmethod
     def from_loop(
@@ -292,5 +303,7 @@ class RunResult:
             "frozen_verified": self.frozen_verified,
             "frozen_report": self.frozen_report,
             "adapter": str(self.adapter) if self.adapter else None,
+            "obs_layout": (self.robot.obs_layout or "custom") if self.robot else None,
+            "token_order": self.token_order,
             "notes": self.notes,
         }

@@ -34,12 +34,15 @@ from adaptkit.checkpoint import (
     load_training_state,
     save_checkpoint,
 )
-from adaptkit.data.config import robot_entry
+from adaptkit.data.config import DatasetEntry, load_dataset_configs, robot_entry
+from adaptkit.data.history import extra_observation_rows
+from adaptkit.data.layout import spec_for_data
 from adaptkit.defaults import SaveFormat
 from adaptkit.errors import AdaptkitError
 from adaptkit.meta import Stats, choose_stats
-from adaptkit.model import Vintix
+from adaptkit.model import GroupDims, Vintix
 from adaptkit.progress import SILENT, NoteCollector, Reporter
+from adaptkit.robot import RobotSpec
 from adaptkit.surgery import (
     FreezeMode,
     add_group,
@@ -48,6 +51,7 @@ from adaptkit.surgery import (
     parameter_report,
     verify_frozen,
 )
+from adaptkit.token_order import own_task_data, settle_token_order
 from adaptkit.train import distributed as dd
 from adaptkit.train.config import FinetuneJob, RunResult, TrainConfig
 from adaptkit.train.loop import Trainer, seed_everything, window_loader
@@ -61,6 +65,7 @@ class _Start:
     """Where training starts: the base plus a new group, or a run's checkpoint (resume)."""
 
     ckpt: Checkpoint
+    robot: RobotSpec  # in the observation layout of its data
     cfg: TrainConfig
     freeze: FreezeMode
     patterns: tuple[str, ...]
@@ -109,21 +114,24 @@ def _locked(
     metrics: MetricsLogger,
 ) -> RunResult:
     t0 = time.perf_counter()
-    robot = job.robot
     check_installed(metrics.destinations)
     # -- pre-flight: nothing is written until all of it passes -------------------------------
     resume_from = run.prepare(job.resume, info.is_main)
-    entry, ignored = robot_entry(robot, job.data_folder, job.dataset_config_paths)
+    # without a dataset config the robot's own folder holds its data, per layout
+    named = job.robot.for_layout(job.obs_layout) if job.obs_layout else job.robot
+    entry, ignored = robot_entry(named, job.data_folder, job.dataset_config_paths)
     if ignored:
-        reporter.note(f"fine-tuning on '{robot.task}' only; ignoring {ignored}")
-    hint = f" (make it with `adaptkit collect {robot.name} --data-dir {job.data_folder}`)"
+        reporter.note(f"fine-tuning on '{named.task}' only; ignoring {ignored}")
+    layout = f" --obs-layout {named.obs_layout}" if named is not named.plugin_spec else ""
+    hint = f" (make it with `adaptkit collect {named.name}{layout} --data-dir {job.data_folder}`)"
     files = entry.history_files(hint)
+    robot = _data_robot(job, entry, files, reporter)
     if resume_from is not None:
-        start = _resume(job, resume_from, reporter)
+        start = _resume(job, robot, resume_from, reporter)
     else:
         if job.resume:
             reporter.note(f"--resume: no checkpoint in {run.path} yet, starting")
-        start = _fresh(job, reporter)
+        start = _fresh(job, robot, reporter)
     # every history checked (dims, NaN/inf, step_num, rows) in the one pass that also reads
     # them for training and computes the stats when no source has them
     data = check_training_data(
@@ -247,16 +255,56 @@ def _locked(
         frozen_report=detail,
         adapter=adapter,
         notes=reporter.notes,
+        robot=robot,
+        token_order=model.config.token_order,
     )
     reporter.event("done", {"result": result})
     return result
 
 
-def _fresh(job: FinetuneJob, reporter: Reporter) -> _Start:
-    """The base checkpoint, checked to be free of the robot's group and task, and its stats
-    when a file has them (None: the pre-flight computes them from the histories)."""
-    robot = job.robot
-    ckpt = load_checkpoint(job.base_path)
+def _data_robot(
+    job: FinetuneJob, entry: DatasetEntry, files: list[Path], reporter: Reporter
+) -> RobotSpec:
+    """The robot in the observation layout its histories are in (the data's width, or the task
+    JSON's record, selects it); `job.obs_layout`, when given, must agree."""
+    robot, why = spec_for_data(job.robot, entry.path, files)
+    layout = robot.obs_layout or "custom"
+    if job.obs_layout is not None and layout != job.obs_layout:
+        raise AdaptkitError(
+            f"--obs-layout {job.obs_layout}: the histories of '{robot.task}' in {entry.path} "
+            f"are {robot.obs_dim}-dim ({layout}; {why})"
+        )
+    if layout != (job.robot.plugin_spec.obs_layout or "custom") or job.obs_layout is not None:
+        reporter.note(
+            f"'{robot.name}' in observation layout {layout} ({robot.obs_dim} dims): {why}"
+        )
+    extra = [(p, *extra_observation_rows(p)) for p in files]
+    forked = [(p, k, n) for p, k, n in extra if k]
+    if forked:
+        p, k, n = forked[0]
+        reporter.note(
+            f"{len(forked)} of {len(files)} histories in {entry.path} store one observation row "
+            f"more than actions per chunk (e.g. {p.name}: {k} of {n} chunks; the quadruped "
+            "fork's writer): each such chunk's last observation row is dropped so o_t pairs "
+            "with a_t"
+        )
+    return robot
+
+
+def _fresh(job: FinetuneJob, robot: RobotSpec, reporter: Reporter) -> _Start:
+    """The base checkpoint (its token order settled), checked to be free of the robot's group
+    and task, and the robot's stats when a file has them (None: the pre-flight computes them
+    from the histories)."""
+    ckpt = load_checkpoint(job.base_path, token_order=job.token_order)
+    configs = (
+        load_dataset_configs(job.dataset_config_paths, job.data_folder).values()
+        if job.dataset_config_paths
+        else ()
+    )
+    own = own_task_data(ckpt, job.data_folder, (robot, *job.known_robots), configs)
+    order = settle_token_order(ckpt, own, reporter)
+    if not order.settled:
+        reporter.note(f"the fine-tune records token order {order.order} in its checkpoints")
     tasks = ckpt.meta.group_tasks()
     if robot.group in ckpt.model.groups or robot.group in tasks:
         users = tasks.get(robot.group, [])
@@ -275,10 +323,12 @@ def _fresh(job: FinetuneJob, reporter: Reporter) -> _Start:
         explicit=job.stats_path,
         plugin_file=robot.stats_path,
         data_file=job.data_folder / defaults.STATS_FILE,
+        dims=GroupDims(robot.obs_dim, robot.action_dim),
     )
     weights = ckpt.model.state_dict().values()
     return _Start(
         ckpt=ckpt,
+        robot=robot,
         cfg=job.train,
         freeze=job.freeze,
         patterns=job.freeze_patterns,
@@ -288,9 +338,8 @@ def _fresh(job: FinetuneJob, reporter: Reporter) -> _Start:
     )
 
 
-def _resume(job: FinetuneJob, resume_from: Path, reporter: Reporter) -> _Start:
-    """The run's newest checkpoint; the run keeps its own settings, stats and base."""
-    robot = job.robot
+def _resume(job: FinetuneJob, robot: RobotSpec, resume_from: Path, reporter: Reporter) -> _Start:
+    """The run's newest checkpoint; the run keeps its own settings, stats, base and order."""
     saved = load_training_state(resume_from) or {}
     if saved.get("kind") != "finetune" or "base_fingerprint" not in saved:
         raise AdaptkitError(
@@ -306,10 +355,17 @@ def _resume(job: FinetuneJob, resume_from: Path, reporter: Reporter) -> _Start:
             f"cannot resume from {resume_from}: it has no group '{robot.group}' / task "
             f"'{robot.task}' (was it a fine-tune of robot '{robot.name}'?)"
         )
+    if ckpt.meta[robot.task].dims != GroupDims(robot.obs_dim, robot.action_dim):
+        d = ckpt.meta[robot.task].dims
+        raise AdaptkitError(
+            f"cannot resume from {resume_from}: its task '{robot.task}' is {d.obs_dim}-dim, the "
+            f"data in {job.data_folder} is {robot.obs_dim}-dim"
+        )
     reporter.note(f"resuming from {resume_from}")
     ref = saved.get("base_ref") or {}
     return _Start(
         ckpt=ckpt,
+        robot=robot,
         cfg=cfg,
         freeze=FreezeMode(saved.get("freeze_mode", job.freeze)),
         patterns=tuple(saved.get("freeze_patterns", job.freeze_patterns)),

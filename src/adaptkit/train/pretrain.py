@@ -13,9 +13,11 @@ from typing import Any
 from adaptkit import defaults
 from adaptkit.checkpoint import load_checkpoint, load_training_state
 from adaptkit.data.config import load_dataset_configs, train_entries
+from adaptkit.data.history import extra_observation_rows, read_task_metadata
+from adaptkit.data.layout import spec_for_data
 from adaptkit.errors import AdaptkitError
 from adaptkit.meta import CheckpointMeta, TaskMeta, choose_stats, read_model_config
-from adaptkit.model import ModelConfig, Vintix
+from adaptkit.model import GroupDims, ModelConfig, Vintix
 from adaptkit.plugins import Registry
 from adaptkit.progress import SILENT, NoteCollector, Reporter
 from adaptkit.surgery import parameter_report
@@ -109,9 +111,23 @@ def _locked(
         raise AdaptkitError(
             f"dataset config(s) {', '.join(map(str, config_paths))} have no 'default' entries"
         )
-    for e in entries:
-        e.history_files()  # a missing or empty folder, before anything else
+    files = {e.task: e.history_files() for e in entries}  # a missing/empty folder, first
     robots = {s.task: s for s in registry.robots.values()} if registry is not None else {}
+    layouts: dict[str, str | None] = {}
+    for e in entries:  # the data's width selects each robot's layout (recorded in the metadata)
+        if e.task in robots:
+            robots[e.task], _ = spec_for_data(robots[e.task], e.path, files[e.task])
+            layouts[e.task] = robots[e.task].obs_layout
+        else:
+            recorded = (read_task_metadata(e.path) or {}).get("obs_layout")
+            layouts[e.task] = recorded if isinstance(recorded, str) else None
+        forked = sum(extra_observation_rows(p)[0] > 0 for p in files[e.task])
+        if forked:
+            reporter.note(
+                f"{forked} of {len(files[e.task])} histories of '{e.task}' store one observation "
+                "row more than actions per chunk (the quadruped fork's writer): each such "
+                "chunk's last observation row is dropped so o_t pairs with a_t"
+            )
 
     saved: dict[str, Any] | None = None
     if resume_from is not None:
@@ -143,6 +159,9 @@ def _locked(
             explicit=stats_path,
             plugin_file=spec.stats_path if spec else None,
             data_file=data_dir / defaults.STATS_FILE,
+            dims=GroupDims(robots[e.task].obs_dim, robots[e.task].action_dim)
+            if e.task in robots
+            else None,
         )
     # every history checked (dims vs plugins and checkpoint, NaN/inf, step_num, rows) in the
     # one pass that also reads them for training and computes missing stats
@@ -167,6 +186,7 @@ def _locked(
                 reward_scale=e.reward_scale,
                 episode_sparsity=e.episode_sparsity,
                 robot=robots[e.task].name if e.task in robots else None,
+                obs_layout=layouts[e.task],
             )
             for e in entries
         )
