@@ -4,7 +4,7 @@
 # fine-tune (new group, frozen transformer), a same-budget from-scratch baseline, comparisons on
 # two held-out seeds, and the check that Go1/Go2/A1 act bit-identically after the fine-tune.
 #
-#   bash scripts/reproduce.sh [WORKDIR]      # default: ./reproduce (about 15 min on 2 CPU cores)
+#   bash scripts/reproduce.sh [WORKDIR]      # default: ./reproduce (about 15 min on 2 CPU cores, + the fork's part)
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 work=${1:-reproduce}
@@ -48,4 +48,8 @@ adaptkit pretrain data/one_history_config.yaml --name minicheetah_scratch_1h --e
 adaptkit compare --robot minicheetah --seed 777 --out results/one_history \
     --models fine-tuned=models/minicheetah_finetune_1h scratch=models/minicheetah_scratch_1h
 
-echo "done in $(( $(date +%s) - t0 )) s; results in $work/results"
+# 6. The quadruped fork's layout (33-dim observation, act,rew,obs, fork sizes): its own base,
+#    Mini Cheetah adapted as a 33-dim and a 45-dim group (README "The quadruped fork's layout").
+bash "$repo/scripts/reproduce_fork.sh" fork
+
+echo "done in $(( $(date +%s) - t0 )) s; results in $work/results and $work/fork/results"
