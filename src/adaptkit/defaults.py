@@ -59,6 +59,19 @@ class TokenOrderChoice(str, enum.Enum):
         return self.value
 
 
+class Sim(str, enum.Enum):
+    """The physics behind the locomotion env (adaptkit.sim.backend): MuJoCo is built in; Genesis,
+    the reference env's simulator, is the optional `genesis` extra."""
+
+    MUJOCO = "mujoco"
+    GENESIS = "genesis"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+SIM = Sim.MUJOCO
+
 # -- where things live -------------------------------------------------------------------------
 SAVE_DIR = Path("models")  # runs: SAVE_DIR/NAME/NNNN_epoch
 BASE_MODEL = SAVE_DIR / "base"  # the main job's base model (built on first use)
