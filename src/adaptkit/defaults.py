@@ -69,6 +69,19 @@ class Sim(str, enum.Enum):
     def __str__(self) -> str:
         return self.value
 
+    @classmethod
+    def parse(cls, value: Sim | str | None) -> Sim:
+        """A Sim from its name (None: the default), or a one-line error naming the choices."""
+        if value is None:
+            return SIM
+        try:
+            return cls(str(value).lower())
+        except ValueError:
+            from adaptkit.errors import AdaptkitError
+
+            choices = ", ".join(s.value for s in cls)
+            raise AdaptkitError(f"--sim: expected one of {choices}, got {value!r}") from None
+
 
 SIM = Sim.MUJOCO
 

@@ -61,16 +61,15 @@ class PhysicsBackend(Protocol):
 
 def parse_sim(sim: Sim | str | None) -> Sim:
     """A Sim from its name (None: the default), or a one-line error naming the choices."""
-    if sim is None:
-        from adaptkit.defaults import SIM
+    return Sim.parse(sim)
 
-        return SIM
-    try:
-        return Sim(str(sim).lower())
-    except ValueError:
-        raise AdaptkitError(
-            f"--sim: expected one of {', '.join(s.value for s in Sim)}, got {sim!r}"
-        ) from None
+
+def require_sim(sim: Sim | str | None) -> Sim:
+    """The Sim, checked to be usable here (commands call it before any work)."""
+    sim = parse_sim(sim)
+    if sim is Sim.GENESIS:
+        require_genesis()
+    return sim
 
 
 def require_genesis() -> None:
