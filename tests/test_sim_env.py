@@ -125,10 +125,11 @@ def test_action_latency_clipping_and_last_action(specs):
     default = np.asarray(spec.default_joint_angles)
     a1 = np.full((2, 12), 0.5)
     obs, _, _, _ = env.step(a1)
-    np.testing.assert_allclose(env.backend._ctrl[:, 0], np.tile(default, (2, 1)))  # executes a_{-1} = 0
+    ctrl = env.backend._ctrl
+    np.testing.assert_allclose(ctrl[:, 0], np.tile(default, (2, 1)))  # executes a_{-1} = 0
     np.testing.assert_allclose(obs[:, 33:45], a1)
     obs, _, _, _ = env.step(np.full((2, 12), 100.0))  # clipped to the action bounds
-    np.testing.assert_allclose(env.backend._ctrl[:, 0], np.tile(default + 0.5 * spec.action_scale, (2, 1)))
+    np.testing.assert_allclose(ctrl[:, 0], np.tile(default + 0.5 * spec.action_scale, (2, 1)))
     np.testing.assert_allclose(obs[:, 33:45], spec.action_bounds[1])
 
 

@@ -93,9 +93,7 @@ def demo(
 
     require_sim(sim)
     spec = get_registry().robot(robot)
-    settings = EvalSettings(
-        num_envs=num_envs, episodes=episodes, seed=seed, expert=expert, sim=sim
-    )
+    settings = EvalSettings(num_envs=num_envs, episodes=episodes, seed=seed, expert=expert, sim=sim)
     s = evaluate_policy(load_policy(spec, expert), spec, settings).summary
     if json_out:
         print_json(s)

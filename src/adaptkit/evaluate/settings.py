@@ -61,7 +61,8 @@ class EvalSettings:
         return cls(**given)
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: str(v) if isinstance(v, Path | KVDtype | Sim) else v for k, v in asdict(self).items()}
+        plain = (Path, KVDtype, Sim)
+        return {k: str(v) if isinstance(v, plain) else v for k, v in asdict(self).items()}
 
     def torch_device(self) -> str:
         """The device models run on: the one given, else cuda when available, else cpu."""

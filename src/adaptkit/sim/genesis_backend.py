@@ -82,9 +82,7 @@ class GenesisBackend:
         try:
             self._dofs = [robot.get_joint(j).dofs_idx_local[0] for j in spec.mjcf_joints]
         except Exception as exc:
-            raise AdaptkitError(
-                f"robot {spec.name!r}: joints of {spec.mjcf}: {exc}"
-            ) from None
+            raise AdaptkitError(f"robot {spec.name!r}: joints of {spec.mjcf}: {exc}") from None
         dofs = self._dofs
         robot.set_dofs_kp(np.full(12, spec.kp), dofs)
         robot.set_dofs_kv(np.full(12, spec.kd), dofs)
@@ -113,9 +111,7 @@ class GenesisBackend:
         r.set_dofs_position(
             torch.as_tensor(joint_pos, dtype=gs.tc_float), self._dofs, envs, zero_velocity=True
         )
-        r.set_dofs_velocity(
-            torch.as_tensor(base_lin_vel, dtype=gs.tc_float), self._base_lin, envs
-        )
+        r.set_dofs_velocity(torch.as_tensor(base_lin_vel, dtype=gs.tc_float), self._base_lin, envs)
 
     def step(self, targets: np.ndarray) -> None:
         self.robot.control_dofs_position(torch.as_tensor(targets, dtype=gs.tc_float), self._dofs)
