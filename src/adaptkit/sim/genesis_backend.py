@@ -36,8 +36,10 @@ def init_genesis() -> float:
     import time
 
     t0 = time.perf_counter()
-    # precision 64: the task's numpy side is float64, and the MuJoCo backend steps in float64
-    gs.init(backend=gs.cpu, precision="64", logging_level=os.environ.get("GS_LOG", "warning"))
+    # precision 64: the task's numpy side is float64, and the MuJoCo backend steps in float64.
+    # Logging at "error": Genesis warns about every plugin MJCF's inertias on each build (GS_LOG
+    # sets another level).
+    gs.init(backend=gs.cpu, precision="64", logging_level=os.environ.get("GS_LOG", "error"))
     return time.perf_counter() - t0
 
 
