@@ -14,6 +14,7 @@ default contact parameters; robot links collide with the floor only, as in MuJoC
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
 import genesis as gs
@@ -23,6 +24,7 @@ import torch
 from adaptkit.defaults import Sim
 from adaptkit.errors import AdaptkitError
 from adaptkit.robot import RobotSpec
+from adaptkit.sim.env import quat_to_matrix  # imported lazily by backend.make_backend: no cycle
 from adaptkit.sim.model import CONTROL_DT, SUBSTEPS
 
 # Built scenes not in use, by (robot file, gains, limits, env count).
@@ -33,8 +35,6 @@ def init_genesis() -> float:
     """Initialise Genesis on the CPU once per process; returns the seconds it took (0 if done)."""
     if gs._initialized:
         return 0.0
-    import time
-
     t0 = time.perf_counter()
     # precision 64: the task's numpy side is float64, and the MuJoCo backend steps in float64.
     # Logging at "error": Genesis warns about every plugin MJCF's inertias on each build (GS_LOG
@@ -127,8 +127,6 @@ class GenesisBackend:
         out[:, 7:10] = self._np(r.get_vel())
         # Genesis reports the base's angular velocity in the world frame; the task (and MuJoCo's
         # free joint) use the body frame: w_body = R^T w_world.
-        from adaptkit.sim.env import quat_to_matrix
-
         w_world = self._np(r.get_ang())
         out[:, 10:13] = np.matmul(w_world[:, None, :], quat_to_matrix(quat))[:, 0]
         out[:, 13:25] = self._np(r.get_dofs_position(self._dofs))
