@@ -4,7 +4,11 @@
 # extra (pip install 'adaptkit[genesis]' torch==2.13.0).
 #
 #   bash scripts/sim2sim.sh [WORKDIR]      # default: ./sim2sim
+#
+# README's table used each fine-tune's 0003_epoch (3 of the 10 epochs: the shared machine ran
+# out of time; its runs were stopped there), so that is the checkpoint evaluated below (EPOCH).
 set -euo pipefail
+EPOCH=${EPOCH:-0003_epoch}
 work=${1:-sim2sim}
 mkdir -p "$work" && cd "$work"
 
@@ -18,11 +22,15 @@ adaptkit collect minicheetah --sim genesis --data-dir data_genesis
 adaptkit finetune minicheetah --pretrained-path models/base --name mc_ft_genesis \
     --dataset-config-paths data_genesis/dataset_config.yaml --data-dir data_genesis --json \
     > ft_genesis.json
-# 3. In Genesis, same seed and envs: zero-shot, demonstrator and standing, then both fine-tunes.
+# 3. Both simulators, same seed (777, held out) and envs (16 x 3 episodes in one context):
+#    zero-shot, demonstrator and standing, then both fine-tunes.
+adaptkit compare --robot minicheetah zero-shot=models/base \
+    ft-mujoco=models/minicheetah_finetune/$EPOCH ft-genesis=models/mc_ft_genesis/$EPOCH --sim mujoco --seed 777 --num-envs 16 --episodes 3 \
+    --data-dir data --out compare_mujoco --json > /dev/null
 adaptkit compare --robot minicheetah zero-shot=models/base --sim genesis --seed 777 \
     --num-envs 16 --episodes 3 --data-dir data --out compare_genesis_base --json > /dev/null
-adaptkit compare --robot minicheetah ft-mujoco=models/minicheetah_finetune \
-    ft-genesis=models/mc_ft_genesis --no-demonstrator --no-stand --sim genesis --seed 777 \
+adaptkit compare --robot minicheetah ft-mujoco=models/minicheetah_finetune/$EPOCH \
+    ft-genesis=models/mc_ft_genesis/$EPOCH --no-demonstrator --no-stand --sim genesis --seed 777 \
     --num-envs 16 --episodes 3 --data-dir data --out compare_genesis_ft --json > /dev/null
 
 # 4. The table: normalised score = (return - standing) / (demonstrator - standing), per simulator.
@@ -32,20 +40,14 @@ import json
 def rows(path):
     return {r["label"]: r for r in json.load(open(path))["table"]}
 
-mj_a = rows("models/minicheetah_finetune/compare/compare.json")
-mj_b = rows("models/mc_ft_genesis/compare/compare.json")
-gs = {**rows("compare_genesis_base/compare.json"), **rows("compare_genesis_ft/compare.json")}
 sims = {
-    "MuJoCo": {"demonstrator": mj_a["demonstrator"], "stand": mj_a["stand"],
-               "zero-shot": mj_a["zero-shot"], "ft on MuJoCo": mj_a["fine-tuned"],
-               "ft on Genesis": mj_b["fine-tuned"]},
-    "Genesis": {"demonstrator": gs["demonstrator"], "stand": gs["stand"],
-                "zero-shot": gs["zero-shot"], "ft on MuJoCo": gs["ft-mujoco"],
-                "ft on Genesis": gs["ft-genesis"]},
+    "MuJoCo": rows("compare_mujoco/compare.json"),
+    "Genesis": {**rows("compare_genesis_base/compare.json"),
+                **rows("compare_genesis_ft/compare.json")},
 }
 print("| policy | evaluated in | return | normalised | falls | speed m/s |")
 print("| --- | --- | --- | --- | --- | --- |")
-for label in ("ft on MuJoCo", "ft on Genesis", "zero-shot", "demonstrator", "stand"):
+for label in ("ft-mujoco", "ft-genesis", "zero-shot", "demonstrator", "stand"):
     for sim, t in sims.items():
         r, d, s = t[label], t["demonstrator"]["mean_return"], t["stand"]["mean_return"]
         norm = (r["mean_return"] - s) / (d - s)
