@@ -65,8 +65,8 @@ def bench_bare(spec, n: int, steps: int) -> tuple[float, float]:
     """(rollout loop, plain mj_step loop) env-steps/s on the env's own compiled model."""
     env = LocomotionEnv(spec, n, seed=0)
     env.reset()
-    model, state = env.model, env._state.copy()
-    nthread = env._rollout.nthread
+    model, state = env.model, env.backend._state.copy()
+    nthread = env.backend._rollout.nthread
     env.close()
     targets = _actions(steps, n) * spec.action_scale + np.asarray(spec.default_joint_angles)
     ctrl = np.zeros((n, SUBSTEPS, model.nu))

@@ -75,13 +75,13 @@ def test_obs_and_reward_match_hand_computation(specs):
     q = np.asarray(spec.default_joint_angles) + np.linspace(-0.1, 0.1, 12)
     qd = np.linspace(1.0, -1.0, 12)
     v_world, w_body, z = np.array([0.3, -0.1, 0.05]), np.array([0.2, -0.4, 0.6]), 0.28
-    state = env._state[0]
+    state = env.backend._state[0]
     state[1:4] = (1.0, 2.0, z)
     state[4:8] = quat
-    state[1 + env._qpos_idx] = q
+    state[1 + env.backend._qpos_idx] = q
     state[1 + nq : 4 + nq] = v_world
     state[4 + nq : 7 + nq] = w_body
-    state[1 + nq + env._qvel_idx] = qd
+    state[1 + nq + env.backend._qvel_idx] = qd
     a_prev, a = np.full(12, 0.2), np.linspace(-1, 1, 12)
     env.actions[0], env.last_actions[0] = a, a_prev
     env._update()
@@ -125,10 +125,11 @@ def test_action_latency_clipping_and_last_action(specs):
     default = np.asarray(spec.default_joint_angles)
     a1 = np.full((2, 12), 0.5)
     obs, _, _, _ = env.step(a1)
-    np.testing.assert_allclose(env._ctrl[:, 0], np.tile(default, (2, 1)))  # executes a_{-1} = 0
+    ctrl = env.backend._ctrl
+    np.testing.assert_allclose(ctrl[:, 0], np.tile(default, (2, 1)))  # executes a_{-1} = 0
     np.testing.assert_allclose(obs[:, 33:45], a1)
     obs, _, _, _ = env.step(np.full((2, 12), 100.0))  # clipped to the action bounds
-    np.testing.assert_allclose(env._ctrl[:, 0], np.tile(default + 0.5 * spec.action_scale, (2, 1)))
+    np.testing.assert_allclose(ctrl[:, 0], np.tile(default + 0.5 * spec.action_scale, (2, 1)))
     np.testing.assert_allclose(obs[:, 33:45], spec.action_bounds[1])
 
 
@@ -154,7 +155,7 @@ def test_tilt_beyond_10_degrees_terminates(specs):
     env.reset()
     quat = np.zeros(4)
     mujoco.mju_euler2Quat(quat, np.array([math.radians(15), 0.0, 0.0]), "XYZ")
-    env._state[1, 4:8] = quat  # env 1 rolled 15°, env 0 upright
+    env.backend._state[1, 4:8] = quat  # env 1 rolled 15°, env 0 upright
     _, _, done, info = env.step(np.zeros((2, 12)))
     assert list(done) == [False, True] and list(info["fell"]) == [False, True]
     assert env.step_num[1] == 0

@@ -59,6 +59,32 @@ class TokenOrderChoice(str, enum.Enum):
         return self.value
 
 
+class Sim(str, enum.Enum):
+    """The physics behind the locomotion env (adaptkit.sim.backend): MuJoCo is built in; Genesis,
+    the reference env's simulator, is the optional `genesis` extra."""
+
+    MUJOCO = "mujoco"
+    GENESIS = "genesis"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @classmethod
+    def parse(cls, value: Sim | str | None) -> Sim:
+        """A Sim from its name (None: the default), or a one-line error naming the choices."""
+        if value is None:
+            return SIM
+        try:
+            return cls(str(value).lower())
+        except ValueError:
+            from adaptkit.errors import AdaptkitError
+
+            choices = ", ".join(s.value for s in cls)
+            raise AdaptkitError(f"--sim: expected one of {choices}, got {value!r}") from None
+
+
+SIM = Sim.MUJOCO
+
 # -- where things live -------------------------------------------------------------------------
 SAVE_DIR = Path("models")  # runs: SAVE_DIR/NAME/NNNN_epoch
 BASE_MODEL = SAVE_DIR / "base"  # the main job's base model (built on first use)

@@ -10,7 +10,7 @@ import typer
 
 from adaptkit import defaults as D
 from adaptkit.commands.render import RichReporter, console, fmt, print_json, table
-from adaptkit.defaults import KVDtype, TokenOrderChoice
+from adaptkit.defaults import KVDtype, Sim, TokenOrderChoice
 from adaptkit.errors import AdaptkitError
 from adaptkit.plugins import get_registry
 
@@ -56,6 +56,9 @@ OPT_THREADS = typer.Option(
     1, "--threads", help="torch threads for the model on CPU (1: no fight with MuJoCo's)."
 )
 OPT_JSON = typer.Option(False, "--json", help="Print the result as JSON.")
+OPT_SIM = typer.Option(
+    D.SIM, "--sim", help="Physics: mujoco, or genesis (pip install 'adaptkit[genesis]')."
+)
 OPT_TOKEN_ORDER = typer.Option(
     None,
     "--token-order",
@@ -136,11 +139,14 @@ def eval_cmd(
     video_size: str = OPT_VIDEO_SIZE,
     gif: bool = OPT_GIF,
     token_order: TokenOrderChoice | None = OPT_TOKEN_ORDER,
+    sim: Sim = OPT_SIM,
     json_out: bool = OPT_JSON,
 ) -> None:
     """In-context evaluation: all envs batched, one KV-cached forward per control step."""
     from adaptkit.evaluate import EvalSettings, evaluate
+    from adaptkit.sim.backend import require_sim
 
+    require_sim(sim)  # before any work: a missing simulator is one line
     ckpt = checkpoint or vintix_path
     if ckpt is None:
         raise AdaptkitError("give the checkpoint: CKPT or --vintix_path")
@@ -150,7 +156,7 @@ def eval_cmd(
         num_envs=num_envs, episodes=episodes, max_steps=max_steps, seed=seed,
         episode_length=episode_length, context_len=context_len, group=group,
         data_dir=data_dir, threads=threads, device=device, kv_dtype=kv_dtype, base=base,
-        token_order=_order(token_order),
+        token_order=_order(token_order), sim=sim,
     )  # fmt: skip
     registry = get_registry()
     report = evaluate(
@@ -225,18 +231,21 @@ def compare_cmd(
     video_size: str = OPT_VIDEO_SIZE,
     gif: bool = OPT_GIF,
     token_order: TokenOrderChoice | None = OPT_TOKEN_ORDER,
+    sim: Sim = OPT_SIM,
     json_out: bool = OPT_JSON,
 ) -> None:
     """Zero-shot vs fine-tuned vs demonstrator vs standing: same seeds, one table and plot;
     with --video, the policies side by side in compare.mp4."""
     from adaptkit.evaluate import EvalSettings, compare
+    from adaptkit.sim.backend import require_sim
 
+    require_sim(sim)  # before any work: a missing simulator is one line
     named = _named_models(models or [], labels)
     settings = EvalSettings.from_options(
         num_envs=num_envs, episodes=episodes, max_steps=max_steps, seed=seed,
         episode_length=episode_length, context_len=context_len, group=group,
         data_dir=data_dir, threads=threads, device=device, kv_dtype=kv_dtype, base=base,
-        token_order=_order(token_order),
+        token_order=_order(token_order), sim=sim,
     )  # fmt: skip
     registry = get_registry()
     rep = compare(
@@ -259,7 +268,7 @@ def compare_cmd(
             }
         )
         return
-    render_compare(rep, f"{robot}: seed {seed}, {num_envs} envs")
+    render_compare(rep, f"{robot} in {sim}: seed {seed}, {num_envs} envs")
 
 
 def render_compare(rep: Any, title: str) -> None:

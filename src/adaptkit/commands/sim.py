@@ -7,7 +7,12 @@ from pathlib import Path
 import typer
 
 from adaptkit.commands.render import RichReporter, console, fmt, print_json, table
+from adaptkit.defaults import SIM, Sim
 from adaptkit.plugins import get_registry
+
+OPT_SIM = typer.Option(
+    SIM, "--sim", help="Physics: mujoco, or genesis (pip install 'adaptkit[genesis]')."
+)
 
 
 def collect(
@@ -39,9 +44,13 @@ def collect(
         help="Observation layout: locomotion45, fork33 (the quadruped fork's 33 dims), ...",
         show_default="the robot plugin's own",
     ),
+    sim: Sim = OPT_SIM,
 ) -> None:
     """Simulate continuous-noise-distillation learning histories (Vintix HDF5 layout)."""
+    from adaptkit.sim.backend import require_sim
     from adaptkit.sim.collect import collect_histories
+
+    require_sim(sim)
 
     spec = get_registry().robot(robot).for_layout(obs_layout)
     out_dir = out if out is not None else data_dir / spec.data_path
@@ -57,9 +66,10 @@ def collect(
         progress=RichReporter().collecting(spec.name, total),
         expert=expert,
         config_path=config_path,
+        sim=sim,
     )
     console.print(
-        f"wrote {len(paths)} histories ({total:,} steps, {spec.obs_dim}-dim "
+        f"wrote {len(paths)} {sim} histories ({total:,} steps, {spec.obs_dim}-dim "
         f"{spec.obs_layout or 'custom'} observations) to {out_dir}; "
         f"dataset config entry '{spec.task}' in {config_path}"
     )
@@ -73,14 +83,17 @@ def demo(
     expert: str | None = typer.Option(
         None, "--expert", help="'trot' or a .pt policy file.", show_default="the plugin's expert"
     ),
+    sim: Sim = OPT_SIM,
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Run the robot's demonstrator: mean return per episode, forward speed, fall rate."""
     from adaptkit.evaluate import EvalSettings, evaluate_policy
     from adaptkit.sim import load_policy
+    from adaptkit.sim.backend import require_sim
 
+    require_sim(sim)
     spec = get_registry().robot(robot)
-    settings = EvalSettings(num_envs=num_envs, episodes=episodes, seed=seed, expert=expert)
+    settings = EvalSettings(num_envs=num_envs, episodes=episodes, seed=seed, expert=expert, sim=sim)
     s = evaluate_policy(load_policy(spec, expert), spec, settings).summary
     if json_out:
         print_json(s)
@@ -93,7 +106,8 @@ def demo(
         f"{s['fall_rate']:.1%}",
         f"{s['steps_per_s']:,.0f}",
     )
-    cols = ["robot", "episodes", "return / episode", "speed m/s", "falls", "env-steps/s"]
+    row = (*row[:1], str(sim), *row[1:])
+    cols = ["robot", "sim", "episodes", "return / episode", "speed m/s", "falls", "env-steps/s"]
     console.print(table("demonstrator", cols, [row]))
 
 

@@ -21,7 +21,7 @@ from adaptkit.evaluate.plot import plot_curves
 from adaptkit.evaluate.policies import ModelPolicy
 from adaptkit.evaluate.report import EvalReport, evaluate_policy, write_episodes_csv, write_json
 from adaptkit.evaluate.resolve import NoFittingGroup
-from adaptkit.evaluate.settings import EvalSettings
+from adaptkit.evaluate.settings import EvalSettings, check_video_sim
 from adaptkit.evaluate.video import (
     Recorder,
     VideoSettings,
@@ -110,6 +110,7 @@ def compare(
         )
     renderer = None
     if video is not None:
+        check_video_sim(settings)
         if out_dir is None:
             raise AdaptkitError("--video: needs an output folder (--out)")
         renderer = open_renderer(robot, video)  # a missing GL or encoder fails before the work

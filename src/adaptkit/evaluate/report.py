@@ -17,7 +17,7 @@ from adaptkit.evaluate.plan import preflight
 from adaptkit.evaluate.plot import plot_curves
 from adaptkit.evaluate.policies import ModelPolicy
 from adaptkit.evaluate.rollout import EpisodeRecord, RolloutResult, rollout
-from adaptkit.evaluate.settings import EvalSettings
+from adaptkit.evaluate.settings import EvalSettings, check_video_sim
 from adaptkit.evaluate.video import Recorder, VideoSettings, gif_from_video, open_renderer
 from adaptkit.fileio import atomic_file, write_text_atomic
 from adaptkit.progress import SILENT, Reporter
@@ -124,7 +124,9 @@ def evaluate_policy(
     if own_env:
         length = settings.episode_length
         kwargs = {} if length is None else {"episode_length": length}
-        env = LocomotionEnv(robot, settings.num_envs, seed=settings.seed, **kwargs)
+        env = LocomotionEnv(
+            robot, settings.num_envs, seed=settings.seed, sim=settings.sim, **kwargs
+        )
     try:
         result = rollout(
             policy,
@@ -155,6 +157,7 @@ def evaluate_policy(
         "control_steps": result.steps,
         "episode_length": int(getattr(env, "episode_length", 0)) or None,
         "seed": settings.seed,
+        "sim": str(getattr(env, "sim", settings.sim)),
     }
     if recorder is not None:
         summary["video"] = {
@@ -203,6 +206,7 @@ def evaluate(
     preflight(checkpoint, settings)
     recorder = None
     if video is not None:
+        check_video_sim(settings)
         if out_dir is None:
             raise AdaptkitError("--video: needs an output folder (--out)")
         renderer = open_renderer(robot, video)  # a missing GL or encoder fails before the work

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from adaptkit import defaults
-from adaptkit.defaults import KVDtype
+from adaptkit.defaults import KVDtype, Sim
 from adaptkit.errors import AdaptkitError
 from adaptkit.model.config import TOKEN_ORDERS
 
@@ -30,9 +30,11 @@ class EvalSettings:
     device: str | None = None  # the model's device; None: cuda when available, else cpu
     kv_dtype: KVDtype = KVDtype.AUTO  # the KV cache's dtype (adaptkit.evaluate.plan)
     base: str | Path | None = None  # the base of adapter models (None: the one each records)
+    sim: Sim = defaults.SIM  # the physics behind the env (adaptkit.sim.backend)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kv_dtype", KVDtype(self.kv_dtype))
+        object.__setattr__(self, "sim", Sim.parse(self.sim))
         if self.num_envs < 1:
             raise AdaptkitError(f"--num-envs: must be >= 1, got {self.num_envs}")
         if self.episodes is None and self.max_steps is None:
@@ -59,7 +61,8 @@ class EvalSettings:
         return cls(**given)
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: str(v) if isinstance(v, Path | KVDtype) else v for k, v in asdict(self).items()}
+        plain = (Path, KVDtype, Sim)
+        return {k: str(v) if isinstance(v, plain) else v for k, v in asdict(self).items()}
 
     def torch_device(self) -> str:
         """The device models run on: the one given, else cuda when available, else cpu."""
@@ -68,3 +71,12 @@ class EvalSettings:
         import torch
 
         return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def check_video_sim(settings: EvalSettings) -> None:
+    """--video draws MuJoCo states: refuse it, before any work, for another simulator."""
+    if settings.sim is not Sim.MUJOCO:
+        raise AdaptkitError(
+            f"--video: films MuJoCo rollouts only, and this one runs in {settings.sim}; "
+            "use --sim mujoco to film"
+        )

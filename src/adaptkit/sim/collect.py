@@ -23,7 +23,9 @@ import numpy as np
 
 from adaptkit.data.config import write_dataset_config
 from adaptkit.data.history import DEFAULT_CHUNK_SIZE, HistoryWriter, write_task_metadata
+from adaptkit.defaults import Sim
 from adaptkit.robot import RobotSpec
+from adaptkit.sim.backend import require_sim
 from adaptkit.sim.demonstrator import load_policy
 from adaptkit.sim.env import LocomotionEnv
 from adaptkit.sim.policy import Policy
@@ -63,6 +65,7 @@ def collect_histories(
     config_path: Path | None = None,
     episode_length: int = 1000,
     chunk_size: int | None = None,
+    sim: Sim | str | None = None,
 ) -> list[Path]:
     """Write `histories` HDF5 learning histories into `out_dir` (the task folder).
 
@@ -70,8 +73,9 @@ def collect_histories(
     `<out_dir>/<out_dir.name>.json` and this task's entry in the dataset config (default
     `<out_dir.parent>/dataset_config.yaml`, other tasks kept; `path` relative to that folder).
     `progress(k)` is called with the number of env-steps just simulated. Deterministic for the
-    same arguments.
+    same arguments (and simulator: `sim`, default MuJoCo, is recorded in the task JSON).
     """
+    sim = require_sim(sim)
     if histories < 1 or steps_per_history < 1 or num_envs < 1:
         raise ValueError("histories, steps_per_history and num_envs must be >= 1")
     policy = load_policy(spec, expert)  # a bad --expert fails before anything is written
@@ -85,7 +89,9 @@ def collect_histories(
         ids = list(range(first, min(first + wave_size, histories)))
         # History i uses env stream [seed, i] and noise stream [seed, NOISE_STREAM, i]: its
         # content does not depend on num_envs or on which wave it ran in.
-        env = LocomotionEnv(spec, len(ids), seed=seed, episode_length=episode_length, env_ids=ids)
+        env = LocomotionEnv(
+            spec, len(ids), seed=seed, episode_length=episode_length, env_ids=ids, sim=sim
+        )
         writers = [
             HistoryWriter(out_dir / _history_name(i), spec.obs_dim, spec.action_dim, chunk)
             for i in ids
@@ -126,6 +132,7 @@ def collect_histories(
         summaries,
         episode_length,
         expert,
+        sim,
     )
     return paths
 
@@ -183,6 +190,7 @@ def _write_task_files(
     summaries: list[dict[str, Any]],
     episode_length: int,
     expert: str | Path | None,
+    sim: Sim,
 ) -> None:
     config_path = Path(config_path) if config_path else out_dir.parent / DEFAULT_CONFIG_NAME
     entry = spec.dataset_entry()
@@ -210,6 +218,7 @@ def _write_task_files(
                 "steps_per_history": steps,
                 "episode_length": episode_length,
                 "seed": seed,
+                "sim": sim.value,
             },
             "histories": summaries,
         },

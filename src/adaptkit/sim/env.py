@@ -1,7 +1,9 @@
 """Batched quadruped locomotion env reproducing the reference (Genesis go2) walking task.
 
-N envs live in one object; physics for all of them is one native `mujoco.rollout` call per control
-step (threads in C, no Python loop over envs). Everything else is vectorised numpy over N.
+N envs live in one object. The task (observations, action mapping, PD targets, one-step latency,
+rewards, termination, seeded resets) is vectorised numpy over N and is the same whichever physics
+backend steps the robots (adaptkit.sim.backend: MuJoCo by default, or Genesis); physics for all
+envs is one backend call per control step.
 
 The observation is the robot's declared `obs_names` (adaptkit.robot's named terms, e.g. the
 45-dim `locomotion45` layout or the quadruped fork's 33-dim `fork33`): every term is computed
@@ -15,17 +17,16 @@ Deliberate, documented differences from the reference implementation:
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from typing import Any
 
-import mujoco
 import numpy as np
-from mujoco import rollout
 
+from adaptkit.defaults import Sim
 from adaptkit.errors import AdaptkitError
 from adaptkit.robot import JOINT_TERMS, OBS_TERMS, TERM_AXES, RobotSpec
-from adaptkit.sim.model import CONTROL_DT, SUBSTEPS, build_model
+from adaptkit.sim.backend import STATE_WIDTH, make_backend, parse_sim
+from adaptkit.sim.model import CONTROL_DT
 
 COMMAND = np.array([0.5, 0.0, 0.0])  # vx, vy, yaw rate
 COMMAND_SCALE = np.array([2.0, 2.0, 0.25])
@@ -120,9 +121,11 @@ class LocomotionEnv:
         episode_length: int = 1000,
         nthread: int | None = None,
         env_ids: Sequence[int] | None = None,
+        sim: Sim | str | None = None,
     ) -> None:
         """`env_ids` (default 0..N-1) name each env's random stream [seed, id]: env i behaves
-        the same whatever else is in the batch, so results don't depend on num_envs."""
+        the same whatever else is in the batch, so results don't depend on num_envs. `sim`: the
+        physics backend (default MuJoCo; `nthread` is MuJoCo's)."""
         if num_envs < 1:
             raise ValueError("num_envs must be >= 1")
         if spec.action_dim != self.action_dim:
@@ -148,44 +151,20 @@ class LocomotionEnv:
         self.num_envs = n = num_envs
         self.episode_length = episode_length
         self.dt = CONTROL_DT
-        self.model, info = build_model(spec)
-        self._qpos_idx = info.qpos_idx
-        self._qvel_idx = info.qvel_idx
-        self._default_qpos = info.default_qpos
         self.default_dof_pos = np.asarray(spec.default_joint_angles, dtype=np.float64)
         self.action_scale = spec.action_scale
         self.action_low, self.action_high = spec.action_bounds
-
-        # One native rollout call steps every env: threads only pay off with several envs.
-        if nthread is None:
-            nthread = min(os.cpu_count() or 1, n) if n > 1 else 0
-        self._rollout = rollout.Rollout(nthread=nthread)
-        self._models = [self.model] * n
-        self._datas = [mujoco.MjData(self.model) for _ in range(max(nthread, 1))]
-        self._nq, self._nv = self.model.nq, self.model.nv
-        nstate = mujoco.mj_stateSize(self.model, mujoco.mjtState.mjSTATE_FULLPHYSICS)
-        self._state = np.zeros((n, nstate))
-        self._state_out = np.zeros((n, SUBSTEPS, nstate))
-        self._ctrl = np.zeros((n, SUBSTEPS, self.model.nu))
-        self._sensor_out = np.zeros((n, SUBSTEPS, self.model.nsensordata))
-
         ids = list(range(n)) if env_ids is None else [int(i) for i in env_ids]
         if len(ids) != n:
             raise ValueError(f"env_ids has {len(ids)} ids for {n} envs")
+        self.sim = parse_sim(sim)
+        self.backend = make_backend(self.sim, spec, n, nthread)
+        # MuJoCo's compiled model (renderers and tests read it); None for other backends
+        self.model = getattr(self.backend, "model", None)
+
         self.env_ids = ids
         self._rngs = [np.random.default_rng([seed, i]) for i in ids]
-        nq = self._nq
-        # Columns of the physics state the task reads, gathered in one indexing op per step:
-        # base pos (3), quat (4), world lin vel (3), body ang vel (3), joint q (12), joint qd (12).
-        self._gather = np.concatenate(
-            [
-                np.arange(1, 8),
-                1 + nq + np.arange(6),
-                1 + self._qpos_idx,
-                1 + nq + self._qvel_idx,
-            ]
-        )
-        self._raw = np.zeros((n, len(self._gather)))
+        self._raw = np.zeros((n, STATE_WIDTH))  # backend.STATE_COLUMNS of every env
         self._rot = np.tile(np.eye(3), (n, 1, 1))  # body -> world rotation of each base
         self._vel_body = np.zeros((n, 3))
         self._terms = np.zeros((n, len(REWARD_SCALES)))
@@ -255,25 +234,20 @@ class LocomotionEnv:
         return {k: self._terms[:, i] * self._term_weights[i] for i, k in enumerate(REWARD_SCALES)}
 
     # -- internals -------------------------------------------------------------------------
-    def _randomised_states(self, idx: np.ndarray) -> np.ndarray:
-        """Fresh physics states for envs idx: standing pose with small seeded perturbations."""
+    def _randomise(self, idx: np.ndarray) -> None:
+        """Put envs idx in a fresh state: standing pose with small seeded perturbations."""
         count = len(idx)
         # Per-env streams (a Python loop, but only at resets): joints, roll/pitch, yaw, velocity.
         u = np.stack([self._rngs[i].uniform(-1.0, 1.0, 18) for i in idx])
-        qpos = np.tile(self._default_qpos, (count, 1))
-        qpos[:, self._qpos_idx] += RESET_JOINT_NOISE * u[:, 0:12]
+        joint_pos = self.default_dof_pos + RESET_JOINT_NOISE * u[:, 0:12]
         tilt = RESET_TILT_NOISE * u[:, 12:14]
-        qpos[:, 3:7] = quat_from_rpy(tilt[:, 0], tilt[:, 1], RESET_YAW_NOISE * u[:, 14])
-        qvel = np.zeros((count, self._nv))
-        qvel[:, 0:3] = RESET_VEL_NOISE * u[:, 15:18]
-        state = np.zeros((count, self._state.shape[1]))
-        state[:, 1 : 1 + self._nq] = qpos
-        state[:, 1 + self._nq : 1 + self._nq + self._nv] = qvel
-        return state
+        quat = quat_from_rpy(tilt[:, 0], tilt[:, 1], RESET_YAW_NOISE * u[:, 14])
+        pos = np.tile([0.0, 0.0, self.spec.base_init_height], (count, 1))
+        self.backend.reset(idx, pos, quat, joint_pos, RESET_VEL_NOISE * u[:, 15:18])
 
     def _update(self, idx: np.ndarray | slice = slice(None)) -> None:
         """Refresh the gathered state, rotations and observation rows of envs `idx`."""
-        raw = self._state[idx][:, self._gather]
+        raw = self.backend.read(idx)
         rot = quat_to_matrix(raw[:, 3:7])
         self._raw[idx] = raw
         self._rot[idx] = rot
@@ -293,7 +267,7 @@ class LocomotionEnv:
         return self._feat[:, self._obs_idx]
 
     def _reset_envs(self, idx: np.ndarray) -> None:
-        self._state[idx] = self._randomised_states(idx)
+        self._randomise(idx)
         self.actions[idx] = 0.0
         self.last_actions[idx] = 0.0
         self.step_num[idx] = 0
@@ -304,7 +278,13 @@ class LocomotionEnv:
     def physics_state(self) -> np.ndarray:
         """Every env's MuJoCo state [N, nstate] (mjSTATE_FULLPHYSICS of `model`): what a
         renderer draws. A view, valid until the next step; do not write to it."""
-        return self._state
+        state = getattr(self.backend, "physics_state", None)
+        if state is None:
+            raise AdaptkitError(
+                f"--video: renders MuJoCo states only; this env runs in {self.sim.value} "
+                "(use --sim mujoco to film)"
+            )
+        return state
 
     # -- API -------------------------------------------------------------------------------
     def reset(self, mask: np.ndarray | None = None) -> np.ndarray:
@@ -352,18 +332,7 @@ class LocomotionEnv:
         a = np.minimum(np.maximum(actions, self.action_low), self.action_high)
         a = a.astype(np.float64, copy=False).reshape(self.num_envs, 12)
         # One-step action latency, as the reference: this step executes the previous action.
-        self._ctrl[:] = (self.last_actions * self.action_scale + self.default_dof_pos)[:, None]
-        self._rollout.rollout(
-            self._models,
-            self._datas,
-            self._state,
-            self._ctrl,
-            skip_checks=True,
-            nstep=SUBSTEPS,
-            state=self._state_out,
-            sensordata=self._sensor_out,
-        )
-        self._state[:] = self._state_out[:, -1]
+        self.backend.step(self.last_actions * self.action_scale + self.default_dof_pos)
         self.actions = a
         self._update()
         reward = self.compute_reward()
@@ -395,4 +364,4 @@ class LocomotionEnv:
         return obs, reward.astype(np.float32), done, info
 
     def close(self) -> None:
-        self._rollout.close()
+        self.backend.close()
