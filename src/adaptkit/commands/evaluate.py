@@ -56,6 +56,13 @@ OPT_THREADS = typer.Option(
     1, "--threads", help="torch threads for the model on CPU (1: no fight with MuJoCo's)."
 )
 OPT_JSON = typer.Option(False, "--json", help="Print the result as JSON.")
+OPT_RESET_CONTEXT = typer.Option(
+    False,
+    "--reset-context",
+    "--reset_context",
+    help="Forget each env's context at every episode start (the control for in-context "
+    "learning; by default an env's episodes are chained in one context).",
+)
 OPT_TOKEN_ORDER = typer.Option(
     None,
     "--token-order",
@@ -136,6 +143,7 @@ def eval_cmd(
     video_size: str = OPT_VIDEO_SIZE,
     gif: bool = OPT_GIF,
     token_order: TokenOrderChoice | None = OPT_TOKEN_ORDER,
+    reset_context: bool = OPT_RESET_CONTEXT,
     json_out: bool = OPT_JSON,
 ) -> None:
     """In-context evaluation: all envs batched, one KV-cached forward per control step."""
@@ -150,7 +158,7 @@ def eval_cmd(
         num_envs=num_envs, episodes=episodes, max_steps=max_steps, seed=seed,
         episode_length=episode_length, context_len=context_len, group=group,
         data_dir=data_dir, threads=threads, device=device, kv_dtype=kv_dtype, base=base,
-        token_order=_order(token_order),
+        token_order=_order(token_order), reset_context=reset_context,
     )  # fmt: skip
     registry = get_registry()
     report = evaluate(
@@ -225,6 +233,7 @@ def compare_cmd(
     video_size: str = OPT_VIDEO_SIZE,
     gif: bool = OPT_GIF,
     token_order: TokenOrderChoice | None = OPT_TOKEN_ORDER,
+    reset_context: bool = OPT_RESET_CONTEXT,
     json_out: bool = OPT_JSON,
 ) -> None:
     """Zero-shot vs fine-tuned vs demonstrator vs standing: same seeds, one table and plot;
@@ -236,7 +245,7 @@ def compare_cmd(
         num_envs=num_envs, episodes=episodes, max_steps=max_steps, seed=seed,
         episode_length=episode_length, context_len=context_len, group=group,
         data_dir=data_dir, threads=threads, device=device, kv_dtype=kv_dtype, base=base,
-        token_order=_order(token_order),
+        token_order=_order(token_order), reset_context=reset_context,
     )  # fmt: skip
     registry = get_registry()
     rep = compare(
