@@ -396,8 +396,7 @@ class _Study:
         done = [c for c in cells if (self.out / "cells" / f"{c.id}.json").is_file()]
         if done:
             note(f"study: {len(done)} of {len(cells)} cells already done in {self.out}: skipped")
-        t_start = time.perf_counter()
-        ran = 0
+        spent, ran = 0.0, 0  # seconds in cells (not bases or references): the ETA's rate
         for target in p.targets:
             todo = [c for c in cells if c.robot == target and c not in done]
             need_icl = p.icl and target == p.icl_target and not (self.out / "icl.json").is_file()
@@ -409,9 +408,11 @@ class _Study:
             for c in todo:
                 i = len(done) + ran + 1
                 note(f"study: cell {i}/{len(cells)} {c.id}")
+                t0 = time.perf_counter()
                 self.cell(c, spec, base, refs)
+                spent += time.perf_counter() - t0
                 ran += 1
-                rate = (time.perf_counter() - t_start) / ran
+                rate = spent / ran
                 left = len(cells) - len(done) - ran
                 if left:
                     note(f"study: ≈ {rate * left / 60:.0f} min of cells left ({rate:.0f} s/cell)")
