@@ -125,6 +125,29 @@ def findings(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return {"wins": wins, "comparisons": comparisons, "best_mode_per_size": best_per_size}
 
 
+def paired(cells: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per (size, mode): the score minus scratch's on the same robot, size and seed, as mean ±
+    95 % CI over those pairs (robots × seeds: more pairs than seeds per robot, and the pairing
+    removes what a robot or a seed does to every mode alike)."""
+    score = {(c["robot"], c["size"], c["mode"], c["seed"]): c["normalised_score"] for c in cells}
+    out = []
+    for size in SIZES:
+        for mode in MODES[:-1]:
+            diffs = [
+                v - score[(r, s, "scratch", seed)]
+                for (r, s, m, seed), v in score.items()
+                if s == size
+                and m == mode
+                and v is not None
+                and score.get((r, s, "scratch", seed)) is not None
+            ]
+            if diffs:
+                mean, ci = mean_ci(diffs)
+                out.append({"size": size, "mode": mode, "pairs": len(diffs), "mean": mean,
+                            "ci95": ci})  # fmt: skip
+    return out
+
+
 def _fmt(mean: float | None, ci: float | None) -> str:
     if mean is None:
         return "—"
@@ -138,6 +161,7 @@ def write_report(out: Path | str) -> dict[str, Any]:
     cells = load_cells(out)
     rows = aggregate(cells)
     found = findings(rows)
+    found["paired_vs_scratch"] = paired(cells)
     refs = {p.stem: json.loads(p.read_text()) for p in sorted((out / "refs").glob("*.json"))}
     icl_path = out / "icl.json"
     icl = json.loads(icl_path.read_text()) if icl_path.is_file() else None
@@ -178,6 +202,7 @@ def _markdown(plan: dict[str, Any], s: dict[str, Any], refs: dict[str, Any]) -> 
         f"cell. Normalised score: standing still = 0, demonstrator = 1; mean ± 95 % CI over "
         "seeds (t-distribution).",
         "",
+        *_overview(s["rows"]),
         "| robot | data | steps of data | mode | normalised score | falls | wall s / cell |",
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
@@ -223,6 +248,19 @@ def _markdown(plan: dict[str, Any], s: dict[str, Any], refs: dict[str, Any]) -> 
                 f"- {c['robot']}, {c['size']}: {c['best_mode']} {c['best']:.2f} − scratch "
                 f"{c['scratch']:.2f} = {c['difference']:+.2f}"
             )
+    if f["paired_vs_scratch"]:
+        lines += [
+            "",
+            "Mode minus scratch on the same robot, data and seed (mean ± 95 % CI over the pairs; "
+            "a CI that excludes 0 is a difference the seeds resolve):",
+            "",
+            "| data | mode | pairs | score − scratch |",
+            "| --- | --- | --- | --- |",
+        ]
+        for d in f["paired_vs_scratch"]:
+            lines.append(
+                f"| {d['size']} | {d['mode']} | {d['pairs']} | {_fmt(d['mean'], d['ci95'])} |"
+            )
     lines += ["", "Best mode per data size (mean normalised score over robots):", ""]
     for size, b in f["best_mode_per_size"].items():
         others = ", ".join(f"{m} {v:.2f}" for m, v in b["all"].items())
@@ -260,6 +298,27 @@ def _markdown(plan: dict[str, Any], s: dict[str, Any], refs: dict[str, Any]) -> 
         ]
     lines += ["", f"Total cell time: {s['total_cell_seconds'] / 60:.1f} min.", ""]
     return "\n".join(lines)
+
+
+def _overview(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """Modes × (robot, size): the normalised score at a glance (the full table follows)."""
+    cols = []
+    for r in rows:
+        if (r["robot"], r["size"]) not in cols:
+            cols.append((r["robot"], r["size"]))
+    by = {(r["robot"], r["size"], r["mode"]): r for r in rows}
+    modes = [m for m in MODES if any(r["mode"] == m for r in rows)]
+    out = [
+        "| mode | " + " | ".join(f"{robot} {size}" for robot, size in cols) + " |",
+        "| --- |" + " --- |" * len(cols),
+    ]
+    for m in modes:
+        cells = []
+        for robot, size in cols:
+            r = by.get((robot, size, m))
+            cells.append(_fmt(r["normalised_mean"], r["normalised_ci95"]) if r else "—")
+        out.append(f"| {m} | " + " | ".join(cells) + " |")
+    return [*out, ""]
 
 
 def _plot_study(rows: Sequence[dict[str, Any]], path: Path) -> None:
