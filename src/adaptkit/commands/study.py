@@ -42,6 +42,12 @@ def register(app: typer.Typer) -> None:
         icl: bool = typer.Option(
             None, "--icl/--no-icl", help="The in-context stage.", show_default="the preset's"
         ),
+        icl_robot: str = typer.Option(
+            None,
+            "--icl-robot",
+            help="The robot of the in-context stage.",
+            show_default="the first of --robots",
+        ),
         keep_runs: bool = typer.Option(
             False, "--keep-runs", help="Keep every cell's checkpoints (OUT/runs)."
         ),
@@ -63,6 +69,7 @@ def register(app: typer.Typer) -> None:
             "modes": parse_list("--modes", modes),
             "seeds": parse_list("--seeds", seeds, int),
             "icl": icl,
+            "icl_robot": icl_robot,
         }
         plan = plan.replace(**{k: v for k, v in changes.items() if v is not None})
         folder = out or Path("study") / preset

@@ -110,8 +110,8 @@ class StudyPlan:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise AdaptkitError(f"study plan: {name} must be an integer >= 1, got {v!r}")
-        if self.icl_robot is not None and self.icl_robot not in self.pool:
-            raise AdaptkitError(f"study plan: icl_robot {self.icl_robot!r} is not in the pool")
+        if self.icl_robot is not None and self.icl_robot not in self.targets:
+            raise AdaptkitError(f"--icl-robot: {self.icl_robot!r} is not among --robots")
 
     # -- presets ------------------------------------------------------------------------------
     @classmethod
