@@ -66,6 +66,7 @@ def aggregate(cells: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
                 "size": key[1],
                 "mode": key[2],
                 "seeds": sorted(c["seed"] for c in cs),
+                "scores": [c["normalised_score"] for c in sorted(cs, key=lambda c: c["seed"])],
                 "normalised_mean": mean,
                 "normalised_ci95": ci,
                 "falls": sum(c["falls"] for c in cs),
@@ -328,24 +329,30 @@ def _plot_study(rows: Sequence[dict[str, Any]], path: Path) -> None:
     axes = fig.subplots(1, len(robots), squeeze=False)
     for ax, robot in zip(axes[0], robots, strict=True):
         sizes = [s for s in SIZES if any(r["size"] == s and r["robot"] == robot for r in rows)]
-        for mode in MODES:
-            pts = [
-                (sizes.index(r["size"]), r["normalised_mean"], r["normalised_ci95"] or 0.0)
+        # the mean over seeds as a line, every seed as a dot (with two seeds a 95 % t-interval
+        # is ±12.7 standard errors: drawn, it would hide the data)
+        for k, mode in enumerate(m for m in MODES if any(r["mode"] == m for r in rows)):
+            pts = sorted(
+                (sizes.index(r["size"]), r)
                 for r in rows
                 if r["robot"] == robot and r["mode"] == mode and r["normalised_mean"] is not None
-            ]
+            )
             if not pts:
                 continue
-            pts.sort()
-            xs, ys, es = zip(*pts, strict=True)
+            xs = [x + 0.04 * (k - 2) for x, _ in pts]
+            color = f"C{k}"
             style = "--" if mode == "scratch" else "-"
-            ax.errorbar(xs, ys, yerr=es, label=mode, linestyle=style, marker="o", capsize=3)
+            ax.plot(xs, [r["normalised_mean"] for _, r in pts], style, color=color, label=mode)
+            for x, (_, r) in zip(xs, pts, strict=True):
+                ys = [v for v in r["scores"] if v is not None]
+                ax.plot([x] * len(ys), ys, "o", color=color, ms=3, alpha=0.7)
+        ax.set_ylim(min(-0.2, ax.get_ylim()[0]), 1.15)
         ax.set_xticks(range(len(sizes)), sizes)
         ax.axhline(0, color="grey", lw=0.5)
         ax.axhline(1, color="grey", lw=0.5, ls=":")
         ax.set_title(f"{robot} (left out of its base)")
         ax.set_xlabel("data of the new robot")
-    axes[0][0].set_ylabel("normalised score (stand 0, demo 1)")
+    axes[0][0].set_ylabel("normalised score (stand 0, demo 1)\nline: mean; dots: seeds")
     axes[0][-1].legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
