@@ -196,6 +196,8 @@ def _module_of(name: str) -> str:
         return "shared paddings"
     if parts[0] in ("encoder", "head") and len(parts) > 2:
         return f"group {parts[2]}"
+    if parts[0] == "lora" and len(parts) > 1:  # a group's LoRA update of the trunk is its own
+        return f"group {parts[1]}"
     return parts[0]
 
 
