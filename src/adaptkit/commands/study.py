@@ -48,6 +48,12 @@ def register(app: typer.Typer) -> None:
             help="The robot of the in-context stage.",
             show_default="the first of --robots",
         ),
+        icl_size: str = typer.Option(
+            None,
+            "--icl-size",
+            help="The data the in-context stage adapts on.",
+            show_default="1hist",
+        ),
         keep_runs: bool = typer.Option(
             False, "--keep-runs", help="Keep every cell's checkpoints (OUT/runs)."
         ),
@@ -70,6 +76,7 @@ def register(app: typer.Typer) -> None:
             "seeds": parse_list("--seeds", seeds, int),
             "icl": icl,
             "icl_robot": icl_robot,
+            "icl_size": icl_size,
         }
         plan = plan.replace(**{k: v for k, v in changes.items() if v is not None})
         folder = out or Path("study") / preset

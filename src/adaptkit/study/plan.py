@@ -85,6 +85,7 @@ class StudyPlan:
     icl: bool = True
     icl_robot: str | None = None  # None: the first target
     icl_context: int = 768  # ≥ 3 episodes of episode_length
+    icl_size: str = "1hist"  # the data the in-context stage adapts on
     icl_episodes: int = 6
 
     def __post_init__(self) -> None:
@@ -110,6 +111,8 @@ class StudyPlan:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise AdaptkitError(f"study plan: {name} must be an integer >= 1, got {v!r}")
+        if self.icl_size not in SIZES:
+            raise AdaptkitError(f"--icl-size: expected one of {', '.join(SIZES)}")
         if self.icl_robot is not None and self.icl_robot not in self.targets:
             raise AdaptkitError(f"--icl-robot: {self.icl_robot!r} is not among --robots")
 

@@ -280,7 +280,8 @@ def _markdown(plan: dict[str, Any], s: dict[str, Any], refs: dict[str, Any]) -> 
             "",
             f"{icl['robot']}, base context {icl['context_len']} steps = "
             f"{icl['episodes_in_context']:.1f} episodes of {icl['episode_length']}; adapted "
-            "with the trunk frozen on one history. Normalised score per episode:",
+            f"with the trunk frozen on data size {icl.get('size', '1hist')}. Normalised score "
+            "per episode:",
             "",
             f"- episodes chained in one context: {curve(ch)}",
             f"- context reset between episodes: {curve(rs)}",

@@ -430,9 +430,9 @@ class _Study:
         t0 = time.perf_counter()
         base = self.base(target, p.icl_context)
         t_base = time.perf_counter() - t0
-        cfg, lengths = self.subset(spec, "1hist")
+        cfg, lengths = self.subset(spec, p.icl_size)
         # trained as a frozen-trunk cell ("icl" names its run folder)
-        run = Cell(target, "1hist", "icl", p.seeds[0])
+        run = Cell(target, p.icl_size, "icl", p.seeds[0])
         result, facts = self.train(run, spec, base, cfg, lengths, context=p.icl_context)
         t1 = time.perf_counter()
         curves = {}
@@ -461,6 +461,7 @@ class _Study:
             self.out / "icl.json",
             {
                 "robot": target,
+                "size": p.icl_size,
                 "context_len": facts["context_len"],
                 "episode_length": p.episode_length,
                 "episodes_in_context": facts["context_len"] / p.episode_length,
