@@ -33,6 +33,10 @@ def test_plan_presets_and_axes():
         parse_list("--seeds", "0,x", int)
     with pytest.raises(AdaptkitError, match="--preset"):
         StudyPlan.preset_named("huge")
+    with pytest.raises(AdaptkitError, match="--icl-size"):
+        readme.replace(icl_size="2ep")
+    with pytest.raises(AdaptkitError, match="--icl-robot"):
+        readme.replace(targets=("go1",), icl_robot="a1")
 
 
 def test_mean_ci_against_known_numbers():
