@@ -117,3 +117,24 @@ def test_model_policy_sets_and_restores_torch_threads():
     policy.act = lambda obs, env: (seen.append(torch.get_num_threads()), real_act(obs, env))[1]
     rollout(policy, FakeEnv(2), episodes=None, max_steps=3)
     assert seen == [1, 1, 1] and torch.get_num_threads() == before
+
+
+def test_reset_context_makes_each_episode_start_fresh():
+    """--reset-context: every episode acts as if it were the env's first (each env alone, full
+    recompute from its episode start); the default chains episodes, so later ones differ."""
+    model, res = tiny_model(context_len=64), resolution()
+    chained = ModelPolicy(model, res, context_len=64)
+    fresh = ModelPolicy(model, res, context_len=64, reset_context=True)
+    assert fresh.describe()["reset_context"] is True
+    a = rollout(chained, FakeEnv(3), episodes=2, max_steps=None, record_actions=True)
+    b = rollout(fresh, FakeEnv(3), episodes=2, max_steps=None, record_actions=True)
+    first = min(FakeEnv(3)._length(j) for j in range(3))  # every env still in episode 1
+    np.testing.assert_allclose(a.actions[:first], b.actions[:first], atol=1e-6)
+    assert not np.allclose(a.actions[first + 1 :], b.actions[first + 1 :], atol=1e-4)
+    # what it does: the envs whose episode just ended forget their context, the others not
+    obs = np.zeros((2, 45), np.float32)
+    for policy, want in ((chained, [1, 1]), (fresh, [0, 1])):
+        policy.reset(2)
+        policy.act(obs, None)
+        policy.observe(np.zeros((2, ACT)), np.zeros(2), np.array([True, False]))
+        assert policy.cache.lengths().tolist() == want

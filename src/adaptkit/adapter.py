@@ -47,6 +47,7 @@ from adaptkit.errors import AdaptkitError
 from adaptkit.fileio import atomic_dir, to_json_text
 from adaptkit.meta import CheckpointMeta, TokenOrder, parse_config, read_json
 from adaptkit.model import GroupDims, Vintix
+from adaptkit.model.lora import lora_groups
 
 ADAPTER_FORMAT, ADAPTER_VERSION = "adaptkit-adapter", 2
 ADAPTER_TYPE = "vintix_group"  # a whole new group (encoders + decoder), trunk untouched
@@ -269,14 +270,18 @@ def apply_adapter(
         raise AdaptkitError(f"{where}: tasks {clash} already exist in {base.path}")
     model.add_group_modules(group, cfg.dims)
     try:
+        lora = lora_groups(cfg.tasks).get(group)
+        if lora is not None:  # the group's LoRA modules, before its weights load
+            model.add_lora(group, lora.rank, lora.alpha)
         prefixes = Vintix.group_prefixes(group)
         expected = {k: v.shape for k, v in model.state_dict().items() if k.startswith(prefixes)}
         report = state_dict_report(expected, {k: v.shape for k, v in tensors.items()})
         if report:
             raise AdaptkitError(f"{where}: " + " | ".join(report))
         device = next(model.parameters()).device
-        # group_prefixes and group_modules list the same four modules in the same order
-        for prefix, module in zip(prefixes, model.group_modules(group), strict=True):
+        # group_prefixes and group_modules list the modules in the same order (LoRA last, and
+        # only when the group has it)
+        for prefix, module in zip(prefixes, model.group_modules(group), strict=False):
             sub = {
                 k[len(prefix) :]: v.to(device) for k, v in tensors.items() if k.startswith(prefix)
             }

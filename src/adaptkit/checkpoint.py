@@ -363,6 +363,17 @@ def save_checkpoint(
     return path
 
 
+def build_model(config: ModelConfig, meta: CheckpointMeta) -> Vintix:
+    """The untrained model a checkpoint's config and metadata describe: its groups, and the LoRA
+    modules its metadata records (created before any weights load)."""
+    from adaptkit.model.lora import lora_groups
+
+    model = Vintix(config, meta.groups)
+    for group, spec in lora_groups(meta).items():
+        model.add_lora(group, spec.rank, spec.alpha)
+    return model
+
+
 def load_checkpoint(
     path: Path | str,
     *,
@@ -403,7 +414,7 @@ def load_checkpoint(
     meta = CheckpointMeta.read(ckpt_dir / METADATA_FILE)
     sd = load_state_dict_file(ckpt_dir / MODEL_FILE)
     with torch.device("meta"):
-        model = Vintix(config, meta.groups)
+        model = build_model(config, meta)
     load_weights(model, sd, str(ckpt_dir / MODEL_FILE), assign=True)
     model.transformer.reset_slopes()
     hashes = fingerprint(model) if hash_weights else {}

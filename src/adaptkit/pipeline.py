@@ -188,6 +188,14 @@ def write_base_dataset_config(
     return path
 
 
+def base_config_name(robots: Sequence[str]) -> str:
+    """The dataset config file of a base built from `robots`: one per robot set, so bases of
+    different sets (e.g. a leave-one-out study's) built from one data folder never share one."""
+    if tuple(robots) == Recipe().base_robots:
+        return "base_pretrain_config.yaml"  # the main job's, as before
+    return "base_" + "+".join(sorted(robots)) + ".yaml"
+
+
 def data_fingerprint(folders: Sequence[Path]) -> str:
     """sha256 over every history file's bytes, in a stable order: what the base was trained on."""
     h = hashlib.sha256()
@@ -248,7 +256,7 @@ def ensure_base_model(
     )
     for spec in specs:
         ensure_robot_data(spec, data_dir, recipe, reporter)
-    config_path = write_base_dataset_config(specs, data_dir)
+    config_path = write_base_dataset_config(specs, data_dir, base_config_name(recipe.base_robots))
     info = {
         "complete": False,
         "recipe": asdict(recipe),

@@ -196,6 +196,8 @@ def _module_of(name: str) -> str:
         return "shared paddings"
     if parts[0] in ("encoder", "head") and len(parts) > 2:
         return f"group {parts[2]}"
+    if parts[0] == "lora" and len(parts) > 1:  # a group's LoRA update of the trunk is its own
+        return f"group {parts[1]}"
     return parts[0]
 
 
@@ -320,3 +322,70 @@ def verify_against_checkpoint(
             f"{len(differ)} differ ({', '.join(differ[:5])}), "
             f"{len(missing)} missing ({', '.join(missing[:5])})"
         )
+
+
+# -- warm start --------------------------------------------------------------------------------
+@dataclass
+class WarmStart:
+    """What `warm_start_group` copied into the new group, and from where."""
+
+    source: str
+    copied: list[str]  # the new group's tensor names that took the source's values
+    skipped: list[str]  # shapes differ: left as initialised
+
+    def describe(self) -> str:
+        if not self.skipped:
+            return (
+                f"warm start: all {len(self.copied)} tensors of the new group from '{self.source}'"
+            )
+        return (
+            f"warm start from '{self.source}': copied {len(self.copied)} tensors whose shapes "
+            f"match, kept {len(self.skipped)} freshly initialised "
+            f"({', '.join(self.skipped[:4])}{', ...' if len(self.skipped) > 4 else ''})"
+        )
+
+
+def warm_start_source(model: nn.Module, group: str, source: str) -> str:
+    """The old group to warm-start `group` from: `source` itself, or for "auto" the first old
+    group (by name) with the same obs/act dims, else the first old group at all (then only
+    the tensors whose shapes match are copied, e.g. the decoder's hidden layers)."""
+    model = unwrap(model)
+    old = sorted(g for g in model.groups if g != group)
+    if not old:
+        raise AdaptkitError("--warm-start: the base has no other group to start from")
+    if source != "auto":
+        if source not in old:
+            raise AdaptkitError(
+                f"--warm-start: group {source!r} is not an old group of the base (groups: {old})"
+            )
+        return source
+    dims = model.groups[group]
+    same = [g for g in old if model.groups[g] == dims]
+    return (same or old)[0]
+
+
+def warm_start_group(model: nn.Module, group: str, source: str = "auto") -> WarmStart:
+    """Copy an old group's weights into the freshly added `group` where the shapes match.
+
+    Only the new group's tensors change: the source is read, never written."""
+    model = unwrap(model)
+    if group not in model.groups:
+        raise AdaptkitError(f"warm start: model has no group {group!r} (add it first)")
+    src = warm_start_source(model, group, source)
+    copied: list[str] = []
+    skipped: list[str] = []
+    sd = model.state_dict()
+    with torch.no_grad():
+        for new_prefix, src_prefix in zip(
+            Vintix.group_prefixes(group), Vintix.group_prefixes(src), strict=True
+        ):
+            for name, t in sd.items():
+                if not name.startswith(new_prefix) or name.startswith("lora."):
+                    continue
+                ref = sd.get(src_prefix + name[len(new_prefix) :])
+                if ref is not None and ref.shape == t.shape:
+                    t.copy_(ref)
+                    copied.append(name)
+                else:
+                    skipped.append(name)
+    return WarmStart(src, copied, skipped)

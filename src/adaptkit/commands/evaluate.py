@@ -59,6 +59,13 @@ OPT_JSON = typer.Option(False, "--json", help="Print the result as JSON.")
 OPT_SIM = typer.Option(
     D.SIM, "--sim", help="Physics: mujoco, or genesis (pip install 'adaptkit[genesis]')."
 )
+OPT_RESET_CONTEXT = typer.Option(
+    False,
+    "--reset-context",
+    "--reset_context",
+    help="Forget each env's context at every episode start (the control for in-context "
+    "learning; by default an env's episodes are chained in one context).",
+)
 OPT_TOKEN_ORDER = typer.Option(
     None,
     "--token-order",
@@ -140,6 +147,7 @@ def eval_cmd(
     gif: bool = OPT_GIF,
     token_order: TokenOrderChoice | None = OPT_TOKEN_ORDER,
     sim: Sim = OPT_SIM,
+    reset_context: bool = OPT_RESET_CONTEXT,
     json_out: bool = OPT_JSON,
 ) -> None:
     """In-context evaluation: all envs batched, one KV-cached forward per control step."""
@@ -156,7 +164,7 @@ def eval_cmd(
         num_envs=num_envs, episodes=episodes, max_steps=max_steps, seed=seed,
         episode_length=episode_length, context_len=context_len, group=group,
         data_dir=data_dir, threads=threads, device=device, kv_dtype=kv_dtype, base=base,
-        token_order=_order(token_order), sim=sim,
+        token_order=_order(token_order), sim=sim, reset_context=reset_context,
     )  # fmt: skip
     registry = get_registry()
     report = evaluate(
@@ -232,6 +240,7 @@ def compare_cmd(
     gif: bool = OPT_GIF,
     token_order: TokenOrderChoice | None = OPT_TOKEN_ORDER,
     sim: Sim = OPT_SIM,
+    reset_context: bool = OPT_RESET_CONTEXT,
     json_out: bool = OPT_JSON,
 ) -> None:
     """Zero-shot vs fine-tuned vs demonstrator vs standing: same seeds, one table and plot;
@@ -245,7 +254,7 @@ def compare_cmd(
         num_envs=num_envs, episodes=episodes, max_steps=max_steps, seed=seed,
         episode_length=episode_length, context_len=context_len, group=group,
         data_dir=data_dir, threads=threads, device=device, kv_dtype=kv_dtype, base=base,
-        token_order=_order(token_order), sim=sim,
+        token_order=_order(token_order), sim=sim, reset_context=reset_context,
     )  # fmt: skip
     registry = get_registry()
     rep = compare(

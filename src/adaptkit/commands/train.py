@@ -175,6 +175,28 @@ def register(app: typer.Typer) -> None:
             help="fnmatch on param names; '!pat' freezes (repeatable).",
             show=False,
         ),
+        warm_start: str = _opt(
+            None,
+            "--warm-start",
+            "--warm_start",
+            help="Start the new group from an old group's weights: auto (the old group whose "
+            "dims match, else the tensors whose shapes match) or a group name.",
+            show="freshly initialised",
+        ),
+        lora_rank: int = _opt(
+            None,
+            "--lora-rank",
+            "--lora_rank",
+            help="Also train a rank-N LoRA update of the trunk's attention/MLP layers that only "
+            "the new group's tokens see (old robots stay bit-identical).",
+            show="no LoRA",
+        ),
+        lora_alpha: float = _opt(
+            None,
+            "--lora-alpha",
+            help="LoRA scale numerator (update × alpha/rank).",
+            show="2 × rank",
+        ),
         epochs: int = _opt(None, "--epochs", help="Epochs.", show=str(D.FINETUNE_EPOCHS)),
         lr: float = _opt(
             None,
@@ -275,6 +297,9 @@ def register(app: typer.Typer) -> None:
             log=tuple(log or ()),
             obs_layout=obs_layout,
             token_order=token_order.value if token_order else None,
+            warm_start=warm_start,
+            lora_rank=lora_rank,
+            lora_alpha=lora_alpha,
         )
         evaluation = plan.eval_settings(num_envs=eval_envs, episodes=eval_episodes, seed=eval_seed)
         result = adapt(

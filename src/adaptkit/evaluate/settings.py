@@ -31,6 +31,9 @@ class EvalSettings:
     kv_dtype: KVDtype = KVDtype.AUTO  # the KV cache's dtype (adaptkit.evaluate.plan)
     base: str | Path | None = None  # the base of adapter models (None: the one each records)
     sim: Sim = defaults.SIM  # the physics behind the env (adaptkit.sim.backend)
+    # forget the context at every episode start: the control for in-context learning (the
+    # default chains an env's episodes in one context)
+    reset_context: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kv_dtype", KVDtype(self.kv_dtype))

@@ -194,6 +194,9 @@ class Vintix(nn.Module):
         self.encoder = Encoder(config, groups)
         self.transformer = Transformer(config)
         self.head = Head(config, groups)
+        # group → its LoRA update of the trunk (adaptkit.model.lora); empty: no state-dict keys
+        self.lora = nn.ModuleDict()
+        self._lora_active: list[tuple[str, torch.Tensor | None]] | None = None
 
     # -- groups ----------------------------------------------------------------------------
     @property
@@ -224,26 +227,56 @@ class Vintix(nn.Module):
     def remove_group(self, name: str) -> None:
         self.encoder.remove_group(name)
         self.head.remove_group(name)
+        if name in self.lora:
+            del self.lora[name]
         del self._groups[name]
 
+    def add_lora(self, name: str, rank: int, alpha: float) -> None:
+        """Give group `name` a LoRA update of the trunk that only its tokens see
+        (adaptkit.model.lora), on the model's device and dtype."""
+        from adaptkit.model.lora import GroupLoRA, attach_hooks
+
+        if name not in self._groups:
+            raise AdaptkitError(f"LoRA: model has no group {name!r}")
+        if name in self.lora:
+            raise AdaptkitError(f"LoRA: group {name!r} already has one")
+        ref = self.encoder.prev_acs_padding
+        self.lora[name] = GroupLoRA(self.transformer, rank, alpha).to(
+            device=ref.device, dtype=ref.dtype
+        )
+        attach_hooks(self)
+
     def group_modules(self, name: str) -> list[nn.Module]:
+        """The group's modules, in the order of `group_prefixes` (LoRA last, when it has one)."""
         e = self.encoder
-        return [
+        mods = [
             e.obs_encoders[name],
             e.acs_encoders[name],
             e.rews_encoders[name],
             self.head.acs_decoders[name],
         ]
+        return mods + ([self.lora[name]] if name in self.lora else [])
 
     @staticmethod
     def group_prefixes(name: str) -> tuple[str, ...]:
-        """State-dict key prefixes owned by one group."""
+        """State-dict key prefixes owned by one group (its LoRA weights included)."""
         return (
             f"encoder.obs_encoders.{name}.",
             f"encoder.acs_encoders.{name}.",
             f"encoder.rews_encoders.{name}.",
             f"head.acs_decoders.{name}.",
+            f"lora.{name}.",
         )
+
+    def _mark_lora(self, groups: Groups, device: torch.device) -> None:
+        """Tell the LoRA hooks which rows of this forward belong to a group with LoRA."""
+        if not len(self.lora):
+            self._lora_active = None
+        elif isinstance(groups, str):
+            self._lora_active = [(groups, None)] if groups in self.lora else None
+        else:
+            rows = _split_by_group(groups, device).items()
+            self._lora_active = [(g, idx) for g, idx in rows if g in self.lora] or None
 
     def _check(self, groups: Groups, obs: torch.Tensor, prev_act: torch.Tensor) -> None:
         names = [groups] if isinstance(groups, str) else sorted(set(groups))
@@ -286,6 +319,7 @@ class Vintix(nn.Module):
         attention to the last `window` tokens (the semantics of a rolling KV cache)."""
         self._check(group, obs, prev_act)
         x = self.encoder(group, obs, prev_act, prev_rew, step_num, self._groups)
+        self._mark_lora(group, obs.device)
         h = self.transformer(x, window=window)
         return self.head(group, h, self._groups)
 
@@ -341,6 +375,7 @@ class Vintix(nn.Module):
             step_num[:, None],
             self._groups,
         )
+        self._mark_lora(group, obs.device)
         slot, bias = cache.advance(self.transformer.slopes)
         h = self.transformer.step(x, cache, slot, bias)
         return self.head(group, h, self._groups)[:, 0]

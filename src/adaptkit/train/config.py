@@ -215,9 +215,25 @@ class FinetuneJob:
     # Other robots (e.g. the registry's): their histories under data_dir may be the base's own
     # tasks' data, for that check.
     known_robots: tuple[RobotSpec, ...] = ()
+    # Adaptation modes beyond the freeze mode (adaptkit.surgery, adaptkit.model.lora):
+    # warm_start: "auto" or an old group's name: the new group starts from that group's weights
+    # (the tensors whose shapes match); None: freshly initialised.
+    warm_start: str | None = None
+    # lora_rank: also train a low-rank update of the trunk's attention/MLP Linear layers that
+    # applies to the new group's tokens only (old groups stay bit-identical); None: no LoRA.
+    lora_rank: int | None = None
+    lora_alpha: float | None = None  # None: 2 × rank (the update is scaled by alpha / rank)
 
     def __post_init__(self) -> None:
         self.freeze = FreezeMode(self.freeze)
+        if self.lora_rank is not None and (
+            isinstance(self.lora_rank, bool)
+            or not isinstance(self.lora_rank, int)
+            or self.lora_rank < 1
+        ):
+            raise AdaptkitError(f"--lora-rank: must be an integer >= 1, got {self.lora_rank!r}")
+        if self.warm_start is not None and not str(self.warm_start).strip():
+            raise AdaptkitError("--warm-start: give 'auto' or an old group's name")
         self.save = SaveFormat(self.save)
         self.log = parse_destinations(self.log or None)
         self.known_robots = tuple(self.known_robots)

@@ -41,6 +41,7 @@ from adaptkit.defaults import SaveFormat
 from adaptkit.errors import AdaptkitError
 from adaptkit.meta import Stats, choose_stats
 from adaptkit.model import GroupDims, Vintix
+from adaptkit.model.lora import add_lora
 from adaptkit.progress import SILENT, NoteCollector, Reporter
 from adaptkit.robot import RobotSpec
 from adaptkit.surgery import (
@@ -50,6 +51,7 @@ from adaptkit.surgery import (
     frozen_fingerprint,
     parameter_report,
     verify_frozen,
+    warm_start_group,
 )
 from adaptkit.token_order import own_task_data, settle_token_order
 from adaptkit.train import distributed as dd
@@ -159,9 +161,20 @@ def _locked(
 
     # -- surgery: a new group, everything else frozen ------------------------------------------
     meta = start.ckpt.meta
+    extra_cfg: dict[str, Any] = {}
     if resume_from is None:
         seed_everything(cfg.seed)  # the new group's initial weights depend on the seed only
         add_group(model, meta, robot, stats)
+        if job.warm_start is not None:
+            warm = warm_start_group(model, robot.group, job.warm_start)
+            reporter.note(warm.describe())
+            extra_cfg["warm_start"] = warm.source
+        if job.lora_rank is not None:
+            lora = add_lora(model, meta, robot, job.lora_rank, job.lora_alpha)
+            reporter.note(
+                f"LoRA rank {lora.rank} (alpha {lora.alpha:g}) on {len(lora.targets)} trunk "
+                f"Linear layers for group '{robot.group}' only"
+            )
     frozen = freeze(model, start.freeze, new_group=robot.group, patterns=start.patterns)
     # hashes taken while loading are those of these very tensors: no second pass over them
     before = start.saved.get("frozen_hashes") or frozen_fingerprint(
@@ -183,6 +196,7 @@ def _locked(
             "pretrained_path": start.base.name,
             "freeze": start.freeze.value,
             "robot": robot.name,
+            **extra_cfg,
         },
     )
     run_state = {

@@ -1,0 +1,87 @@
+"""`adaptkit study`: parse the plan's options, run the study, print where its report is."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from adaptkit.commands.render import RichReporter, console
+from adaptkit.plugins import get_registry
+
+
+def register(app: typer.Typer) -> None:
+    """Attach this module's command to the root app."""
+
+    @app.command("study")
+    def study_cmd(
+        preset: str = typer.Option(
+            "readme", "--preset", help="ci (tiny, seconds), readme (≈ 40 min on 2 cores), full."
+        ),
+        out: Path = typer.Option(
+            None, "--out", help="Results folder (resumable).", show_default="study/PRESET"
+        ),
+        robots: str = typer.Option(
+            None,
+            "--robots",
+            help="Robots to leave out and adapt to, e.g. go1,minicheetah.",
+            show_default="the preset's",
+        ),
+        sizes: str = typer.Option(
+            None, "--sizes", help="Data sizes: 1ep,10ep,1hist,all.", show_default="the preset's"
+        ),
+        modes: str = typer.Option(
+            None,
+            "--modes",
+            help="Adaptation modes: frozen,warm,lora,full,scratch.",
+            show_default="the preset's",
+        ),
+        seeds: str = typer.Option(
+            None, "--seeds", help="Training seeds, e.g. 0,1,2.", show_default="the preset's"
+        ),
+        icl: bool = typer.Option(
+            None, "--icl/--no-icl", help="The in-context stage.", show_default="the preset's"
+        ),
+        icl_robot: str = typer.Option(
+            None,
+            "--icl-robot",
+            help="The robot of the in-context stage.",
+            show_default="the first of --robots",
+        ),
+        icl_size: str = typer.Option(
+            None,
+            "--icl-size",
+            help="The data the in-context stage adapts on.",
+            show_default="1hist",
+        ),
+        keep_runs: bool = typer.Option(
+            False, "--keep-runs", help="Keep every cell's checkpoints (OUT/runs)."
+        ),
+        report_only: bool = typer.Option(
+            False, "--report-only", help="Only rewrite the report from the finished cells."
+        ),
+    ) -> None:
+        """Leave-one-out × data size × adaptation mode × seed, against same-budget scratch, on
+        the same held-out env seed; then the in-context stage and a report (report.md,
+        summary.json, study.png, icl.png)."""
+        from adaptkit.study.plan import StudyPlan, parse_list
+        from adaptkit.study.report import write_report
+        from adaptkit.study.run import run_study
+
+        plan = StudyPlan.preset_named(preset)
+        changes = {
+            "targets": parse_list("--robots", robots),
+            "sizes": parse_list("--sizes", sizes),
+            "modes": parse_list("--modes", modes),
+            "seeds": parse_list("--seeds", seeds, int),
+            "icl": icl,
+            "icl_robot": icl_robot,
+            "icl_size": icl_size,
+        }
+        plan = plan.replace(**{k: v for k, v in changes.items() if v is not None})
+        folder = out or Path("study") / preset
+        if report_only:
+            write_report(folder)
+        else:
+            run_study(plan, folder, get_registry(), RichReporter())
+        console.print(f"report: {folder / 'report.md'}")

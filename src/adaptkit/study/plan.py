@@ -1,0 +1,213 @@
+"""What a study runs: the axes (robots left out, data sizes, adaptation modes, seeds), the data
+and base recipe, the training budget per cell and the held-out evaluation, with presets.
+
+A cell is one (robot, size, mode, seed): a base pretrained without the robot (every mode but
+`scratch` starts from it), adapted on a subset of the robot's learning histories for the same
+number of optimiser steps, then evaluated on the same held-out env seed as every other cell.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from adaptkit.errors import AdaptkitError
+
+# data sizes: subsets of the robot's learning histories, from the low-noise end of history 0
+SIZES = ("1ep", "10ep", "1hist", "all")
+# adaptation modes: a new group with the trunk frozen; the same, warm-started from an old
+# group; + group-conditional LoRA on the trunk; everything trains; and the same model size
+# trained from scratch on the robot's data alone
+MODES = ("frozen", "warm", "lora", "full", "scratch")
+ROBOTS = ("go1", "go2", "a1", "minicheetah")
+PRESETS = ("ci", "readme", "full")
+
+# a tiny model for the `ci` preset (the machinery, not the numbers)
+TINY_MODEL = {
+    "observation_emb_dim": 16,
+    "action_emb_dim": 8,
+    "reward_emb_dim": 8,
+    "hidden_dim": 32,
+    "transformer_depth": 1,
+    "transformer_heads": 2,
+    "intermediate_size": 64,
+    "context_len": 32,
+}
+
+
+@dataclass(frozen=True)
+class Cell:
+    robot: str
+    size: str
+    mode: str
+    seed: int
+
+    @property
+    def id(self) -> str:
+        return f"{self.robot}-{self.size}-{self.mode}-s{self.seed}"
+
+
+@dataclass(frozen=True)
+class StudyPlan:
+    """Every setting of a study. `targets` are the robots adapted to (each left out of its
+    base); `pool` the robots that exist (a target's base is the pool without it)."""
+
+    preset: str = "readme"
+    targets: tuple[str, ...] = ROBOTS
+    pool: tuple[str, ...] = ROBOTS
+    sizes: tuple[str, ...] = ("10ep", "1hist")
+    modes: tuple[str, ...] = MODES
+    seeds: tuple[int, ...] = (0, 1)
+    # -- data (collected with each robot's demonstrator, noise decaying over a history) -------
+    histories: int = 4
+    steps_per_history: int = 10_000
+    episode_length: int = 250  # short episodes: a 256-step context sees about one of them
+    collect_envs: int = 4
+    collect_seed: int = 0
+    # -- bases (one per left-out robot) ---------------------------------------------------------
+    model: dict[str, Any] = field(default_factory=dict)  # ModelConfig overrides ({}: default)
+    pretrain_epochs: int = 2
+    pretrain_lr: float = 3e-4
+    pretrain_batch: int = 32
+    # -- adaptation: the same optimiser steps, batch and lr for every mode ---------------------
+    budget_steps: int = 40
+    batch_size: int = 16
+    lr: float = 1e-3
+    lora_rank: int = 4
+    precision: str = "bf16"
+    # -- evaluation: the same held-out env seed for every cell ---------------------------------
+    eval_envs: int = 16
+    eval_episodes: int = 3
+    eval_seed: int = 777  # no training data used it
+    threads: int = 1  # torch threads (1: on a busy 2-core machine two fight; measured 7× slower)
+    # -- in-context learning: a base whose context spans several episodes ----------------------
+    icl: bool = True
+    icl_robot: str | None = None  # None: the first target
+    icl_context: int = 768  # ≥ 3 episodes of episode_length
+    icl_size: str = "1hist"  # the data the in-context stage adapts on
+    icl_episodes: int = 6
+
+    def __post_init__(self) -> None:
+        for name, values, allowed in (
+            ("--robots", self.targets, self.pool),
+            ("--sizes", self.sizes, SIZES),
+            ("--modes", self.modes, MODES),
+        ):
+            if not values:
+                raise AdaptkitError(f"{name}: give at least one")
+            bad = [v for v in values if v not in allowed]
+            if bad:
+                raise AdaptkitError(f"{name}: {bad} not among {', '.join(allowed)}")
+            if len(set(values)) != len(values):
+                raise AdaptkitError(f"{name}: repeated values in {list(values)}")
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
+            raise AdaptkitError(f"--seeds: give distinct integers, got {list(self.seeds)}")
+        if len(self.pool) < 2:
+            raise AdaptkitError("a study needs at least two robots in its pool")
+        for name in ("histories", "steps_per_history", "episode_length", "budget_steps",
+                     "batch_size", "eval_envs", "eval_episodes", "icl_context", "icl_episodes",
+                     "pretrain_epochs", "threads"):  # fmt: skip
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise AdaptkitError(f"study plan: {name} must be an integer >= 1, got {v!r}")
+        if self.icl_size not in SIZES:
+            raise AdaptkitError(f"--icl-size: expected one of {', '.join(SIZES)}")
+        if self.icl_robot is not None and self.icl_robot not in self.targets:
+            raise AdaptkitError(f"--icl-robot: {self.icl_robot!r} is not among --robots")
+
+    # -- presets ------------------------------------------------------------------------------
+    @classmethod
+    def preset_named(cls, name: str) -> StudyPlan:
+        if name == "readme":
+            return cls()
+        if name == "full":
+            return cls(
+                preset="full",
+                sizes=SIZES,
+                seeds=(0, 1, 2),
+                histories=8,
+                steps_per_history=15_000,
+                pretrain_epochs=3,
+                budget_steps=150,
+            )
+        if name == "ci":
+            return cls(
+                preset="ci",
+                targets=("minicheetah",),
+                pool=("go1", "minicheetah"),
+                sizes=("1hist",),
+                seeds=(0,),
+                histories=1,
+                steps_per_history=300,
+                episode_length=100,
+                collect_envs=1,
+                model=dict(TINY_MODEL),
+                pretrain_epochs=1,
+                pretrain_batch=8,
+                budget_steps=3,
+                batch_size=4,
+                precision="fp32",
+                eval_envs=2,
+                eval_episodes=2,
+                icl_context=64,
+                icl_episodes=3,
+            )
+        raise AdaptkitError(f"--preset: expected one of {', '.join(PRESETS)}, got {name!r}")
+
+    def replace(self, **changes: Any) -> StudyPlan:
+        return dataclasses.replace(self, **changes)
+
+    # -- derived ------------------------------------------------------------------------------
+    def cells(self) -> list[Cell]:
+        """Every cell, robot-major (one base at a time), the cheap sizes first."""
+        return [
+            Cell(r, s, m, seed)
+            for r in self.targets
+            for s in self.sizes
+            for seed in self.seeds
+            for m in self.modes
+        ]
+
+    def base_robots(self, target: str) -> tuple[str, ...]:
+        return tuple(r for r in self.pool if r != target)
+
+    @property
+    def icl_target(self) -> str:
+        return self.icl_robot or self.targets[0]
+
+    def context_len(self) -> int:
+        from adaptkit.meta import read_model_config
+
+        return read_model_config(self.model).context_len
+
+    def data_key(self) -> dict[str, Any]:
+        """The settings the results folder's data, bases and cells depend on: a rerun into the
+        same folder must agree on them (the axes may grow: new cells are simply run)."""
+        keep = (
+            "pool", "histories", "steps_per_history", "episode_length", "collect_envs",
+            "collect_seed", "model", "pretrain_epochs", "pretrain_lr", "pretrain_batch",
+            "budget_steps", "batch_size", "lr", "lora_rank", "precision", "eval_envs",
+            "eval_episodes", "eval_seed", "icl_context", "icl_episodes",
+        )  # fmt: skip
+        d = dataclasses.asdict(self)
+        return {k: list(d[k]) if isinstance(d[k], tuple) else d[k] for k in keep}
+
+    def as_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+
+
+def parse_list(option: str, text: str | None, cast: type = str) -> tuple[Any, ...] | None:
+    """A comma-separated option value ("go1,a1"); None when not given."""
+    if text is None:
+        return None
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if not parts:
+        raise AdaptkitError(f"{option}: empty list")
+    try:
+        return tuple(cast(p) for p in parts)
+    except ValueError:
+        raise AdaptkitError(
+            f"{option}: expected comma-separated {cast.__name__}s, got {text!r}"
+        ) from None

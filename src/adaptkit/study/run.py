@@ -1,0 +1,494 @@
+"""Run a study into a resumable results folder.
+
+    OUT/plan.json           the plan (a rerun must agree on what the results depend on)
+    OUT/data/               learning histories of every robot (collected once) and the subsets
+    OUT/bases/<robots>/     one base per robot set (the pipeline's base building, resumable)
+    OUT/refs/<robot>.json   demonstrator, standing still and the base zero-shot, held-out seed
+    OUT/cells/<id>.json     one finished cell each, written atomically; a rerun skips them
+    OUT/icl.json            the in-context stage
+    OUT/report.md, summary.json, study.png, icl.png   (adaptkit.study.report)
+
+Training runs go to OUT/runs/<id>/ and are removed once their cell is written (a cell cut short
+is started again from nothing: its run folder is the study's own scratch space).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import shutil
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from adaptkit.checkpoint import METADATA_FILE, latest_checkpoint
+from adaptkit.data.config import write_dataset_config
+from adaptkit.data.history import (
+    list_history_files,
+    read_history,
+    read_task_metadata,
+    write_history,
+    write_task_metadata,
+)
+from adaptkit.defaults import FreezeMode, SaveFormat
+from adaptkit.errors import AdaptkitError
+from adaptkit.evaluate import EvalSettings, ModelPolicy, evaluate_policy
+from adaptkit.fileio import write_text_atomic
+from adaptkit.meta import CheckpointMeta
+from adaptkit.pipeline import Recipe, ensure_base_model, ensure_robot_data, robot_data_folder
+from adaptkit.plugins import Registry, get_registry
+from adaptkit.progress import SILENT, Reporter
+from adaptkit.robot import RobotSpec
+from adaptkit.sim.demonstrator import load_policy
+from adaptkit.sim.policy import StandPolicy
+from adaptkit.study.plan import Cell, StudyPlan
+from adaptkit.train import FinetuneJob, TrainConfig, finetune, pretrain
+
+EPISODES_OF = {"1ep": 1, "10ep": 10}  # the other sizes: one history, all histories
+
+
+def run_study(
+    plan: StudyPlan,
+    out: Path | str,
+    registry: Registry | None = None,
+    reporter: Reporter = SILENT,
+    keep_runs: bool = False,
+) -> Path:
+    """Run every cell of `plan` not yet in `out`, the in-context stage, and write the report.
+    Returns `out`."""
+    from adaptkit.study.report import write_report
+
+    registry = registry if registry is not None else get_registry()
+    out = Path(out)
+    _check_plan(plan, out)
+    saved_threads = torch.get_num_threads()
+    torch.set_num_threads(plan.threads)
+    try:
+        study = _Study(plan, out, registry, reporter, keep_runs)
+        study.run()
+    finally:
+        torch.set_num_threads(saved_threads)
+    write_report(out)
+    return out
+
+
+def _check_plan(plan: StudyPlan, out: Path) -> None:
+    """plan.json: written on the first run; a rerun must agree on what the results depend on."""
+    path = out / "plan.json"
+    if path.is_file():
+        try:
+            old = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise AdaptkitError(f"{path}: unreadable ({exc}); use another --out") from None
+        was = old.get("data_key", {})
+        now = json.loads(json.dumps(plan.data_key()))
+        differ = sorted(k for k in set(was) | set(now) if was.get(k) != now.get(k))
+        if differ:
+            raise AdaptkitError(
+                f"{path}: this results folder was made with other settings ({', '.join(differ)}); "
+                "use another --out, or the preset it was made with"
+            )
+    out.mkdir(parents=True, exist_ok=True)
+    payload = {"plan": plan.as_dict(), "data_key": plan.data_key()}
+    write_text_atomic(path, json.dumps(payload, indent=2) + "\n", "study plan")
+
+
+def write_json(path: Path, data: Any) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return write_text_atomic(path, json.dumps(data, indent=2, default=_plain) + "\n", "JSON")
+
+
+def _plain(x: Any) -> Any:
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, Path):
+        return str(x)
+    return str(x)
+
+
+def normalised(ret: float | None, refs: dict[str, Any]) -> float | None:
+    """(R − R_stand) / (R_demo − R_stand): standing still = 0, the demonstrator = 1."""
+    demo, stand = refs["demonstrator"]["mean_return"], refs["stand"]["mean_return"]
+    if ret is None or not math.isfinite(ret) or demo == stand:
+        return None
+    return (ret - stand) / (demo - stand)
+
+
+def windows(lengths: Sequence[int], context: int, stride: int) -> int:
+    """Training windows of histories of these lengths (adaptkit.data.windows' rule)."""
+    return sum(math.ceil(max(n - context, 0) / stride) for n in lengths)
+
+
+def cell_shape(lengths: Sequence[int], context: int, batch: int) -> tuple[int, int]:
+    """The context and window stride for a data subset: the model's context when the shortest
+    history holds two of it, else half the shortest history; the stride a quarter of the
+    context, made smaller until the data give at least one batch."""
+    shortest = min(lengths)
+    ctx = context if shortest > 2 * context else max(2, shortest // 2)
+    stride = max(1, ctx // 4)
+    while stride > 1 and windows(lengths, ctx, stride) < batch:
+        stride = max(1, stride // 2)
+    return ctx, stride
+
+
+def budget_epochs(n_windows: int, batch: int, budget: int) -> tuple[int, int]:
+    """(epochs, steps per epoch) giving ≈ `budget` optimiser steps over `n_windows` windows."""
+    per_epoch = n_windows // batch
+    if per_epoch < 1:
+        raise AdaptkitError(f"study: {n_windows} windows make no batch of {batch}")
+    epochs = math.ceil(budget / per_epoch)
+    return epochs, math.ceil(budget / epochs)
+
+
+class _Study:
+    def __init__(
+        self, plan: StudyPlan, out: Path, registry: Registry, reporter: Reporter, keep_runs: bool
+    ) -> None:
+        self.plan, self.out, self.registry = plan, out, registry
+        self.reporter, self.keep_runs = reporter, keep_runs
+        self.data = out / "data"
+        self.data.mkdir(parents=True, exist_ok=True)
+
+    # -- building blocks ----------------------------------------------------------------------
+    def recipe(self, target: str, context: int | None = None) -> Recipe:
+        p = self.plan
+        model = dict(p.model) if context is None else {**p.model, "context_len": context}
+        return Recipe(
+            base_robots=p.base_robots(target),
+            histories=p.histories,
+            steps_per_history=p.steps_per_history,
+            collect_envs=p.collect_envs,
+            collect_seed=p.collect_seed,
+            pretrain_epochs=p.pretrain_epochs,
+            pretrain_lr=p.pretrain_lr,
+            batch_size=p.pretrain_batch,
+            precision=p.precision,
+            model=model,
+            episode_length=p.episode_length,
+        )
+
+    def base(self, target: str, context: int | None = None) -> Path:
+        robots = "+".join(sorted(self.plan.base_robots(target)))
+        name = robots if context is None else f"{robots}-ctx{context}"
+        path = self.out / "bases" / name
+        t0 = time.perf_counter()
+        built = latest_checkpoint(path) is not None
+        ensure_base_model(
+            path, self.data, self.registry, self.recipe(target, context), self.reporter
+        )
+        if not built:
+            self.reporter.note(f"base {name}: {time.perf_counter() - t0:.0f} s")
+        return path
+
+    def target_spec(self, target: str, base: Path) -> RobotSpec:
+        """The robot as a new group of its base: its plugin's group, unless the base already
+        has that group (Go1/Go2/A1 share one), then `<robot>_locomotion`."""
+        spec = self.registry.robot(target)
+        meta = CheckpointMeta.read(latest_checkpoint(base) / METADATA_FILE)
+        if spec.group in meta.groups:
+            spec = dataclasses.replace(spec, group=f"{spec.name}_locomotion")
+        if spec.group in meta.groups:
+            raise AdaptkitError(f"study: base {base} already has group {spec.group!r}")
+        return spec
+
+    def subset(self, spec: RobotSpec, size: str) -> tuple[Path, list[int]]:
+        """The dataset config of the robot's data subset (and the subset's history lengths):
+        1ep / 10ep are the last episodes of history 0 (its low-noise end), 1hist history 0,
+        all every history."""
+        source = robot_data_folder(spec, self.data)
+        files = list_history_files(source)
+        cfg = self.out / "configs" / f"{spec.name}_{size}.yaml"
+        if size == "all":
+            folder, chosen = source, files
+        else:
+            folder = self.data / "subsets" / f"{spec.name}_{size}"
+            chosen = [folder / files[0].name]
+            if not chosen[0].is_file():
+                h = read_history(files[0])
+                if size in EPISODES_OF:
+                    starts = h.episode_starts()
+                    k = EPISODES_OF[size]
+                    if len(starts) < k:
+                        raise AdaptkitError(
+                            f"study: {files[0]} has {len(starts)} episodes, size {size} needs {k}"
+                        )
+                    cut = int(starts[-k])
+                    h = dataclasses.replace(
+                        h,
+                        obs=h.obs[cut:],
+                        action=h.action[cut:],
+                        reward=h.reward[cut:],
+                        step_num=h.step_num[cut:],
+                    )
+                folder.mkdir(parents=True, exist_ok=True)
+                meta = read_task_metadata(source)
+                if meta is not None:
+                    write_task_metadata(folder, meta)
+                write_history(chosen[0], h.obs, h.action, h.reward, h.step_num)
+        entry = spec.dataset_entry()[spec.task]
+        entry["path"] = str(folder.relative_to(self.data))
+        if not cfg.is_file():
+            cfg.parent.mkdir(parents=True, exist_ok=True)
+            write_dataset_config(cfg, {spec.task: entry})
+        return cfg, [len(read_history(p).reward) for p in chosen]
+
+    def eval_settings(self, **changes: Any) -> EvalSettings:
+        p = self.plan
+        base = {
+            "num_envs": p.eval_envs,
+            "episodes": p.eval_episodes,
+            "seed": p.eval_seed,
+            "episode_length": p.episode_length,
+            "data_dir": self.data,
+            "threads": p.threads,
+            "device": "cpu",
+        }
+        return EvalSettings(**{**base, **changes})
+
+    def refs(self, spec: RobotSpec, base: Path) -> dict[str, Any]:
+        """Demonstrator, standing still and the base zero-shot on the held-out seed (cached)."""
+        path = self.out / "refs" / f"{spec.name}.json"
+        if path.is_file():
+            return json.loads(path.read_text())
+        settings = self.eval_settings()
+        out: dict[str, Any] = {}
+        for label, policy in (
+            ("demonstrator", load_policy(spec, None)),
+            ("stand", StandPolicy(spec.action_dim)),
+        ):
+            out[label] = evaluate_policy(policy, spec, settings, label=label).summary
+        plugin = self.registry.robot(spec.name)
+        try:  # the base through the group of the robot's kin (or the one that fits)
+            policy = ModelPolicy.from_checkpoint(base, plugin, settings, name="zero-shot")
+            out["zero-shot"] = evaluate_policy(
+                policy, policy.robot or plugin, settings, label="zero-shot"
+            ).summary
+            out["zero-shot"]["group"] = policy.group
+        except AdaptkitError as exc:
+            out["zero-shot"] = {"mean_return": None, "note": str(exc)}
+        write_json(path, out)
+        return out
+
+    # -- cells --------------------------------------------------------------------------------
+    def train(
+        self,
+        cell: Cell,
+        spec: RobotSpec,
+        base: Path,
+        cfg: Path,
+        lengths: list[int],
+        context: int | None = None,
+    ) -> tuple[Any, dict[str, Any]]:
+        """Train one cell's model; returns the run result and the cell's training facts."""
+        p = self.plan
+        ctx, stride = cell_shape(lengths, context or p.context_len(), p.batch_size)
+        n_win = windows(lengths, ctx, stride)
+        epochs, per_epoch = budget_epochs(n_win, p.batch_size, p.budget_steps)
+        train = TrainConfig(
+            epochs=epochs,
+            max_steps_per_epoch=per_epoch,
+            lr=p.lr,
+            batch_size=p.batch_size,
+            precision=p.precision,
+            seed=cell.seed,
+            save_initial=False,
+            save_every=epochs,
+            context_len=ctx,
+            trajectory_sparsity=stride,
+        )
+        runs = self.out / "runs"
+        shutil.rmtree(runs / cell.id, ignore_errors=True)  # a cell cut short starts again
+        if cell.mode == "scratch":
+            model = {**p.model, **({"context_len": context} if context else {})}
+            result = pretrain(
+                [cfg], self.data, cell.id, runs, model, train, registry=self.registry, keep=1
+            )
+        else:
+            warm = None
+            if cell.mode == "warm":  # from the group of the robot's kin, if the base has it
+                own = self.registry.robot(spec.name).group
+                warm = own if own != spec.group and _has_group(base, own) else "auto"
+            job = FinetuneJob(
+                robot=spec,
+                pretrained_path=latest_checkpoint(base),
+                dataset_config_paths=(cfg,),
+                data_dir=self.data,
+                name=cell.id,
+                save_dir=runs,
+                freeze=FreezeMode.NONE if cell.mode == "full" else FreezeMode.TRANSFORMER,
+                train=train,
+                save=SaveFormat.FULL,
+                keep=1,
+                warm_start=warm,
+                lora_rank=p.lora_rank if cell.mode == "lora" else None,
+            )
+            result = finetune(job)
+        facts = {
+            "data_steps": int(sum(lengths)),
+            "context_len": ctx,
+            "stride": stride,
+            "windows": n_win,
+            "epochs": epochs,
+            "steps": result.steps,
+            "final_loss": result.final_loss,
+            "trainable_params": next(
+                (
+                    r["trainable"]
+                    for r in result.trainable.get("rows", [])
+                    if r["module"] == "total"
+                ),
+                None,
+            ),
+        }
+        return result, facts
+
+    def evaluate(self, ckpt: Path, spec: RobotSpec, label: str, **changes: Any) -> dict[str, Any]:
+        settings = self.eval_settings(**changes)
+        policy = ModelPolicy.from_checkpoint(ckpt, spec, settings, name=label)
+        try:
+            return evaluate_policy(policy, policy.robot or spec, settings, label=label).summary
+        finally:
+            policy.close()
+
+    def cell(self, cell: Cell, spec: RobotSpec, base: Path, refs: dict[str, Any]) -> None:
+        path = self.out / "cells" / f"{cell.id}.json"
+        t0 = time.perf_counter()
+        cfg, lengths = self.subset(spec, cell.size)
+        result, facts = self.train(cell, spec, base, cfg, lengths)
+        t1 = time.perf_counter()
+        summary = self.evaluate(result.last_checkpoint, spec, cell.id)
+        t2 = time.perf_counter()
+        write_json(
+            path,
+            {
+                **dataclasses.asdict(cell),
+                "id": cell.id,
+                "base": base.name if cell.mode != "scratch" else None,
+                "group": spec.group,
+                "normalised_score": normalised(summary["mean_return"], refs),
+                "mean_return": summary["mean_return"],
+                "falls": summary["falls"],
+                "num_episodes": summary["num_episodes"],
+                "per_episode_mean": [e["mean"] for e in summary["per_episode"]],
+                "mean_speed": summary.get("mean_speed"),
+                "train_seconds": round(t1 - t0, 2),
+                "eval_seconds": round(t2 - t1, 2),
+                "wall_seconds": round(t2 - t0, 2),
+                **facts,
+            },
+        )
+        if not self.keep_runs:
+            shutil.rmtree(result.run_dir, ignore_errors=True)
+
+    # -- the whole study ----------------------------------------------------------------------
+    def run(self) -> None:
+        p, note = self.plan, self.reporter.note
+        for name in p.pool:  # every robot's histories, collected once
+            ensure_robot_data(
+                self.registry.robot(name), self.data, self.recipe(name), self.reporter
+            )
+        cells = p.cells()
+        done = [c for c in cells if (self.out / "cells" / f"{c.id}.json").is_file()]
+        if done:
+            note(f"study: {len(done)} of {len(cells)} cells already done in {self.out}: skipped")
+        spent, ran = 0.0, 0  # seconds in cells (not bases or references): the ETA's rate
+        for target in p.targets:
+            todo = [c for c in cells if c.robot == target and c not in done]
+            need_icl = p.icl and target == p.icl_target and not (self.out / "icl.json").is_file()
+            if not todo and not need_icl:
+                continue
+            base = self.base(target)
+            spec = self.target_spec(target, base)
+            refs = self.refs(self.registry.robot(target), base)
+            for c in todo:
+                i = len(done) + ran + 1
+                note(f"study: cell {i}/{len(cells)} {c.id}")
+                t0 = time.perf_counter()
+                self.cell(c, spec, base, refs)
+                spent += time.perf_counter() - t0
+                ran += 1
+                rate = spent / ran
+                left = len(cells) - len(done) - ran
+                if left:
+                    note(f"study: ≈ {rate * left / 60:.0f} min of cells left ({rate:.0f} s/cell)")
+            if need_icl:
+                self.icl(target, spec, refs)
+
+    def icl(self, target: str, spec: RobotSpec, refs: dict[str, Any]) -> None:
+        """A base whose context spans ≥ 3 episodes, its frozen-trunk adaptation on one history,
+        evaluated with the episodes chained in one context and with it reset between them."""
+        p = self.plan
+        self.reporter.note(
+            f"study: in-context stage, {target}, context {p.icl_context} "
+            f"({p.icl_context / p.episode_length:.1f} episodes of {p.episode_length} steps)"
+        )
+        t0 = time.perf_counter()
+        base = self.base(target, p.icl_context)
+        t_base = time.perf_counter() - t0
+        cfg, lengths = self.subset(spec, p.icl_size)
+        # trained as a frozen-trunk cell ("icl" names its run folder)
+        run = Cell(target, p.icl_size, "icl", p.seeds[0])
+        result, facts = self.train(run, spec, base, cfg, lengths, context=p.icl_context)
+        t1 = time.perf_counter()
+        curves = {}
+        for label, reset in (("chained", False), ("reset", True)):
+            s = self.evaluate(
+                result.last_checkpoint,
+                spec,
+                label,
+                episodes=p.icl_episodes,
+                context_len=facts["context_len"],
+                reset_context=reset,
+            )
+            per = [e["mean"] for e in s["per_episode"]]
+            curves[label] = {
+                "per_episode_mean": per,
+                "per_episode_normalised": [normalised(r, refs) for r in per],
+                "normalised_score": normalised(s["mean_return"], refs),
+                "falls": s["falls"],
+                "num_episodes": s["num_episodes"],
+            }
+        t2 = time.perf_counter()
+        chained = curves["chained"]["per_episode_normalised"]
+        gain = chained[2] - chained[0] if len(chained) >= 3 and None not in chained[:3] else None
+        base_meta = _provenance(base)
+        write_json(
+            self.out / "icl.json",
+            {
+                "robot": target,
+                "size": p.icl_size,
+                "context_len": facts["context_len"],
+                "episode_length": p.episode_length,
+                "episodes_in_context": facts["context_len"] / p.episode_length,
+                "curves": curves,
+                "gain_ep3_vs_ep1": gain,  # in units of the stand → demonstrator gap
+                "goal_met": gain is not None and gain >= 0.1,
+                "base_seconds": base_meta.get("seconds", round(t_base, 2)),
+                "base_seconds_short_context": _provenance(self.base_path(target)).get("seconds"),
+                "train_seconds": round(t1 - t0 - t_base, 2),
+                "eval_seconds": round(t2 - t1, 2),
+                **{k: facts[k] for k in ("steps", "final_loss", "stride", "data_steps")},
+            },
+        )
+        if not self.keep_runs:
+            shutil.rmtree(result.run_dir, ignore_errors=True)
+
+    def base_path(self, target: str) -> Path:
+        return self.out / "bases" / "+".join(sorted(self.plan.base_robots(target)))
+
+
+def _has_group(base: Path, group: str) -> bool:
+    meta = CheckpointMeta.read(latest_checkpoint(base) / METADATA_FILE)
+    return group in meta.groups
+
+
+def _provenance(base: Path) -> dict[str, Any]:
+    try:
+        return json.loads((base / "provenance.json").read_text())
+    except (OSError, ValueError):
+        return {}
