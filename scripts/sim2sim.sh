@@ -5,32 +5,31 @@
 #
 #   bash scripts/sim2sim.sh [WORKDIR]      # default: ./sim2sim
 #
-# README's table used each fine-tune's 0003_epoch (3 of the 10 epochs: the shared machine ran
-# out of time; its runs were stopped there), so that is the checkpoint evaluated below (EPOCH).
+# Fine-tunes run 3 epochs (171 steps at lr 1e-3; one history x 10 epochs, ~70 steps, already
+# matches the demonstrator in README's Results), as scripts/reproduce_fork.sh does.
 set -euo pipefail
-EPOCH=${EPOCH:-0003_epoch}
+epochs=${FINETUNE_EPOCHS:-3}
 work=${1:-sim2sim}
 mkdir -p "$work" && cd "$work"
 
-# 1. The main job on built-in defaults (base from Go1/Go2/A1 in MuJoCo, Mini Cheetah histories
-#    in MuJoCo, frozen fine-tune, comparison in MuJoCo at the held-out seed 777).
+# 1. The main job's recipe on built-in defaults (base from Go1/Go2/A1 in MuJoCo, Mini Cheetah
+#    histories in MuJoCo, frozen fine-tune).
 adaptkit collect minicheetah --data-dir data
-adaptkit finetune minicheetah --json > ft_mujoco.json
+adaptkit finetune minicheetah --epochs "$epochs" --no-eval --json > ft_mujoco.json
 # 2. The same recipe on Mini Cheetah histories collected in Genesis, on the same base (its
 #    comparison at seed 777 runs in MuJoCo: the B of A = Genesis).
 adaptkit collect minicheetah --sim genesis --data-dir data_genesis
 adaptkit finetune minicheetah --pretrained-path models/base --name mc_ft_genesis \
-    --dataset-config-paths data_genesis/dataset_config.yaml --data-dir data_genesis --json \
-    > ft_genesis.json
+    --epochs "$epochs" --no-eval --dataset-config-paths data_genesis/dataset_config.yaml \
+    --data-dir data_genesis --json > ft_genesis.json
 # 3. Both simulators, same seed (777, held out) and envs (16 x 3 episodes in one context):
 #    zero-shot, demonstrator and standing, then both fine-tunes.
-adaptkit compare --robot minicheetah zero-shot=models/base \
-    ft-mujoco=models/minicheetah_finetune/$EPOCH ft-genesis=models/mc_ft_genesis/$EPOCH --sim mujoco --seed 777 --num-envs 16 --episodes 3 \
-    --data-dir data --out compare_mujoco --json > /dev/null
+adaptkit compare --robot minicheetah zero-shot=models/base ft-mujoco=models/minicheetah_finetune \
+    ft-genesis=models/mc_ft_genesis --sim mujoco --seed 777 --num-envs 16 --episodes 3 --data-dir data --out compare_mujoco --json > /dev/null
 adaptkit compare --robot minicheetah zero-shot=models/base --sim genesis --seed 777 \
     --num-envs 16 --episodes 3 --data-dir data --out compare_genesis_base --json > /dev/null
-adaptkit compare --robot minicheetah ft-mujoco=models/minicheetah_finetune/$EPOCH \
-    ft-genesis=models/mc_ft_genesis/$EPOCH --no-demonstrator --no-stand --sim genesis --seed 777 \
+adaptkit compare --robot minicheetah ft-mujoco=models/minicheetah_finetune \
+    ft-genesis=models/mc_ft_genesis --no-demonstrator --no-stand --sim genesis --seed 777 \
     --num-envs 16 --episodes 3 --data-dir data --out compare_genesis_ft --json > /dev/null
 
 # 4. The table: normalised score = (return - standing) / (demonstrator - standing), per simulator.
