@@ -43,6 +43,17 @@ from adaptkit.train.metrics import MetricsLogger, check_installed
 BUILD_MARKER = "provenance.json"  # written into a base model folder this module builds
 BUILD_FAILED = ".defaults-build-failed"  # under torchrun: rank 0 tells the waiting ranks it failed
 WAIT_POLL_S = 1.0
+# a model small enough for seconds-long pipeline runs (CI; the study's `ci` preset)
+TINY_MODEL: dict[str, Any] = {
+    "observation_emb_dim": 16,
+    "action_emb_dim": 8,
+    "reward_emb_dim": 8,
+    "hidden_dim": 32,
+    "transformer_depth": 1,
+    "transformer_heads": 2,
+    "intermediate_size": 64,
+    "context_len": 32,
+}
 
 
 @dataclass(frozen=True)
@@ -76,16 +87,7 @@ class Recipe:
             pretrain_epochs=1,
             batch_size=8,
             precision="fp32",
-            model={
-                "observation_emb_dim": 16,
-                "action_emb_dim": 8,
-                "reward_emb_dim": 8,
-                "hidden_dim": 32,
-                "transformer_depth": 1,
-                "transformer_heads": 2,
-                "intermediate_size": 64,
-                "context_len": 32,
-            },
+            model=dict(TINY_MODEL),
             finetune_epochs=1,
             eval_envs=2,
             eval_episodes=2,

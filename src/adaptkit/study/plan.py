@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from adaptkit.errors import AdaptkitError
+from adaptkit.pipeline import TINY_MODEL
 
 # data sizes: subsets of the robot's learning histories, from the low-noise end of history 0
 SIZES = ("1ep", "10ep", "1hist", "all")
@@ -22,18 +23,6 @@ SIZES = ("1ep", "10ep", "1hist", "all")
 MODES = ("frozen", "warm", "lora", "full", "scratch")
 ROBOTS = ("go1", "go2", "a1", "minicheetah")
 PRESETS = ("ci", "readme", "full")
-
-# a tiny model for the `ci` preset (the machinery, not the numbers)
-TINY_MODEL = {
-    "observation_emb_dim": 16,
-    "action_emb_dim": 8,
-    "reward_emb_dim": 8,
-    "hidden_dim": 32,
-    "transformer_depth": 1,
-    "transformer_heads": 2,
-    "intermediate_size": 64,
-    "context_len": 32,
-}
 
 
 @dataclass(frozen=True)
