@@ -8,9 +8,11 @@ import pytest
 import torch
 from helpers_model import TINY_GROUPS, random_batch, tiny_model
 from helpers_train import TINY_MODEL, job, make_world, tiny_train
+from typer.testing import CliRunner
 
 from adaptkit.adapter import load_adapter, merge_adapter
 from adaptkit.checkpoint import load_checkpoint
+from adaptkit.cli import app
 from adaptkit.errors import AdaptkitError
 from adaptkit.model import GroupDims
 from adaptkit.plugins import get_registry
@@ -141,3 +143,10 @@ def test_lora_finetune_roundtrip_adapter_and_merge(world, tmp_path):
     assert torch.equal(_run(via_adapter.model, "quadruped_locomotion", batch), old)
     merged = load_checkpoint(merge_adapter(final, tmp_path / "merged", base=world["base"]))
     assert torch.equal(_run(merged.model.eval(), MC_GROUP, batch), want)
+    # the command says the merged LoRA group is not in the reference layout
+    res = CliRunner().invoke(
+        app,
+        ["merge", str(final), "--out", str(tmp_path / "merged_cli"), "--base", str(world["base"])],
+    )
+    assert res.exit_code == 0, res.output
+    assert f"LoRA tensors stay as lora.{MC_GROUP}.*" in " ".join(res.output.split())

@@ -144,6 +144,7 @@ def merge(
     """Base + adapter → one full checkpoint (model.pth, metadata.json, config.json)."""
     from adaptkit.adapter import merge_adapter, read_adapter
     from adaptkit.checkpoint import resolve_checkpoint
+    from adaptkit.model.lora import lora_groups
 
     src = resolve_checkpoint(adapter)
     cfg, tensors = read_adapter(src)
@@ -155,13 +156,22 @@ def merge(
         "tasks": list(cfg.tasks.tasks),
         "base_fingerprint": cfg.base.fingerprint,
         "adapter_tensors": len(tensors),
+        "lora": cfg.group in lora_groups(cfg.tasks),
     }
     if json_out:
         print_json(info)
         return
+    # LoRA that only one group's tokens see cannot be folded into the shared trunk without
+    # changing every other group, so its tensors stay separate: adaptkit's layout, not the seed's
+    layout = (
+        f"adaptkit's layout (its LoRA tensors stay as lora.{cfg.group}.*, which the reference "
+        "loader does not read)"
+        if info["lora"]
+        else "the reference layout"
+    )
     console.print(
         f"wrote {path}: base + group '{cfg.group}' ({', '.join(info['tasks'])}), a full "
-        "checkpoint in the reference layout",
+        f"checkpoint in {layout}",
         highlight=False,
     )
 
