@@ -53,40 +53,24 @@ def pretrain(
     metrics = MetricsLogger(log)  # a bad destination fails before anything starts
     info = dd.setup(device)
     try:
-        return _pretrain(
-            [Path(p) for p in dataset_config_paths],
-            Path(data_dir),
-            RunDir(save_dir, name, keep=keep),
-            model_config,
-            train_config or TrainConfig(),
-            resume,
-            Path(stats_path) if stats_path else None,
-            info,
-            NoteCollector(reporter if info.is_main else SILENT),
-            registry,
-            metrics,
-        )
+        run = RunDir(save_dir, name, keep=keep)
+        with run.hold(info.is_main):  # one run per folder; a failed pre-flight leaves no trace
+            return _locked(
+                [Path(p) for p in dataset_config_paths],
+                Path(data_dir),
+                run,
+                model_config,
+                train_config or TrainConfig(),
+                resume,
+                Path(stats_path) if stats_path else None,
+                info,
+                NoteCollector(reporter if info.is_main else SILENT),
+                registry,
+                metrics,
+            )
     finally:
         metrics.close()
         dd.teardown(info)
-
-
-def _pretrain(
-    config_paths: list[Path],
-    data_dir: Path,
-    run: RunDir,
-    model_config: ModelConfig | Mapping[str, Any] | str | Path | None,
-    cfg: TrainConfig,
-    resume: bool,
-    stats_path: Path | None,
-    info: dd.DistInfo,
-    reporter: NoteCollector,
-    registry: Registry | None,
-    metrics: MetricsLogger,
-) -> RunResult:
-    with run.hold(info.is_main):  # one run per folder; a failed pre-flight leaves no trace
-        return _locked(config_paths, data_dir, run, model_config, cfg, resume, stats_path, info,
-                       reporter, registry, metrics)  # fmt: skip
 
 
 def _locked(
