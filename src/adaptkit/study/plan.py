@@ -165,6 +165,11 @@ class StudyPlan:
     def icl_target(self) -> str:
         return self.icl_robot or self.targets[0]
 
+    def model_with(self, context: int | None = None) -> dict[str, Any]:
+        """The plan's model config, with another context length when one is given (the
+        in-context stage's long-context base and its cells)."""
+        return {**self.model, **({"context_len": context} if context is not None else {})}
+
     def context_len(self) -> int:
         from adaptkit.meta import read_model_config
 

@@ -157,7 +157,6 @@ class _Study:
     # -- building blocks ----------------------------------------------------------------------
     def recipe(self, target: str, context: int | None = None) -> Recipe:
         p = self.plan
-        model = dict(p.model) if context is None else {**p.model, "context_len": context}
         return Recipe(
             base_robots=p.base_robots(target),
             histories=p.histories,
@@ -168,7 +167,7 @@ class _Study:
             pretrain_lr=p.pretrain_lr,
             batch_size=p.pretrain_batch,
             precision=p.precision,
-            model=model,
+            model=p.model_with(context),
             episode_length=p.episode_length,
         )
 
@@ -304,9 +303,15 @@ class _Study:
         runs = self.out / "runs"
         shutil.rmtree(runs / cell.id, ignore_errors=True)  # a cell cut short starts again
         if cell.mode == "scratch":
-            model = {**p.model, **({"context_len": context} if context else {})}
             result = pretrain(
-                [cfg], self.data, cell.id, runs, model, train, registry=self.registry, keep=1
+                [cfg],
+                self.data,
+                cell.id,
+                runs,
+                p.model_with(context),
+                train,
+                registry=self.registry,
+                keep=1,
             )
         else:
             warm = None
