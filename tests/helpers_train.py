@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -94,3 +97,18 @@ def state_dict(path: Path) -> dict:
     import torch
 
     return torch.load(Path(path) / "model.pth", map_location="cpu", weights_only=True)
+
+
+def torchrun(script: Path, cwd: Path, timeout: int) -> subprocess.CompletedProcess:
+    """Run `script` under torchrun with 2 local processes, outside any DDP environment of the
+    caller; fails the test with the output tail if a rank fails."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    for k in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(k, None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+         str(script)],
+        capture_output=True, text=True, timeout=timeout, env=env, cwd=cwd,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc

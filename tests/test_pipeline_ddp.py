@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import textwrap
 import threading
 import time
 
 import pytest
 import torch
+from helpers_train import torchrun
 
 from adaptkit.errors import AdaptkitError
 from adaptkit.pipeline import build_on_rank_zero
@@ -41,15 +40,7 @@ SCRIPT = textwrap.dedent(
 def test_torchrun_builds_defaults_once_on_rank_zero(tmp_path):
     script = tmp_path / "job.py"
     script.write_text(SCRIPT)
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    for k in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
-        env.pop(k, None)
-    proc = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-         str(script)],
-        capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    proc = torchrun(script, tmp_path, timeout=300)
     results = {}
     for line in proc.stdout.splitlines():
         if line.startswith("RESULT "):

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import textwrap
 
 import pytest
 import torch
-from helpers_train import TINY_MODEL, job, make_world, state_dict, tiny_train
+from helpers_train import TINY_MODEL, job, make_world, state_dict, tiny_train, torchrun
 
 from adaptkit.plugins import get_registry
 from adaptkit.train import finetune, pretrain
@@ -55,15 +53,7 @@ def test_two_processes_match_one(tmp_path):
     script = tmp_path / "ddp_run.py"
     tests = os.path.dirname(os.path.abspath(__file__))
     script.write_text(SCRIPT.format(tests=tests, root=str(tmp_path)))
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    for k in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
-        env.pop(k, None)
-    proc = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-         str(script)],
-        capture_output=True, text=True, timeout=240, env=env, cwd=tmp_path,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    proc = torchrun(script, tmp_path, timeout=240)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT")]
     assert len(lines) == 1, proc.stdout
     two_dir = tmp_path / "models" / "two"
