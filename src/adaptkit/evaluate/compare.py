@@ -21,13 +21,13 @@ from adaptkit.evaluate.plot import plot_curves
 from adaptkit.evaluate.policies import ModelPolicy
 from adaptkit.evaluate.report import EvalReport, evaluate_policy, write_episodes_csv, write_json
 from adaptkit.evaluate.resolve import NoFittingGroup
-from adaptkit.evaluate.settings import EvalSettings, check_video_sim
+from adaptkit.evaluate.settings import EvalSettings
 from adaptkit.evaluate.video import (
     Recorder,
     VideoSettings,
     file_label,
     gif_from_video,
-    open_renderer,
+    open_rollout_renderer,
     side_by_side,
 )
 from adaptkit.fileio import atomic_file
@@ -110,10 +110,7 @@ def compare(
         )
     renderer = None
     if video is not None:
-        check_video_sim(settings)
-        if out_dir is None:
-            raise AdaptkitError("--video: needs an output folder (--out)")
-        renderer = open_renderer(robot, video)  # a missing GL or encoder fails before the work
+        renderer = open_rollout_renderer(robot, video, settings, out_dir)
     for label, ckpt in models:  # a KV cache that cannot fit is refused before any rollout
         preflight(ckpt, settings, label)
     policies: list[tuple[str, Callable[[], tuple[Policy, RobotSpec]]]] = []

@@ -12,13 +12,12 @@ from typing import Any
 import numpy as np
 
 from adaptkit.checkpoint import Checkpoint
-from adaptkit.errors import AdaptkitError
 from adaptkit.evaluate.plan import preflight
 from adaptkit.evaluate.plot import plot_curves
 from adaptkit.evaluate.policies import ModelPolicy
 from adaptkit.evaluate.rollout import EpisodeRecord, RolloutResult, rollout
-from adaptkit.evaluate.settings import EvalSettings, check_video_sim
-from adaptkit.evaluate.video import Recorder, VideoSettings, gif_from_video, open_renderer
+from adaptkit.evaluate.settings import EvalSettings
+from adaptkit.evaluate.video import Recorder, VideoSettings, gif_from_video, open_rollout_renderer
 from adaptkit.fileio import atomic_file, write_text_atomic
 from adaptkit.progress import SILENT, Reporter
 from adaptkit.robot import RobotSpec
@@ -206,10 +205,7 @@ def evaluate(
     preflight(checkpoint, settings)
     recorder = None
     if video is not None:
-        check_video_sim(settings)
-        if out_dir is None:
-            raise AdaptkitError("--video: needs an output folder (--out)")
-        renderer = open_renderer(robot, video)  # a missing GL or encoder fails before the work
+        renderer = open_rollout_renderer(robot, video, settings, out_dir)
         recorder = Recorder(renderer, video, Path(out_dir) / "video.mp4", label, settings.num_envs)
     policy = ModelPolicy.from_checkpoint(
         checkpoint, robot, settings, name=label, robots=robots, reporter=reporter

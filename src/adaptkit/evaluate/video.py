@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from adaptkit.errors import AdaptkitError
+from adaptkit.evaluate.settings import EvalSettings, check_video_sim
 from adaptkit.robot import RobotSpec
 
 CONTROL_HZ = 50  # the env's control rate (dt 0.02 s): video time = simulated time
@@ -303,3 +304,14 @@ def open_renderer(robot: RobotSpec, settings: VideoSettings) -> Any:
     from adaptkit.sim.render import SceneRenderer
 
     return SceneRenderer(robot, settings.width, settings.height)
+
+
+def open_rollout_renderer(
+    robot: RobotSpec, video: VideoSettings, settings: EvalSettings, out_dir: Path | str | None
+) -> Any:
+    """`--video`'s renderer for an eval/compare rollout, every refusal before any work: a
+    simulator other than MuJoCo, no output folder, a missing GL library or encoder."""
+    check_video_sim(settings)
+    if out_dir is None:
+        raise AdaptkitError("--video: needs an output folder (--out)")
+    return open_renderer(robot, video)
