@@ -75,6 +75,7 @@ class Recipe:
     eval_episodes: int = defaults.EPISODES
     eval_seed: int = defaults.HELD_OUT_SEED  # never used to collect training data
     episode_length: int = 1000
+    task: str = "walk"  # the task variant the data are collected and evaluated on (adaptkit.tasks)
 
     @classmethod
     def tiny(cls) -> Recipe:
@@ -108,6 +109,7 @@ class Recipe:
             "episodes": self.eval_episodes,
             "seed": self.eval_seed,
             "episode_length": self.episode_length,
+            "task": self.task,
         }
         return EvalSettings(**{**base, **{k: v for k, v in given.items() if v is not None}})
 
@@ -151,8 +153,16 @@ def ensure_robot_data(
     recipe: Recipe = Recipe(),
     reporter: Reporter = SILENT,
 ) -> bool:
-    """Collect the robot's learning histories unless they are there. True if it collected."""
+    """Collect the robot's learning histories unless they are there (collected for the recipe's
+    task: histories of another task are an error, not silently reused). True if it collected."""
     if has_data(spec, data_dir):
+        folder = robot_data_folder(spec, data_dir)
+        collector = (read_task_metadata(folder) or {}).get("collector")
+        if isinstance(collector, dict) and collector.get("task", "walk") != recipe.task:
+            raise AdaptkitError(
+                f"{folder}: holds histories of task {collector.get('task', 'walk')!r}, this "
+                f"run needs task {recipe.task!r}; use another data folder"
+            )
         return False
     folder = robot_data_folder(spec, data_dir)
     if spec.mjcf is None:
@@ -174,6 +184,7 @@ def ensure_robot_data(
         recipe.collect_seed,
         progress=reporter.collecting(f"collect {spec.name}", total),
         episode_length=recipe.episode_length,
+        task=recipe.task,
     )
     return True
 

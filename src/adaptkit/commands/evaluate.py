@@ -59,6 +59,12 @@ OPT_JSON = typer.Option(False, "--json", help="Print the result as JSON.")
 OPT_SIM = typer.Option(
     D.SIM, "--sim", help="Physics: mujoco, or genesis (pip install 'adaptkit[genesis]')."
 )
+OPT_TASK = typer.Option(
+    "walk",
+    "--task",
+    help="Task variant: walk (vx 0.5 m/s, the reference), varied (vx commands re-drawn every "
+    "2 s, random mass and friction).",
+)
 OPT_RESET_CONTEXT = typer.Option(
     False,
     "--reset-context",
@@ -147,6 +153,7 @@ def eval_cmd(
     gif: bool = OPT_GIF,
     token_order: TokenOrderChoice | None = OPT_TOKEN_ORDER,
     sim: Sim = OPT_SIM,
+    task: str = OPT_TASK,
     reset_context: bool = OPT_RESET_CONTEXT,
     json_out: bool = OPT_JSON,
 ) -> None:
@@ -164,7 +171,7 @@ def eval_cmd(
         num_envs=num_envs, episodes=episodes, max_steps=max_steps, seed=seed,
         episode_length=episode_length, context_len=context_len, group=group,
         data_dir=data_dir, threads=threads, device=device, kv_dtype=kv_dtype, base=base,
-        token_order=_order(token_order), sim=sim, reset_context=reset_context,
+        token_order=_order(token_order), sim=sim, task=task, reset_context=reset_context,
     )  # fmt: skip
     registry = get_registry()
     report = evaluate(
@@ -240,6 +247,7 @@ def compare_cmd(
     gif: bool = OPT_GIF,
     token_order: TokenOrderChoice | None = OPT_TOKEN_ORDER,
     sim: Sim = OPT_SIM,
+    task: str = OPT_TASK,
     reset_context: bool = OPT_RESET_CONTEXT,
     json_out: bool = OPT_JSON,
 ) -> None:
@@ -254,7 +262,7 @@ def compare_cmd(
         num_envs=num_envs, episodes=episodes, max_steps=max_steps, seed=seed,
         episode_length=episode_length, context_len=context_len, group=group,
         data_dir=data_dir, threads=threads, device=device, kv_dtype=kv_dtype, base=base,
-        token_order=_order(token_order), sim=sim, reset_context=reset_context,
+        token_order=_order(token_order), sim=sim, task=task, reset_context=reset_context,
     )  # fmt: skip
     registry = get_registry()
     rep = compare(

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from adaptkit.commands.evaluate import OPT_TASK
 from adaptkit.commands.render import RichReporter, console, fmt, print_json, table
 from adaptkit.defaults import SIM, Sim
 from adaptkit.plugins import get_registry
@@ -45,12 +46,15 @@ def collect(
         show_default="the robot plugin's own",
     ),
     sim: Sim = OPT_SIM,
+    task: str = OPT_TASK,
 ) -> None:
     """Simulate continuous-noise-distillation learning histories (Vintix HDF5 layout)."""
     from adaptkit.sim.backend import require_sim
     from adaptkit.sim.collect import collect_histories
+    from adaptkit.tasks import get_task
 
     require_sim(sim)
+    get_task(task)  # a bad --task fails before anything is written
 
     spec = get_registry().robot(robot).for_layout(obs_layout)
     out_dir = out if out is not None else data_dir / spec.data_path
@@ -67,9 +71,10 @@ def collect(
         expert=expert,
         config_path=config_path,
         sim=sim,
+        task=task,
     )
     console.print(
-        f"wrote {len(paths)} {sim} histories ({total:,} steps, {spec.obs_dim}-dim "
+        f"wrote {len(paths)} {sim} histories of task {task} ({total:,} steps, {spec.obs_dim}-dim "
         f"{spec.obs_layout or 'custom'} observations) to {out_dir}; "
         f"dataset config entry '{spec.task}' in {config_path}"
     )
@@ -84,6 +89,7 @@ def demo(
         None, "--expert", help="'trot' or a .pt policy file.", show_default="the plugin's expert"
     ),
     sim: Sim = OPT_SIM,
+    task: str = OPT_TASK,
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Run the robot's demonstrator: mean return per episode, forward speed, fall rate."""
@@ -93,7 +99,9 @@ def demo(
 
     require_sim(sim)
     spec = get_registry().robot(robot)
-    settings = EvalSettings(num_envs=num_envs, episodes=episodes, seed=seed, expert=expert, sim=sim)
+    settings = EvalSettings(
+        num_envs=num_envs, episodes=episodes, seed=seed, expert=expert, sim=sim, task=task
+    )
     s = evaluate_policy(load_policy(spec, expert), spec, settings).summary
     if json_out:
         print_json(s)

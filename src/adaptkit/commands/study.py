@@ -16,7 +16,10 @@ def register(app: typer.Typer) -> None:
     @app.command("study")
     def study_cmd(
         preset: str = typer.Option(
-            "readme", "--preset", help="ci (tiny, seconds), readme (≈ 40 min on 2 cores), full."
+            "readme",
+            "--preset",
+            help="ci (tiny, seconds), readme (≈ 40 min on 2 cores), full, varied (the harder "
+            "task: speed commands, random mass and friction).",
         ),
         out: Path = typer.Option(
             None, "--out", help="Results folder (resumable).", show_default="study/PRESET"
@@ -38,6 +41,12 @@ def register(app: typer.Typer) -> None:
         ),
         seeds: str = typer.Option(
             None, "--seeds", help="Training seeds, e.g. 0,1,2.", show_default="the preset's"
+        ),
+        task: str = typer.Option(
+            None,
+            "--task",
+            help="Task variant: walk, varied (see `adaptkit collect --help`).",
+            show_default="the preset's",
         ),
         icl: bool = typer.Option(
             None, "--icl/--no-icl", help="The in-context stage.", show_default="the preset's"
@@ -74,6 +83,7 @@ def register(app: typer.Typer) -> None:
             "sizes": parse_list("--sizes", sizes),
             "modes": parse_list("--modes", modes),
             "seeds": parse_list("--seeds", seeds, int),
+            "task": task,
             "icl": icl,
             "icl_robot": icl_robot,
             "icl_size": icl_size,

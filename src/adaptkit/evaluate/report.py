@@ -124,7 +124,12 @@ def evaluate_policy(
         length = settings.episode_length
         kwargs = {} if length is None else {"episode_length": length}
         env = LocomotionEnv(
-            robot, settings.num_envs, seed=settings.seed, sim=settings.sim, **kwargs
+            robot,
+            settings.num_envs,
+            seed=settings.seed,
+            sim=settings.sim,
+            task=settings.task,
+            **kwargs,
         )
     try:
         result = rollout(
@@ -157,6 +162,7 @@ def evaluate_policy(
         "episode_length": int(getattr(env, "episode_length", 0)) or None,
         "seed": settings.seed,
         "sim": str(getattr(env, "sim", settings.sim)),
+        "task": getattr(getattr(env, "task", None), "name", settings.task),
     }
     if recorder is not None:
         summary["video"] = {

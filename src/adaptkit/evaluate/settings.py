@@ -10,6 +10,7 @@ from adaptkit import defaults
 from adaptkit.defaults import KVDtype, Sim
 from adaptkit.errors import AdaptkitError
 from adaptkit.model.config import TOKEN_ORDERS
+from adaptkit.tasks import get_task
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class EvalSettings:
     kv_dtype: KVDtype = KVDtype.AUTO  # the KV cache's dtype (adaptkit.evaluate.plan)
     base: str | Path | None = None  # the base of adapter models (None: the one each records)
     sim: Sim = defaults.SIM  # the physics behind the env (adaptkit.sim.backend)
+    task: str = "walk"  # the task variant (adaptkit.tasks)
     # forget the context at every episode start: the control for in-context learning (the
     # default chains an env's episodes in one context)
     reset_context: bool = False
@@ -38,6 +40,7 @@ class EvalSettings:
     def __post_init__(self) -> None:
         object.__setattr__(self, "kv_dtype", KVDtype(self.kv_dtype))
         object.__setattr__(self, "sim", Sim.parse(self.sim))
+        object.__setattr__(self, "task", get_task(self.task).name)
         if self.num_envs < 1:
             raise AdaptkitError(f"--num-envs: must be >= 1, got {self.num_envs}")
         if self.episodes is None and self.max_steps is None:

@@ -10,6 +10,10 @@ at the robot's kp/kd and torque limits) and does three things, always for a batc
 - `step(targets)`: hold the PD joint targets [N,12] for one control step (CONTROL_DT);
 - `read(idx)`: the state the task reads, [k, STATE_WIDTH] float64, columns STATE_COLUMNS.
 
+Task variants that randomise the world (adaptkit.tasks) also call `enable_dynamics()` once
+and `set_dynamics(idx, mass_scale, friction)` at resets; a backend that cannot raises a one-line
+AdaptkitError from `enable_dynamics`.
+
 MuJoCo (adaptkit.sim.mujoco_backend) is the default; Genesis (adaptkit.sim.genesis_backend) is
 imported only when asked for, so a missing `genesis` package is a one-line error naming the extra.
 """
@@ -55,6 +59,12 @@ class PhysicsBackend(Protocol):
     def step(self, targets: np.ndarray) -> None: ...
 
     def read(self, idx: np.ndarray | slice = slice(None)) -> np.ndarray: ...
+
+    def enable_dynamics(self) -> None: ...
+
+    def set_dynamics(
+        self, idx: np.ndarray, mass_scale: np.ndarray, friction: np.ndarray
+    ) -> None: ...
 
     def close(self) -> None: ...
 

@@ -29,6 +29,7 @@ from adaptkit.sim.backend import require_sim
 from adaptkit.sim.demonstrator import load_policy
 from adaptkit.sim.env import LocomotionEnv
 from adaptkit.sim.policy import Policy
+from adaptkit.tasks import TaskVariant, get_task
 
 NOISE_FREE_FRACTION = 0.05  # f: the last 5% of each history is the pure demonstrator
 NOISE_POWER = 0.6  # p
@@ -66,6 +67,7 @@ def collect_histories(
     episode_length: int = 1000,
     chunk_size: int | None = None,
     sim: Sim | str | None = None,
+    task: TaskVariant | str | None = None,
 ) -> list[Path]:
     """Write `histories` HDF5 learning histories into `out_dir` (the task folder).
 
@@ -73,9 +75,11 @@ def collect_histories(
     `<out_dir>/<out_dir.name>.json` and this task's entry in the dataset config (default
     `<out_dir.parent>/dataset_config.yaml`, other tasks kept; `path` relative to that folder).
     `progress(k)` is called with the number of env-steps just simulated. Deterministic for the
-    same arguments (and simulator: `sim`, default MuJoCo, is recorded in the task JSON).
+    same arguments (and simulator: `sim`, default MuJoCo, and task variant: `task`, default
+    `walk`, are recorded in the task JSON).
     """
     sim = require_sim(sim)
+    task = get_task(task)
     if histories < 1 or steps_per_history < 1 or num_envs < 1:
         raise ValueError("histories, steps_per_history and num_envs must be >= 1")
     policy = load_policy(spec, expert)  # a bad --expert fails before anything is written
@@ -90,7 +94,13 @@ def collect_histories(
         # History i uses env stream [seed, i] and noise stream [seed, NOISE_STREAM, i]: its
         # content does not depend on num_envs or on which wave it ran in.
         env = LocomotionEnv(
-            spec, len(ids), seed=seed, episode_length=episode_length, env_ids=ids, sim=sim
+            spec,
+            len(ids),
+            seed=seed,
+            episode_length=episode_length,
+            env_ids=ids,
+            sim=sim,
+            task=task,
         )
         writers = [
             HistoryWriter(out_dir / _history_name(i), spec.obs_dim, spec.action_dim, chunk)
@@ -133,6 +143,7 @@ def collect_histories(
         episode_length,
         expert,
         sim,
+        task,
     )
     return paths
 
@@ -191,6 +202,7 @@ def _write_task_files(
     episode_length: int,
     expert: str | Path | None,
     sim: Sim,
+    task: TaskVariant,
 ) -> None:
     config_path = Path(config_path) if config_path else out_dir.parent / DEFAULT_CONFIG_NAME
     entry = spec.dataset_entry()
@@ -219,6 +231,8 @@ def _write_task_files(
                 "episode_length": episode_length,
                 "seed": seed,
                 "sim": sim.value,
+                "task": task.name,
+                "task_variant": task.describe(),
             },
             "histories": summaries,
         },

@@ -27,8 +27,9 @@ from adaptkit.errors import AdaptkitError
 from adaptkit.robot import JOINT_TERMS, OBS_TERMS, TERM_AXES, RobotSpec
 from adaptkit.sim.backend import STATE_WIDTH, make_backend, parse_sim
 from adaptkit.sim.model import CONTROL_DT
+from adaptkit.tasks import TaskVariant, get_task
 
-COMMAND = np.array([0.5, 0.0, 0.0])  # vx, vy, yaw rate
+COMMAND = np.array([0.5, 0.0, 0.0])  # vx, vy, yaw rate of the `walk` task
 COMMAND_SCALE = np.array([2.0, 2.0, 0.25])
 ANG_VEL_SCALE = 0.25
 DOF_VEL_SCALE = 0.05
@@ -109,7 +110,8 @@ def quat_from_rpy(roll: np.ndarray, pitch: np.ndarray, yaw: np.ndarray) -> np.nd
 
 
 class LocomotionEnv:
-    """`num_envs` copies of one robot walking the command vx = 0.5 m/s; numpy in, numpy out."""
+    """`num_envs` copies of one robot following velocity commands (the `walk` task: vx = 0.5
+    m/s; adaptkit.tasks has the others); numpy in, numpy out."""
 
     action_dim = 12
 
@@ -122,10 +124,12 @@ class LocomotionEnv:
         nthread: int | None = None,
         env_ids: Sequence[int] | None = None,
         sim: Sim | str | None = None,
+        task: TaskVariant | str | None = None,
     ) -> None:
         """`env_ids` (default 0..N-1) name each env's random stream [seed, id]: env i behaves
         the same whatever else is in the batch, so results don't depend on num_envs. `sim`: the
-        physics backend (default MuJoCo; `nthread` is MuJoCo's)."""
+        physics backend (default MuJoCo; `nthread` is MuJoCo's). `task`: the task variant
+        (default `walk`; commands, mass and friction drawn from each env's own stream)."""
         if num_envs < 1:
             raise ValueError("num_envs must be >= 1")
         if spec.action_dim != self.action_dim:
@@ -158,7 +162,10 @@ class LocomotionEnv:
         if len(ids) != n:
             raise ValueError(f"env_ids has {len(ids)} ids for {n} envs")
         self.sim = parse_sim(sim)
+        self.task = get_task(task)
         self.backend = make_backend(self.sim, spec, n, nthread)
+        if self.task.varies_dynamics:
+            self.backend.enable_dynamics()  # a one-line error where the backend cannot
         # MuJoCo's compiled model (renderers and tests read it); None for other backends
         self.model = getattr(self.backend, "model", None)
 
@@ -171,6 +178,8 @@ class LocomotionEnv:
         self._term_weights = np.array(list(REWARD_SCALES.values())) * self.dt
         self._sin_limit, self._tan_limit = np.sin(TERMINATION_ANGLE), np.tan(TERMINATION_ANGLE)
         self.commands = np.tile(COMMAND, (n, 1))
+        self.mass_scale = np.ones(n)  # this episode's, per env (1 in the `walk` task)
+        self.friction = np.ones(n)
         self.actions = np.zeros((n, 12))
         self.last_actions = np.zeros((n, 12))
         self.step_num = np.zeros(n, dtype=np.int64)
@@ -243,7 +252,19 @@ class LocomotionEnv:
         tilt = RESET_TILT_NOISE * u[:, 12:14]
         quat = quat_from_rpy(tilt[:, 0], tilt[:, 1], RESET_YAW_NOISE * u[:, 14])
         pos = np.tile([0.0, 0.0, self.spec.base_init_height], (count, 1))
+        task = self.task
+        # `walk` draws nothing more: its streams (and every result made with it) are unchanged
+        if task.varies_commands:
+            self._set_commands(idx, np.stack([task.draw_commands(self._rngs[i]) for i in idx]))
+        if task.varies_dynamics:
+            drawn = np.array([task.draw_dynamics(self._rngs[i]) for i in idx])
+            self.mass_scale[idx], self.friction[idx] = drawn[:, 0], drawn[:, 1]
+            self.backend.set_dynamics(idx, drawn[:, 0], drawn[:, 1])
         self.backend.reset(idx, pos, quat, joint_pos, RESET_VEL_NOISE * u[:, 15:18])
+
+    def _set_commands(self, idx: np.ndarray, commands: np.ndarray) -> None:
+        self.commands[idx] = commands
+        self._feat[idx, 6:9] = commands * COMMAND_SCALE
 
     def _update(self, idx: np.ndarray | slice = slice(None)) -> None:
         """Refresh the gathered state, rotations and observation rows of envs `idx`."""
@@ -347,6 +368,12 @@ class LocomotionEnv:
         )
         time_out = self.step_num >= self.episode_length
         done = fell | time_out
+        every = self.task.resample_steps
+        if every:  # a new command mid-episode (finished envs draw theirs at their reset below)
+            due = np.flatnonzero((self.step_num % every == 0) & ~done)
+            if len(due):
+                cmds = [self.task.draw_commands(self._rngs[i]) for i in due]
+                self._set_commands(due, np.stack(cmds))
         info: dict[str, Any] = {"fell": fell, "time_out": time_out & ~fell}
         if done.any():
             info["episode_return"] = self.episode_return.copy()

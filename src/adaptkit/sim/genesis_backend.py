@@ -133,6 +133,15 @@ class GenesisBackend:
         out[:, 25:37] = self._np(r.get_dofs_velocity(self._dofs))
         return out[idx].copy()
 
+    def enable_dynamics(self) -> None:
+        raise AdaptkitError(
+            "--sim genesis: adaptkit's Genesis backend does not randomise mass and friction "
+            "(task 'varied'); use --sim mujoco, or --task walk"
+        )
+
+    def set_dynamics(self, idx: np.ndarray, mass_scale: np.ndarray, friction: np.ndarray) -> None:
+        self.enable_dynamics()
+
     def close(self) -> None:
         # keep the built scene for the next backend of this robot and size (see the docstring)
         if self.scene is not None:

@@ -3,6 +3,7 @@ per control step (threads in C, no Python loop over envs); PD by position actuat
 
 from __future__ import annotations
 
+import copy
 import os
 
 import mujoco
@@ -23,6 +24,8 @@ class MujocoBackend:
         self._qpos_idx = info.qpos_idx
         self._qvel_idx = info.qvel_idx
         self._default_qpos = info.default_qpos
+        self._base_body = int(self.model.jnt_bodyid[0])  # the free joint's body: the trunk
+        self._floor = self.model.geom("floor").id
         # One native rollout call steps every env: threads only pay off with several envs.
         if nthread is None:
             nthread = min(os.cpu_count() or 1, n) if n > 1 else 0
@@ -69,6 +72,21 @@ class MujocoBackend:
         state[:, 1 : 1 + self._nq] = qpos
         state[:, 1 + self._nq : 1 + self._nq + 3] = base_lin_vel
         self._state[idx] = state
+
+    def enable_dynamics(self) -> None:
+        """One model copy per env (rollout takes a model per state), so each env's mass and
+        friction can differ; the `walk` task keeps sharing one model."""
+        self._models = [copy.copy(self.model) for _ in range(self.num_envs)]
+
+    def set_dynamics(self, idx: np.ndarray, mass_scale: np.ndarray, friction: np.ndarray) -> None:
+        b, base = self._base_body, self.model
+        for i, m, f in zip(idx, mass_scale, friction, strict=True):
+            env_model = self._models[int(i)]
+            if env_model is base:
+                raise RuntimeError("set_dynamics before enable_dynamics")
+            env_model.body_mass[b] = base.body_mass[b] * m
+            env_model.body_inertia[b] = base.body_inertia[b] * m
+            env_model.geom_friction[self._floor, 0] = f
 
     def step(self, targets: np.ndarray) -> None:
         self._ctrl[:] = targets[:, None]

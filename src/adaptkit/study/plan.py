@@ -14,6 +14,7 @@ from typing import Any
 
 from adaptkit.errors import AdaptkitError
 from adaptkit.pipeline import TINY_MODEL
+from adaptkit.tasks import get_task
 
 # data sizes: subsets of the robot's learning histories, from the low-noise end of history 0
 SIZES = ("1ep", "10ep", "1hist", "all")
@@ -22,7 +23,7 @@ SIZES = ("1ep", "10ep", "1hist", "all")
 # trained from scratch on the robot's data alone
 MODES = ("frozen", "warm", "lora", "full", "scratch")
 ROBOTS = ("go1", "go2", "a1", "minicheetah")
-PRESETS = ("ci", "readme", "full")
+PRESETS = ("ci", "readme", "full", "varied")
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ class StudyPlan:
     modes: tuple[str, ...] = MODES
     seeds: tuple[int, ...] = (0, 1)
     # -- data (collected with each robot's demonstrator, noise decaying over a history) -------
+    task: str = "walk"  # the task variant data are collected and cells evaluated on
     histories: int = 4
     steps_per_history: int = 10_000
     episode_length: int = 250  # short episodes: a 256-step context sees about one of them
@@ -100,6 +102,7 @@ class StudyPlan:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise AdaptkitError(f"study plan: {name} must be an integer >= 1, got {v!r}")
+        get_task(self.task)
         if self.icl_size not in SIZES:
             raise AdaptkitError(f"--icl-size: expected one of {', '.join(SIZES)}")
         if self.icl_robot is not None and self.icl_robot not in self.targets:
@@ -119,6 +122,17 @@ class StudyPlan:
                 steps_per_history=15_000,
                 pretrain_epochs=3,
                 budget_steps=150,
+            )
+        if name == "varied":
+            # the harder task (adaptkit.tasks): speed commands re-drawn within episodes, random
+            # mass and friction; the readme preset's sizes and budget otherwise, three seeds,
+            # two targets: the new robot and the one with the closest kin in the pool (Go2)
+            return cls(
+                preset="varied",
+                task="varied",
+                targets=("minicheetah", "go1"),
+                seeds=(0, 1, 2),
+                icl=False,
             )
         if name == "ci":
             return cls(
@@ -179,7 +193,7 @@ class StudyPlan:
         """The settings the results folder's data, bases and cells depend on: a rerun into the
         same folder must agree on them (the axes may grow: new cells are simply run)."""
         keep = (
-            "pool", "histories", "steps_per_history", "episode_length", "collect_envs",
+            "task", "pool", "histories", "steps_per_history", "episode_length", "collect_envs",
             "collect_seed", "model", "pretrain_epochs", "pretrain_lr", "pretrain_batch",
             "budget_steps", "batch_size", "lr", "lora_rank", "precision", "eval_envs",
             "eval_episodes", "eval_seed", "icl_context", "icl_episodes",

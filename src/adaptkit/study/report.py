@@ -193,6 +193,8 @@ def _markdown(plan: dict[str, Any], s: dict[str, Any], refs: dict[str, Any]) -> 
     lines = [
         f"# Study ({s['preset']} preset)",
         "",
+        f"Task: {_task_line(plan.get('task', 'walk'))}.",
+        "",
         f"Cells finished: {s['cells_done']} of {s['cells_planned']} planned "
         f"(robots {', '.join(plan['targets'])}; sizes {', '.join(plan['sizes'])}; modes "
         f"{', '.join(plan['modes'])}; seeds {', '.join(map(str, plan['seeds']))}). Each robot's "
@@ -372,3 +374,10 @@ def _plot_icl(icl: dict[str, Any], path: Path) -> None:
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
+
+
+def _task_line(name: str) -> str:
+    from adaptkit.tasks import TASKS
+
+    task = TASKS.get(name)
+    return f"{name} ({task.description})" if task else name

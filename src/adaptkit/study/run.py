@@ -169,6 +169,7 @@ class _Study:
             precision=p.precision,
             model=p.model_with(context),
             episode_length=p.episode_length,
+            task=p.task,
         )
 
     def base(self, target: str, context: int | None = None) -> Path:
@@ -243,6 +244,7 @@ class _Study:
             "episodes": p.eval_episodes,
             "seed": p.eval_seed,
             "episode_length": p.episode_length,
+            "task": p.task,
             "data_dir": self.data,
             "threads": p.threads,
             "device": "cpu",
