@@ -180,3 +180,15 @@ def test_make_with_module_prefix_in_a_fresh_interpreter():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "adaptkit/Go2-v0 (45,)" in proc.stdout
+
+
+def test_task_variant_reaches_single_and_vector_envs():
+    env = gymnasium.make(MC, task="varied")
+    obs, _ = env.reset(seed=3)
+    assert env.unwrapped._env.task.name == "varied"
+    assert 0.4 <= obs[6] <= 1.6 and obs[6] != 1.0  # command_vx × 2, drawn in 0.2–0.8 m/s
+    env.close()
+    vec = gymnasium.make_vec(MC, num_envs=2, task="varied")
+    obs, _ = vec.reset(seed=3)
+    assert obs[0, 6] != obs[1, 6]
+    vec.close()

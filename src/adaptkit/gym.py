@@ -69,7 +69,8 @@ def _seed_of(rng: np.random.Generator) -> int:
 
 
 class LocomotionGymEnv(gymnasium.Env):
-    """One robot walking the 0.5 m/s command: a gymnasium.Env over a one-env LocomotionEnv."""
+    """One robot walking the 0.5 m/s command (or `task`'s, adaptkit.tasks): a gymnasium.Env over
+    a one-env LocomotionEnv."""
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": RENDER_FPS}
 
@@ -80,12 +81,13 @@ class LocomotionGymEnv(gymnasium.Env):
         episode_length: int = EPISODE_LENGTH,
         width: int = 480,
         height: int = 320,
+        task: str = "walk",
     ) -> None:
         if render_mode not in (None, *self.metadata["render_modes"]):
             raise AdaptkitError(f"render_mode: expected 'rgb_array' or None, got {render_mode!r}")
         self.robot = _spec(robot)
         self.render_mode = render_mode
-        self._env = LocomotionEnv(self.robot, 1, seed=0, episode_length=episode_length)
+        self._env = LocomotionEnv(self.robot, 1, seed=0, episode_length=episode_length, task=task)
         self.observation_space, self.action_space = _spaces(self.robot, self._env.obs_dim)
         self._size = (width, height)
         self._renderer: Any = None
@@ -154,6 +156,7 @@ class LocomotionVectorEnv(VectorEnv):
         render_mode: str | None = None,
         width: int = 480,
         height: int = 320,
+        task: str = "walk",
     ) -> None:
         self.robot = _spec(robot)
         self.autoreset_mode = AutoresetMode(autoreset_mode)
@@ -162,7 +165,7 @@ class LocomotionVectorEnv(VectorEnv):
         self.render_mode = render_mode
         length = episode_length or max_episode_steps or EPISODE_LENGTH
         self.num_envs = num_envs
-        self._env = LocomotionEnv(self.robot, num_envs, seed=0, episode_length=length)
+        self._env = LocomotionEnv(self.robot, num_envs, seed=0, episode_length=length, task=task)
         self.single_observation_space, self.single_action_space = _spaces(
             self.robot, self._env.obs_dim
         )
