@@ -20,8 +20,10 @@ class FreezeMode(str, enum.Enum):
 
 
 class Precision(str, enum.Enum):
-    """Training arithmetic: plain fp32, or bf16 autocast (attention softmax stays fp32)."""
+    """Training arithmetic: plain fp32, or bf16 autocast (attention softmax stays fp32); `auto`
+    is bf16 where the device computes it natively, else fp32 (adaptkit.train.loop)."""
 
+    AUTO = "auto"
     FP32 = "fp32"
     BF16 = "bf16"
 
@@ -101,7 +103,7 @@ PRECISION = Precision.FP32
 # Fine-tuning (TrainConfig.for_finetune explains the two learning rates).
 FINETUNE_EPOCHS = 10
 FINETUNE_LR_FROZEN, FINETUNE_LR_FULL = 1e-3, 1e-4
-FINETUNE_PRECISION = Precision.BF16
+FINETUNE_PRECISION = Precision.AUTO
 # A base this large (its weights in bytes, 100 MiB ≈ 26M fp32 parameters) counts as large: a
 # frozen-trunk fine-tune then writes adapter-sized epochs (a full copy per epoch would be mostly
 # the same bytes: 10 epochs of the released 330M model = 13 GB for 4M changed parameters), and

@@ -68,7 +68,7 @@ class Recipe:
     pretrain_epochs: int = 3
     pretrain_lr: float = 3e-4
     batch_size: int = 32
-    precision: str = "bf16"
+    precision: str = "auto"  # bf16 where the device computes it natively, else fp32
     model: dict[str, Any] = field(default_factory=dict)  # ModelConfig overrides ({}: default)
     finetune_epochs: int = defaults.FINETUNE_EPOCHS
     eval_envs: int = defaults.NUM_ENVS

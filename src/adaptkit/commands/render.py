@@ -105,9 +105,16 @@ class RichReporter(Reporter):
         console.print(
             f"training {d['epochs'] - d['start_epoch']} epoch(s) × {d['steps_per_epoch']} steps, "
             f"global batch {d['global_batch']} windows ({d['tokens_per_step']:,} timesteps/step), "
-            f"{d['world_size']} process(es)",
+            f"{d['world_size']} process(es), {d.get('precision', 'fp32')}"
+            + (" (auto)" if d.get("precision_asked") == "auto" else ""),
             highlight=False,
         )
+        if d.get("emulated_bf16"):
+            console.print(
+                "note: this device has no native bf16, so bf16 runs emulated and slower than "
+                "fp32 (--precision auto picks fp32 here)",
+                highlight=False,
+            )
         self.train_bar = _start(
             Progress(
                 TextColumn("epoch {task.fields[epoch]}/{task.fields[epochs]}"),

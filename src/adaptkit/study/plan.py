@@ -66,7 +66,7 @@ class StudyPlan:
     batch_size: int = 16
     lr: float = 1e-3
     lora_rank: int = 4
-    precision: str = "bf16"
+    precision: str = "auto"  # bf16 where the device computes it natively, else fp32
     # -- evaluation: the same held-out env seed for every cell ---------------------------------
     eval_envs: int = 16
     eval_episodes: int = 3

@@ -70,6 +70,27 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def native_bf16(device: torch.device) -> bool:
+    """Whether the device computes bf16 natively: a CUDA GPU that supports it, or a CPU with
+    bf16 instructions (AVX512-BF16 / AMX). Elsewhere bf16 autocast is emulated: on an AVX2-only
+    CPU a bf16 matmul was measured 38× slower than fp32 (bench/precision.py)."""
+    try:
+        if device.type == "cuda":
+            return bool(torch.cuda.is_bf16_supported())
+        if device.type == "cpu":
+            return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # an older or unusual build: assume not
+        pass
+    return False
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """`auto` → bf16 where the device computes it natively, else fp32; others unchanged."""
+    if precision == "auto":
+        return "bf16" if native_bf16(device) else "fp32"
+    return precision
+
+
 def autocast(device: torch.device, precision: str):
     if precision == "bf16":
         return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
@@ -131,7 +152,7 @@ def diagnose_nonfinite(batches: Sequence[Mapping[str, Any]], cfg: TrainConfig) -
             "(a tiny obs_std blows normalised observations up)"
         )
     ranges = ", ".join(f"|{k}| <= {v:.3g}" for k, v in peak.items())
-    fp32 = ", or use --precision fp32" if cfg.precision == "bf16" else ""
+    fp32 = ", or use --precision fp32" if cfg.precision != "fp32" else ""
     return (
         f"the batch's values are moderate ({ranges}), so the optimiser diverged: lower --lr "
         f"(now {cfg.lr:g}){fp32}"
@@ -208,6 +229,7 @@ class Trainer:
         self.scheduler = make_scheduler(
             self.optimizer, self.total_steps, cfg.warmup_ratio, cfg.min_lr_ratio
         )
+        self.precision = resolve_precision(cfg.precision, info.device)
         self.global_batch = cfg.batch_size * cfg.grad_accum * info.world_size
         self.tokens_per_step = self.global_batch * context_len
         self.epoch = 0  # epochs completed
@@ -306,7 +328,7 @@ class Trainer:
             last = micro == cfg.grad_accum - 1
             dev = info.device
             with dd.no_sync(self.ddp, last):
-                with autocast(dev, cfg.precision):
+                with autocast(dev, self.precision):
                     pred = self.ddp(
                         batch["group"],
                         batch["obs"].to(dev, non_blocking=True),
@@ -345,6 +367,9 @@ class Trainer:
             global_batch=self.global_batch,
             tokens_per_step=self.tokens_per_step,
             world_size=self.info.world_size,
+            precision=self.precision,
+            precision_asked=cfg.precision,
+            emulated_bf16=self.precision == "bf16" and not native_bf16(self.info.device),
         )
         t_start = time.perf_counter()
         tokens = 0
