@@ -43,7 +43,7 @@ from adaptkit.data.windows import WindowDataset, make_loader
 from adaptkit.model import GroupDims, ModelConfig, Vintix, action_loss
 from adaptkit.train.config import TrainConfig
 from adaptkit.train.distributed import DistInfo
-from adaptkit.train.loop import Trainer, seed_everything
+from adaptkit.train.loop import Trainer, native_bf16, resolve_precision, seed_everything
 from adaptkit.train.run_dir import RunDir
 
 OBS, ACT = 45, 12
@@ -142,12 +142,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
+    cpu = torch.device("cpu")
     tokens_step = args.batch * args.context
     print(
         f"model: hidden {args.hidden}, {args.depth} layers, {args.heads} heads, MLP "
         f"{4 * args.hidden}, context {args.context}; batch {args.batch} "
         f"({tokens_step} timesteps/step); {torch.get_num_threads()} threads, "
-        f"torch {torch.__version__}"
+        f"torch {torch.__version__}; native bf16 on this CPU: {native_bf16(cpu)} "
+        f"(--precision auto trains in {resolve_precision('auto', cpu)})"
     )
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

@@ -81,7 +81,7 @@ def test_pretrain_then_seed_spelling(cli_world, monkeypatch):
     [
         (["--pretrained-path", "nowhere"], "no such file"),
         (["--data-dir", "missing"], "does not exist"),
-        (["--precision", "fp16"], "'fp16' is not one of 'fp32', 'bf16'"),
+        (["--precision", "fp16"], "'fp16' is not one of 'auto', 'fp32', 'bf16'"),
         (["--dataset-config-paths", "[oops"], "JSON"),
     ],
 )

@@ -64,3 +64,19 @@ def test_model_small_yaml_is_the_default():
 
     path = Path(__file__).parents[1] / "configs" / "model_small.yaml"
     assert read_model_config(path).model_dict() == ModelConfig().model_dict()
+
+
+def test_auto_precision_is_bf16_only_where_the_device_has_it(monkeypatch):
+    from adaptkit.train import loop
+
+    cpu = torch.device("cpu")
+    assert TrainConfig.for_finetune().precision == "auto"  # the fine-tune's default
+    assert loop.resolve_precision("fp32", cpu) == "fp32"
+    assert loop.resolve_precision("bf16", cpu) == "bf16"  # asked for: honoured, even emulated
+    monkeypatch.setattr(loop, "native_bf16", lambda device: True)
+    assert loop.resolve_precision("auto", cpu) == "bf16"
+    monkeypatch.setattr(loop, "native_bf16", lambda device: False)
+    assert loop.resolve_precision("auto", cpu) == "fp32"
+    monkeypatch.undo()
+    # the real probe answers without raising, and agrees with itself
+    assert loop.resolve_precision("auto", cpu) == ("bf16" if loop.native_bf16(cpu) else "fp32")

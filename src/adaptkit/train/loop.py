@@ -73,7 +73,7 @@ def set_rng_state(state: dict[str, Any]) -> None:
 def native_bf16(device: torch.device) -> bool:
     """Whether the device computes bf16 natively: a CUDA GPU that supports it, or a CPU with
     bf16 instructions (AVX512-BF16 / AMX). Elsewhere bf16 autocast is emulated: on an AVX2-only
-    CPU a bf16 matmul was measured 38× slower than fp32 (bench/precision.py)."""
+    CPU a bf16 training step was measured 16–18× slower than fp32 (bench/bench_train.py)."""
     try:
         if device.type == "cuda":
             return bool(torch.cuda.is_bf16_supported())
