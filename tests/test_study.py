@@ -101,3 +101,6 @@ def test_ci_preset_end_to_end_resume_and_report(tmp_path, monkeypatch):
     # another plan into the same folder is refused in one line
     r = runner.invoke(app, ["study", "--preset", "readme", "--out", str(out)])
     assert r.exit_code == 1 and "other settings" in r.output
+    for changed in (["--task", "varied"], ["--budget-steps", "4"]):  # what results depend on
+        r = runner.invoke(app, ["study", "--preset", "ci", "--out", str(out), *changed])
+        assert r.exit_code == 1 and "other settings" in r.output, changed

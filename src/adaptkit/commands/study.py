@@ -48,6 +48,13 @@ def register(app: typer.Typer) -> None:
             help="Task variant: walk, varied (see `adaptkit collect --help`).",
             show_default="the preset's",
         ),
+        budget_steps: int = typer.Option(
+            None,
+            "--budget-steps",
+            min=1,
+            help="Optimiser steps every mode trains for.",
+            show_default="the preset's",
+        ),
         icl: bool = typer.Option(
             None, "--icl/--no-icl", help="The in-context stage.", show_default="the preset's"
         ),
@@ -84,6 +91,7 @@ def register(app: typer.Typer) -> None:
             "modes": parse_list("--modes", modes),
             "seeds": parse_list("--seeds", seeds, int),
             "task": task,
+            "budget_steps": budget_steps,
             "icl": icl,
             "icl_robot": icl_robot,
             "icl_size": icl_size,
