@@ -65,9 +65,13 @@ def test_findings_from_rows():
 
     rows = [row("10ep", "frozen", 0.7), row("10ep", "scratch", 0.3), row("10ep", "lora", 0.6),
             row("1hist", "frozen", 0.9), row("1hist", "scratch", 0.85)]  # fmt: skip
-    f = findings(rows)
+    f = findings(rows, {"mc": 0.4})
     assert [(w["size"], w["best_mode"]) for w in f["wins"]] == [("10ep", "frozen")]
+    assert not f["wins"][0]["below_standing"] and f["wins"][0]["zero_shot"] == 0.4
     assert f["best_mode_per_size"]["1hist"]["mode"] == "frozen"
+    # a "win" where the best base mode is still below standing still is flagged as such
+    f = findings([row("1ep", "frozen", -0.1), row("1ep", "scratch", -0.5)])
+    assert f["wins"][0]["below_standing"] and f["wins"][0]["zero_shot"] is None
 
 
 def test_ci_preset_end_to_end_resume_and_report(tmp_path, monkeypatch):

@@ -79,9 +79,14 @@ def aggregate(cells: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-def findings(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+def findings(
+    rows: Sequence[dict[str, Any]], zero_shot: dict[str, float | None] | None = None
+) -> dict[str, Any]:
     """Where a pretrained base beats same-budget scratch by ≥ WIN_MARGIN (its best mode, per
-    robot and size), and the best mode per data size (mean over robots)."""
+    robot and size), and the best mode per data size (mean over robots). A win whose best mode
+    stays at or below standing still (score ≤ 0) is flagged: neither policy is of use there.
+    `zero_shot`: each robot's base score with no data of it, set beside each comparison."""
+    zero_shot = zero_shot or {}
     by = {(r["robot"], r["size"], r["mode"]): r for r in rows}
     wins, comparisons = [], []
     for (robot, size, mode), r in by.items():
@@ -105,6 +110,8 @@ def findings(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
             "best": best["normalised_mean"],
             "scratch": r["normalised_mean"],
             "difference": diff,
+            "below_standing": best["normalised_mean"] <= 0.0,
+            "zero_shot": zero_shot.get(robot),
         }
         comparisons.append(item)
         if diff >= WIN_MARGIN:
@@ -159,11 +166,20 @@ def write_report(out: Path | str) -> dict[str, Any]:
     """report.md, summary.json, study.png and icl.png in `out`; returns the summary."""
     out = Path(out)
     plan = json.loads((out / "plan.json").read_text())["plan"]
-    cells = load_cells(out)
+    axes = [set(plan[k]) for k in ("targets", "sizes", "modes", "seeds")]
+    every = load_cells(out)
+    # the plan's cells only: a folder grown by runs with other axes reports what was asked
+    cells = [
+        c
+        for c in every
+        if all(
+            v in a for v, a in zip((c["robot"], c["size"], c["mode"], c["seed"]), axes, strict=True)
+        )
+    ]
     rows = aggregate(cells)
-    found = findings(rows)
-    found["paired_vs_scratch"] = paired(cells)
     refs = {p.stem: json.loads(p.read_text()) for p in sorted((out / "refs").glob("*.json"))}
+    found = findings(rows, {r: _zero_shot_score(d) for r, d in refs.items()})
+    found["paired_vs_scratch"] = paired(cells)
     icl_path = out / "icl.json"
     icl = json.loads(icl_path.read_text()) if icl_path.is_file() else None
     expected = len(plan["targets"]) * len(plan["sizes"]) * len(plan["modes"]) * len(plan["seeds"])
@@ -171,6 +187,7 @@ def write_report(out: Path | str) -> dict[str, Any]:
         "preset": plan["preset"],
         "cells_done": len(cells),
         "cells_planned": expected,
+        "cells_outside_plan": len(every) - len(cells),
         "rows": rows,
         "findings": found,
         "refs": {
@@ -198,7 +215,14 @@ def _markdown(plan: dict[str, Any], s: dict[str, Any], refs: dict[str, Any]) -> 
         f"Cells finished: {s['cells_done']} of {s['cells_planned']} planned "
         f"(robots {', '.join(plan['targets'])}; sizes {', '.join(plan['sizes'])}; modes "
         f"{', '.join(plan['modes'])}; seeds {', '.join(map(str, plan['seeds']))}). Each robot's "
-        f"base is pretrained on the other robots of {', '.join(plan['pool'])}. Every mode trains "
+        f"base is pretrained on the other robots of {', '.join(plan['pool'])}."
+        + (
+            f" ({s['cells_outside_plan']} more cells in this folder, of other axes, are left "
+            "out: rerun with those axes to report them.)"
+            if s.get("cells_outside_plan")
+            else ""
+        )
+        + " Every mode trains "
         f"{plan['budget_steps']} optimiser steps (batch {plan['batch_size']}, lr {plan['lr']:g}); "
         f"evaluation: {plan['eval_envs']} envs × {plan['eval_episodes']} episodes of "
         f"{plan['episode_length']} steps in one context, env seed {plan['eval_seed']} for every "
@@ -235,9 +259,10 @@ def _markdown(plan: dict[str, Any], s: dict[str, Any], refs: dict[str, Any]) -> 
             f"{WIN_MARGIN} normalised score at equal data:"
         )
         for w in f["wins"]:
+            below = " — both at or below standing still: no useful policy either way"
             lines.append(
                 f"- {w['robot']}, {w['size']}: {w['best_mode']} {w['best']:.2f} vs scratch "
-                f"{w['scratch']:.2f} (+{w['difference']:.2f})"
+                f"{w['scratch']:.2f} (+{w['difference']:.2f}){below if w['below_standing'] else ''}"
             )
     else:
         lines.append(
@@ -247,9 +272,11 @@ def _markdown(plan: dict[str, Any], s: dict[str, Any], refs: dict[str, Any]) -> 
     if f["comparisons"]:
         lines += ["", "Best base mode minus scratch, per robot and size:", ""]
         for c in f["comparisons"]:
+            z = c.get("zero_shot")
             lines.append(
                 f"- {c['robot']}, {c['size']}: {c['best_mode']} {c['best']:.2f} − scratch "
                 f"{c['scratch']:.2f} = {c['difference']:+.2f}"
+                + (f" (the base zero-shot, no data of the robot: {z:.2f})" if z is not None else "")
             )
     if f["paired_vs_scratch"]:
         lines += [
@@ -381,3 +408,15 @@ def _task_line(name: str) -> str:
 
     task = TASKS.get(name)
     return f"{name} ({task.description})" if task else name
+
+
+def _zero_shot_score(refs: dict[str, Any]) -> float | None:
+    """The base's zero-shot normalised score from a robot's references (None if it had none)."""
+    try:
+        demo, stand = refs["demonstrator"]["mean_return"], refs["stand"]["mean_return"]
+        z = refs["zero-shot"]["mean_return"]
+    except (KeyError, TypeError):
+        return None
+    if z is None or demo == stand:
+        return None
+    return (z - stand) / (demo - stand)
