@@ -19,7 +19,7 @@ def register(app: typer.Typer) -> None:
             "readme",
             "--preset",
             help="ci (tiny, seconds), readme (≈ 40 min on 2 cores), full, varied (the harder "
-            "task: speed commands, random mass and friction).",
+            "task: speed commands, random mass and friction; ≈ 1 h).",
         ),
         out: Path = typer.Option(
             None, "--out", help="Results folder (resumable).", show_default="study/PRESET"
