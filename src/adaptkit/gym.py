@@ -36,6 +36,7 @@ from adaptkit.errors import AdaptkitError
 from adaptkit.plugins import Registry, load_registry
 from adaptkit.robot import RobotSpec
 from adaptkit.sim.env import LocomotionEnv
+from adaptkit.tasks import DEFAULT_TASK
 
 NAMESPACE = "adaptkit"
 VERSION = 0
@@ -81,7 +82,7 @@ class LocomotionGymEnv(gymnasium.Env):
         episode_length: int = EPISODE_LENGTH,
         width: int = 480,
         height: int = 320,
-        task: str = "walk",
+        task: str = DEFAULT_TASK,
     ) -> None:
         if render_mode not in (None, *self.metadata["render_modes"]):
             raise AdaptkitError(f"render_mode: expected 'rgb_array' or None, got {render_mode!r}")
@@ -156,7 +157,7 @@ class LocomotionVectorEnv(VectorEnv):
         render_mode: str | None = None,
         width: int = 480,
         height: int = 320,
-        task: str = "walk",
+        task: str = DEFAULT_TASK,
     ) -> None:
         self.robot = _spec(robot)
         self.autoreset_mode = AutoresetMode(autoreset_mode)

@@ -36,6 +36,7 @@ from adaptkit.plugins import Registry, get_registry
 from adaptkit.progress import SILENT, NoteCollector, Reporter
 from adaptkit.robot import RobotSpec
 from adaptkit.sim.collect import collect_histories
+from adaptkit.tasks import DEFAULT_TASK
 from adaptkit.train import FinetuneJob, RunResult, TrainConfig, finetune, pretrain
 from adaptkit.train import distributed as dd
 from adaptkit.train.metrics import MetricsLogger, check_installed
@@ -75,7 +76,9 @@ class Recipe:
     eval_episodes: int = defaults.EPISODES
     eval_seed: int = defaults.HELD_OUT_SEED  # never used to collect training data
     episode_length: int = 1000
-    task: str = "walk"  # the task variant the data are collected and evaluated on (adaptkit.tasks)
+    task: str = (
+        DEFAULT_TASK  # the task variant the data are collected and evaluated on (adaptkit.tasks)
+    )
 
     @classmethod
     def tiny(cls) -> Recipe:
@@ -155,16 +158,17 @@ def ensure_robot_data(
 ) -> bool:
     """Collect the robot's learning histories unless they are there (collected for the recipe's
     task: histories of another task are an error, not silently reused). True if it collected."""
-    if has_data(spec, data_dir):
-        folder = robot_data_folder(spec, data_dir)
-        collector = (read_task_metadata(folder) or {}).get("collector")
-        if isinstance(collector, dict) and collector.get("task", "walk") != recipe.task:
-            raise AdaptkitError(
-                f"{folder}: holds histories of task {collector.get('task', 'walk')!r}, this "
-                f"run needs task {recipe.task!r}; use another data folder"
-            )
-        return False
     folder = robot_data_folder(spec, data_dir)
+    if has_data(spec, data_dir):
+        collector = (read_task_metadata(folder) or {}).get("collector")
+        if isinstance(collector, dict):  # histories adaptkit collected: of the recipe's task?
+            recorded = collector.get("task", DEFAULT_TASK)
+            if recorded != recipe.task:
+                raise AdaptkitError(
+                    f"{folder}: holds histories of task {recorded!r}, this run needs task "
+                    f"{recipe.task!r}; use another data folder"
+                )
+        return False
     if spec.mjcf is None:
         raise AdaptkitError(
             f"robot {spec.name!r}: no learning histories in {folder} and its plugin declares no "

@@ -13,6 +13,7 @@ from adaptkit.commands.render import RichReporter, console, fmt, print_json, tab
 from adaptkit.defaults import KVDtype, Sim, TokenOrderChoice
 from adaptkit.errors import AdaptkitError
 from adaptkit.plugins import get_registry
+from adaptkit.tasks import DEFAULT_TASK
 
 EPOCH_RE = re.compile(r"^\d+_epoch$")
 
@@ -60,7 +61,7 @@ OPT_SIM = typer.Option(
     D.SIM, "--sim", help="Physics: mujoco, or genesis (pip install 'adaptkit[genesis]')."
 )
 OPT_TASK = typer.Option(
-    "walk",
+    DEFAULT_TASK,
     "--task",
     help="Task variant: walk (vx 0.5 m/s, the reference), varied (vx commands re-drawn every "
     "2 s, random mass and friction).",

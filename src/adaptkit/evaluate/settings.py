@@ -10,7 +10,7 @@ from adaptkit import defaults
 from adaptkit.defaults import KVDtype, Sim
 from adaptkit.errors import AdaptkitError
 from adaptkit.model.config import TOKEN_ORDERS
-from adaptkit.tasks import get_task
+from adaptkit.tasks import DEFAULT_TASK, get_task
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ class EvalSettings:
     kv_dtype: KVDtype = KVDtype.AUTO  # the KV cache's dtype (adaptkit.evaluate.plan)
     base: str | Path | None = None  # the base of adapter models (None: the one each records)
     sim: Sim = defaults.SIM  # the physics behind the env (adaptkit.sim.backend)
-    task: str = "walk"  # the task variant (adaptkit.tasks)
+    task: str = DEFAULT_TASK  # the task variant (adaptkit.tasks)
     # forget the context at every episode start: the control for in-context learning (the
     # default chains an env's episodes in one context)
     reset_context: bool = False

@@ -185,7 +185,7 @@ class LocomotionEnv:
         self.step_num = np.zeros(n, dtype=np.int64)
         self.episode_return = np.zeros(n)
         self._feat = np.zeros((n, len(columns)), dtype=np.float32)  # every term, every env
-        self._feat[:, 6:9] = self.commands * COMMAND_SCALE
+        self._set_commands(np.arange(n), self.commands)
 
     # -- state views (valid until the next step) ---------------------------------------------
     @property

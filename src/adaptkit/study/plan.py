@@ -14,7 +14,7 @@ from typing import Any
 
 from adaptkit.errors import AdaptkitError
 from adaptkit.pipeline import TINY_MODEL
-from adaptkit.tasks import get_task
+from adaptkit.tasks import DEFAULT_TASK, get_task
 
 # data sizes: subsets of the robot's learning histories, from the low-noise end of history 0
 SIZES = ("1ep", "10ep", "1hist", "all")
@@ -50,7 +50,7 @@ class StudyPlan:
     modes: tuple[str, ...] = MODES
     seeds: tuple[int, ...] = (0, 1)
     # -- data (collected with each robot's demonstrator, noise decaying over a history) -------
-    task: str = "walk"  # the task variant data are collected and cells evaluated on
+    task: str = DEFAULT_TASK  # the task variant data are collected and cells evaluated on
     histories: int = 4
     steps_per_history: int = 10_000
     episode_length: int = 250  # short episodes: a 256-step context sees about one of them

@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 
 from adaptkit.fileio import write_text_atomic
 from adaptkit.study.plan import MODES, SIZES
+from adaptkit.tasks import DEFAULT_TASK, TASKS
 
 # two-sided 95 % Student t quantiles t(0.975, df), df = 1..30 (beyond: the normal's 1.96)
 T95 = (
@@ -210,7 +211,7 @@ def _markdown(plan: dict[str, Any], s: dict[str, Any], refs: dict[str, Any]) -> 
     lines = [
         f"# Study ({s['preset']} preset)",
         "",
-        f"Task: {_task_line(plan.get('task', 'walk'))}.",
+        f"Task: {_task_line(plan.get('task', DEFAULT_TASK))}.",
         "",
         f"Cells finished: {s['cells_done']} of {s['cells_planned']} planned "
         f"(robots {', '.join(plan['targets'])}; sizes {', '.join(plan['sizes'])}; modes "
@@ -404,8 +405,6 @@ def _plot_icl(icl: dict[str, Any], path: Path) -> None:
 
 
 def _task_line(name: str) -> str:
-    from adaptkit.tasks import TASKS
-
     task = TASKS.get(name)
     return f"{name} ({task.description})" if task else name
 
