@@ -77,7 +77,7 @@ def old_path(files: list[Path]) -> None:
     """Before the pre-flight: compute_stats read the files once (moments only), training read
     them again (read_history)."""
     from adaptkit.data.history import iter_chunks, read_history
-    from adaptkit.data.stats import RunningMoments
+    from adaptkit.data.moments import RunningMoments
 
     obs_m, act_m = RunningMoments(45), RunningMoments(12)
     for path in files:

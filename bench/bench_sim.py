@@ -28,7 +28,7 @@ from adaptkit.evaluate import EvalSettings, evaluate_policy
 from adaptkit.plugins import load_registry
 from adaptkit.sim import load_policy
 from adaptkit.sim.env import LocomotionEnv
-from adaptkit.sim.model import SUBSTEPS
+from adaptkit.sim.physics import SUBSTEPS
 
 ROBOTS = ("go1", "go2", "a1", "minicheetah")
 ENV_COUNTS = (1, 16, 100)

@@ -20,17 +20,17 @@ from helpers_model import (
     write_reference_checkpoint,
 )
 
-from adaptkit.adapter import BaseRef, load_adapter, save_adapter
+from adaptkit.adapter import BaseRef, save_adapter
 from adaptkit.checkpoint import (
     checkpoint_fingerprint,
     epoch_dir,
     fingerprint,
     latest_checkpoint,
-    load_checkpoint,
     load_training_state,
     save_checkpoint,
 )
 from adaptkit.errors import AdaptkitError
+from adaptkit.loader import load_adapter, load_checkpoint
 from adaptkit.meta import CheckpointMeta, Stats
 from adaptkit.model import GroupDims, Vintix
 from adaptkit.surgery import add_group, robot_task_meta

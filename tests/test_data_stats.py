@@ -11,9 +11,11 @@ from helpers_data import write_synthetic_history
 from helpers_model import tiny_meta
 
 from adaptkit.data.history import write_history
-from adaptkit.data.stats import STD_FLOOR, compute_stats
+from adaptkit.data.moments import STD_FLOOR
+from adaptkit.data.stats import compute_stats
+from adaptkit.data.stats_file import choose_stats, load_stats_file, save_stats_file
 from adaptkit.errors import AdaptkitError
-from adaptkit.meta import Stats, choose_stats, load_stats_file, save_stats_file
+from adaptkit.meta import Stats
 
 
 def test_stats_equal_numpy_over_concatenated_histories(tmp_path):

@@ -24,8 +24,8 @@ from helpers_fork import (
 )
 from typer.testing import CliRunner
 
-from adaptkit.checkpoint import load_checkpoint
 from adaptkit.cli import app
+from adaptkit.config_file import config_token_order
 from adaptkit.data.config import load_dataset_configs
 from adaptkit.data.history import (
     extra_observation_rows,
@@ -37,7 +37,7 @@ from adaptkit.data.history import (
 from adaptkit.data.stats import compute_stats
 from adaptkit.data.validate import validate_dataset
 from adaptkit.errors import AdaptkitError
-from adaptkit.meta import config_token_order
+from adaptkit.loader import load_checkpoint
 from adaptkit.model import GroupDims, ModelConfig
 
 runner = CliRunner()

@@ -12,10 +12,11 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from adaptkit.checkpoint import load_checkpoint
+from adaptkit.bootstrap import Recipe
 from adaptkit.cli import app
 from adaptkit.evaluate import EvalSettings, evaluate
-from adaptkit.pipeline import Recipe, adapt
+from adaptkit.loader import load_checkpoint
+from adaptkit.pipeline import adapt
 from adaptkit.plugins import get_registry
 from adaptkit.train import FinetuneJob, TrainConfig
 

@@ -13,8 +13,8 @@ import pytest
 import torch
 from helpers_train import torchrun
 
+from adaptkit.bootstrap import build_on_rank_zero
 from adaptkit.errors import AdaptkitError
-from adaptkit.pipeline import build_on_rank_zero
 
 SCRIPT = textwrap.dedent(
     """

@@ -475,7 +475,7 @@ def test_disk_full_mid_run_keeps_every_complete_checkpoint(base, tmp_path, tmpfs
     assert "no space left on device (disk full)" in line, line
     run = small / "run"
     assert not [p for p in run.iterdir() if ".tmp-" in p.name]  # no half-written save left
-    from adaptkit.checkpoint import load_checkpoint
+    from adaptkit.loader import load_checkpoint
 
     load_checkpoint(run)  # the newest complete checkpoint still loads
 
@@ -640,7 +640,8 @@ def test_every_writer_fsyncs_the_file_and_its_folder(tmp_path, monkeypatch):
     from adaptkit.checkpoint import save_checkpoint
     from adaptkit.data.config import write_dataset_config
     from adaptkit.data.history import HistoryWriter, write_task_metadata
-    from adaptkit.meta import Stats, save_stats_file
+    from adaptkit.data.stats_file import save_stats_file
+    from adaptkit.meta import Stats
 
     synced: list[str] = []
     real = os.fsync

@@ -8,11 +8,11 @@ import pytest
 from helpers_model import tiny_checkpoint
 
 from adaptkit import AdaptkitError
-from adaptkit.adapter import load_adapter
+from adaptkit.bootstrap import has_data
 from adaptkit.checkpoint import load_training_state
 from adaptkit.evaluate import EvalSettings, compare
+from adaptkit.loader import load_adapter
 from adaptkit.model import ModelConfig
-from adaptkit.pipeline import has_data
 from adaptkit.sim import LocomotionEnv
 from adaptkit.sim.collect import collect_histories
 from adaptkit.sim.demonstrator import load_policy

@@ -19,8 +19,10 @@ from adaptkit.errors import AdaptkitError
 from adaptkit.evaluate import EvalSettings
 from adaptkit.plugins import load_registry
 from adaptkit.sim import backend as backend_mod
-from adaptkit.sim.backend import STATE_WIDTH, make_backend
-from adaptkit.sim.env import LocomotionEnv, quat_from_rpy
+from adaptkit.sim.backend import make_backend
+from adaptkit.sim.env import LocomotionEnv
+from adaptkit.sim.physics import STATE_WIDTH
+from adaptkit.sim.rotations import quat_from_rpy
 
 HAS_GENESIS = importlib.util.find_spec("genesis") is not None
 SIMS = [

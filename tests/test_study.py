@@ -10,11 +10,12 @@ import pytest
 from typer.testing import CliRunner
 
 from adaptkit.cli import app
+from adaptkit.data.windows import count_windows
 from adaptkit.errors import AdaptkitError
 from adaptkit.study import run as study_run
 from adaptkit.study.plan import StudyPlan, parse_list
 from adaptkit.study.report import findings, mean_ci
-from adaptkit.study.run import budget_epochs, cell_shape, windows
+from adaptkit.study.run import budget_epochs, cell_shape
 
 
 def test_plan_presets_and_axes():
@@ -25,7 +26,20 @@ def test_plan_presets_and_axes():
     readme = StudyPlan.preset_named("readme")
     assert readme.base_robots("go1") == ("go2", "a1", "minicheetah")
     assert len(readme.cells()) == 4 * 2 * 5 * 2
-    assert readme.icl_context >= 3 * readme.episode_length  # the context spans ≥ 3 episodes
+    assert readme.icl_context >= 3 * readme.recipe.episode_length  # context spans ≥ 3 episodes
+    # plan.json keeps its flat form: results folders written before the plan held a Recipe
+    # still agree with the same preset
+    assert readme.data_key() == {
+        "task": "walk", "pool": ["go1", "go2", "a1", "minicheetah"], "histories": 4,
+        "steps_per_history": 10_000, "episode_length": 250, "collect_envs": 4,
+        "collect_seed": 0, "model": {}, "pretrain_epochs": 2, "pretrain_lr": 3e-4,
+        "pretrain_batch": 32, "budget_steps": 40, "batch_size": 16, "lr": 1e-3, "lora_rank": 4,
+        "precision": "auto", "eval_envs": 16, "eval_episodes": 3, "eval_seed": 777,
+        "icl_context": 768, "icl_episodes": 6,
+    }  # fmt: skip
+    evaluation = readme.eval_settings()
+    assert (evaluation.num_envs, evaluation.episodes, evaluation.seed) == (16, 3, 777)
+    assert evaluation.episode_length == 250 and evaluation.threads == readme.threads
     assert parse_list("--seeds", "0, 2", int) == (0, 2) and parse_list("--robots", None) is None
     with pytest.raises(AdaptkitError, match="--modes: \\['frozn'\\] not among"):
         readme.replace(modes=("frozn",))
@@ -49,7 +63,7 @@ def test_mean_ci_against_known_numbers():
 
 
 def test_budget_and_window_arithmetic():
-    assert windows([1000], 256, 64) == math.ceil(744 / 64)
+    assert count_windows([1000], 256, 64) == math.ceil(744 / 64)
     assert cell_shape([250], 256, 16) == (125, 7)  # one short episode: half of it, denser
     ctx, stride = cell_shape([10_000], 256, 16)
     assert (ctx, stride) == (256, 64)

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from adaptkit.bootstrap import Recipe, ensure_robot_data
 from adaptkit.cli import app
 from adaptkit.errors import AdaptkitError
 from adaptkit.evaluate import EvalSettings
-from adaptkit.pipeline import Recipe, ensure_robot_data
 from adaptkit.plugins import load_registry
 from adaptkit.sim.demonstrator import TrotDemonstrator
 from adaptkit.sim.env import COMMAND_SCALE, RESET_JOINT_NOISE, LocomotionEnv, feature_columns
@@ -173,5 +173,6 @@ def test_task_travels_from_collection_to_evaluation_and_studies(specs, tmp_path)
     with pytest.raises(AdaptkitError, match="--task"):
         EvalSettings(task="sprint")
     varied = StudyPlan.preset_named("varied")
-    assert varied.task == "varied" and varied.data_key()["task"] == "varied"
+    assert varied.recipe.task == "varied" and varied.data_key()["task"] == "varied"
+    assert varied.eval_settings().task == "varied"
     assert StudyPlan().data_key()["task"] == "walk"

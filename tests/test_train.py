@@ -9,9 +9,8 @@ import pytest
 import torch
 from helpers_train import TINY_MODEL, job, make_world, state_dict, tiny_train
 
-from adaptkit.adapter import load_adapter
-from adaptkit.checkpoint import load_checkpoint
 from adaptkit.errors import AdaptkitError
+from adaptkit.loader import load_adapter, load_checkpoint
 from adaptkit.model import Vintix
 from adaptkit.plugins import get_registry
 from adaptkit.progress import Reporter

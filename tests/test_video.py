@@ -128,18 +128,26 @@ def test_grid_tiles_row_major():
     assert g[0, 0, 0] == 0 and g[0, 3, 0] == 1 and g[2, 0, 0] == 2 and g[2, 3, 0] == 0
 
 
-def test_missing_encoder_or_gl_is_one_line(registry, checkpoint, tmp_path, monkeypatch):
+def _video_args(checkpoint, out):
+    args = ["eval", str(checkpoint), "--robot", "go1", "--num-envs", "1", "--episodes", "1"]
+    return [*args, "--out", str(out), "--video"]
+
+
+def test_missing_encoder_is_one_line(registry, checkpoint, tmp_path, monkeypatch):
+    """Without the video extra (hidden here whether or not it is installed): one line naming it."""
     real = importlib.util.find_spec
     monkeypatch.setattr(
         importlib.util, "find_spec", lambda name, *a: None if name == "av" else real(name, *a)
     )
-    args = ["eval", str(checkpoint), "--robot", "go1", "--num-envs", "1", "--episodes", "1"]
-    args += ["--out", str(tmp_path / "o"), "--video"]
-    res = CliRunner().invoke(app, args)
+    res = CliRunner().invoke(app, _video_args(checkpoint, tmp_path / "o"))
     assert res.exit_code == 1 and "pip install 'adaptkit[video]'" in res.output
     assert "Traceback" not in res.output and not (tmp_path / "o").exists()
-    monkeypatch.setattr(importlib.util, "find_spec", real)
 
+
+def test_missing_gl_is_one_line(registry, checkpoint, tmp_path, monkeypatch):
+    """With the video extra but no OpenGL library: one line naming the system packages."""
+    pytest.importorskip("av")
+    pytest.importorskip("PIL")
     import mujoco
 
     def no_gl(*a, **k):
@@ -147,7 +155,7 @@ def test_missing_encoder_or_gl_is_one_line(registry, checkpoint, tmp_path, monke
 
     monkeypatch.setattr(mujoco, "Renderer", no_gl)
     monkeypatch.setenv("MUJOCO_GL", "egl")
-    res = CliRunner().invoke(app, args)
+    res = CliRunner().invoke(app, _video_args(checkpoint, tmp_path / "o"))
     assert res.exit_code == 1, res.output
     assert "error: rendering needs an OpenGL context" in res.output
     assert "apt-get install libegl1" in res.output and "libosmesa6" in res.output

@@ -11,14 +11,13 @@ An adapter is a folder (an adapter-sized `NNNN_epoch` of a frozen-trunk fine-tun
     state.pth                   (a training epoch only) the optimiser state, for --resume
 
 Applying one to a base is refused unless the base's weights have the fingerprint the adapter was
-trained on. `merge_adapter` writes a full `NNNN_epoch` (model.pth, metadata.json, config.json)
-that the reference loader reads.
+trained on. Loading one onto its base and merging the two into a full `NNNN_epoch` that the
+reference loader reads is adaptkit.loader's job.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,23 +34,18 @@ from adaptkit.checkpoint import (
     Checkpoint,
     digest,
     fingerprint,
-    is_complete,
-    load_checkpoint,
     load_weights,
-    resolve_checkpoint,
-    save_checkpoint,
     state_dict_report,
-    unwrap,
 )
+from adaptkit.config_file import TokenOrder, parse_config
 from adaptkit.errors import AdaptkitError
 from adaptkit.fileio import atomic_dir, to_json_text
-from adaptkit.meta import CheckpointMeta, TokenOrder, parse_config, read_json
-from adaptkit.model import GroupDims, Vintix
+from adaptkit.meta import CheckpointMeta, read_json
+from adaptkit.model import GroupDims, Vintix, unwrap
 from adaptkit.model.lora import lora_groups
 
 ADAPTER_FORMAT, ADAPTER_VERSION = "adaptkit-adapter", 2
 ADAPTER_TYPE = "vintix_group"  # a whole new group (encoders + decoder), trunk untouched
-_EPOCH_RE = re.compile(r"^(\d+)_epoch$")
 
 
 @dataclass(frozen=True)
@@ -316,82 +310,3 @@ def _token_order(base: Checkpoint, cfg: AdapterConfig, path: Path) -> TokenOrder
     base.model.set_token_order(cfg.token_order)
     base.config = base.model.config
     return TokenOrder(cfg.token_order, f"recorded in adapter {path.name}", True)
-
-
-def _base_candidates(cfg: AdapterConfig) -> list[str | Path]:
-    """Where to look for an adapter's base: the resolved dir it trained on, then the path (or
-    Hub reference) as given."""
-    out: list[str | Path] = []
-    if cfg.base.path is not None and cfg.base.path.exists():
-        out.append(cfg.base.path)
-    out.append(cfg.base.name)
-    return out
-
-
-def load_adapter_checkpoint(
-    adapter_path: Path | str,
-    base: Checkpoint | Path | str | None = None,
-    *,
-    device: torch.device | str = "cpu",
-    config_overrides: Mapping[str, Any] | None = None,
-    token_order: str | None = None,
-) -> Checkpoint:
-    """An adapter dir loaded onto its base: `base` if given, else the one it records
-    (`token_order`: the base's, when its config.json does not record it)."""
-    adapter_path = resolve_checkpoint(adapter_path)
-    cfg, _ = read_adapter(adapter_path)
-    if isinstance(base, Checkpoint):
-        return apply_adapter(base, adapter_path)
-    if base is None:
-        tried = []
-        for candidate in _base_candidates(cfg):
-            try:
-                resolve_checkpoint(candidate)
-            except AdaptkitError as exc:
-                tried.append(str(exc))
-                continue
-            base = candidate
-            break
-        else:
-            raise AdaptkitError(
-                f"adapter {adapter_path}: its base ({cfg.base.name}, fingerprint "
-                f"{cfg.base.fingerprint[:16]}) is not found ({'; '.join(tried)}); pass it with "
-                "--base"
-            )
-    loaded = load_checkpoint(base, config_overrides=config_overrides, token_order=token_order)
-    out = apply_adapter(loaded, adapter_path, fresh_hashes=True)
-    out.model.to(device)
-    return out
-
-
-def load_adapter(base: Checkpoint | Path | str, adapter_path: Path | str) -> Checkpoint:
-    """Base (a loaded Checkpoint, extended in place, or a path) + adapter."""
-    return load_adapter_checkpoint(adapter_path, base)
-
-
-# -- merging -----------------------------------------------------------------------------------
-def merge_target(adapter_path: Path, out: Path | str) -> Path:
-    """`out` itself when it is named NNNN_epoch, else out/<the adapter's NNNN>_epoch."""
-    out = Path(out)
-    if _EPOCH_RE.match(out.name):
-        return out
-    m = _EPOCH_RE.match(adapter_path.name)
-    return out / (adapter_path.name if m else "0000_epoch")
-
-
-def merge_adapter(
-    adapter_path: Path | str, out: Path | str, base: Path | str | None = None
-) -> Path:
-    """Write base + adapter as one full checkpoint (model.pth, metadata.json, config.json) in
-    the reference layout; refuses to overwrite a checkpoint that exists."""
-    adapter_path = resolve_checkpoint(adapter_path)
-    target = merge_target(adapter_path, out)
-    if target.exists() and (is_complete(target) or any(target.iterdir())):
-        raise AdaptkitError(f"--out {target}: already exists; choose another folder")
-    ckpt = load_adapter_checkpoint(adapter_path, base)
-    cfg, _ = read_adapter(adapter_path)
-    config = {**ckpt.config.extra, **cfg.config, "merged_from": {
-        "adapter": str(adapter_path), "base": str(ckpt.base_path),
-        "base_fingerprint": cfg.base.fingerprint,
-    }}  # fmt: skip
-    return save_checkpoint(target, ckpt.model, ckpt.meta, config)

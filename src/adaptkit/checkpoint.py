@@ -1,8 +1,9 @@
 """Checkpoints in the Vintix layout (`NNNN_epoch/` with model.pth, metadata.json, config.json,
 state.pth): strict, memory-mapped loading with readable reports, atomic saving, tensor
 fingerprints. An `NNNN_epoch` dir may instead be an adapter (adapter_config.json +
-adapter_model.safetensors: one group on top of a base, see adaptkit.adapter); loading one loads
-its base too. What the JSON files mean is adaptkit.meta's job."""
+adapter_model.safetensors: one group on top of a base): this module knows the layout, and
+adaptkit.adapter reads adapters. adaptkit.loader is the front door that loads either. What the
+JSON files mean is adaptkit.meta's (metadata.json) and adaptkit.config_file's (config.json) job."""
 
 from __future__ import annotations
 
@@ -19,17 +20,13 @@ from typing import Any
 import torch
 from torch import nn
 
+from adaptkit.config_file import TokenOrder, checkpoint_config
 from adaptkit.errors import AdaptkitError
 from adaptkit.fileio import atomic_dir, to_json_text
-from adaptkit.meta import (
-    CheckpointMeta,
-    TokenOrder,
-    checkpoint_config,
-    parse_config,
-    read_config,
-    read_json,
-)
-from adaptkit.model import GroupDims, ModelConfig, Vintix
+from adaptkit.hub import resolve_model_path
+from adaptkit.meta import CheckpointMeta
+from adaptkit.model import GroupDims, ModelConfig, Vintix, unwrap
+from adaptkit.model.lora import lora_groups
 
 MODEL_FILE, METADATA_FILE, CONFIG_FILE, STATE_FILE = (
     "model.pth",
@@ -92,8 +89,6 @@ def resolve_checkpoint(path: Path | str) -> Path:
 
     A Hugging Face Hub reference (`hf://org/name[@rev][/sub]`, or a bare `org/name` that is no
     local path) resolves to its snapshot in the local Hub cache first (adaptkit.hub)."""
-    from adaptkit.hub import resolve_model_path  # imports huggingface_hub only for Hub refs
-
     path = resolve_model_path(path)
     if path.is_file() and path.name == MODEL_FILE:
         path = path.parent
@@ -116,17 +111,6 @@ def resolve_checkpoint(path: Path | str) -> Path:
             f"(or an adapter: {', '.join(ADAPTER_FILES)}), or a run dir holding such dirs"
         )
     return latest
-
-
-def unwrap(model: nn.Module) -> nn.Module:
-    """The plain model inside DDP (`.module`) and torch.compile (`._orig_mod`) wrappers."""
-    while True:
-        if hasattr(model, "_orig_mod"):
-            model = model._orig_mod
-        elif isinstance(model, nn.parallel.DistributedDataParallel | nn.DataParallel):
-            model = model.module
-        else:
-            return model
 
 
 # -- fingerprints ------------------------------------------------------------------------------
@@ -366,24 +350,22 @@ def save_checkpoint(
 def build_model(config: ModelConfig, meta: CheckpointMeta) -> Vintix:
     """The untrained model a checkpoint's config and metadata describe: its groups, and the LoRA
     modules its metadata records (created before any weights load)."""
-    from adaptkit.model.lora import lora_groups
-
     model = Vintix(config, meta.groups)
     for group, spec in lora_groups(meta).items():
         model.add_lora(group, spec.rank, spec.alpha)
     return model
 
 
-def load_checkpoint(
+def load_full_checkpoint(
     path: Path | str,
     *,
     device: torch.device | str = "cpu",
     config_overrides: Mapping[str, Any] | None = None,
     hash_weights: bool = True,
-    base: Path | str | None = None,
     token_order: str | None = None,
 ) -> Checkpoint:
-    """Load an `NNNN_epoch` dir (or the latest one in a run dir), strictly and verified.
+    """Load a full `NNNN_epoch` dir (or the latest one in a run dir), strictly and verified.
+    (adaptkit.loader.load_checkpoint is the front door that also takes adapters.)
 
     Lean at any size: model.pth is memory-mapped, the model is built on the 'meta' device and
     takes the mapped tensors as its own (no second copy, no random init to overwrite), and the
@@ -392,23 +374,14 @@ def load_checkpoint(
     the hashing, so nothing of the weights is read (`fingerprint` is then "").
 
     The token order is `token_order` if given, else config.json's record, else inferred from
-    config.json (adaptkit.meta.config_token_order: the quadruped fork's checkpoints do not
+    config.json (adaptkit.config_file.config_token_order: the quadruped fork's checkpoints do not
     record theirs; the weights cannot tell, both orders have the same shapes). An inferred order
     is `Checkpoint.token_order.settled == False`: adaptkit.token_order can check it on data.
-    `config_overrides` patch config.json's keys.
-
-    An adapter dir loads its base (`base`, else the one its adapter_config.json records),
-    checks the base's fingerprint and adds the adapter's group (adaptkit.adapter)."""
+    `config_overrides` patch config.json's keys."""
     ckpt_dir = resolve_checkpoint(path)
     if is_adapter(ckpt_dir):
-        from adaptkit.adapter import load_adapter_checkpoint  # adapter builds on this module
-
-        return load_adapter_checkpoint(
-            ckpt_dir,
-            base=base,
-            device=device,
-            config_overrides=config_overrides,
-            token_order=token_order,
+        raise AdaptkitError(
+            f"checkpoint {ckpt_dir}: an adapter, not a full checkpoint (load it on its base)"
         )
     config, order = checkpoint_config(ckpt_dir / CONFIG_FILE, config_overrides, token_order)
     meta = CheckpointMeta.read(ckpt_dir / METADATA_FILE)
@@ -424,20 +397,10 @@ def load_checkpoint(
     )
 
 
-def peek_config(path: Path | str, base: Path | str | None = None) -> ModelConfig:
-    """A checkpoint's (or an adapter's) model config from its JSON alone: no weights read."""
-    ckpt_dir = resolve_checkpoint(path)
-    if not is_adapter(ckpt_dir):
-        return read_config(ckpt_dir / CONFIG_FILE)
-    raw = read_json(ckpt_dir / ADAPTER_CONFIG_FILE)
-    model = raw.get("model_config") if isinstance(raw, dict) else None
-    if not isinstance(model, dict):
-        if base is None:
-            raise AdaptkitError(f"{ckpt_dir / ADAPTER_CONFIG_FILE}: no model_config")
-        return peek_config(base)
-    run = raw.get("config") if isinstance(raw.get("config"), dict) else {}
-    ctx = {"context_len": run["context_len"]} if "context_len" in run else {}
-    return parse_config({**model, **ctx}, str(ckpt_dir / ADAPTER_CONFIG_FILE))
+def read_checkpoint_meta(path: Path | str) -> CheckpointMeta:
+    """The metadata of a full checkpoint (an NNNN_epoch folder, or a run folder's newest complete
+    one), without loading its weights."""
+    return CheckpointMeta.read(resolve_checkpoint(path) / METADATA_FILE)
 
 
 def load_training_state(path: Path | str) -> dict[str, Any] | None:

@@ -13,6 +13,7 @@ from adaptkit import __version__
 from adaptkit.commands import data, evaluate, model, registry, sim, study, train
 from adaptkit.commands.render import err_console, stop_live_displays
 from adaptkit.errors import AdaptkitError
+from adaptkit.fileio import os_cause
 from adaptkit.plugins import load_registry, set_registry
 
 
@@ -31,8 +32,6 @@ class _Group(typer.core.TyperGroup):
             _one_line(exc.format_message())
             raise typer.Exit(2) from None
         except OSError as exc:  # a writer without its own wording: still the path and the cause
-            from adaptkit.fileio import os_cause
-
             where = exc.filename if exc.filename is not None else "file system"
             _one_line(f"{where}: {os_cause(exc)}")
             raise typer.Exit(1) from None

@@ -8,6 +8,8 @@ from __future__ import annotations
 import enum
 from pathlib import Path
 
+from adaptkit.errors import AdaptkitError
+
 
 class FreezeMode(str, enum.Enum):
     """What a fine-tune trains (adaptkit.surgery.freeze)."""
@@ -79,8 +81,6 @@ class Sim(str, enum.Enum):
         try:
             return cls(str(value).lower())
         except ValueError:
-            from adaptkit.errors import AdaptkitError
-
             choices = ", ".join(s.value for s in cls)
             raise AdaptkitError(f"--sim: expected one of {choices}, got {value!r}") from None
 

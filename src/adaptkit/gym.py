@@ -129,7 +129,7 @@ class LocomotionGymEnv(gymnasium.Env):
             )
             return None
         if self._renderer is None:
-            from adaptkit.sim.render import SceneRenderer
+            from adaptkit.sim.render import SceneRenderer  # a GL context only when rendering
 
             self._renderer = SceneRenderer(self.robot, *self._size)
         return self._renderer.render_env(self._env, 0)
@@ -254,7 +254,7 @@ class LocomotionVectorEnv(VectorEnv):
         if self.render_mode is None:
             return None
         if self._renderer is None:
-            from adaptkit.sim.render import SceneRenderer
+            from adaptkit.sim.render import SceneRenderer  # a GL context only when rendering
 
             self._renderer = SceneRenderer(self.robot, *self._size)
         return tuple(self._renderer.render_env(self._env, i) for i in range(self.num_envs))

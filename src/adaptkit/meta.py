@@ -1,10 +1,10 @@
-"""The one owner of checkpoint metadata: tasks, groups, normalisation stats, reward scale, token
-order and observation layout.
+"""The one owner of checkpoint metadata: tasks, groups, normalisation stats, reward scale and
+observation layout.
 
 `metadata.json` (reference layout: task → {group_name, observation_shape, action_dim,
-action_type, reward_scale, obs_mean, obs_std, acs_mean, acs_std, ...}), `config.json` and
-`stats.json` are parsed and validated here and nowhere else; everything else in adaptkit works
-with the typed objects below.
+action_type, reward_scale, obs_mean, obs_std, acs_mean, acs_std, ...}) is parsed and validated
+here and nowhere else (config.json: adaptkit.config_file; stats.json and which stats a task uses:
+adaptkit.data.stats_file); everything else in adaptkit works with the typed objects below.
 
 Rules, written once:
 - a task entry is complete (every reference field present), dims are positive integers, the
@@ -12,25 +12,6 @@ Rules, written once:
   legal: the reference divides by std + 1e-6; stats adaptkit computes are floored at 1e-3);
 - all tasks of a group have the same obs/action dims (the group's dims are its first task's);
 - unknown keys of a task entry pass through unchanged.
-
-Which stats a task uses, in this order (`choose_stats`):
-1. the checkpoint's own entry for the task (a fine-tuned or resumed model keeps its stats);
-2. an explicitly given stats.json (`--stats`) that has the task;
-3. the robot plugin's stats file, if it has the task;
-4. `stats.json` in the data folder, if it has the task;
-5. computed from the task's learning histories (and recorded in the checkpoint);
-6. evaluation of a robot the checkpoint has never seen, with no data: the mean of the chosen
-   group's task stats (`CheckpointMeta.group_mean_stats`).
-A source whose entry for the task has other dims than wanted (e.g. a stats.json of the 45-dim
-histories when the task runs 33-dim ones) is skipped.
-
-The token order of a checkpoint (`config_token_order`), in this order:
-1. given explicitly (`--token-order`);
-2. recorded in config.json (`token_order`; adaptkit always records it);
-3. not recorded: the quadruped fork's own training keys in config.json (`random_sample_frac`,
-   `finetune_*`) mean the fork's act,rew,obs; otherwise the released obs,act,rew. Such a guess is
-   unsettled: with data of the checkpoint's own tasks at hand, adaptkit.token_order's loss check
-   decides instead.
 
 A task adaptkit writes records its robot's observation layout (`obs_layout`, an extra key) so
 evaluation picks the layout without guessing from dims.
@@ -49,8 +30,8 @@ from typing import Any
 import numpy as np
 
 from adaptkit.errors import AdaptkitError
-from adaptkit.fileio import os_cause, read_yaml, write_json_atomic
-from adaptkit.model.config import TOKEN_ORDERS, GroupDims, ModelConfig
+from adaptkit.fileio import os_cause
+from adaptkit.model.config import GroupDims
 
 STATS_KEYS = ("obs_mean", "obs_std", "acs_mean", "acs_std")
 REFERENCE_FIELDS = (
@@ -155,25 +136,6 @@ class Stats:
                 for k in STATS_KEYS
             }
         )
-
-
-def load_stats_file(path: str | Path) -> dict[str, Stats]:
-    """A stats.json: {task: {obs_mean, obs_std, acs_mean, acs_std}}."""
-    path = Path(path)
-    if not path.is_file():
-        raise AdaptkitError(f"{path}: stats file not found")
-    data = read_json(path)
-    if not isinstance(data, dict):
-        raise AdaptkitError(f"{path}: expected a mapping of task -> stats")
-    return {task: Stats.parse(s, f"{path}: '{task}'") for task, s in data.items()}
-
-
-def save_stats_file(path: str | Path, stats: Mapping[str, Stats], merge: bool = True) -> Path:
-    """Write {task: stats}; with merge, tasks already in the file and not in `stats` are kept."""
-    path = Path(path)
-    current = load_stats_file(path) if merge and path.is_file() else {}
-    current.update(stats)
-    return write_json_atomic(path, {t: s.to_dict() for t, s in current.items()}, "stats file")
 
 
 # -- task and checkpoint metadata ------------------------------------------------------------------
@@ -368,169 +330,3 @@ class CheckpointMeta:
                 f"{where}: model groups {orphans} have no task entry (a new group needs a "
                 "complete metadata entry — use adaptkit.surgery.add_group)"
             )
-
-
-# -- config.json ---------------------------------------------------------------------------------
-# Keys the quadruped fork's training script leaves in config.json (SPEC.md); `finetune_*` prefixed.
-FORK_CONFIG_KEYS = ("random_sample_frac",)
-FORK_CONFIG_PREFIX = "finetune_"
-FORK_TOKEN_ORDER, RELEASED_TOKEN_ORDER = "act,rew,obs", "obs,act,rew"
-
-
-@dataclass(frozen=True)
-class TokenOrder:
-    """A checkpoint's token order and why. `settled`: given or recorded (no check needed)."""
-
-    order: str
-    reason: str
-    settled: bool
-
-    def describe(self) -> str:
-        return f"{self.order} ({self.reason})"
-
-
-def config_token_order(raw: Mapping[str, Any], given: str | None = None) -> TokenOrder:
-    """The token order of a config.json object (module docstring's order)."""
-    if given is not None:
-        if given not in TOKEN_ORDERS:
-            raise AdaptkitError(
-                f"--token-order: expected one of {', '.join(TOKEN_ORDERS)}, got {given!r}"
-            )
-        return TokenOrder(given, "given with --token-order", True)
-    if "token_order" in raw:
-        value = raw["token_order"]
-        if isinstance(value, list | tuple):
-            value = ",".join(map(str, value))
-        return TokenOrder(value, "recorded in config.json", True)
-    fork = [k for k in raw if k in FORK_CONFIG_KEYS or str(k).startswith(FORK_CONFIG_PREFIX)]
-    if fork:
-        keys = ", ".join(fork[:3]) + (", ..." if len(fork) > 3 else "")
-        return TokenOrder(
-            FORK_TOKEN_ORDER,
-            f"not recorded; config.json has the quadruped fork's training keys ({keys}), and "
-            "the fork orders tokens act,rew,obs",
-            False,
-        )
-    return TokenOrder(
-        RELEASED_TOKEN_ORDER,
-        "not recorded and config.json has no quadruped-fork training keys: the released "
-        "Vintix order",
-        False,
-    )
-
-
-def parse_config(raw: Any, where: str) -> ModelConfig:
-    """A config.json object → ModelConfig (strict types; unknown keys kept in `extra`)."""
-    if not isinstance(raw, dict):
-        raise AdaptkitError(f"{where}: expected a JSON object, got {type(raw).__name__}")
-    try:
-        return ModelConfig.from_dict(raw)
-    except AdaptkitError as exc:
-        raise AdaptkitError(f"{where}: {exc}") from None
-
-
-def checkpoint_config(
-    path: Path, overrides: Mapping[str, Any] | None = None, token_order: str | None = None
-) -> tuple[ModelConfig, TokenOrder]:
-    """config.json (with `overrides` patching its keys) and its token order: `token_order`
-    given, recorded, or inferred (`config_token_order`); the config carries the order used."""
-    raw = read_json(path)
-    if not isinstance(raw, dict):
-        return parse_config(raw, str(path)), TokenOrder(RELEASED_TOKEN_ORDER, "", False)
-    raw = {**raw, **(overrides or {})}
-    if token_order is None and overrides and "token_order" in overrides:
-        token_order = overrides["token_order"]
-    order = config_token_order(raw, token_order)
-    return parse_config({**raw, "token_order": order.order}, str(path)), order
-
-
-def read_config(path: Path, overrides: Mapping[str, Any] | None = None) -> ModelConfig:
-    """config.json, with `overrides` patching its keys before validation."""
-    return checkpoint_config(path, overrides)[0]
-
-
-# config.json keys of the reference that are training settings, not model sizes: a model config
-# that sets one is told which option to use instead of having it silently ignored
-TRAINING_KEYS = {
-    "lr": "--lr",
-    "epochs": "--epochs",
-    "batch_size": "--batch-size",
-    "grad_accum_steps": "--grad-accum",
-    "warmup_ratio": "--warmup-ratio",
-    "weight_decay": "--weight-decay",
-    "precision": "--precision",
-    "save_every": "--save-every",
-    "seed": "--seed",
-    "trajectory_sparsity": "--trajectory-sparsity",
-    "dataset_config_paths": "the CONFIG arguments",
-}
-
-
-def read_model_config(source: Mapping[str, Any] | str | Path | None) -> ModelConfig:
-    """A model size: a dict of model keys, or a YAML/JSON file of them; None: the default.
-
-    Strict, unlike a checkpoint's config.json (whose other keys pass through): a key that is not
-    a model key is an error naming it, and so is a key given twice."""
-    if source is None:
-        return ModelConfig()
-    if isinstance(source, Mapping):
-        raw: Any = dict(source)
-        where = "model config"
-    else:
-        path = Path(source)
-        where = f"model config {path}"
-        if not path.is_file():
-            raise AdaptkitError(f"{where}: file not found")
-        try:
-            raw = read_yaml(path, "model config")  # YAML is a superset of JSON
-        except AdaptkitError as exc:
-            raise AdaptkitError(f"model config {exc}") from None
-        if not isinstance(raw, dict):
-            raise AdaptkitError(f"{where}: expected a mapping of model config keys")
-    names = ModelConfig.field_names()
-    for key in raw:
-        if key not in names:
-            hint = (
-                f"it is a training setting: pass {TRAINING_KEYS[key]}"
-                if key in TRAINING_KEYS
-                else f"model keys are {', '.join(names)}"
-            )
-            raise AdaptkitError(f"{where}: unknown key {key!r} ({hint})")
-    return parse_config(raw, where)
-
-
-# -- which stats -----------------------------------------------------------------------------------
-def choose_stats(
-    task: str,
-    *,
-    checkpoint: CheckpointMeta | None = None,
-    explicit: Path | None = None,
-    plugin_file: Path | None = None,
-    data_file: Path | None = None,
-    compute: Callable[[], Stats] | None = None,
-    dims: GroupDims | None = None,
-) -> tuple[Stats, str] | None:
-    """The task's stats and where they came from, in the module docstring's order (1–5).
-
-    None when no source has them (the caller decides: an error, or the group mean).
-    An explicit file must exist; the others are skipped when absent. With `dims`, a checkpoint,
-    plugin or data-folder entry with other dims is skipped (an explicit file's or a computed one
-    is returned as is: the caller checks it).
-    """
-
-    def fits(stats: Stats) -> bool:
-        return dims is None or (stats.obs_dim, stats.act_dim) == (dims.obs_dim, dims.act_dim)
-
-    if checkpoint is not None and task in checkpoint and fits(checkpoint[task].stats):
-        return checkpoint[task].stats, f"checkpoint task '{task}'"
-    if explicit is not None and not Path(explicit).is_file():
-        raise AdaptkitError(f"stats file {explicit}: not found")
-    for i, path in enumerate((explicit, plugin_file, data_file)):
-        if path is not None and Path(path).is_file():
-            found = load_stats_file(path)
-            # what the user named explicitly is never skipped: a mismatch is their error to see
-            if task in found and (i == 0 or fits(found[task])):
-                return found[task], str(path)
-    if compute is not None:
-        return compute(), "computed from the learning histories"
-    return None

@@ -2,9 +2,9 @@
 freeze + fine-tune → zero-shot vs fine-tuned vs demonstrator vs standing still.
 
 When the base model or the robot's learning histories are missing and the caller did not name
-them, they are produced here with adaptkit's own `collect` and `pretrain` (the `Recipe`), and
-cached where the defaults point (`models/base`, `data/<robot>_trajectories`), so the next run
-starts straight at fine-tuning. Under torchrun only rank 0 builds them; the others wait.
+them, adaptkit.bootstrap builds them (the `Recipe`) and caches them where the defaults point
+(`models/base`, `data/<robot>_trajectories`), so the next run starts straight at fine-tuning.
+Under torchrun only rank 0 builds them; the others wait.
 
 The robot's observation layout, when no dataset config names its data: `job.obs_layout`, else
 the layout that fits one of the base's groups (so the zero-shot row can exist), else the
@@ -13,108 +13,29 @@ plugin's own; with a dataset config the data's width decides (adaptkit.train.fin
 
 from __future__ import annotations
 
-import hashlib
-import json
-import re
-import sys
-import time
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from adaptkit import __version__, defaults
-from adaptkit.checkpoint import METADATA_FILE, latest_checkpoint, resolve_checkpoint
-from adaptkit.data.config import write_dataset_config
-from adaptkit.data.history import list_history_files, read_task_metadata
+from adaptkit.bootstrap import (
+    BUILD_FAILED,
+    Recipe,
+    base_is_built,
+    build_on_rank_zero,
+    ensure_base_model,
+    ensure_robot_data,
+    has_data,
+)
+from adaptkit.checkpoint import read_checkpoint_meta
 from adaptkit.errors import AdaptkitError
 from adaptkit.evaluate import CompareReport, EvalSettings, compare
 from adaptkit.evaluate.resolve import fit_group
-from adaptkit.fileio import write_text_atomic
-from adaptkit.meta import CheckpointMeta, read_model_config
 from adaptkit.plugins import Registry, get_registry
 from adaptkit.progress import SILENT, NoteCollector, Reporter
 from adaptkit.robot import RobotSpec
-from adaptkit.sim.collect import collect_histories
-from adaptkit.tasks import DEFAULT_TASK
-from adaptkit.train import FinetuneJob, RunResult, TrainConfig, finetune, pretrain
+from adaptkit.train import FinetuneJob, RunResult, finetune
 from adaptkit.train import distributed as dd
 from adaptkit.train.metrics import MetricsLogger, check_installed
-
-BUILD_MARKER = "provenance.json"  # written into a base model folder this module builds
-BUILD_FAILED = ".defaults-build-failed"  # under torchrun: rank 0 tells the waiting ranks it failed
-WAIT_POLL_S = 1.0
-# a model small enough for seconds-long pipeline runs (CI; the study's `ci` preset)
-TINY_MODEL: dict[str, Any] = {
-    "observation_emb_dim": 16,
-    "action_emb_dim": 8,
-    "reward_emb_dim": 8,
-    "hidden_dim": 32,
-    "transformer_depth": 1,
-    "transformer_heads": 2,
-    "intermediate_size": 64,
-    "context_len": 32,
-}
-
-
-@dataclass(frozen=True)
-class Recipe:
-    """Sizes of everything the defaults build; fits a 2-core CPU in minutes."""
-
-    base_robots: tuple[str, ...] = ("go1", "go2", "a1")
-    histories: int = 8  # learning histories per robot
-    steps_per_history: int = 15_000  # 15 episodes of 1000 steps, noise decaying over them
-    collect_envs: int = 8
-    collect_seed: int = 0
-    pretrain_epochs: int = 3
-    pretrain_lr: float = 3e-4
-    batch_size: int = 32
-    precision: str = "auto"  # bf16 where the device computes it natively, else fp32
-    model: dict[str, Any] = field(default_factory=dict)  # ModelConfig overrides ({}: default)
-    finetune_epochs: int = defaults.FINETUNE_EPOCHS
-    eval_envs: int = defaults.NUM_ENVS
-    eval_episodes: int = defaults.EPISODES
-    eval_seed: int = defaults.HELD_OUT_SEED  # never used to collect training data
-    episode_length: int = 1000
-    task: str = (
-        DEFAULT_TASK  # the task variant the data are collected and evaluated on (adaptkit.tasks)
-    )
-
-    @classmethod
-    def tiny(cls) -> Recipe:
-        """Seconds instead of minutes: the same pipeline at toy sizes, for CI."""
-        return cls(
-            base_robots=("go1",),
-            histories=2,
-            steps_per_history=300,
-            collect_envs=2,
-            pretrain_epochs=1,
-            batch_size=8,
-            precision="fp32",
-            model=dict(TINY_MODEL),
-            finetune_epochs=1,
-            eval_envs=2,
-            eval_episodes=2,
-            episode_length=100,
-        )
-
-    @classmethod
-    def named(cls, name: str) -> Recipe:
-        recipes = {"default": cls, "tiny": cls.tiny}
-        if name not in recipes:
-            raise AdaptkitError(f"--recipe: expected one of {', '.join(recipes)}, got {name!r}")
-        return recipes[name]()
-
-    def eval_settings(self, **given: Any) -> EvalSettings:
-        """The comparison after a fine-tune: held-out seed, the recipe's envs and episodes."""
-        base = {
-            "num_envs": self.eval_envs,
-            "episodes": self.eval_episodes,
-            "seed": self.eval_seed,
-            "episode_length": self.episode_length,
-            "task": self.task,
-        }
-        return EvalSettings(**{**base, **{k: v for k, v in given.items() if v is not None}})
 
 
 @dataclass
@@ -125,194 +46,10 @@ class AdaptResult:
     notes: list[str]  # what was built on the way (collections, the base model)
 
 
-def robot_data_folder(spec: RobotSpec, data_dir: Path | str) -> Path:
-    return Path(data_dir) / spec.data_path
-
-
-# the names `collect` gives its histories (history_000.h5, ...)
-_COLLECTED = re.compile(r"^history_\d{3,}\.h5$")
-
-
-def has_data(spec: RobotSpec, data_dir: Path | str) -> bool:
-    """True when the robot's folder holds histories to train on: a finished collection (with
-    the task JSON `collect` writes last) or files adaptkit did not name (the user's own data,
-    which is never collected into). Only collect-named files without the JSON are a collection
-    killed half-way: collected again."""
-    folder = robot_data_folder(spec, data_dir)
-    if not folder.is_dir():
-        return False
-    try:
-        files = list_history_files(folder)
-    except AdaptkitError:  # e.g. only the hidden temp file of a killed first history
-        return False
-    if read_task_metadata(folder) is not None:
-        return True
-    return any(not _COLLECTED.match(p.name) for p in files)
-
-
-def ensure_robot_data(
-    spec: RobotSpec,
-    data_dir: Path | str,
-    recipe: Recipe = Recipe(),
-    reporter: Reporter = SILENT,
-) -> bool:
-    """Collect the robot's learning histories unless they are there (collected for the recipe's
-    task: histories of another task are an error, not silently reused). True if it collected."""
-    folder = robot_data_folder(spec, data_dir)
-    if has_data(spec, data_dir):
-        collector = (read_task_metadata(folder) or {}).get("collector")
-        if isinstance(collector, dict):  # histories adaptkit collected: of the recipe's task?
-            recorded = collector.get("task", DEFAULT_TASK)
-            if recorded != recipe.task:
-                raise AdaptkitError(
-                    f"{folder}: holds histories of task {recorded!r}, this run needs task "
-                    f"{recipe.task!r}; use another data folder"
-                )
-        return False
-    if spec.mjcf is None:
-        raise AdaptkitError(
-            f"robot {spec.name!r}: no learning histories in {folder} and its plugin declares no "
-            "simulator to collect them; pass --dataset-config-paths"
-        )
-    total = recipe.histories * recipe.steps_per_history
-    reporter.note(
-        f"no learning histories for {spec.name} in {folder}: collecting {recipe.histories} × "
-        f"{recipe.steps_per_history:,} steps with its demonstrator (cached there)"
-    )
-    collect_histories(
-        spec,
-        folder,
-        recipe.histories,
-        recipe.steps_per_history,
-        recipe.collect_envs,
-        recipe.collect_seed,
-        progress=reporter.collecting(f"collect {spec.name}", total),
-        episode_length=recipe.episode_length,
-        task=recipe.task,
-    )
-    return True
-
-
-def write_base_dataset_config(
-    specs: Sequence[RobotSpec], data_dir: Path | str, name: str = "base_pretrain_config.yaml"
-) -> Path:
-    """A dataset config with just the base robots (the collected one also lists the new robot)."""
-    path = Path(data_dir) / name
-    entries: dict[str, Any] = {}
-    for spec in specs:
-        entries.update(spec.dataset_entry())
-    write_dataset_config(path, entries)
-    return path
-
-
-def base_config_name(robots: Sequence[str]) -> str:
-    """The dataset config file of a base built from `robots`: one per robot set, so bases of
-    different sets (e.g. a leave-one-out study's) built from one data folder never share one."""
-    if tuple(robots) == Recipe().base_robots:
-        return "base_pretrain_config.yaml"  # the main job's, as before
-    return "base_" + "+".join(sorted(robots)) + ".yaml"
-
-
-def data_fingerprint(folders: Sequence[Path]) -> str:
-    """sha256 over every history file's bytes, in a stable order: what the base was trained on."""
-    h = hashlib.sha256()
-    for folder in folders:
-        for path in list_history_files(folder):
-            h.update(path.name.encode())
-            with path.open("rb") as f:
-                for block in iter(lambda: f.read(1 << 20), b""):
-                    h.update(block)
-    return h.hexdigest()
-
-
-def _read_marker(base: Path) -> dict[str, Any] | None:
-    try:
-        return json.loads((base / BUILD_MARKER).read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def _write_marker(base: Path, info: dict[str, Any]) -> None:
-    write_text_atomic(base / BUILD_MARKER, json.dumps(info, indent=2, default=str), "provenance")
-
-
-def base_is_built(base: Path | str) -> bool:
-    """A checkpoint is there and, if this module built it, the build finished."""
-    marker = _read_marker(Path(base))
-    return latest_checkpoint(Path(base)) is not None and (marker is None or marker.get("complete"))
-
-
-def ensure_base_model(
-    base: Path | str,
-    data_dir: Path | str,
-    registry: Registry,
-    recipe: Recipe = Recipe(),
-    reporter: Reporter = SILENT,
-    device: str | None = None,
-) -> Path:
-    """The base model at `base` (a run folder); built from the recipe's robots if missing.
-
-    A build interrupted earlier resumes from its newest complete epoch. The folder gets a
-    `provenance.json` with the recipe, command, data fingerprint and adaptkit version.
-    """
-    base = Path(base)
-    marker = _read_marker(base)
-    if base_is_built(base):
-        return base
-    if base.exists() and marker is None:
-        raise AdaptkitError(
-            f"base model {base}: the folder exists but holds no complete checkpoint; "
-            "remove it or pass --pretrained-path"
-        )
-    specs = [registry.robot(name) for name in recipe.base_robots]
-    resume = marker is not None
-    reporter.note(
-        f"{'resuming the build of' if resume else 'no base model at'} {base}: "
-        f"{'' if resume else 'building one '}from {', '.join(recipe.base_robots)} "
-        "(collect → pretrain; cached for next time)"
-    )
-    for spec in specs:
-        ensure_robot_data(spec, data_dir, recipe, reporter)
-    config_path = write_base_dataset_config(specs, data_dir, base_config_name(recipe.base_robots))
-    info = {
-        "complete": False,
-        "recipe": asdict(recipe),
-        "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
-        "adaptkit": __version__,
-        "dataset_config": str(config_path),
-        "data_sha256": data_fingerprint([robot_data_folder(s, data_dir) for s in specs]),
-        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
-    _write_marker(base, {**(marker or {}), **info})
-    result = pretrain(
-        [config_path],
-        data_dir=data_dir,
-        name=base.name,
-        save_dir=base.parent,
-        model_config=read_model_config(recipe.model),
-        train_config=TrainConfig(
-            epochs=recipe.pretrain_epochs,
-            lr=recipe.pretrain_lr,
-            batch_size=recipe.batch_size,
-            precision=recipe.precision,
-            seed=recipe.collect_seed,
-        ),
-        resume=resume,
-        device=device,
-        reporter=reporter,
-        registry=registry,
-    )
-    _write_marker(
-        base,
-        {**info, "complete": True, "final_loss": result.final_loss, "seconds": result.seconds},
-    )
-    return base
-
-
 def base_layout(spec: RobotSpec, base: Path) -> tuple[RobotSpec, str]:
     """The robot in the layout that fits one of the base's groups (reading only its metadata),
     else in its plugin's own layout; and why."""
-    meta = CheckpointMeta.read(resolve_checkpoint(base) / METADATA_FILE)
+    meta = read_checkpoint_meta(base)
     try:
         group, fitted = fit_group(meta, spec.plugin_spec, None)
     except AdaptkitError:
@@ -438,34 +175,3 @@ EVAL_KEYS = (
 def eval_summary(report: CompareReport) -> dict[str, Any]:
     """The comparison table as a metrics summary: {label: {mean_return, % demonstrator, ...}}."""
     return {row["label"]: {k: row[k] for k in EVAL_KEYS if k in row} for row in report.rows}
-
-
-def build_on_rank_zero(
-    build: Callable[[], None], ready: Callable[[], bool], failed_flag: Path, rank: int
-) -> None:
-    """Under torchrun: rank 0 builds what is missing as a one-process job while the other ranks
-    wait until `ready()` (polling files, not a collective: a build can outlast any collective's
-    timeout, and no process group exists yet). A failure on rank 0 is written to `failed_flag`,
-    so the waiting ranks stop with its message instead of waiting forever."""
-    started = time.time()
-    if rank == 0:
-        try:
-            with dd.solo():
-                build()
-        except BaseException as exc:
-            failed_flag.parent.mkdir(parents=True, exist_ok=True)
-            failed_flag.write_text(f"{type(exc).__name__}: {exc}")
-            raise
-        failed_flag.unlink(missing_ok=True)
-        return
-    while not ready():
-        try:
-            # a flag older than this launch is a leftover of an earlier run
-            if failed_flag.stat().st_mtime >= started - 1.0:
-                raise AdaptkitError(
-                    f"rank {rank}: rank 0 failed to build the missing defaults "
-                    f"({failed_flag.read_text().strip()})"
-                )
-        except FileNotFoundError:
-            pass
-        time.sleep(WAIT_POLL_S)

@@ -26,12 +26,14 @@ from adaptkit.checkpoint import (
     fingerprint,
     load_state_dict_file,
     resolve_checkpoint,
-    unwrap,
 )
 from adaptkit.defaults import FreezeMode
 from adaptkit.errors import AdaptkitError
 from adaptkit.meta import CheckpointMeta, Stats, TaskMeta
-from adaptkit.model import GroupDims, Vintix
+from adaptkit.model import GroupDims, Vintix, unwrap
+from adaptkit.model.lora import META_KEY as LORA_META_KEY
+from adaptkit.model.lora import TARGETS as LORA_TARGETS
+from adaptkit.model.lora import LoRASpec
 from adaptkit.robot import RobotSpec
 
 
@@ -127,6 +129,29 @@ class FreezeResult:
             "trainable": self.trainable,
             "pattern_matches": self.pattern_matches,
         }
+
+
+def add_lora(
+    model: nn.Module, meta: CheckpointMeta, robot: RobotSpec, rank: int, alpha: float | None
+) -> LoRASpec:
+    """Give `robot.group` (already added) LoRA of the given rank (adaptkit.model.lora) and record
+    it in its task's metadata entry (in place), so a checkpoint re-creates the modules before its
+    weights load. alpha None: 2 × rank."""
+    model = unwrap(model)
+    spec = LoRASpec(int(rank), float(alpha if alpha is not None else 2 * rank), LORA_TARGETS)
+    model.add_lora(robot.group, spec.rank, spec.alpha)
+    entry = meta[robot.task]
+    meta.add(
+        TaskMeta(
+            entry.task,
+            entry.group,
+            entry.dims,
+            entry.reward_scale,
+            entry.stats,
+            {**entry.extra, LORA_META_KEY: spec.as_meta()},
+        )
+    )
+    return spec
 
 
 def _pattern_hint(names: Sequence[str]) -> str:

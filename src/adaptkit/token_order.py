@@ -18,10 +18,10 @@ import numpy as np
 import torch
 
 from adaptkit.checkpoint import Checkpoint
+from adaptkit.config_file import TokenOrder
 from adaptkit.data.config import DatasetEntry
 from adaptkit.data.history import list_history_files, read_history
 from adaptkit.errors import AdaptkitError
-from adaptkit.meta import TokenOrder
 from adaptkit.model import action_loss
 from adaptkit.model.config import TOKEN_ORDERS
 from adaptkit.progress import SILENT, Reporter

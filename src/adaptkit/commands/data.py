@@ -37,11 +37,12 @@ def validate(
 ) -> None:
     """Check every history: layout, dims vs robot plugin (in the observation layout the data
     selects) and checkpoint, NaN/inf, step_num; the fork's extra observation rows named."""
+    from adaptkit.checkpoint import read_checkpoint_meta
     from adaptkit.data.config import load_dataset_configs
-    from adaptkit.data.validate import checkpoint_meta, validate_dataset
+    from adaptkit.data.validate import validate_dataset
 
     entries = load_dataset_configs(configs, data_dir)
-    meta = checkpoint_meta(checkpoint) if checkpoint else None
+    meta = read_checkpoint_meta(checkpoint) if checkpoint else None
     report = validate_dataset(entries, get_registry(), meta, raise_on_error=False)
     if json_out:
         print_json(report.as_dict())
@@ -91,7 +92,7 @@ def stats(
     """Per-task obs/action mean and std (ddof=1) over all histories; merged into --out."""
     from adaptkit.data.config import load_dataset_configs
     from adaptkit.data.stats import compute_stats
-    from adaptkit.meta import save_stats_file
+    from adaptkit.data.stats_file import save_stats_file
 
     entries = load_dataset_configs(configs, data_dir)
     computed = {task: compute_stats(e.history_files()) for task, e in entries.items()}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import typer
@@ -90,7 +91,7 @@ def register(app: typer.Typer) -> None:
             "sizes": parse_list("--sizes", sizes),
             "modes": parse_list("--modes", modes),
             "seeds": parse_list("--seeds", seeds, int),
-            "task": task,
+            "recipe": dataclasses.replace(plan.recipe, task=task) if task else None,
             "budget_steps": budget_steps,
             "icl": icl,
             "icl_robot": icl_robot,

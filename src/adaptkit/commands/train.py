@@ -263,8 +263,9 @@ def register(app: typer.Typer) -> None:
         as_json: bool = OPT_JSON,
     ) -> None:
         """Add ROBOT as a new group to a pretrained model, freeze the rest, train, save, compare."""
+        from adaptkit.bootstrap import Recipe
         from adaptkit.commands.evaluate import render_compare
-        from adaptkit.pipeline import Recipe, adapt
+        from adaptkit.pipeline import adapt
         from adaptkit.train import FinetuneJob, TrainConfig
 
         if freeze_transformer and freeze is not FreezeMode.TRANSFORMER:

@@ -71,6 +71,10 @@ class History:
     def act_dim(self) -> int:
         return int(self.action.shape[1])
 
+    def select(self, rows: slice | np.ndarray) -> History:
+        """The steps `rows` (a slice or an index array) of every array, as a history."""
+        return History(self.obs[rows], self.action[rows], self.reward[rows], self.step_num[rows])
+
     def episode_starts(self) -> np.ndarray:
         """Indices where an episode starts (step_num == 0; index 0 always counts)."""
         starts = np.flatnonzero(self.step_num == 0)

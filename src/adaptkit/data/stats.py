@@ -1,9 +1,7 @@
 """Per-task normalisation stats computed from learning histories: obs/action mean and std.
 
-(The stats.json file format and the choice of which stats a task uses belong to adaptkit.meta.)
-One streaming pass: each chunk's moments (count, mean, sum of squared deviations, in float64) are
-merged into the running ones with Chan et al.'s parallel formula, which stays accurate where the
-naive sum-of-squares form cancels catastrophically. std uses ddof=1, like the reference.
+(The maths: adaptkit.data.moments; the stats.json file and which stats a task uses:
+adaptkit.data.stats_file.)
 """
 
 from __future__ import annotations
@@ -11,67 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-import numpy as np
-
+from adaptkit.data.check import check_history_file
+from adaptkit.data.moments import STD_FLOOR, RunningMoments, stats_from_moments
 from adaptkit.errors import AdaptkitError
 from adaptkit.meta import Stats
-
-# A constant dimension (e.g. the locomotion command) has std 0; the model divides by (std + 1e-6),
-# so float noise in such a dim would be amplified ~1e6x. Flooring std at 1e-3 caps that at 1e3x
-# while leaving every real signal (std >> 1e-3 after the env's own scaling) untouched.
-STD_FLOOR = 1e-3
-
-
-class RunningMoments:
-    """Mergeable count/mean/M2 per column (float64)."""
-
-    def __init__(self, dim: int) -> None:
-        self.n = 0
-        self.mean = np.zeros(dim, np.float64)
-        self.m2 = np.zeros(dim, np.float64)
-
-    def update(self, x: np.ndarray) -> None:
-        x = np.asarray(x, np.float64)
-        nb = len(x)
-        if nb == 0:
-            return
-        mean_b = x.mean(axis=0)
-        m2_b = ((x - mean_b) ** 2).sum(axis=0)
-        n = self.n + nb
-        delta = mean_b - self.mean
-        self.mean = self.mean + delta * (nb / n)
-        self.m2 = self.m2 + m2_b + delta**2 * (self.n * nb / n)
-        self.n = n
-
-    def merge(self, other: RunningMoments) -> RunningMoments:
-        """Fold another set of moments (e.g. another file's) into these; returns self."""
-        if other.n == 0:
-            return self
-        n = self.n + other.n
-        delta = other.mean - self.mean
-        self.mean = self.mean + delta * (other.n / n)
-        self.m2 = self.m2 + other.m2 + delta**2 * (self.n * other.n / n)
-        self.n = n
-        return self
-
-    def std(self, ddof: int = 1) -> np.ndarray:
-        if self.n <= ddof:
-            return np.zeros_like(self.mean)
-        return np.sqrt(self.m2 / (self.n - ddof))
-
-
-def stats_from_moments(
-    obs: RunningMoments, act: RunningMoments, where: str, std_floor: float = STD_FLOOR
-) -> Stats:
-    """Stats from accumulated moments: std with ddof=1, floored at std_floor."""
-    if obs.n < 2:
-        raise AdaptkitError(f"{where}: need at least 2 steps to compute a std")
-    return Stats(
-        obs_mean=tuple(obs.mean.tolist()),
-        obs_std=tuple(np.maximum(obs.std(), std_floor).tolist()),
-        acs_mean=tuple(act.mean.tolist()),
-        acs_std=tuple(np.maximum(act.std(), std_floor).tolist()),
-    )
 
 
 def compute_stats(files: Iterable[str | Path], std_floor: float = STD_FLOOR) -> Stats:
@@ -79,9 +20,6 @@ def compute_stats(files: Iterable[str | Path], std_floor: float = STD_FLOOR) -> 
 
     Each file is checked by the one history checker on the way (layout, dims, NaN/inf,
     step_num): stats of data that training would refuse are refused too."""
-    # imported here: validate imports RunningMoments from this module
-    from adaptkit.data.validate import check_history_file
-
     files = [Path(p) for p in files]
     if not files:
         raise AdaptkitError("compute_stats: no history files given")

@@ -17,14 +17,25 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from adaptkit.data.check import check_history_file
 from adaptkit.data.config import DatasetEntry
 from adaptkit.data.history import History, list_history_files
-from adaptkit.data.validate import check_history_file
 from adaptkit.errors import AdaptkitError
 from adaptkit.meta import Stats
 from adaptkit.model import GroupDims
 
 OBS_EPS = 1e-6  # the reference normalises with (x - mean) / (std + 1e-6)
+
+
+def window_starts(length: int, context_len: int, stride: int) -> np.ndarray:
+    """Where the training windows of one history start: every `stride` steps, each window
+    [s, s + context_len] ending inside the history (the one window rule)."""
+    return np.arange(0, max(length - context_len, 0), stride)
+
+
+def count_windows(lengths: Sequence[int], context_len: int, stride: int) -> int:
+    """How many training windows histories of these lengths give (`window_starts`' rule)."""
+    return sum(len(window_starts(n, context_len, stride)) for n in lengths)
 
 
 def keep_episodes(history: History, sparsity: int) -> History:
@@ -36,9 +47,7 @@ def keep_episodes(history: History, sparsity: int) -> History:
     idx = np.concatenate(
         [np.arange(s, e) for s, e in zip(starts[::sparsity], ends[::sparsity], strict=True)]
     )
-    return History(
-        history.obs[idx], history.action[idx], history.reward[idx], history.step_num[idx]
-    )
+    return history.select(idx)
 
 
 @dataclass
@@ -123,8 +132,7 @@ class WindowDataset(Dataset):
                     f"{path}: obs/action dims {h.obs_dim}/{h.act_dim} differ from the task's "
                     f"other histories ({parts[0].obs_dim}/{parts[0].act_dim})"
                 )
-            # a window [s, s+L] must end inside this history
-            win_starts.append(offset + np.arange(0, max(len(h) - L, 0), self.stride))
+            win_starts.append(offset + window_starts(len(h), L, self.stride))
             parts.append(h)
             offset += len(h)
         if not parts:

@@ -21,6 +21,7 @@ from adaptkit.evaluate.plot import plot_curves
 from adaptkit.evaluate.policies import ModelPolicy
 from adaptkit.evaluate.report import EvalReport, evaluate_policy, write_episodes_csv, write_json
 from adaptkit.evaluate.resolve import NoFittingGroup
+from adaptkit.evaluate.score import normalised_score
 from adaptkit.evaluate.settings import EvalSettings
 from adaptkit.evaluate.video import (
     Recorder,
@@ -52,14 +53,12 @@ def _table_row(
     r = s["mean_return"]
     ok = r is not None and np.isfinite(r)
     pct = 100.0 * r / demo if ok and demo else None
-    gap = demo - stand if demo is not None and stand is not None else None
-    norm = (r - stand) / gap if ok and gap else None
     return {
         "label": label,
         "mean_return": r,
         "std_return": s.get("std_return"),
         "pct_demonstrator": pct,
-        "normalised_score": norm,
+        "normalised_score": normalised_score(r, demo, stand),
         "mean_speed": s.get("mean_speed"),
         "falls": s.get("falls"),
         "num_episodes": s.get("num_episodes"),

@@ -20,9 +20,11 @@ from typing import Any
 import torch
 
 from adaptkit import defaults
+from adaptkit.checkpoint import Checkpoint
 from adaptkit.defaults import KVDtype
 from adaptkit.errors import AdaptkitError
-from adaptkit.model import ModelConfig
+from adaptkit.loader import peek_config
+from adaptkit.model import ModelConfig, Vintix
 
 BUDGET_SHARE = 0.8  # of the free memory: the rest is for activations, the simulator, the OS
 _DTYPES = {KVDtype.FP32: torch.float32, KVDtype.BF16: torch.bfloat16}
@@ -145,8 +147,6 @@ def _gb(n: int) -> str:
 def weight_bytes(config: ModelConfig) -> int:
     """Bytes of a model's fp32 weights from its config alone (counted on the 'meta' device;
     the per-group MLPs, a few million parameters at most, are left out)."""
-    from adaptkit.model import Vintix
-
     with torch.device("meta"):
         model = Vintix(config, {})
     return sum(p.numel() * 4 for p in model.parameters())
@@ -179,8 +179,6 @@ def plan_kv_cache(
 def preflight(ckpt: Any, settings: Any, label: str | None = None) -> KVPlan:
     """Plan a checkpoint's KV cache for `settings` (EvalSettings) from its config.json alone —
     no weights are read — and refuse it when it does not fit."""
-    from adaptkit.checkpoint import Checkpoint, peek_config
-
     if isinstance(ckpt, Checkpoint):
         config = ckpt.config
         weights = sum(p.numel() * p.element_size() for p in ckpt.model.parameters())

@@ -9,11 +9,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from adaptkit.checkpoint import Checkpoint, load_checkpoint
+from adaptkit.checkpoint import Checkpoint
 from adaptkit.errors import AdaptkitError
 from adaptkit.evaluate.plan import KVPlan, kv_dtype, plan_kv_cache
 from adaptkit.evaluate.resolve import Resolution, resolve
 from adaptkit.evaluate.settings import EvalSettings
+from adaptkit.loader import load_checkpoint
 from adaptkit.progress import SILENT, Reporter
 from adaptkit.robot import RobotSpec
 from adaptkit.token_order import own_task_data, settle_token_order

@@ -16,8 +16,9 @@ from typing import Any
 from adaptkit import defaults
 from adaptkit.data.history import list_history_files
 from adaptkit.data.stats import compute_stats
+from adaptkit.data.stats_file import choose_stats
 from adaptkit.errors import AdaptkitError
-from adaptkit.meta import CheckpointMeta, Stats, choose_stats
+from adaptkit.meta import CheckpointMeta, Stats
 from adaptkit.model import GroupDims
 from adaptkit.robot import RobotSpec
 

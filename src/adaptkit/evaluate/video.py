@@ -301,7 +301,7 @@ def gif_from_video(mp4: Path, path: Path, settings: VideoSettings) -> Path:
 def open_renderer(robot: RobotSpec, settings: VideoSettings) -> Any:
     """The robot's offscreen renderer; fails in one line (what to install) before any rollout."""
     check_available()
-    from adaptkit.sim.render import SceneRenderer
+    from adaptkit.sim.render import SceneRenderer  # MuJoCo's GL context: only when recording
 
     return SceneRenderer(robot, settings.width, settings.height)
 

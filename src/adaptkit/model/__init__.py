@@ -4,6 +4,7 @@ from adaptkit.model.attention import alibi_bias, alibi_slopes
 from adaptkit.model.cache import KVCache
 from adaptkit.model.config import TOKEN_ORDERS, GroupDims, ModelConfig
 from adaptkit.model.vintix import Vintix, action_loss
+from adaptkit.model.wrap import unwrap
 
 __all__ = [
     "TOKEN_ORDERS",
@@ -14,4 +15,5 @@ __all__ = [
     "action_loss",
     "alibi_bias",
     "alibi_slopes",
+    "unwrap",
 ]

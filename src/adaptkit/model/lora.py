@@ -124,26 +124,3 @@ def lora_groups(meta: Any) -> dict[str, LoRASpec]:
         if raw is not None:
             out[t.group] = parse_spec(raw, f"metadata: task {t.task!r}")
     return out
-
-
-def add_lora(model: nn.Module, meta: Any, robot: Any, rank: int, alpha: float | None) -> LoRASpec:
-    """Give `robot.group` (already added) LoRA of the given rank and record it in its task's
-    metadata entry (in place). alpha None: 2 × rank."""
-    from adaptkit.checkpoint import unwrap
-    from adaptkit.meta import TaskMeta
-
-    model = unwrap(model)
-    spec = LoRASpec(int(rank), float(alpha if alpha is not None else 2 * rank), TARGETS)
-    model.add_lora(robot.group, spec.rank, spec.alpha)
-    entry = meta[robot.task]
-    meta.add(
-        TaskMeta(
-            entry.task,
-            entry.group,
-            entry.dims,
-            entry.reward_scale,
-            entry.stats,
-            {**entry.extra, META_KEY: spec.as_meta()},
-        )
-    )
-    return spec

@@ -16,6 +16,7 @@ from adaptkit.errors import AdaptkitError
 from adaptkit.model.attention import Transformer
 from adaptkit.model.cache import KVCache
 from adaptkit.model.config import TOKEN_ORDERS, GroupDims, ModelConfig
+from adaptkit.model.lora import GroupLoRA, attach_hooks
 
 Groups = str | Sequence[str]  # one group for the batch, or one per batch row
 
@@ -234,8 +235,6 @@ class Vintix(nn.Module):
     def add_lora(self, name: str, rank: int, alpha: float) -> None:
         """Give group `name` a LoRA update of the trunk that only its tokens see
         (adaptkit.model.lora), on the model's device and dtype."""
-        from adaptkit.model.lora import GroupLoRA, attach_hooks
-
         if name not in self._groups:
             raise AdaptkitError(f"LoRA: model has no group {name!r}")
         if name in self.lora:

@@ -8,7 +8,6 @@ from adaptkit.sim import _gl  # noqa: F401
 from adaptkit.sim.backend import make_backend
 from adaptkit.sim.demonstrator import TorchPolicy, TrotDemonstrator, load_policy
 from adaptkit.sim.env import LocomotionEnv
-from adaptkit.sim.model import build_model
 from adaptkit.sim.policy import Policy, StandPolicy
 
 __all__ = [
@@ -18,7 +17,6 @@ __all__ = [
     "StandPolicy",
     "TorchPolicy",
     "TrotDemonstrator",
-    "build_model",
     "load_policy",
     "make_backend",
 ]

@@ -20,53 +20,12 @@ imported only when asked for, so a missing `genesis` package is a one-line error
 
 from __future__ import annotations
 
-from typing import Protocol
-
-import numpy as np
-
 from adaptkit.defaults import Sim
 from adaptkit.errors import AdaptkitError
 from adaptkit.robot import RobotSpec
+from adaptkit.sim.physics import PhysicsBackend
 
-# Columns of `read()`: base position (3, world), orientation (4, w x y z), linear velocity (3,
-# world), angular velocity (3, body frame), joint angles (12) and joint velocities (12), joints
-# in the robot's canonical order.
-STATE_COLUMNS = {
-    "base_pos": slice(0, 3),
-    "base_quat": slice(3, 7),
-    "base_lin_vel_world": slice(7, 10),
-    "base_ang_vel_body": slice(10, 13),
-    "dof_pos": slice(13, 25),
-    "dof_vel": slice(25, 37),
-}
-STATE_WIDTH = 37
 GENESIS_INSTALL = "pip install 'adaptkit[genesis]'"
-
-
-class PhysicsBackend(Protocol):
-    sim: Sim
-    num_envs: int
-
-    def reset(
-        self,
-        idx: np.ndarray,
-        base_pos: np.ndarray,
-        base_quat: np.ndarray,
-        joint_pos: np.ndarray,
-        base_lin_vel: np.ndarray,
-    ) -> None: ...
-
-    def step(self, targets: np.ndarray) -> None: ...
-
-    def read(self, idx: np.ndarray | slice = slice(None)) -> np.ndarray: ...
-
-    def enable_dynamics(self) -> None: ...
-
-    def set_dynamics(
-        self, idx: np.ndarray, mass_scale: np.ndarray, friction: np.ndarray
-    ) -> None: ...
-
-    def close(self) -> None: ...
 
 
 def parse_sim(sim: Sim | str | None) -> Sim:

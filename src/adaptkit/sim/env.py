@@ -25,8 +25,9 @@ import numpy as np
 from adaptkit.defaults import Sim
 from adaptkit.errors import AdaptkitError
 from adaptkit.robot import JOINT_TERMS, OBS_TERMS, TERM_AXES, RobotSpec
-from adaptkit.sim.backend import STATE_WIDTH, make_backend, parse_sim
-from adaptkit.sim.model import CONTROL_DT
+from adaptkit.sim.backend import make_backend, parse_sim
+from adaptkit.sim.physics import CONTROL_DT, STATE_WIDTH
+from adaptkit.sim.rotations import quat_from_rpy, quat_to_matrix
 from adaptkit.tasks import TaskVariant, get_task
 
 COMMAND = np.array([0.5, 0.0, 0.0])  # vx, vy, yaw rate of the `walk` task
@@ -59,54 +60,6 @@ def feature_columns(joints: Sequence[str]) -> dict[str, int]:
         parts = joints if term in JOINT_TERMS else TERM_AXES[term]
         names += [f"{term}_{p}" for p in parts]
     return {name: i for i, name in enumerate(names)}
-
-
-def _quat_outer_to_matrix() -> np.ndarray:
-    """M [16,9] with R.flat = (q ⊗ q).flat @ M for unit quaternions q = (w, x, y, z).
-
-    R (body -> world) is quadratic in q, so one small matmul per step gives every env's R.
-    """
-    w, x, y, z = range(4)
-    terms = {  # R entry -> [(coef, a, b)] meaning coef * q_a * q_b
-        0: [(1, w, w), (1, x, x), (-1, y, y), (-1, z, z)],
-        1: [(2, x, y), (-2, w, z)],
-        2: [(2, x, z), (2, w, y)],
-        3: [(2, x, y), (2, w, z)],
-        4: [(1, w, w), (-1, x, x), (1, y, y), (-1, z, z)],
-        5: [(2, y, z), (-2, w, x)],
-        6: [(2, x, z), (-2, w, y)],
-        7: [(2, y, z), (2, w, x)],
-        8: [(1, w, w), (-1, x, x), (-1, y, y), (1, z, z)],
-    }
-    m = np.zeros((16, 9))
-    for entry, items in terms.items():
-        for coef, a, b in items:
-            m[a * 4 + b, entry] += coef
-    return m
-
-
-QUAT_TO_MATRIX = _quat_outer_to_matrix()
-
-
-def quat_to_matrix(q: np.ndarray) -> np.ndarray:
-    """Rotation matrices [N,3,3] (body -> world) of unit quaternions [N,4] (w, x, y, z)."""
-    outer = (q[:, :, None] * q[:, None, :]).reshape(len(q), 16)
-    return (outer @ QUAT_TO_MATRIX).reshape(len(q), 3, 3)
-
-
-def quat_from_rpy(roll: np.ndarray, pitch: np.ndarray, yaw: np.ndarray) -> np.ndarray:
-    cr, sr = np.cos(roll / 2), np.sin(roll / 2)
-    cp, sp = np.cos(pitch / 2), np.sin(pitch / 2)
-    cy, sy = np.cos(yaw / 2), np.sin(yaw / 2)
-    return np.stack(
-        [
-            cr * cp * cy + sr * sp * sy,
-            sr * cp * cy - cr * sp * sy,
-            cr * sp * cy + sr * cp * sy,
-            cr * cp * sy - sr * sp * cy,
-        ],
-        axis=1,
-    )
 
 
 class LocomotionEnv:

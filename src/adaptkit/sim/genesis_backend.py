@@ -24,8 +24,8 @@ import torch
 from adaptkit.defaults import Sim
 from adaptkit.errors import AdaptkitError
 from adaptkit.robot import RobotSpec
-from adaptkit.sim.env import quat_to_matrix  # imported lazily by backend.make_backend: no cycle
-from adaptkit.sim.model import CONTROL_DT, SUBSTEPS
+from adaptkit.sim.physics import CONTROL_DT, SUBSTEPS
+from adaptkit.sim.rotations import quat_to_matrix
 
 # Built scenes not in use, by (robot file, gains, limits, env count).
 _POOL: dict[tuple[Any, ...], list[tuple[Any, Any]]] = {}

@@ -9,10 +9,8 @@ import numpy as np
 
 from adaptkit.errors import AdaptkitError
 from adaptkit.robot import RobotSpec
+from adaptkit.sim.physics import PHYSICS_DT
 
-CONTROL_DT = 0.02  # 50 Hz policy, as the reference task
-PHYSICS_DT = 0.005
-SUBSTEPS = round(CONTROL_DT / PHYSICS_DT)
 FLOOR_FRICTION = 1.0
 
 # Robot geoms touch only the floor (no self-collision): fewer contact pairs, and legs of a

@@ -12,7 +12,8 @@ from mujoco import rollout
 
 from adaptkit.defaults import Sim
 from adaptkit.robot import RobotSpec
-from adaptkit.sim.model import SUBSTEPS, build_model
+from adaptkit.sim.model import build_model
+from adaptkit.sim.physics import SUBSTEPS
 
 
 class MujocoBackend:

@@ -12,9 +12,11 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from adaptkit.bootstrap import TINY_MODEL, Recipe
+from adaptkit.config_file import read_model_config
 from adaptkit.errors import AdaptkitError
-from adaptkit.pipeline import TINY_MODEL
-from adaptkit.tasks import DEFAULT_TASK, get_task
+from adaptkit.evaluate import EvalSettings
+from adaptkit.tasks import get_task
 
 # data sizes: subsets of the robot's learning histories, from the low-noise end of history 0
 SIZES = ("1ep", "10ep", "1hist", "all")
@@ -24,6 +26,23 @@ SIZES = ("1ep", "10ep", "1hist", "all")
 MODES = ("frozen", "warm", "lora", "full", "scratch")
 ROBOTS = ("go1", "go2", "a1", "minicheetah")
 PRESETS = ("ci", "readme", "full", "varied")
+# The readme preset's data, bases and evaluation: 4 histories × 10k steps per robot of short
+# (250-step) episodes, so a 256-step context sees about one; bases pretrained 2 epochs at
+# batch 32; 16 envs × 3 episodes at env seed 777, which no training data used.
+STUDY_RECIPE = Recipe(
+    histories=4,
+    steps_per_history=10_000,
+    episode_length=250,
+    collect_envs=4,
+    collect_seed=0,
+    pretrain_epochs=2,
+    pretrain_lr=3e-4,
+    batch_size=32,
+    precision="auto",
+    eval_envs=16,
+    eval_episodes=3,
+    eval_seed=777,
+)
 
 
 @dataclass(frozen=True)
@@ -49,28 +68,14 @@ class StudyPlan:
     sizes: tuple[str, ...] = ("10ep", "1hist")
     modes: tuple[str, ...] = MODES
     seeds: tuple[int, ...] = (0, 1)
-    # -- data (collected with each robot's demonstrator, noise decaying over a history) -------
-    task: str = DEFAULT_TASK  # the task variant data are collected and cells evaluated on
-    histories: int = 4
-    steps_per_history: int = 10_000
-    episode_length: int = 250  # short episodes: a 256-step context sees about one of them
-    collect_envs: int = 4
-    collect_seed: int = 0
-    # -- bases (one per left-out robot) ---------------------------------------------------------
-    model: dict[str, Any] = field(default_factory=dict)  # ModelConfig overrides ({}: default)
-    pretrain_epochs: int = 2
-    pretrain_lr: float = 3e-4
-    pretrain_batch: int = 32
+    # -- data, bases and evaluation: the bootstrap recipe (its base_robots is set per target, the
+    # pool without it; its eval_* fields and episode_length are the held-out evaluation's) -------
+    recipe: Recipe = field(default_factory=lambda: STUDY_RECIPE)
     # -- adaptation: the same optimiser steps, batch and lr for every mode ---------------------
     budget_steps: int = 40
     batch_size: int = 16
     lr: float = 1e-3
     lora_rank: int = 4
-    precision: str = "auto"  # bf16 where the device computes it natively, else fp32
-    # -- evaluation: the same held-out env seed for every cell ---------------------------------
-    eval_envs: int = 16
-    eval_episodes: int = 3
-    eval_seed: int = 777  # no training data used it
     threads: int = 1  # torch threads (1: on a busy 2-core machine two fight; measured 7× slower)
     # -- in-context learning: a base whose context spans several episodes ----------------------
     icl: bool = True
@@ -96,13 +101,18 @@ class StudyPlan:
             raise AdaptkitError(f"--seeds: give distinct integers, got {list(self.seeds)}")
         if len(self.pool) < 2:
             raise AdaptkitError("a study needs at least two robots in its pool")
-        for name in ("histories", "steps_per_history", "episode_length", "budget_steps",
-                     "batch_size", "eval_envs", "eval_episodes", "icl_context", "icl_episodes",
-                     "pretrain_epochs", "threads"):  # fmt: skip
-            v = getattr(self, name)
+        r = self.recipe
+        for name, v in (
+            ("histories", r.histories), ("steps_per_history", r.steps_per_history),
+            ("episode_length", r.episode_length), ("budget_steps", self.budget_steps),
+            ("batch_size", self.batch_size), ("eval_envs", r.eval_envs),
+            ("eval_episodes", r.eval_episodes), ("icl_context", self.icl_context),
+            ("icl_episodes", self.icl_episodes), ("pretrain_epochs", r.pretrain_epochs),
+            ("threads", self.threads),
+        ):  # fmt: skip
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise AdaptkitError(f"study plan: {name} must be an integer >= 1, got {v!r}")
-        get_task(self.task)
+        get_task(r.task)
         if self.icl_size not in SIZES:
             raise AdaptkitError(f"--icl-size: expected one of {', '.join(SIZES)}")
         if self.icl_robot is not None and self.icl_robot not in self.targets:
@@ -118,9 +128,9 @@ class StudyPlan:
                 preset="full",
                 sizes=SIZES,
                 seeds=(0, 1, 2),
-                histories=8,
-                steps_per_history=15_000,
-                pretrain_epochs=3,
+                recipe=dataclasses.replace(
+                    STUDY_RECIPE, histories=8, steps_per_history=15_000, pretrain_epochs=3
+                ),
                 budget_steps=150,
             )
         if name == "varied":
@@ -129,7 +139,7 @@ class StudyPlan:
             # two targets: the new robot and the one with the closest kin in the pool (Go2)
             return cls(
                 preset="varied",
-                task="varied",
+                recipe=dataclasses.replace(STUDY_RECIPE, task="varied"),
                 targets=("minicheetah", "go1"),
                 seeds=(0, 1, 2),
                 icl=False,
@@ -141,18 +151,21 @@ class StudyPlan:
                 pool=("go1", "minicheetah"),
                 sizes=("1hist",),
                 seeds=(0,),
-                histories=1,
-                steps_per_history=300,
-                episode_length=100,
-                collect_envs=1,
-                model=dict(TINY_MODEL),
-                pretrain_epochs=1,
-                pretrain_batch=8,
+                recipe=dataclasses.replace(
+                    STUDY_RECIPE,
+                    histories=1,
+                    steps_per_history=300,
+                    episode_length=100,
+                    collect_envs=1,
+                    model=dict(TINY_MODEL),
+                    pretrain_epochs=1,
+                    batch_size=8,
+                    precision="fp32",
+                    eval_envs=2,
+                    eval_episodes=2,
+                ),
                 budget_steps=3,
                 batch_size=4,
-                precision="fp32",
-                eval_envs=2,
-                eval_episodes=2,
                 icl_context=64,
                 icl_episodes=3,
             )
@@ -182,12 +195,21 @@ class StudyPlan:
     def model_with(self, context: int | None = None) -> dict[str, Any]:
         """The plan's model config, with another context length when one is given (the
         in-context stage's long-context base and its cells)."""
-        return {**self.model, **({"context_len": context} if context is not None else {})}
+        model = self.recipe.model
+        return {**model, **({"context_len": context} if context is not None else {})}
 
     def context_len(self) -> int:
-        from adaptkit.meta import read_model_config
+        return read_model_config(self.recipe.model).context_len
 
-        return read_model_config(self.model).context_len
+    def base_recipe(self, target: str, context: int | None = None) -> Recipe:
+        """The recipe of `target`'s base: the pool without it, at `context` when given."""
+        return dataclasses.replace(
+            self.recipe, base_robots=self.base_robots(target), model=self.model_with(context)
+        )
+
+    def eval_settings(self, **changes: Any) -> EvalSettings:
+        """The held-out evaluation every cell shares (the recipe's), on the plan's threads."""
+        return self.recipe.eval_settings(threads=self.threads, **changes)
 
     def data_key(self) -> dict[str, Any]:
         """The settings the results folder's data, bases and cells depend on: a rerun into the
@@ -198,12 +220,19 @@ class StudyPlan:
             "budget_steps", "batch_size", "lr", "lora_rank", "precision", "eval_envs",
             "eval_episodes", "eval_seed", "icl_context", "icl_episodes",
         )  # fmt: skip
-        d = dataclasses.asdict(self)
-        return {k: list(d[k]) if isinstance(d[k], tuple) else d[k] for k in keep}
+        d = self.as_dict()
+        return {k: d[k] for k in keep}
 
     def as_dict(self) -> dict[str, Any]:
+        """plan.json's flat form: the plan's own fields and the recipe's (its batch_size as
+        `pretrain_batch`; base_robots, which differ per target, and the fine-tune's epochs, which
+        the study's budget replaces, are left out)."""
         d = dataclasses.asdict(self)
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+        r = d.pop("recipe")
+        r["pretrain_batch"] = r.pop("batch_size")
+        for k in ("base_robots", "finetune_epochs"):
+            r.pop(k)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in {**d, **r}.items()}
 
 
 def parse_list(option: str, text: str | None, cast: type = str) -> tuple[Any, ...] | None:

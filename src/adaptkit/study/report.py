@@ -15,6 +15,7 @@ from typing import Any
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from adaptkit.evaluate.score import score_against
 from adaptkit.fileio import write_text_atomic
 from adaptkit.study.plan import MODES, SIZES
 from adaptkit.tasks import DEFAULT_TASK, TASKS
@@ -247,9 +248,9 @@ def _markdown(plan: dict[str, Any], s: dict[str, Any], refs: dict[str, Any]) -> 
             v = d.get(label, {}).get("mean_return")
             if v is not None:
                 z = ""
-                if label == "zero-shot":
-                    demo, stand = d["demonstrator"]["mean_return"], d["stand"]["mean_return"]
-                    z = f" (normalised {(v - stand) / (demo - stand):.2f})"
+                score = score_against(v, d) if label == "zero-shot" else None
+                if score is not None:
+                    z = f" (normalised {score:.2f})"
                 parts.append(f"{label} {v:.2f}{z}")
         lines.append(f"- {robot}: " + ", ".join(parts))
     f = s["findings"]
@@ -411,11 +412,4 @@ def _task_line(name: str) -> str:
 
 def _zero_shot_score(refs: dict[str, Any]) -> float | None:
     """The base's zero-shot normalised score from a robot's references (None if it had none)."""
-    try:
-        demo, stand = refs["demonstrator"]["mean_return"], refs["stand"]["mean_return"]
-        z = refs["zero-shot"]["mean_return"]
-    except (KeyError, TypeError):
-        return None
-    if z is None or demo == stand:
-        return None
-    return (z - stand) / (demo - stand)
+    return score_against((refs.get("zero-shot") or {}).get("mean_return"), refs)

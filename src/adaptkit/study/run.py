@@ -26,27 +26,32 @@ from typing import Any
 import numpy as np
 import torch
 
-from adaptkit.checkpoint import METADATA_FILE, latest_checkpoint
+from adaptkit.bootstrap import (
+    ensure_base_model,
+    ensure_robot_data,
+    read_provenance,
+    robot_data_folder,
+)
+from adaptkit.checkpoint import latest_checkpoint, read_checkpoint_meta
 from adaptkit.data.config import write_dataset_config
 from adaptkit.data.history import (
     list_history_files,
     read_history,
-    read_task_metadata,
-    write_history,
-    write_task_metadata,
 )
+from adaptkit.data.subset import write_subset
+from adaptkit.data.windows import count_windows
 from adaptkit.defaults import FreezeMode, SaveFormat
 from adaptkit.errors import AdaptkitError
 from adaptkit.evaluate import EvalSettings, ModelPolicy, evaluate_policy
+from adaptkit.evaluate.score import score_against
 from adaptkit.fileio import write_text_atomic
-from adaptkit.meta import CheckpointMeta
-from adaptkit.pipeline import Recipe, ensure_base_model, ensure_robot_data, robot_data_folder
 from adaptkit.plugins import Registry, get_registry
 from adaptkit.progress import SILENT, Reporter
 from adaptkit.robot import RobotSpec
 from adaptkit.sim.demonstrator import load_policy
 from adaptkit.sim.policy import StandPolicy
 from adaptkit.study.plan import Cell, StudyPlan
+from adaptkit.study.report import write_report
 from adaptkit.train import FinetuneJob, TrainConfig, finetune, pretrain
 
 EPISODES_OF = {"1ep": 1, "10ep": 10}  # the other sizes: one history, all histories
@@ -61,8 +66,6 @@ def run_study(
 ) -> Path:
     """Run every cell of `plan` not yet in `out`, the in-context stage, and write the report.
     Returns `out`."""
-    from adaptkit.study.report import write_report
-
     registry = registry if registry is not None else get_registry()
     out = Path(out)
     _check_plan(plan, out)
@@ -111,19 +114,6 @@ def _plain(x: Any) -> Any:
     return str(x)
 
 
-def normalised(ret: float | None, refs: dict[str, Any]) -> float | None:
-    """(R − R_stand) / (R_demo − R_stand): standing still = 0, the demonstrator = 1."""
-    demo, stand = refs["demonstrator"]["mean_return"], refs["stand"]["mean_return"]
-    if ret is None or not math.isfinite(ret) or demo == stand:
-        return None
-    return (ret - stand) / (demo - stand)
-
-
-def windows(lengths: Sequence[int], context: int, stride: int) -> int:
-    """Training windows of histories of these lengths (adaptkit.data.windows' rule)."""
-    return sum(math.ceil(max(n - context, 0) / stride) for n in lengths)
-
-
 def cell_shape(lengths: Sequence[int], context: int, batch: int) -> tuple[int, int]:
     """The context and window stride for a data subset: the model's context when the shortest
     history holds two of it, else half the shortest history; the stride a quarter of the
@@ -131,7 +121,7 @@ def cell_shape(lengths: Sequence[int], context: int, batch: int) -> tuple[int, i
     shortest = min(lengths)
     ctx = context if shortest > 2 * context else max(2, shortest // 2)
     stride = max(1, ctx // 4)
-    while stride > 1 and windows(lengths, ctx, stride) < batch:
+    while stride > 1 and count_windows(lengths, ctx, stride) < batch:
         stride = max(1, stride // 2)
     return ctx, stride
 
@@ -155,23 +145,6 @@ class _Study:
         self.data.mkdir(parents=True, exist_ok=True)
 
     # -- building blocks ----------------------------------------------------------------------
-    def recipe(self, target: str, context: int | None = None) -> Recipe:
-        p = self.plan
-        return Recipe(
-            base_robots=p.base_robots(target),
-            histories=p.histories,
-            steps_per_history=p.steps_per_history,
-            collect_envs=p.collect_envs,
-            collect_seed=p.collect_seed,
-            pretrain_epochs=p.pretrain_epochs,
-            pretrain_lr=p.pretrain_lr,
-            batch_size=p.pretrain_batch,
-            precision=p.precision,
-            model=p.model_with(context),
-            episode_length=p.episode_length,
-            task=p.task,
-        )
-
     def base(self, target: str, context: int | None = None) -> Path:
         robots = "+".join(sorted(self.plan.base_robots(target)))
         name = robots if context is None else f"{robots}-ctx{context}"
@@ -179,7 +152,7 @@ class _Study:
         t0 = time.perf_counter()
         built = latest_checkpoint(path) is not None
         ensure_base_model(
-            path, self.data, self.registry, self.recipe(target, context), self.reporter
+            path, self.data, self.registry, self.plan.base_recipe(target, context), self.reporter
         )
         if not built:
             self.reporter.note(f"base {name}: {time.perf_counter() - t0:.0f} s")
@@ -189,7 +162,7 @@ class _Study:
         """The robot as a new group of its base: its plugin's group, unless the base already
         has that group (Go1/Go2/A1 share one), then `<robot>_locomotion`."""
         spec = self.registry.robot(target)
-        meta = CheckpointMeta.read(latest_checkpoint(base) / METADATA_FILE)
+        meta = read_checkpoint_meta(base)
         if spec.group in meta.groups:
             spec = dataclasses.replace(spec, group=f"{spec.name}_locomotion")
         if spec.group in meta.groups:
@@ -207,29 +180,7 @@ class _Study:
             folder, chosen = source, files
         else:
             folder = self.data / "subsets" / f"{spec.name}_{size}"
-            chosen = [folder / files[0].name]
-            if not chosen[0].is_file():
-                h = read_history(files[0])
-                if size in EPISODES_OF:
-                    starts = h.episode_starts()
-                    k = EPISODES_OF[size]
-                    if len(starts) < k:
-                        raise AdaptkitError(
-                            f"study: {files[0]} has {len(starts)} episodes, size {size} needs {k}"
-                        )
-                    cut = int(starts[-k])
-                    h = dataclasses.replace(
-                        h,
-                        obs=h.obs[cut:],
-                        action=h.action[cut:],
-                        reward=h.reward[cut:],
-                        step_num=h.step_num[cut:],
-                    )
-                folder.mkdir(parents=True, exist_ok=True)
-                meta = read_task_metadata(source)
-                if meta is not None:
-                    write_task_metadata(folder, meta)
-                write_history(chosen[0], h.obs, h.action, h.reward, h.step_num)
+            chosen = [write_subset(files[0], folder, EPISODES_OF.get(size))]
         entry = spec.dataset_entry()[spec.task]
         entry["path"] = str(folder.relative_to(self.data))
         if not cfg.is_file():
@@ -238,18 +189,7 @@ class _Study:
         return cfg, [len(read_history(p).reward) for p in chosen]
 
     def eval_settings(self, **changes: Any) -> EvalSettings:
-        p = self.plan
-        base = {
-            "num_envs": p.eval_envs,
-            "episodes": p.eval_episodes,
-            "seed": p.eval_seed,
-            "episode_length": p.episode_length,
-            "task": p.task,
-            "data_dir": self.data,
-            "threads": p.threads,
-            "device": "cpu",
-        }
-        return EvalSettings(**{**base, **changes})
+        return self.plan.eval_settings(data_dir=self.data, device="cpu", **changes)
 
     def refs(self, spec: RobotSpec, base: Path) -> dict[str, Any]:
         """Demonstrator, standing still and the base zero-shot on the held-out seed (cached)."""
@@ -288,14 +228,14 @@ class _Study:
         """Train one cell's model; returns the run result and the cell's training facts."""
         p = self.plan
         ctx, stride = cell_shape(lengths, context or p.context_len(), p.batch_size)
-        n_win = windows(lengths, ctx, stride)
+        n_win = count_windows(lengths, ctx, stride)
         epochs, per_epoch = budget_epochs(n_win, p.batch_size, p.budget_steps)
         train = TrainConfig(
             epochs=epochs,
             max_steps_per_epoch=per_epoch,
             lr=p.lr,
             batch_size=p.batch_size,
-            precision=p.precision,
+            precision=p.recipe.precision,
             seed=cell.seed,
             save_initial=False,
             save_every=epochs,
@@ -377,7 +317,7 @@ class _Study:
                 "id": cell.id,
                 "base": base.name if cell.mode != "scratch" else None,
                 "group": spec.group,
-                "normalised_score": normalised(summary["mean_return"], refs),
+                "normalised_score": score_against(summary["mean_return"], refs),
                 "mean_return": summary["mean_return"],
                 "falls": summary["falls"],
                 "num_episodes": summary["num_episodes"],
@@ -396,9 +336,7 @@ class _Study:
     def run(self) -> None:
         p, note = self.plan, self.reporter.note
         for name in p.pool:  # every robot's histories, collected once
-            ensure_robot_data(
-                self.registry.robot(name), self.data, self.recipe(name), self.reporter
-            )
+            ensure_robot_data(self.registry.robot(name), self.data, p.recipe, self.reporter)
         cells = p.cells()
         done = [c for c in cells if (self.out / "cells" / f"{c.id}.json").is_file()]
         if done:
@@ -430,9 +368,10 @@ class _Study:
         """A base whose context spans ≥ 3 episodes, its frozen-trunk adaptation on one history,
         evaluated with the episodes chained in one context and with it reset between them."""
         p = self.plan
+        length = p.recipe.episode_length
         self.reporter.note(
             f"study: in-context stage, {target}, context {p.icl_context} "
-            f"({p.icl_context / p.episode_length:.1f} episodes of {p.episode_length} steps)"
+            f"({p.icl_context / length:.1f} episodes of {length} steps)"
         )
         t0 = time.perf_counter()
         base = self.base(target, p.icl_context)
@@ -455,28 +394,30 @@ class _Study:
             per = [e["mean"] for e in s["per_episode"]]
             curves[label] = {
                 "per_episode_mean": per,
-                "per_episode_normalised": [normalised(r, refs) for r in per],
-                "normalised_score": normalised(s["mean_return"], refs),
+                "per_episode_normalised": [score_against(r, refs) for r in per],
+                "normalised_score": score_against(s["mean_return"], refs),
                 "falls": s["falls"],
                 "num_episodes": s["num_episodes"],
             }
         t2 = time.perf_counter()
         chained = curves["chained"]["per_episode_normalised"]
         gain = chained[2] - chained[0] if len(chained) >= 3 and None not in chained[:3] else None
-        base_meta = _provenance(base)
+        base_meta = read_provenance(base) or {}
         write_json(
             self.out / "icl.json",
             {
                 "robot": target,
                 "size": p.icl_size,
                 "context_len": facts["context_len"],
-                "episode_length": p.episode_length,
-                "episodes_in_context": facts["context_len"] / p.episode_length,
+                "episode_length": p.recipe.episode_length,
+                "episodes_in_context": facts["context_len"] / p.recipe.episode_length,
                 "curves": curves,
                 "gain_ep3_vs_ep1": gain,  # in units of the stand → demonstrator gap
                 "goal_met": gain is not None and gain >= 0.1,
                 "base_seconds": base_meta.get("seconds", round(t_base, 2)),
-                "base_seconds_short_context": _provenance(self.base_path(target)).get("seconds"),
+                "base_seconds_short_context": (read_provenance(self.base_path(target)) or {}).get(
+                    "seconds"
+                ),
                 "train_seconds": round(t1 - t0 - t_base, 2),
                 "eval_seconds": round(t2 - t1, 2),
                 **{k: facts[k] for k in ("steps", "final_loss", "stride", "data_steps")},
@@ -490,12 +431,5 @@ class _Study:
 
 
 def _has_group(base: Path, group: str) -> bool:
-    meta = CheckpointMeta.read(latest_checkpoint(base) / METADATA_FILE)
+    meta = read_checkpoint_meta(base)
     return group in meta.groups
-
-
-def _provenance(base: Path) -> dict[str, Any]:
-    try:
-        return json.loads((base / "provenance.json").read_text())
-    except (OSError, ValueError):
-        return {}

@@ -14,6 +14,7 @@ from typing import Any
 from adaptkit import defaults
 from adaptkit.defaults import FreezeMode, SaveFormat
 from adaptkit.errors import AdaptkitError
+from adaptkit.hub import parse_hub_ref
 from adaptkit.robot import RobotSpec
 from adaptkit.train.metrics import parse_destinations
 
@@ -182,8 +183,6 @@ class TrainConfig:
 
 
 def _is_hub(path: Path | str) -> bool:
-    from adaptkit.hub import parse_hub_ref
-
     return parse_hub_ref(path) is not None
 
 

@@ -29,7 +29,6 @@ from adaptkit.checkpoint import (
     Checkpoint,
     fingerprint,
     is_full,
-    load_checkpoint,
     load_state_dict_file,
     load_training_state,
     save_checkpoint,
@@ -37,16 +36,18 @@ from adaptkit.checkpoint import (
 from adaptkit.data.config import DatasetEntry, load_dataset_configs, robot_entry
 from adaptkit.data.history import extra_observation_rows
 from adaptkit.data.layout import spec_for_data
+from adaptkit.data.stats_file import choose_stats
 from adaptkit.defaults import SaveFormat
 from adaptkit.errors import AdaptkitError
-from adaptkit.meta import Stats, choose_stats
+from adaptkit.loader import load_checkpoint
+from adaptkit.meta import Stats
 from adaptkit.model import GroupDims, Vintix
-from adaptkit.model.lora import add_lora
 from adaptkit.progress import SILENT, NoteCollector, Reporter
 from adaptkit.robot import RobotSpec
 from adaptkit.surgery import (
     FreezeMode,
     add_group,
+    add_lora,
     freeze,
     frozen_fingerprint,
     parameter_report,
