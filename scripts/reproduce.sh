@@ -49,7 +49,7 @@ adaptkit compare --robot minicheetah --seed 777 --out results/one_history \
     --models fine-tuned=models/minicheetah_finetune_1h scratch=models/minicheetah_scratch_1h
 
 # 6. The quadruped fork's layout (33-dim observation, act,rew,obs, fork sizes): its own base,
-#    Mini Cheetah adapted as a 33-dim and a 45-dim group (README "The quadruped fork's layout").
+#    Mini Cheetah adapted as a 33-dim and a 45-dim group (docs/fork.md).
 bash "$repo/scripts/reproduce_fork.sh" fork
 
 echo "done in $(( $(date +%s) - t0 )) s; results in $work/results and $work/fork/results"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Rebuilds README's "The quadruped fork's layout" result from nothing, with adaptkit's own
+# Rebuilds the result of docs/fork.md from nothing, with adaptkit's own
 # commands: Go1/Go2/A1 learning histories in the fork's 33-dim observation, a base of the fork's
 # layout (configs/model_fork.yaml: hidden 256, 3 layers, 4 heads, tokens act,rew,obs, one
 # `quadruped_locomotion` group), then Mini Cheetah adapted with the transformer frozen twice:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The sim-to-sim table of README's "Two simulators": Mini Cheetah adapted on learning histories
+# The sim-to-sim table of docs/simulators.md: Mini Cheetah adapted on learning histories
 # from simulator A (MuJoCo or Genesis), each model evaluated in A and in B. Needs the genesis
 # extra (pip install 'adaptkit[genesis]' torch==2.13.0).
 #
