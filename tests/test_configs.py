@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from adaptkit.meta import read_model_config
-from adaptkit.pipeline import TINY_MODEL
+from adaptkit.bootstrap import TINY_MODEL
+from adaptkit.config_file import read_model_config
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 
