@@ -168,7 +168,9 @@ def sidecar(
 
 
 def _write_torchscript(step: PolicyStep, path: Path) -> None:
-    scripted = torch.jit.script(StatefulPolicy(step))
+    with warnings.catch_warnings():  # torch 2.13 deprecates TorchScript; robots still run it
+        warnings.simplefilter("ignore", DeprecationWarning)
+        scripted = torch.jit.script(StatefulPolicy(step))
     with atomic_path(path, "TorchScript policy") as tmp:
         scripted.save(str(tmp))
 

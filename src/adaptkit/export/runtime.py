@@ -6,6 +6,7 @@ This is what a robot's control loop does with the file, driven by the simulator:
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,9 @@ class _TorchScriptRunner:
 
         self.torch = torch
         try:
-            self.module = torch.jit.load(str(path), map_location="cpu").eval()
+            with warnings.catch_warnings():  # torch 2.13 deprecates TorchScript
+                warnings.simplefilter("ignore", DeprecationWarning)
+                self.module = torch.jit.load(str(path), map_location="cpu").eval()
         except (RuntimeError, ValueError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise AdaptkitError(f"{path}: not a loadable TorchScript policy ({first})") from None

@@ -26,20 +26,23 @@ _PARTS = ("obs", "act", "rew")
 
 
 class _Linear(nn.Module):
-    """A trunk Linear plus the group's LoRA update, computed as the LoRA hook does (unmerged:
-    the same arithmetic, so the same actions)."""
+    """A trunk Linear (its weights, not the module: the module carries the LoRA forward hooks,
+    which TorchScript cannot compile) plus the group's LoRA update, computed as the hook does
+    (unmerged: the same arithmetic, so the same actions)."""
 
     def __init__(self, linear: nn.Linear, lora: nn.Module | None) -> None:
         super().__init__()
-        self.linear = linear
-        self.has_lora = lora is not None
         empty = torch.zeros(0, dtype=linear.weight.dtype)
-        self.lora_a = nn.Parameter(lora.lora_A.detach() if lora is not None else empty)
-        self.lora_b = nn.Parameter(lora.lora_B.detach() if lora is not None else empty)
+        self.weight = linear.weight
+        self.has_bias = linear.bias is not None
+        self.bias = linear.bias if linear.bias is not None else nn.Parameter(empty)
+        self.has_lora = lora is not None
+        self.lora_a = lora.lora_A if lora is not None else nn.Parameter(empty)
+        self.lora_b = lora.lora_B if lora is not None else nn.Parameter(empty)
         self.lora_scale = float(lora.scale) if lora is not None else 0.0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.linear(x)
+        out = F.linear(x, self.weight, self.bias if self.has_bias else None)
         if self.has_lora:
             delta = (x @ self.lora_a.t().to(x.dtype)) @ self.lora_b.t().to(x.dtype)
             out = out + (delta * self.lora_scale).to(out.dtype)
