@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from adaptkit.checkpoint import checkpoint_fingerprint, load_checkpoint
 from adaptkit.cli import app
+from adaptkit.errors import AdaptkitError
 from adaptkit.evaluate import EvalSettings, ModelPolicy, rollout
 from adaptkit.export import ExportedPolicy, export_policy
 from adaptkit.export.build import export_checkpoint
@@ -182,3 +183,37 @@ def test_export_and_eval_exported_commands(fork, tmp_path):
     (out / "policy.pt.json").unlink()
     res = runner.invoke(app, args)
     assert res.exit_code == 1 and "sidecar not found" in res.output
+
+
+# -- adaptkit.load_policy --------------------------------------------------------------------
+def test_load_policy_in_process_and_exported_act_alike(fork, tmp_path):
+    import adaptkit
+
+    in_process = adaptkit.load_policy(fork.parent, "go1")
+    res = export_policy(_policy(fork, "go1"), get_registry().robot("go1"), tmp_path, "torchscript")
+    exported = adaptkit.load_policy(res.policy_file)  # the robot comes from the sidecar
+    assert in_process.obs_dim == exported.obs_dim == 33 and exported.act_dim == 12
+    obs = np.random.default_rng(0).normal(size=(6, 33)).astype(np.float32)
+    for t in range(6):
+        if t == 3:
+            in_process.start_episode()
+            exported.start_episode()
+        a, b = in_process.act(obs[t], reward=0.1 * t), exported.act(obs[t], reward=0.1 * t)
+        assert a.shape == (12,) and np.abs(a - b).max() <= TOL
+    batch = in_process.act(obs[:4])  # the batched form: a fresh context of 4 robots
+    assert batch.shape == (4, 12) and in_process.batch == 4
+    # each row of a batch acts as that robot alone
+    alone = adaptkit.load_policy(fork.parent, "go1")
+    assert np.abs(alone.act(obs[2]) - batch[2]).max() <= TOL
+    with pytest.raises(AdaptkitError, match=r"obs must be \[33\]"):
+        in_process.act(np.zeros(5))
+    with pytest.raises(AdaptkitError, match="records no robot"):
+        adaptkit.load_policy(fork.parent)
+
+
+def test_import_adaptkit_stays_light():
+    import subprocess
+    import sys
+
+    code = "import sys, adaptkit; assert 'torch' not in sys.modules; adaptkit.load_policy"
+    subprocess.run([sys.executable, "-c", code], check=True)

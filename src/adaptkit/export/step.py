@@ -240,13 +240,15 @@ class PolicyStep(nn.Module):
 
 
 class StatefulPolicy(nn.Module):
-    """The TorchScript policy: `reset(batch)`, `start_episode()`, `act(obs, reward)`."""
+    """The TorchScript policy: `reset(batch)`, `start_episode()`, `act(obs, reward)`. A call
+    with another batch size than the state's starts a fresh context of that size."""
 
-    def __init__(self, step: PolicyStep, batch: int = 1) -> None:
+    def __init__(self, step: PolicyStep) -> None:
         super().__init__()
         self.step = step
         self.obs_dim, self.act_dim = step.obs_dim, step.act_dim
-        for name, t in step.initial_state(batch).items():
+        # saved empty (a batch of 0), so the file holds no cache: act() sizes it on first use
+        for name, t in step.initial_state(0).items():
             self.register_buffer(name, t)
 
     @torch.jit.export
@@ -278,6 +280,8 @@ class StatefulPolicy(nn.Module):
         """obs [obs_dim] or [B, obs_dim]; reward of the previous action ([] or [B]) → action."""
         single = obs.dim() == 1
         o = obs.unsqueeze(0) if single else obs
+        if self.prev_action.shape[0] != o.shape[0]:  # first call, or another batch size
+            self.reset(o.shape[0])
         r = reward.reshape(-1).to(torch.float32).expand(o.shape[0])
         with torch.no_grad():
             out = self.step(
