@@ -24,7 +24,7 @@ import torch
 
 from adaptkit.evaluate import EvalSettings, evaluate_policy
 from adaptkit.plugins import load_registry
-from adaptkit.sim import load_policy
+from adaptkit.sim import load_demonstrator
 from adaptkit.sim.env import LocomotionEnv
 
 ROBOTS = ("go1", "go2", "a1", "minicheetah")
@@ -108,7 +108,7 @@ def main() -> None:
                     num_envs=args.demo_envs, episodes=args.demo_episodes, seed=1000, sim=sim
                 )
                 t0 = time.perf_counter()
-                s = evaluate_policy(load_policy(spec), spec, settings).summary
+                s = evaluate_policy(load_demonstrator(spec), spec, settings).summary
                 wall = time.perf_counter() - t0
                 results["robots"].setdefault(name, {})[f"demonstrator_{sim}"] = s
                 if out:

@@ -26,7 +26,7 @@ from mujoco import rollout
 
 from adaptkit.evaluate import EvalSettings, evaluate_policy
 from adaptkit.plugins import load_registry
-from adaptkit.sim import load_policy
+from adaptkit.sim import load_demonstrator
 from adaptkit.sim.env import LocomotionEnv
 from adaptkit.sim.physics import SUBSTEPS
 
@@ -137,7 +137,7 @@ def main() -> None:
         for name in args.robots:
             spec = reg.robots[name]
             settings = EvalSettings(num_envs=args.demo_envs, episodes=args.demo_episodes, seed=1000)
-            s = evaluate_policy(load_policy(spec), spec, settings).summary
+            s = evaluate_policy(load_demonstrator(spec), spec, settings).summary
             results[name]["demonstrator"] = s
             if not args.json:
                 ret = f"{s['mean_return']:8.2f}±{s['std_return']:5.2f}"

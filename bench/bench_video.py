@@ -23,7 +23,7 @@ import numpy as np
 from adaptkit.evaluate.rollout import rollout
 from adaptkit.evaluate.video import Mp4Writer, Recorder, VideoSettings, caption
 from adaptkit.plugins import load_registry
-from adaptkit.sim import LocomotionEnv, load_policy
+from adaptkit.sim import LocomotionEnv, load_demonstrator
 from adaptkit.sim.render import SceneRenderer
 
 
@@ -31,7 +31,7 @@ def _rollout_s(spec, envs: int, steps: int, hook) -> float:
     env = LocomotionEnv(spec, envs, seed=0)
     try:
         t = time.perf_counter()
-        rollout(load_policy(spec), env, None, steps, on_step=hook)
+        rollout(load_demonstrator(spec), env, None, steps, on_step=hook)
         return time.perf_counter() - t
     finally:
         env.close()
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> None:
     env = LocomotionEnv(spec, 1, seed=0)
     env.reset()
     frames, t_render = [], []
-    policy = load_policy(spec)
+    policy = load_demonstrator(spec)
     policy.reset(1)
     obs = env.reset()
     for _ in range(100):

@@ -188,7 +188,7 @@ def test_state_dict_expert_needs_the_plugins_architecture(registry, tmp_path):
     from dataclasses import replace
 
     from adaptkit.errors import AdaptkitError
-    from adaptkit.sim.demonstrator import TorchPolicy, load_policy
+    from adaptkit.sim.demonstrator import TorchPolicy, load_demonstrator
 
     net = torch.nn.Sequential(torch.nn.Linear(45, 12))
     sd_file = tmp_path / "expert.pt"
@@ -202,7 +202,7 @@ def test_state_dict_expert_needs_the_plugins_architecture(registry, tmp_path):
             "expert_arch": lambda: torch.nn.Sequential(torch.nn.Linear(45, 12)),
         },
     )
-    policy = load_policy(spec)
+    policy = load_demonstrator(spec)
     assert isinstance(policy, TorchPolicy)
     assert torch.equal(policy.module[0].weight, net[0].weight)
     wrong = replace(
@@ -212,7 +212,7 @@ def test_state_dict_expert_needs_the_plugins_architecture(registry, tmp_path):
     with pytest.raises(
         AdaptkitError, match=r"0\.weight: file \[12, 45\] vs architecture \[13, 45\]"
     ):
-        load_policy(wrong)
+        load_demonstrator(wrong)
 
 
 def test_every_torch_load_is_weights_only():

@@ -15,7 +15,7 @@ from adaptkit.loader import load_adapter
 from adaptkit.model import ModelConfig
 from adaptkit.sim import LocomotionEnv
 from adaptkit.sim.collect import collect_histories
-from adaptkit.sim.demonstrator import load_policy
+from adaptkit.sim.demonstrator import load_demonstrator
 
 
 def test_partial_collect_folder_is_not_data(registry, tmp_path):
@@ -67,7 +67,7 @@ def test_bad_expert_file_fails_before_writing(registry, tmp_path):
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"x")
     with pytest.raises(AdaptkitError, match="not a TorchScript or torch.save file"):
-        load_policy(registry.robot("a1"), bad)
+        load_demonstrator(registry.robot("a1"), bad)
     out = tmp_path / "data" / "a1_trajectories"
     with pytest.raises(AdaptkitError):
         collect_histories(registry.robot("a1"), out, 1, 10, 1, 0, expert=bad)

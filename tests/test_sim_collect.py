@@ -14,7 +14,7 @@ from adaptkit.data.history import read_history
 from adaptkit.evaluate import EvalSettings, evaluate_policy
 from adaptkit.plugins import load_registry
 from adaptkit.sim.collect import collect_histories, noise_schedule
-from adaptkit.sim.demonstrator import TorchPolicy, TrotDemonstrator, load_policy
+from adaptkit.sim.demonstrator import TorchPolicy, TrotDemonstrator, load_demonstrator
 from adaptkit.sim.env import LocomotionEnv
 from adaptkit.sim.policy import Policy
 
@@ -30,7 +30,7 @@ def specs():
 def test_demonstrator_walks(specs, name):
     """Short run (8 envs × 8 s): the walking bar is ≥ 0.35 m/s with no falls."""
     settings = EvalSettings(num_envs=8, episodes=1, episode_length=400, seed=77)
-    stats = evaluate_policy(load_policy(specs[name]), specs[name], settings).summary
+    stats = evaluate_policy(load_demonstrator(specs[name]), specs[name], settings).summary
     assert stats["fall_rate"] == 0.0
     assert stats["mean_speed"] >= 0.35
     assert stats["mean_return"] / 400 > 0.012  # well above standing still (~0.009 per step)
@@ -41,13 +41,13 @@ def test_torch_policy_loads_and_acts(specs, tmp_path):
     net = torch.nn.Sequential(torch.nn.Linear(45, 12), torch.nn.Tanh())
     path = tmp_path / "policy.pt"
     torch.jit.script(net).save(str(path))
-    policy = load_policy(spec, path)
+    policy = load_demonstrator(spec, path)
     assert isinstance(policy, TorchPolicy) and isinstance(policy, Policy)
     env = LocomotionEnv(spec, 3)
     obs = env.reset()
     actions = policy.act(obs, env)
     assert actions.shape == (3, 12) and np.all(np.abs(actions) <= 1)
-    assert isinstance(load_policy(spec, None), TrotDemonstrator)
+    assert isinstance(load_demonstrator(spec, None), TrotDemonstrator)
 
 
 def test_noise_schedule_shape():

@@ -22,7 +22,7 @@ from adaptkit.cli import app
 from adaptkit.data.history import read_history, read_task_metadata
 from adaptkit.evaluate import EvalSettings, evaluate_policy
 from adaptkit.plugins import load_registry
-from adaptkit.sim import load_policy
+from adaptkit.sim import load_demonstrator
 from adaptkit.sim.collect import collect_histories
 from adaptkit.sim.env import LocomotionEnv
 
@@ -55,7 +55,7 @@ def test_env_steps_resets_and_layouts(specs):
 @pytest.mark.parametrize("name", ["minicheetah", "go2"])
 def test_demonstrator_walks_in_genesis(specs, name):
     settings = EvalSettings(num_envs=N, episodes=1, episode_length=300, seed=77, sim="genesis")
-    s = evaluate_policy(load_policy(specs[name]), specs[name], settings).summary
+    s = evaluate_policy(load_demonstrator(specs[name]), specs[name], settings).summary
     assert s["sim"] == "genesis"
     assert s["fall_rate"] == 0.0
     assert s["mean_speed"] >= 0.35

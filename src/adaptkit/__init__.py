@@ -30,4 +30,15 @@ __all__ = [
     "__version__",
     "compose_obs",
     "hookimpl",
+    "load_policy",
 ]
+
+
+def __getattr__(name: str):
+    # adaptkit.load_policy loads torch and the model code: imported on first use, so that
+    # `import adaptkit` (plugins, the CLI's start-up) stays light
+    if name == "load_policy":
+        from adaptkit.export.robot_policy import load_policy
+
+        return load_policy
+    raise AttributeError(f"module 'adaptkit' has no attribute {name!r}")

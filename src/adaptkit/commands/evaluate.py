@@ -156,6 +156,9 @@ def eval_cmd(
     sim: Sim = OPT_SIM,
     task: str = OPT_TASK,
     reset_context: bool = OPT_RESET_CONTEXT,
+    exported: Path | None = typer.Option(
+        None, "--exported", help="Run an exported policy file (adaptkit export) instead."
+    ),
     json_out: bool = OPT_JSON,
 ) -> None:
     """In-context evaluation: all envs batched, one KV-cached forward per control step."""
@@ -164,7 +167,9 @@ def eval_cmd(
 
     require_sim(sim)  # before any work: a missing simulator is one line
     ckpt = checkpoint or vintix_path
-    if ckpt is None:
+    if exported is not None and ckpt is not None:
+        raise AdaptkitError("--exported: runs the exported file alone; give no checkpoint")
+    if ckpt is None and exported is None:
         raise AdaptkitError("give the checkpoint: CKPT or --vintix_path")
     if checkpoint is not None and vintix_path is not None and checkpoint != vintix_path:
         raise AdaptkitError("--vintix_path: conflicts with the CKPT argument; give one")
@@ -175,16 +180,24 @@ def eval_cmd(
         token_order=_order(token_order), sim=sim, task=task, reset_context=reset_context,
     )  # fmt: skip
     registry = get_registry()
-    report = evaluate(
-        ckpt,
-        registry.robot(robot),
-        settings,
-        out_dir=out or Path("eval") / robot,
-        label=_label(Path(ckpt)),
-        reporter=RichReporter(quiet=json_out),
-        video=video_settings(video, video_envs, video_seconds, video_size, gif),
-        robots=list(registry.robots.values()),
-    )
+    if exported is not None:
+        from adaptkit.export.runtime import evaluate_exported
+
+        report = evaluate_exported(
+            exported, registry.robot(robot), settings, out_dir=out or Path("eval") / robot,
+            reporter=RichReporter(quiet=json_out),
+        )  # fmt: skip
+    else:
+        report = evaluate(
+            ckpt,
+            registry.robot(robot),
+            settings,
+            out_dir=out or Path("eval") / robot,
+            label=_label(Path(ckpt)),
+            reporter=RichReporter(quiet=json_out),
+            video=video_settings(video, video_envs, video_seconds, video_size, gif),
+            robots=list(registry.robots.values()),
+        )
     s = report.summary
     if json_out:
         print_json({**s, "files": {k: str(v) for k, v in report.files.items()}})

@@ -92,7 +92,7 @@ def demo(
 ) -> None:
     """Run the robot's demonstrator: mean return per episode, forward speed, fall rate."""
     from adaptkit.evaluate import EvalSettings, evaluate_policy
-    from adaptkit.sim import load_policy
+    from adaptkit.sim import load_demonstrator
     from adaptkit.sim.backend import require_sim
 
     require_sim(sim)
@@ -100,7 +100,7 @@ def demo(
     settings = EvalSettings(
         num_envs=num_envs, episodes=episodes, seed=seed, expert=expert, sim=sim, task=task
     )
-    s = evaluate_policy(load_policy(spec, expert), spec, settings).summary
+    s = evaluate_policy(load_demonstrator(spec, expert), spec, settings).summary
     if json_out:
         print_json(s)
         return

@@ -34,7 +34,7 @@ from adaptkit.evaluate.video import (
 from adaptkit.fileio import atomic_file
 from adaptkit.progress import SILENT, Reporter
 from adaptkit.robot import RobotSpec
-from adaptkit.sim.demonstrator import load_policy
+from adaptkit.sim.demonstrator import load_demonstrator
 from adaptkit.sim.policy import Policy, StandPolicy
 
 
@@ -114,7 +114,9 @@ def compare(
         preflight(ckpt, settings, label)
     policies: list[tuple[str, Callable[[], tuple[Policy, RobotSpec]]]] = []
     if demonstrator:
-        policies.append(("demonstrator", lambda: (load_policy(robot, settings.expert), robot)))
+        policies.append(
+            ("demonstrator", lambda: (load_demonstrator(robot, settings.expert), robot))
+        )
     if stand:
         policies.append(("stand", lambda: (StandPolicy(robot.action_dim), robot)))
 

@@ -6,7 +6,7 @@ protocol, demonstrators and learning-history collection."""
 from adaptkit.defaults import Sim
 from adaptkit.sim import _gl  # noqa: F401
 from adaptkit.sim.backend import make_backend
-from adaptkit.sim.demonstrator import TorchPolicy, TrotDemonstrator, load_policy
+from adaptkit.sim.demonstrator import TorchPolicy, TrotDemonstrator, load_demonstrator
 from adaptkit.sim.env import LocomotionEnv
 from adaptkit.sim.policy import Policy, StandPolicy
 
@@ -17,6 +17,6 @@ __all__ = [
     "StandPolicy",
     "TorchPolicy",
     "TrotDemonstrator",
-    "load_policy",
+    "load_demonstrator",
     "make_backend",
 ]

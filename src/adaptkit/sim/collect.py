@@ -26,7 +26,7 @@ from adaptkit.data.history import DEFAULT_CHUNK_SIZE, HistoryWriter, write_task_
 from adaptkit.defaults import Sim
 from adaptkit.robot import RobotSpec
 from adaptkit.sim.backend import require_sim
-from adaptkit.sim.demonstrator import load_policy
+from adaptkit.sim.demonstrator import load_demonstrator
 from adaptkit.sim.env import LocomotionEnv
 from adaptkit.sim.policy import Policy
 from adaptkit.tasks import TaskVariant, get_task
@@ -82,7 +82,7 @@ def collect_histories(
     task = get_task(task)
     if histories < 1 or steps_per_history < 1 or num_envs < 1:
         raise ValueError("histories, steps_per_history and num_envs must be >= 1")
-    policy = load_policy(spec, expert)  # a bad --expert fails before anything is written
+    policy = load_demonstrator(spec, expert)  # a bad --expert fails before anything is written
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     chunk = chunk_size or DEFAULT_CHUNK_SIZE

@@ -220,7 +220,7 @@ def _load_state_dict_expert(spec: RobotSpec, path: Path) -> torch.nn.Module:
     return module
 
 
-def load_policy(spec: RobotSpec, path_or_name: str | Path | None = None) -> Policy:
+def load_demonstrator(spec: RobotSpec, path_or_name: str | Path | None = None) -> Policy:
     """The robot's expert: 'trot', or a .pt file: TorchScript, or a state dict that the robot's
     plugin declares an architecture for (`extra["expert_arch"]`).
 

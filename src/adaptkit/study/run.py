@@ -48,7 +48,7 @@ from adaptkit.fileio import write_text_atomic
 from adaptkit.plugins import Registry, get_registry
 from adaptkit.progress import SILENT, Reporter
 from adaptkit.robot import RobotSpec
-from adaptkit.sim.demonstrator import load_policy
+from adaptkit.sim.demonstrator import load_demonstrator
 from adaptkit.sim.policy import StandPolicy
 from adaptkit.study.plan import Cell, StudyPlan
 from adaptkit.study.report import write_report
@@ -199,7 +199,7 @@ class _Study:
         settings = self.eval_settings()
         out: dict[str, Any] = {}
         for label, policy in (
-            ("demonstrator", load_policy(spec, None)),
+            ("demonstrator", load_demonstrator(spec, None)),
             ("stand", StandPolicy(spec.action_dim)),
         ):
             out[label] = evaluate_policy(policy, spec, settings, label=label).summary

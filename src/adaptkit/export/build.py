@@ -1,0 +1,275 @@
+"""Write a standalone policy: TorchScript (`policy.pt`, needs torch) or ONNX (`policy.onnx`,
+needs onnxruntime), and its JSON sidecar (`policy.pt.json` / `policy.onnx.json`) with what a
+control loop must know.
+
+The policy is built from the same `ModelPolicy` evaluation steps (group, stats, reward scale,
+token order, context window), so the exported actions are the in-simulator ones."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from adaptkit import __version__
+from adaptkit.checkpoint import Checkpoint, is_adapter, load_training_state
+from adaptkit.errors import AdaptkitError
+from adaptkit.evaluate.policies import STD_EPS, ModelPolicy
+from adaptkit.evaluate.settings import EvalSettings
+from adaptkit.export.step import PolicyStep, StatefulPolicy
+from adaptkit.fileio import atomic_path, make_dirs, write_json_atomic
+from adaptkit.loader import load_checkpoint, peek_config
+from adaptkit.progress import SILENT, Reporter
+from adaptkit.robot import RobotSpec
+from adaptkit.sim.physics import CONTROL_DT
+
+FORMATS = ("torchscript", "onnx")
+SIDECAR_FORMAT = "adaptkit-exported-policy"
+SIDECAR_VERSION = 1
+POLICY_FILES = {"torchscript": "policy.pt", "onnx": "policy.onnx"}
+ONNX_INPUTS = ("obs", "reward", "prev_action", "step_index", "position", "k_cache", "v_cache")
+ONNX_OUTPUTS = (
+    "action", "next_prev_action", "next_step_index", "next_position", "next_k_cache",
+    "next_v_cache",
+)  # fmt: skip
+ONNX_OPSET = 18
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    policy_file: Path
+    sidecar_file: Path
+    sidecar: dict[str, Any]
+
+
+def sidecar_path(policy_file: str | Path) -> Path:
+    """policy.pt → policy.pt.json (one sidecar per file: both formats may share a folder)."""
+    p = Path(policy_file)
+    return p.with_name(p.name + ".json")
+
+
+def policy_step(policy: ModelPolicy, in_place: bool = True) -> PolicyStep:
+    """The exportable step of `policy` (fp32: exported policies run in fp32 with an fp32 cache)."""
+    model = policy.model
+    if next(model.parameters()).dtype != torch.float32 or policy.device.type != "cpu":
+        raise AdaptkitError("export: the model must be loaded on the CPU in float32")
+    cfg = model.config
+    stats = policy.res.stats
+
+    def t(key: str) -> torch.Tensor:
+        return torch.as_tensor(stats.array(key))
+
+    return PolicyStep(
+        model,
+        policy.group,
+        window=policy.context_len,
+        obs_mean=t("obs_mean") if cfg.norm_obs else None,
+        obs_div=t("obs_std") + STD_EPS if cfg.norm_obs else None,
+        act_mean=t("acs_mean") if cfg.norm_acs else None,
+        act_std=t("acs_std") + STD_EPS if cfg.norm_acs else None,
+        reward_scale=policy.res.reward_scale,
+        in_place=in_place,
+    ).eval()
+
+
+def base_fingerprint(checkpoint: Checkpoint) -> str | None:
+    """The fingerprint of the base a fine-tune started from (None for a base itself)."""
+    if is_adapter(checkpoint.path):
+        from adaptkit.adapter import read_adapter
+
+        return read_adapter(checkpoint.path)[0].base.fingerprint
+    state = load_training_state(checkpoint.path) or {}
+    return state.get("base_fingerprint")
+
+
+def sidecar(
+    policy: ModelPolicy, spec: RobotSpec, fmt: str, checkpoint: Checkpoint | None
+) -> dict[str, Any]:
+    """What the robot's control loop must know besides the network."""
+    robot = policy.robot or spec
+    step_io = {
+        "inputs": {
+            "obs": "[B, obs_dim] float32, raw (normalised inside), in obs_names order",
+            "reward": "[B] float32, raw reward of the previous action (ignored at step_index 0)",
+            "prev_action": "[B, act_dim] float32 state (zeros at first)",
+            "step_index": "[B] int64 state: episode step; set 0 where an episode starts",
+            "position": "[] int64 state: tokens seen (0 for a fresh context)",
+            "k_cache": "[layers, B, heads, context_len, head_dim] float32 state (zeros at first)",
+            "v_cache": "like k_cache",
+        },
+        "outputs": {
+            "action": "[B, act_dim] float32 raw action (what the env takes)",
+            "next_*": "the state to pass in at the next step",
+        },
+    }
+    torchscript_io = {
+        "reset(batch=1)": "forget the context",
+        "start_episode(mask=None)": "next act() begins an episode, context kept",
+        "act(obs, reward)": "obs [obs_dim] or [B, obs_dim], reward of the previous action",
+    }
+    step = policy_step(policy)
+    out: dict[str, Any] = {
+        "format": SIDECAR_FORMAT,
+        "format_version": SIDECAR_VERSION,
+        "runtime": fmt,
+        "file": POLICY_FILES[fmt],
+        "robot": robot.name,
+        "task": policy.res.task,
+        "group": policy.group,
+        "obs_dim": step.obs_dim,
+        "act_dim": step.act_dim,
+        "obs_layout": robot.obs_layout or "custom",
+        "obs_names": list(robot.obs_names),
+        "joint_order": list(robot.joint_names),
+        "default_pose": list(robot.default_joint_angles),
+        "action": {
+            "meaning": "joint position target = default_pose + action_scale · clip(action)",
+            "action_scale": robot.action_scale,
+            "clip": list(robot.action_bounds),
+            "kp": robot.kp,
+            "kd": robot.kd,
+        },
+        "control_rate_hz": round(1.0 / CONTROL_DT, 6),
+        "context_len": policy.context_len,
+        "token_order": policy.info.get("token_order", policy.model.config.token_order),
+        "reward_scale": policy.res.reward_scale,
+        "normalised_inside": {
+            "obs": bool(policy.model.config.norm_obs),
+            "actions": bool(policy.model.config.norm_acs),
+        },
+        "stats_source": policy.res.stats_source,
+        "model": {
+            "layers": step.n_layers,
+            "heads": step.n_heads,
+            "head_dim": step.head_dim,
+            "hidden_dim": policy.model.config.hidden_dim,
+        },
+        "state": step_io if fmt == "onnx" else torchscript_io,
+        "adaptkit_version": __version__,
+    }
+    if checkpoint is not None:
+        out |= {
+            "checkpoint": str(checkpoint.path),
+            "fingerprint": checkpoint.fingerprint,
+            "base_fingerprint": base_fingerprint(checkpoint),
+        }
+    return out
+
+
+def _write_torchscript(step: PolicyStep, path: Path) -> None:
+    with warnings.catch_warnings():  # torch 2.13 deprecates TorchScript; robots still run it
+        warnings.simplefilter("ignore", DeprecationWarning)
+        scripted = torch.jit.script(StatefulPolicy(step))
+    with atomic_path(path, "TorchScript policy") as tmp:
+        scripted.save(str(tmp))
+
+
+@contextlib.contextmanager
+def _quiet_exporter() -> Iterator[None]:
+    loggers = [logging.getLogger(n) for n in ("torch.onnx", "torch._export", "torch.export")]
+    levels = [lg.level for lg in loggers]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for lg in loggers:
+            lg.setLevel(logging.ERROR)
+        try:
+            yield
+        finally:
+            for lg, level in zip(loggers, levels, strict=True):
+                lg.setLevel(level)
+
+
+def _write_onnx(step: PolicyStep, path: Path) -> None:
+    try:
+        import onnx  # noqa: F401  (the exporter needs it; fail with the extra's name)
+        import onnxscript  # noqa: F401
+    except ImportError:
+        raise AdaptkitError(
+            "--format onnx: needs the onnx extra: pip install 'adaptkit[onnx]'"
+        ) from None
+    state = step.initial_state(1)
+    args = (torch.zeros(1, step.obs_dim), torch.zeros(1), *state.values())
+    batch = torch.export.Dim("batch", min=1, max=4096)
+    shapes = {
+        "obs": {0: batch},
+        "reward": {0: batch},
+        "prev_action": {0: batch},
+        "step_index": {0: batch},
+        "position": None,
+        "k_cache": {1: batch},
+        "v_cache": {1: batch},
+    }
+    # the exporter logs and warns about things that do not concern the user (torchvision ops,
+    # renamed axes): keep the terminal for adaptkit's own lines
+    with atomic_path(path, "ONNX policy") as tmp, _quiet_exporter():
+        program = torch.onnx.export(
+            step,
+            args,
+            input_names=list(ONNX_INPUTS),
+            output_names=list(ONNX_OUTPUTS),
+            dynamic_shapes=shapes,
+            opset_version=ONNX_OPSET,
+            dynamo=True,
+            external_data=False,
+            verbose=False,
+        )
+        program.save(str(tmp), external_data=False)
+
+
+def export_policy(
+    policy: ModelPolicy,
+    spec: RobotSpec,
+    out_dir: str | Path,
+    fmt: str = "torchscript",
+    checkpoint: Checkpoint | None = None,
+) -> ExportResult:
+    """Write `policy` as a standalone file in `out_dir` (policy.pt or policy.onnx) and its
+    sidecar (the file's name + .json)."""
+    if fmt not in FORMATS:
+        raise AdaptkitError(f"--format: expected one of {', '.join(FORMATS)}, got {fmt!r}")
+    out = make_dirs(out_dir, "export folder")
+    target = out / POLICY_FILES[fmt]
+    if fmt == "torchscript":
+        _write_torchscript(policy_step(policy, in_place=True), target)
+    else:
+        _write_onnx(policy_step(policy, in_place=False), target)
+    meta = sidecar(policy, spec, fmt, checkpoint)
+    side = write_json_atomic(sidecar_path(target), meta, "export sidecar")
+    return ExportResult(target, side, meta)
+
+
+def recorded_robot(checkpoint: str | Path) -> str | None:
+    """The robot a fine-tune run was trained for (its config.json records it), else None."""
+    try:
+        robot = peek_config(checkpoint).extra.get("robot")
+    except AdaptkitError:
+        return None
+    return robot if isinstance(robot, str) else None
+
+
+def export_checkpoint(
+    checkpoint: str | Path,
+    spec: RobotSpec,
+    out_dir: str | Path,
+    fmt: str = "torchscript",
+    settings: EvalSettings = EvalSettings(),
+    robots: Sequence[RobotSpec] = (),
+    reporter: Reporter = SILENT,
+) -> ExportResult:
+    """Load a checkpoint (a run, an epoch, an adapter or a Hub reference) as the evaluation
+    would for `spec`, on the CPU in float32, and export it (see `export_policy`)."""
+    if fmt not in FORMATS:
+        raise AdaptkitError(f"--format: expected one of {', '.join(FORMATS)}, got {fmt!r}")
+    settings = replace(settings, device="cpu")
+    ckpt = load_checkpoint(
+        checkpoint, base=settings.base, device="cpu", token_order=settings.token_order
+    )
+    ckpt.model.float()
+    policy = ModelPolicy.from_checkpoint(ckpt, spec, settings, robots=robots, reporter=reporter)
+    return export_policy(policy, spec, out_dir, fmt, checkpoint=ckpt)

@@ -1,0 +1,108 @@
+"""`adaptkit.load_policy`: a checkpoint (or an exported file) as a policy for a control loop in
+Python — `reset()`, `act(obs, reward) → action`, one robot or a batch of them.
+
+The same object whatever the source: a run, an epoch folder, an adapter or a Hub reference runs
+in process through adaptkit's evaluation policy (ModelPolicy); a policy.pt / policy.onnx that
+`adaptkit export` wrote runs through torch or onnxruntime. Both keep the context across episodes
+as the evaluation does; `start_episode()` marks an episode start, `reset()` forgets everything.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from adaptkit.errors import AdaptkitError
+from adaptkit.evaluate.policies import ModelPolicy
+from adaptkit.evaluate.settings import EvalSettings
+from adaptkit.export.build import recorded_robot
+from adaptkit.export.runtime import ExportedPolicy
+from adaptkit.plugins import get_registry
+from adaptkit.robot import RobotSpec
+from adaptkit.sim.policy import Policy
+
+EXPORTED_SUFFIXES = (".pt", ".onnx")
+
+
+class RobotPolicy:
+    """A policy stepped by the caller: raw observation in, raw action out (the env's units:
+    joint target = default pose + action_scale · action). `obs` [obs_dim] gives [act_dim];
+    `obs` [B, obs_dim] (the batched form: B robots) gives [B, act_dim]."""
+
+    def __init__(self, policy: Policy, robot: RobotSpec) -> None:
+        self.policy = policy
+        self.robot = robot  # in the observation layout the policy reads
+        self.obs_dim, self.act_dim = robot.obs_dim, robot.action_dim
+        self.batch = 0
+        self._last: np.ndarray | None = None  # the previous action, once one was taken
+        self._starts = np.zeros(0, bool)
+
+    def reset(self, batch: int = 1) -> None:
+        """Forget the context: the next act() starts a new context and episode."""
+        self.policy.reset(batch)
+        self.batch = batch
+        self._last = None
+        self._starts = np.zeros(batch, bool)
+
+    def start_episode(self, mask: Any = None) -> None:
+        """The next act() begins a new episode (of the robots in `mask`, else all); the
+        context is kept: in-context learning reads the earlier episodes."""
+        self._starts |= True if mask is None else np.asarray(mask, bool).reshape(self.batch)
+
+    def act(self, obs: Any, reward: Any = 0.0) -> np.ndarray:
+        """The action for `obs`; `reward` is the reward the previous action earned (unused at
+        an episode's first step)."""
+        x = np.asarray(obs, np.float32)
+        single = x.ndim == 1
+        x = x[None] if single else x
+        if x.ndim != 2 or x.shape[1] != self.obs_dim:
+            raise AdaptkitError(
+                f"act: obs must be [{self.obs_dim}] or [B, {self.obs_dim}], got {list(x.shape)}"
+            )
+        if x.shape[0] != self.batch:
+            self.reset(x.shape[0])
+        if self._last is not None:
+            rewards = np.array(np.broadcast_to(np.asarray(reward, np.float32), (self.batch,)))
+            self.policy.observe(self._last, rewards, self._starts.copy())
+            self._starts[:] = False
+        action = np.asarray(self.policy.act(x, None), np.float32)
+        self._last = action
+        return action[0] if single else action
+
+    def close(self) -> None:
+        self.policy.close()
+
+    def describe(self) -> dict[str, Any]:
+        return self.policy.describe()
+
+
+def load_policy(
+    source: str | Path,
+    robot: str | RobotSpec | None = None,
+    *,
+    settings: EvalSettings | None = None,
+) -> RobotPolicy:
+    """A policy for `robot` (a name or spec; default: the robot a fine-tune run or an exported
+    file records) from a checkpoint — run folder, NNNN_epoch folder, adapter, hf://ORG/NAME — or
+    a file `adaptkit export` wrote (policy.pt, policy.onnx). `settings` as for evaluation
+    (group, context_len, data_dir for zero-shot stats, token_order, base, device, threads)."""
+    settings = settings or EvalSettings(data_dir=None)
+    path = Path(str(source))
+    registry = get_registry()
+    if path.suffix in EXPORTED_SUFFIXES and path.is_file():
+        exported = ExportedPolicy(path, threads=settings.threads or 1)
+        name = robot.name if isinstance(robot, RobotSpec) else robot or exported.meta["robot"]
+        return RobotPolicy(exported, exported.robot_for(registry.robot(name)))
+    if isinstance(robot, RobotSpec):
+        spec = robot
+    else:
+        name = robot or recorded_robot(source)
+        if name is None:
+            raise AdaptkitError(f"load_policy: {source} records no robot; pass robot=NAME")
+        spec = registry.robot(name)
+    policy = ModelPolicy.from_checkpoint(
+        source, spec, settings, robots=list(registry.robots.values())
+    )
+    return RobotPolicy(policy, policy.robot or spec)
