@@ -17,16 +17,30 @@ def plugins(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) 
     if json_out:
         print_json([i.as_dict() for i in infos])
         return
-    rows = [(i.name, i.origin, i.source, i.version, ", ".join(i.robots)) for i in infos]
+    rows = [
+        (
+            i.name,
+            i.origin,
+            i.source,
+            i.version,
+            ", ".join([*i.robots, *(f"{f} (family)" for f in i.families)]),
+        )
+        for i in infos
+    ]
     console.print(table("plugins", ["plugin", "origin", "source", "version", "robots"], rows))
 
 
 def robots(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
-    """Registered robots: task, group, dims, dataset and simulator."""
+    """Registered robots: task, group, dims, dataset and simulator; a procedural family is one
+    line with its member count (members are named FAMILY_0000, FAMILY_0001, ...)."""
     registry = get_registry()
     specs = list(registry.robots.values())
+    families = list(registry.families.values())
     if json_out:
-        print_json([{**s.summary(), "plugin": registry.owner(s.name)} for s in specs])
+        print_json(
+            [{**s.summary(), "plugin": registry.owner(s.name)} for s in specs]
+            + [{**f.summary(), "plugin": registry.owner(f.name)} for f in families]
+        )
         return
     rows = [
         (
@@ -41,6 +55,20 @@ def robots(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -
             registry.owner(s.name),
         )
         for s in specs
+    ]
+    rows += [
+        (
+            f"{f.name} ({f.size} members)",
+            f"{f.member_name(0)}_walking_ad ..",
+            f.group,
+            "",
+            "",
+            "",
+            f"{f.member_name(0)}_trajectories ..",
+            "generated",
+            registry.owner(f.name),
+        )
+        for f in families
     ]
     cols = ["robot", "task", "group", "obs", "act", "layouts", "data", "simulator", "plugin"]
     console.print(table("robots", cols, rows))
