@@ -153,7 +153,8 @@ def sample_body(seed: int, index: int) -> QuadrupedBody:
     rng = np.random.default_rng([int(seed), int(index)])
     u = rng.uniform(0.0, 1.0, len(RANGES) + 1)
     values = {
-        k: float(round(lo + (hi - lo) * ui, 4)) for (k, (lo, hi)), ui in zip(RANGES.items(), u)
+        k: float(round(lo + (hi - lo) * ui, 4))
+        for (k, (lo, hi)), ui in zip(RANGES.items(), u[:-1], strict=True)
     }
     return QuadrupedBody(convention=CONVENTIONS[int(u[-1] < 0.5)], **values)
 
@@ -167,128 +168,50 @@ def body_distance(a: QuadrupedBody, b: QuadrupedBody) -> float:
 # The four built-in robots in the same parameters, read off plugins/adaptkit_robots (the MJCF
 # files and the plugins' RobotSpecs). Trunk sizes are each file's main collision box; Go1/A1
 # joint damping differs per joint in the file (the thigh/calf value is given).
-BUILTIN_BODIES: dict[str, QuadrupedBody] = {
-    "go1": QuadrupedBody(
-        "unitree",
-        5.204,
-        0.125,
-        0.04,
-        0.057,
-        0.1881,
-        0.04675,
-        0.08,
-        0.213,
-        0.213,
-        0.023,
-        0.68,
-        1.009,
-        0.195862,
-        0.863,
-        -0.686,
-        4.501,
-        0.888,
-        2.818,
-        0.8,
-        0.2,
-        1.6,
-        25.0,
-        0.6,
-        23.7,
-        35.55,
-        0.6,
-        0.2,
-    ),  # fmt: skip
-    "go2": QuadrupedBody(
-        "unitree",
-        6.921,
-        0.1881,
-        0.04675,
-        0.057,
-        0.1934,
-        0.0465,
-        0.0955,
-        0.213,
-        0.213,
-        0.022,
-        0.678,
-        1.152,
-        0.241,
-        1.0472,
-        -1.5708,
-        3.4907,
-        0.83776,
-        2.7227,
-        0.8,
-        0.2,
-        1.5,
-        30.0,
-        0.8,
-        23.7,
-        45.43,
-        2.0,
-        0.2,
-    ),  # fmt: skip
-    "a1": QuadrupedBody(
-        "unitree",
-        4.714,
-        0.1335,
-        0.097,
-        0.057,
-        0.183,
-        0.047,
-        0.085,
-        0.2,
-        0.2,
-        0.02,
-        0.697,
-        1.013,
-        0.226,
-        0.802851,
-        -1.0472,
-        4.18879,
-        0.916298,
-        2.69653,
-        0.8,
-        0.2,
-        1.5,
-        25.0,
-        0.6,
-        33.5,
-        33.5,
-        0.5,
-        0.2,
-    ),  # fmt: skip
-    "minicheetah": QuadrupedBody(
-        "cheetah",
-        3.3,
-        0.128317,
-        0.0861765,
-        0.0436657,
-        0.19,
-        0.049,
-        0.062,
-        0.209,
-        0.18,
-        0.015,
-        0.54,
-        0.634,
-        0.214,
-        1.0,
-        -1.6,
-        3.5,
-        0.6,
-        2.7,
-        0.8,
-        0.0,
-        1.5,
-        25.0,
-        0.6,
-        18.0,
-        26.0,
-        0.3,
-        0.1,
-    ),  # fmt: skip
-}
+_BUILTIN_TABLE = """
+parameter            go1       go2       a1        minicheetah
+convention           unitree   unitree   unitree   cheetah
+trunk_mass           5.204     6.921     4.714     3.3
+trunk_half_length    0.125     0.1881    0.1335    0.128317
+trunk_half_width     0.04      0.04675   0.097     0.0861765
+trunk_half_height    0.057     0.057     0.057     0.0436657
+hip_x                0.1881    0.1934    0.183     0.19
+hip_y                0.04675   0.0465    0.047     0.049
+thigh_y              0.08      0.0955    0.085     0.062
+thigh_length         0.213     0.213     0.2       0.209
+calf_length          0.213     0.213     0.2       0.18
+foot_radius          0.023     0.022     0.02      0.015
+hip_mass             0.68      0.678     0.697     0.54
+thigh_mass           1.009     1.152     1.013     0.634
+calf_mass            0.195862  0.241     0.226     0.214
+hip_limit            0.863     1.0472    0.802851  1.0
+thigh_min            -0.686    -1.5708   -1.0472   -1.6
+thigh_max            4.501     3.4907    4.18879   3.5
+calf_flex_min        0.888     0.83776   0.916298  0.6
+calf_flex_max        2.818     2.7227    2.69653   2.7
+front_thigh_default  0.8       0.8       0.8       0.8
+rear_thigh_offset    0.2       0.2       0.2       0.0
+calf_flex_default    1.6       1.5       1.5       1.5
+kp                   25.0      30.0      25.0      25.0
+kd                   0.6       0.8       0.6       0.6
+hip_thigh_torque     23.7      23.7      33.5      18.0
+calf_torque          35.55     45.43     33.5      26.0
+joint_damping        0.6       2.0       0.5       0.3
+joint_frictionloss   0.2       0.2       0.2       0.1
+"""
+
+
+def _parse_table(text: str) -> dict[str, QuadrupedBody]:
+    rows = [line.split() for line in text.strip().splitlines()]
+    names = rows[0][1:]
+    columns = {name: {row[0]: row[1 + i] for row in rows[1:]} for i, name in enumerate(names)}
+    return {
+        name: QuadrupedBody(**{k: v if k == "convention" else float(v) for k, v in column.items()})
+        for name, column in columns.items()
+    }
+
+
+BUILTIN_BODIES: dict[str, QuadrupedBody] = _parse_table(_BUILTIN_TABLE)
 
 
 def nearest_members(
