@@ -145,8 +145,8 @@ def test_registry_shows_the_family_as_one_line_and_resolves_members(registry):
     assert registry.owner("quadfam_0003") == "quadfam"
     with pytest.raises(AdaptkitError, match="member index"):
         registry.robot("quadfam_9999")
-    data = json.loads(runner.invoke(app, ["robots", "--json"]).output)
-    assert [d["members"] for d in data if "family" in d] == [1000]
+    data = json.loads(runner.invoke(app, ["plugins", "--json"]).output)
+    assert [f["members"] for p in data for f in p["families"]] == [1000]
 
 
 def test_third_party_family_registers_through_the_hook(tmp_path):

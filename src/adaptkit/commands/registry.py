@@ -13,9 +13,15 @@ from adaptkit.plugins import get_registry
 
 def plugins(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Plugins loaded, where each comes from, and the robots it registers."""
-    infos = list(get_registry().plugins.values())
+    registry = get_registry()
+    infos = list(registry.plugins.values())
     if json_out:
-        print_json([i.as_dict() for i in infos])
+        print_json(
+            [
+                {**i.as_dict(), "families": [registry.families[f].summary() for f in i.families]}
+                for i in infos
+            ]
+        )
         return
     rows = [
         (
@@ -36,11 +42,8 @@ def robots(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -
     registry = get_registry()
     specs = list(registry.robots.values())
     families = list(registry.families.values())
-    if json_out:
-        print_json(
-            [{**s.summary(), "plugin": registry.owner(s.name)} for s in specs]
-            + [{**f.summary(), "plugin": registry.owner(f.name)} for f in families]
-        )
+    if json_out:  # robots only (families: `adaptkit plugins --json`), as before families
+        print_json([{**s.summary(), "plugin": registry.owner(s.name)} for s in specs])
         return
     rows = [
         (
