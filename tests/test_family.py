@@ -241,12 +241,22 @@ def test_in_window_improvement_counts_whole_episodes(tmp_path):
     _write_history(rising, [1.0, 2.0, 3.0, 1.0, 2.0, 3.0, 0.0], 10)
     _write_history(falling, [3.0, 2.0, 1.0, 0.0], 10)
     up = in_window_improvement([rising], context_len=29, stride=10)
-    # windows start at 0, 10, .., 40 and hold 3 whole episodes, the last 2 (the final episode
-    # of a history never counts: it may be cut off)
-    assert up.windows == 5 and up.episodes_per_window == pytest.approx(2.8)
+    # windows start at 0, 10, .., 40 and hold 3 whole episodes each (the history's last one is
+    # as long as the others: it ran to the time limit, so it counts)
+    assert up.windows == 5 and up.episodes_per_window == pytest.approx(3.0)
     assert up.mean_return_by_position[0] < up.mean_return_by_position[1]
     down = in_window_improvement([falling], context_len=19, stride=10)
     assert down.improving == 0.0 and down.mean_gain == pytest.approx(-1.0)
+    _write_history(falling, [3.0, 2.0, 1.0], 10)
+    with h5py.File(falling, "a") as f:  # cut the last episode short: it no longer counts
+        g = f["0-29"]
+        for key in list(g):
+            data = g[key][:25]
+            del g[key]
+            g[key] = data
+        f.move("0-29", "0-24")
+    cut = in_window_improvement([falling], context_len=24, stride=5)
+    assert cut.windows == 1 and cut.episodes_per_window == 2 and cut.pairs == 1
     assert in_window_improvement([falling], context_len=100).windows == 0
 
 

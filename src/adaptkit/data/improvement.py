@@ -2,8 +2,10 @@
 
 A training window is `context_len + 1` consecutive steps of one history (adaptkit.data.windows),
 after `episode_sparsity`. For every window start (every `stride` steps) this takes the episodes
-that lie wholly inside the window, in order, and compares the return of each with the next: an
-in-context learner can only learn to improve from windows where the later episodes are better.
+that lie wholly inside the window (a history's last episode counts only if it is as long as its
+longest other one: else the history's end may have cut it), in order, and compares the return
+of each with the next: an in-context learner can only learn to improve from windows where the
+later episodes are better.
 """
 
 from __future__ import annotations
@@ -45,8 +47,11 @@ def in_window_improvement(
         starts = h.episode_starts()
         ends = np.append(starts[1:], len(h))
         returns = np.add.reduceat(h.reward.astype(np.float64), starts) if len(h) else []
+        lengths = ends - starts
         complete = np.ones(len(starts), dtype=bool)
-        complete[-1] = False  # cut by the history's end, or not: never a whole episode here
+        # the last episode may be cut off by the history's end: whole only when it is as long
+        # as the longest other episode (it ran to the time limit)
+        complete[-1] = len(lengths) > 1 and lengths[-1] >= lengths[:-1].max()
         for w0 in range(0, len(h) - span + 1, stride):
             w1 = w0 + span
             inside = np.flatnonzero((starts >= w0) & (ends <= w1) & complete)
