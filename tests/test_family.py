@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from adaptkit import AdaptkitError
 from adaptkit.cli import app
 from adaptkit.data.improvement import in_window_improvement
-from adaptkit.family import gait_file
+from adaptkit.family import CACHE_ENV, gait_file
 from adaptkit.plugins import load_registry
 from adaptkit.quadruped_family import (
     BUILTIN_BODIES,
@@ -34,6 +34,12 @@ from adaptkit.sim.model import build_model
 
 # Member 0 follows the unitree convention, member 3 the cheetah one (family seed 0); both stand.
 UNITREE, CHEETAH = 0, 3
+
+
+@pytest.fixture(autouse=True)
+def _cache_in_tmp(tmp_path, monkeypatch):
+    """Members named through the registry write their MJCF to the cache: never the home one."""
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "default-cache"))
 
 
 @pytest.fixture
@@ -143,6 +149,9 @@ def test_registry_shows_the_family_as_one_line_and_resolves_members(registry):
     spec = registry.robot("quadfam_0003")
     assert spec.name == "quadfam_0003" and spec.extra["family_index"] == 3
     assert registry.owner("quadfam_0003") == "quadfam"
+    assert registry.robot_for_task("quadfam_0003_walking_ad").name == "quadfam_0003"
+    assert registry.robot_for_task("go1_walking_ad").name == "go1"
+    assert registry.robot_for_task("quadfam_0003_running") is None
     with pytest.raises(AdaptkitError, match="member index"):
         registry.robot("quadfam_9999")
     data = json.loads(runner.invoke(app, ["plugins", "--json"]).output)

@@ -170,6 +170,21 @@ class Registry:
                 known += f"; family members {members}"
             raise AdaptkitError(f"unknown robot {name!r}{hint} (registered: {known})") from None
 
+    def robot_for_task(self, task: str) -> RobotSpec | None:
+        """The robot declaring `task`: a registered robot, or a family member whose task it
+        is (`<family>_<index>_...`); None when no plugin declares it."""
+        for spec in self.robots.values():
+            if spec.task == task:
+                return spec
+        for family in self.families.values():
+            head = task[: len(family.member_name(0))]
+            index = family.parse_index(head)
+            if index is not None and index < family.size:
+                spec = family.member(index)
+                if spec.task == task:
+                    return spec
+        return None
+
     def owner(self, robot_name: str) -> str:
         """The plugin that registered a robot, a family, or a family member's family."""
         if robot_name in self._robot_owner:
