@@ -27,7 +27,7 @@ CONFIGS = {
     "spec_schedule_ep1000": (1000, 0, 8000, 256),
     "cycle3_ep86_one_cycle": (86, 3, 258, 256),
     "cycle4_ep86_repeating": (86, 4, 4128, 256),
-    "cycle4_ep250_one_cycle_ctx1024": (250, 4, 1000, 1024),
+    "cycle4_ep257_one_cycle_ctx1024": (257, 4, 1028, 1024),
 }
 
 
