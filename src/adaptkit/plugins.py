@@ -14,6 +14,7 @@ import pluggy
 
 from adaptkit import hookspecs
 from adaptkit.errors import AdaptkitError
+from adaptkit.family import RobotFamily
 from adaptkit.robot import RobotSpec, paths_relative_to
 
 ENTRY_POINT_GROUP = "adaptkit"
@@ -28,6 +29,7 @@ class PluginInfo:
     source: str  # distribution name or file path
     version: str | None
     robots: list[str] = field(default_factory=list)
+    families: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -36,6 +38,7 @@ class PluginInfo:
             "source": self.source,
             "version": self.version,
             "robots": list(self.robots),
+            "families": list(self.families),
         }
 
 
@@ -47,6 +50,7 @@ class Registry:
         self.pm.add_hookspecs(hookspecs)
         self.plugins: dict[str, PluginInfo] = {}
         self.robots: dict[str, RobotSpec] = {}
+        self.families: dict[str, RobotFamily] = {}
         self._robot_owner: dict[str, str] = {}
 
     # -- loading ---------------------------------------------------------------------------
@@ -107,18 +111,32 @@ class Registry:
             self.pm.unregister(name=info.name)
             raise AdaptkitError(f"plugin {info.name!r}: {exc}") from exc
         self.plugins[info.name] = info
-        # Call this plugin's hook alone, so every robot is attributed to the plugin that made it.
-        impls = self.pm.hook.register_robots.get_hookimpls()
-        for impl in (i for i in impls if i.plugin_name == info.name):
-            try:
-                with paths_relative_to(_object_dir(plugin)):
-                    impl.function(register=lambda spec, _n=info.name: self._register(spec, _n))
-            except AdaptkitError as exc:
-                raise AdaptkitError(f"plugin {info.name!r}: {exc}") from exc
-            except Exception as exc:
-                raise AdaptkitError(
-                    f"plugin {info.name!r}: register_robots failed: {type(exc).__name__}: {exc}"
-                ) from exc
+        # Call this plugin's hooks alone, so every robot is attributed to the plugin that made it.
+        hooks = (
+            ("register_robots", self._register),
+            ("register_families", self._register_family),
+        )
+        for hook, accept in hooks:
+            impls = getattr(self.pm.hook, hook).get_hookimpls()
+            for impl in (i for i in impls if i.plugin_name == info.name):
+                try:
+                    with paths_relative_to(_object_dir(plugin)):
+                        impl.function(register=lambda obj, _n=info.name, _a=accept: _a(obj, _n))
+                except AdaptkitError as exc:
+                    raise AdaptkitError(f"plugin {info.name!r}: {exc}") from exc
+                except Exception as exc:
+                    raise AdaptkitError(
+                        f"plugin {info.name!r}: {hook} failed: {type(exc).__name__}: {exc}"
+                    ) from exc
+
+    def _register_family(self, family: RobotFamily, plugin_name: str) -> None:
+        if not isinstance(family, RobotFamily):
+            raise AdaptkitError(f"register() expects a RobotFamily, got {type(family).__name__}")
+        if family.name in self.families or family.name in self.robots:
+            raise AdaptkitError(f"family {family.name!r} is already registered")
+        self.families[family.name] = family
+        self._robot_owner[family.name] = plugin_name
+        self.plugins[plugin_name].families.append(family.name)
 
     def _register(self, spec: RobotSpec, plugin_name: str) -> None:
         if not isinstance(spec, RobotSpec):
@@ -134,16 +152,47 @@ class Registry:
 
     # -- queries ---------------------------------------------------------------------------
     def robot(self, name: str) -> RobotSpec:
+        """A registered robot, or a family member named `<family>_<index>` (built on demand)."""
+        if name in self.robots:
+            return self.robots[name]
+        for family in self.families.values():
+            index = family.parse_index(name)
+            if index is not None:
+                return family.member(index)
         try:
             return self.robots[name]
         except KeyError:
             close = difflib.get_close_matches(name, list(self.robots), n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             known = ", ".join(sorted(self.robots)) or "none"
+            if self.families:
+                members = ", ".join(f"{f.member_name(0)}.." for f in self.families.values())
+                known += f"; family members {members}"
             raise AdaptkitError(f"unknown robot {name!r}{hint} (registered: {known})") from None
 
+    def robot_for_task(self, task: str) -> RobotSpec | None:
+        """The robot declaring `task`: a registered robot, or a family member whose task it
+        is (`<family>_<index>_...`); None when no plugin declares it."""
+        for spec in self.robots.values():
+            if spec.task == task:
+                return spec
+        for family in self.families.values():
+            head = task[: len(family.member_name(0))]
+            index = family.parse_index(head)
+            if index is not None and index < family.size:
+                spec = family.member(index)
+                if spec.task == task:
+                    return spec
+        return None
+
     def owner(self, robot_name: str) -> str:
-        return self._robot_owner[robot_name]
+        """The plugin that registered a robot, a family, or a family member's family."""
+        if robot_name in self._robot_owner:
+            return self._robot_owner[robot_name]
+        for family in self.families.values():
+            if family.parse_index(robot_name) is not None:
+                return self._robot_owner[family.name]
+        raise KeyError(robot_name)
 
 
 def _module_dir(name: str) -> Path | None:

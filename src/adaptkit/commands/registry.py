@@ -13,19 +13,36 @@ from adaptkit.plugins import get_registry
 
 def plugins(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Plugins loaded, where each comes from, and the robots it registers."""
-    infos = list(get_registry().plugins.values())
+    registry = get_registry()
+    infos = list(registry.plugins.values())
     if json_out:
-        print_json([i.as_dict() for i in infos])
+        print_json(
+            [
+                {**i.as_dict(), "families": [registry.families[f].summary() for f in i.families]}
+                for i in infos
+            ]
+        )
         return
-    rows = [(i.name, i.origin, i.source, i.version, ", ".join(i.robots)) for i in infos]
+    rows = [
+        (
+            i.name,
+            i.origin,
+            i.source,
+            i.version,
+            ", ".join([*i.robots, *(f"{f} (family)" for f in i.families)]),
+        )
+        for i in infos
+    ]
     console.print(table("plugins", ["plugin", "origin", "source", "version", "robots"], rows))
 
 
 def robots(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
-    """Registered robots: task, group, dims, dataset and simulator."""
+    """Registered robots: task, group, dims, dataset and simulator; a procedural family is one
+    line with its member count (members are named FAMILY_0000, FAMILY_0001, ...)."""
     registry = get_registry()
     specs = list(registry.robots.values())
-    if json_out:
+    families = list(registry.families.values())
+    if json_out:  # robots only (families: `adaptkit plugins --json`), as before families
         print_json([{**s.summary(), "plugin": registry.owner(s.name)} for s in specs])
         return
     rows = [
@@ -41,6 +58,20 @@ def robots(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -
             registry.owner(s.name),
         )
         for s in specs
+    ]
+    rows += [
+        (
+            f"{f.name} ({f.size} members)",
+            f"{f.member_name(0)}_walking_ad ..",
+            f.group,
+            "",
+            "",
+            "",
+            f"{f.member_name(0)}_trajectories ..",
+            "generated",
+            registry.owner(f.name),
+        )
+        for f in families
     ]
     cols = ["robot", "task", "group", "obs", "act", "layouts", "data", "simulator", "plugin"]
     console.print(table("robots", cols, rows))

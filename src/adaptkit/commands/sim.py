@@ -47,12 +47,25 @@ def collect(
     ),
     sim: Sim = OPT_SIM,
     task: str = OPT_TASK,
+    episode_length: int = typer.Option(
+        1000, "--episode-length", "--episode_length", min=1, help="Control steps per episode."
+    ),
+    noise_cycle: int = typer.Option(
+        0,
+        "--noise-cycle",
+        "--noise_cycle",
+        min=0,
+        help="Let the noise fall across this many episodes, then start over (>= 2); 0: SPEC.md's "
+        "schedule over the whole history.",
+    ),
 ) -> None:
     """Simulate continuous-noise-distillation learning histories (Vintix HDF5 layout)."""
     from adaptkit.sim.backend import require_sim
     from adaptkit.sim.collect import collect_histories
 
     require_sim(sim)
+    if noise_cycle == 1:
+        raise typer.BadParameter("must be 0 (off) or >= 2 episodes", param_hint="--noise-cycle")
 
     spec = get_registry().robot(robot).for_layout(obs_layout)
     out_dir = out if out is not None else data_dir / spec.data_path
@@ -70,6 +83,8 @@ def collect(
         config_path=config_path,
         sim=sim,
         task=task,
+        episode_length=episode_length,
+        noise_cycle=noise_cycle,
     )
     console.print(
         f"wrote {len(paths)} {sim} histories of task {task} ({total:,} steps, {spec.obs_dim}-dim "

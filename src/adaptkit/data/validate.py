@@ -115,6 +115,8 @@ def validate_dataset(
     values = list(entries.values()) if isinstance(entries, Mapping) else list(entries)
     for entry in values:
         spec = by_task.get(entry.task)
+        if spec is None and isinstance(registry, Registry):  # a family member's task
+            spec = registry.robot_for_task(entry.task)
         summary = TaskSummary(entry.task, entry.group, spec.name if spec else None)
         report.tasks.append(summary)
         obs_dim = act_dim = None

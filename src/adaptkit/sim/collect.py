@@ -7,9 +7,16 @@ inside the history). At history step n the executed action is
     ε(n) = (1 − (n / ((1 − f)·N))^p)^(1/p) for n < (1 − f)·N, else 0
 
 so the history starts as pure noise around the standing pose and ends as the demonstrator: the
-returns rise along it, which is what an in-context learner imitates. The noise is centred on 0
-(the default pose) and spans ±1 action unit (±0.25 rad at scale 0.25): wide enough to make the
-early episodes poor, small enough that the robot mostly keeps standing instead of thrashing.
+returns rise along it, which is what an in-context learner imitates.
+
+With `noise_cycle=C` the noise falls across C consecutive *episodes* instead, and then starts
+over: episode e of a history runs at ε = episode_noise(e mod C, C), constant within the episode,
+from 1 (pure noise) to 0 (the demonstrator) — with short episodes, one training window then
+spans a whole cycle and shows the improvement an in-context learner is meant to learn.
+
+The noise is centred on 0 (the default pose) and spans ±1 action unit (±0.25 rad at scale 0.25):
+wide enough to make the early episodes poor, small enough that the robot mostly keeps standing
+instead of thrashing.
 """
 
 from __future__ import annotations
@@ -49,6 +56,13 @@ def noise_schedule(
     return np.where(n < horizon, (1.0 - frac**p) ** (1.0 / p), 0.0)
 
 
+def episode_noise(j: np.ndarray | int, cycle: int, p: float = 1.0) -> np.ndarray:
+    """ε of episode j (0-based) of a noise cycle of `cycle` episodes: 1 at j = 0, falling to 0
+    at j = cycle − 1 as (1 − (j / (cycle − 1))^p)^(1/p) (p = 1: by equal steps)."""
+    frac = np.clip(np.asarray(j, dtype=np.float64) / max(cycle - 1, 1), 0.0, 1.0)
+    return (1.0 - frac**p) ** (1.0 / p)
+
+
 def _history_name(i: int) -> str:
     return f"history_{i:03d}.h5"
 
@@ -68,6 +82,7 @@ def collect_histories(
     chunk_size: int | None = None,
     sim: Sim | str | None = None,
     task: TaskVariant | str | None = None,
+    noise_cycle: int = 0,
 ) -> list[Path]:
     """Write `histories` HDF5 learning histories into `out_dir` (the task folder).
 
@@ -76,12 +91,15 @@ def collect_histories(
     `<out_dir.parent>/dataset_config.yaml`, other tasks kept; `path` relative to that folder).
     `progress(k)` is called with the number of env-steps just simulated. Deterministic for the
     same arguments (and simulator: `sim`, default MuJoCo, and task variant: `task`, default
-    `walk`, are recorded in the task JSON).
+    `walk`, are recorded in the task JSON). `noise_cycle` > 0: the noise falls across that many
+    episodes and starts over (module docstring); 0: SPEC.md's schedule over the whole history.
     """
     sim = require_sim(sim)
     task = get_task(task)
     if histories < 1 or steps_per_history < 1 or num_envs < 1:
         raise ValueError("histories, steps_per_history and num_envs must be >= 1")
+    if noise_cycle < 0 or noise_cycle == 1:
+        raise ValueError("noise_cycle must be 0 (off) or >= 2 episodes")
     policy = load_demonstrator(spec, expert)  # a bad --expert fails before anything is written
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -114,6 +132,7 @@ def collect_histories(
                 steps_per_history,
                 [np.random.default_rng([seed, NOISE_STREAM, i]) for i in ids],
                 progress,
+                noise_cycle,
             )
             paths += [w.close() for w in writers]
         except BaseException:
@@ -144,6 +163,7 @@ def collect_histories(
         expert,
         sim,
         task,
+        noise_cycle,
     )
     return paths
 
@@ -155,11 +175,14 @@ def _run_wave(
     steps: int,
     rngs: list[np.random.Generator],
     progress: Callable[[int], None] | None,
+    noise_cycle: int = 0,
 ) -> list[list[float]]:
     """Step all envs of a wave in lockstep; buffer transitions, append per env in blocks."""
     n = env.num_envs
     low, high = env.action_low, env.action_high
     eps = noise_schedule(np.arange(steps), steps)
+    cycle_eps = episode_noise(np.arange(noise_cycle), noise_cycle) if noise_cycle else None
+    episodes = np.zeros(n, dtype=np.int64)  # finished episodes per env
     buf_obs = np.empty((BUFFER_STEPS, n, env.obs_dim), np.float32)
     buf_act = np.empty((BUFFER_STEPS, n, env.action_dim), np.float32)
     buf_rew = np.empty((BUFFER_STEPS, n), np.float32)
@@ -171,13 +194,15 @@ def _run_wave(
     for t in range(steps):
         expert = policy.act(obs, env)
         noise = np.stack([r.uniform(-NOISE_RANGE, NOISE_RANGE, env.action_dim) for r in rngs])
-        action = np.clip(eps[t] * noise + (1.0 - eps[t]) * expert, low, high)
+        e = eps[t] if cycle_eps is None else cycle_eps[episodes % noise_cycle][:, None]
+        action = np.clip(e * noise + (1.0 - e) * expert, low, high)
         buf_obs[fill], buf_act[fill], buf_step[fill] = obs, action, env.step_num
         obs, reward, done, info = env.step(action)
         buf_rew[fill] = reward
         fill += 1
         policy.observe(action, reward, done)
         if done.any():
+            episodes += done
             for j in np.flatnonzero(done):
                 returns[j].append(float(info["episode_return"][j]))
         if fill == BUFFER_STEPS or t == steps - 1:
@@ -203,6 +228,7 @@ def _write_task_files(
     expert: str | Path | None,
     sim: Sim,
     task: TaskVariant,
+    noise_cycle: int = 0,
 ) -> None:
     config_path = Path(config_path) if config_path else out_dir.parent / DEFAULT_CONFIG_NAME
     entry = spec.dataset_entry()
@@ -226,6 +252,7 @@ def _write_task_files(
                 "noise_free_fraction": NOISE_FREE_FRACTION,
                 "noise_power": NOISE_POWER,
                 "noise_range": [-NOISE_RANGE, NOISE_RANGE],
+                **({"noise_cycle_episodes": noise_cycle} if noise_cycle else {}),
                 "histories": histories,
                 "steps_per_history": steps,
                 "episode_length": episode_length,

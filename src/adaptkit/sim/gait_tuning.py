@@ -9,7 +9,7 @@ Every round re-checks its best 6 candidates on 8 fresh seeds and keeps the best 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -81,8 +81,10 @@ def tune_gait(
     seconds: float = 10.0,
     seed: int = 0,
     progress: Callable[[int, dict[str, float]], None] | None = None,
+    starts: Sequence[GaitParams] = (),
 ) -> TuneResult:
-    """Search GaitParams for `spec` (starting from its own gait, if any)."""
+    """Search GaitParams for `spec` (starting from its own gait, if any; `starts`: more
+    candidates for the first round, e.g. other robots' tuned gaits)."""
     if spec.mjcf is None or spec.mjcf_joints is None:
         raise AdaptkitError(
             f"robot {spec.name!r}: no simulator model (mjcf / mjcf_joints) to tune a gait in"
@@ -105,6 +107,9 @@ def tune_gait(
             width = 0.35 * 0.7**rnd
             x = best_x + rng.normal(0, 1, (batch, len(NAMES))) * width * (hi - lo)
         x[0] = start if rnd == 0 else best_x
+        if rnd == 0 and starts:
+            extra = np.array([[getattr(g, k) for k in NAMES] for g in starts[: batch - 1]])
+            x[1 : 1 + len(extra)] = extra
         x = np.clip(x, lo, hi)
         s = score(spec, {k: x[:, i] for i, k in enumerate(NAMES)}, steps, seed=seed + rnd)
         top = np.argsort(s)[-RECHECK_TOP:]
