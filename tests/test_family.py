@@ -196,7 +196,7 @@ def test_demonstrator_is_tuned_checked_and_cached(family, monkeypatch):
     assert record.return_demo > record.return_stand and record.falls == 0
     assert gait_file(fam.cache_dir(cache), "quadfam_0000").is_file()
     spec = fam.member(UNITREE, cache)  # the member now comes with its tuned gait
-    assert spec.gait == record.gait and spec.extra["gait"] == "tuned"
+    assert spec.gait == record.gait and spec.extra["gait"] == "tuned" and spec.extra["accepted"]
 
     def no_tuning(*args, **kwargs):
         raise AssertionError("tuned again despite the cache")

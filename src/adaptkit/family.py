@@ -63,7 +63,6 @@ class RobotFamily:
     build: Callable[[int, int, Path], RobotSpec] = field(repr=False)
     seed: int = 0
     description: str = ""
-    extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
         for attr in ("name", "group"):
@@ -73,8 +72,10 @@ class RobotFamily:
                     f"family {self.name!r}: field '{attr}' must be lower-case letters, digits "
                     f"and '_', got {value!r}"
                 )
-        if not isinstance(self.size, int) or self.size < 1:
-            raise AdaptkitError(f"family {self.name!r}: field 'size' must be an integer >= 1")
+        if not isinstance(self.size, int) or not 1 <= self.size <= 10**INDEX_DIGITS:
+            raise AdaptkitError(
+                f"family {self.name!r}: field 'size' must be an integer 1..{10**INDEX_DIGITS}"
+            )
         if not callable(self.build):
             raise AdaptkitError(f"family {self.name!r}: field 'build' must be callable")
 
@@ -98,7 +99,8 @@ class RobotFamily:
 
     def member(self, index: int, cache: Path | None = None) -> RobotSpec:
         """Member `index`, its MJCF written into the cache; its gait is the cached tuned one
-        (adaptkit.sim.family_gait) when there is one, else the family's geometric prior."""
+        (adaptkit.sim.family_gait; then extra["accepted"] says whether that demonstrator passed)
+        when there is one, else the family's geometric prior (extra["gait"] == "prior")."""
         if not isinstance(index, int) or not 0 <= index < self.size:
             raise AdaptkitError(
                 f"family {self.name!r}: member index must be 0..{self.size - 1}, got {index!r}"
@@ -121,7 +123,8 @@ class RobotFamily:
             )
         tuned = read_gait(gait_file(folder, spec.name))
         if tuned is not None and tuned.get("fingerprint") == body_fingerprint(spec):
-            spec = replace(spec, gait=tuned["gait"], extra={**spec.extra, "gait": "tuned"})
+            extra = {**spec.extra, "gait": "tuned", "accepted": bool(tuned.get("accepted"))}
+            spec = replace(spec, gait=tuned["gait"], extra=extra)
         return spec
 
     def members(self, count: int, cache: Path | None = None) -> list[RobotSpec]:
