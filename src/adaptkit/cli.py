@@ -10,7 +10,7 @@ import typer.core
 from rich.markup import escape
 
 from adaptkit import __version__
-from adaptkit.commands import data, evaluate, export, model, registry, sim, study, train
+from adaptkit.commands import data, evaluate, export, model, publish, registry, sim, study, train
 from adaptkit.commands.render import err_console, stop_live_displays
 from adaptkit.errors import AdaptkitError
 from adaptkit.plugins import load_registry, set_registry
@@ -77,7 +77,7 @@ def root(
     set_registry(load_registry(plugin_files=list(plugin), disabled=list(disable_plugin)))
 
 
-for _module in (registry, model, data, sim, train, evaluate, export, study):
+for _module in (registry, model, data, sim, train, evaluate, export, publish, study):
     _module.register(app)
 
 
