@@ -83,9 +83,7 @@ def test_full_checkpoint_upload(run, tmp_path, monkeypatch):
             calls["repo"] = (repo_id, private)
 
         def upload_folder(self, repo_id, folder_path, commit_message):
-            calls["files"] = sorted(
-                p.name for p in __import__("pathlib").Path(folder_path).iterdir()
-            )
+            calls["files"] = sorted(p.name for p in Path(folder_path).iterdir())
             return type("Info", (), {"commit_url": f"https://hub/{repo_id}/commit/1"})()
 
     monkeypatch.setattr(hub, "HfApi", FakeApi)
