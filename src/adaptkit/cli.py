@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,9 @@ class _Group(typer.core.TyperGroup):
         except typer.BadParameter as exc:
             _one_line(exc.format_message())
             raise typer.Exit(2) from None
+        except BrokenPipeError:  # the reader left (`adaptkit ... | head`): stop without a word
+            _drop_stdout()
+            raise typer.Exit(1) from None  # what rich's console does on a broken pipe too
         except OSError as exc:  # a writer without its own wording: still the path and the cause
             from adaptkit.fileio import os_cause
 
@@ -38,6 +43,13 @@ class _Group(typer.core.TyperGroup):
             raise typer.Exit(1) from None
         finally:
             stop_live_displays()
+
+
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's last flush fails no more."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def _one_line(message: str) -> None:
