@@ -108,8 +108,9 @@ OPT_CHECKPOINTING = _opt(
 OPT_LOG = _opt(
     None,
     "--log",
-    help="Metrics destinations, comma-separated: jsonl, tensorboard, wandb.",
-    show="jsonl (RUN/metrics.jsonl)",
+    help="Metrics destinations, comma-separated: jsonl, tensorboard, wandb (RUN/metrics.jsonl "
+    "is always written).",
+    show="jsonl",
 )
 OPT_TOKEN_ORDER = _opt(
     None,
