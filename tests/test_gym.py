@@ -192,3 +192,25 @@ def test_task_variant_reaches_single_and_vector_envs():
     obs, _ = vec.reset(seed=3)
     assert obs[0, 6] != obs[1, 6]
     vec.close()
+
+
+def test_normalized_actions_map_onto_the_action_bounds():
+    """normalize_actions: Box(-1, 1), the same steps as the raw env given low + (a+1)/2·span."""
+    raw = gymnasium.make(MC, episode_length=30)
+    norm = gymnasium.make(MC, episode_length=30, normalize_actions=True)
+    assert gymnasium.make(MC).action_space.high[0] == 4.0  # the default is unchanged
+    assert norm.action_space.low.tolist() == [-1.0] * 12 and norm.action_space.high[0] == 1.0
+    check_env(norm.unwrapped, skip_render_check=True)
+    a, b = raw.reset(seed=3)[0], norm.reset(seed=3)[0]
+    rng = np.random.default_rng(1)
+    for _ in range(10):
+        act = rng.uniform(-1, 1, 12).astype(np.float32)
+        a, ra, *_ = raw.step(act * 4.0)
+        b, rb, *_ = norm.step(act)
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
+        assert ra == pytest.approx(rb, abs=1e-9)
+    vec = gymnasium.make_vec(MC, 2, normalize_actions=True)
+    assert vec.single_action_space.high[0] == 1.0
+    vec.reset(seed=0)
+    vec.step(np.ones((2, 12), np.float32))
+    vec.close()

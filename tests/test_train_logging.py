@@ -23,6 +23,7 @@ def test_parse_destinations():
     assert M.parse_destinations(None) == ("jsonl",)
     assert M.parse_destinations("jsonl, TensorBoard") == ("jsonl", "tensorboard")
     assert M.parse_destinations(["wandb", "jsonl,wandb"]) == ("wandb", "jsonl")
+    assert M.parse_destinations("tensorboard") == ("jsonl", "tensorboard")  # always metrics.jsonl
     with pytest.raises(AdaptkitError, match="--log: unknown destination 'mlflow'"):
         M.parse_destinations("jsonl,mlflow")
     with pytest.raises(AdaptkitError, match="--log: give at least one"):

@@ -119,7 +119,18 @@ def test_compare_video_side_by_side(registry, checkpoint, tmp_path):
     from PIL import Image
 
     gif = Image.open(out / "compare.gif")
-    assert gif.is_animated and gif.size[0] == 2 * W
+    s = VideoSettings().gif_scale
+    assert gif.is_animated and gif.size == (round(2 * W * s), round(H * s))
+
+
+def test_gif_panels_stay_readable_at_the_default_size():
+    """Four default 480×320 panels side by side: each keeps 3/4 of its size (captions 11 px),
+    not a 540-wide strip."""
+    pytest.importorskip("PIL")
+    from adaptkit.evaluate.video import gif_frames
+
+    frames = gif_frames(iter([np.zeros((320, 4 * 480, 3), np.uint8)] * 3), VideoSettings())
+    assert frames[0].shape == (240, 4 * 360, 3)
 
 
 def test_grid_tiles_row_major():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +12,7 @@ import typer.core
 from rich.markup import escape
 
 from adaptkit import __version__
-from adaptkit.commands import data, evaluate, export, model, registry, sim, study, train
+from adaptkit.commands import data, evaluate, export, model, publish, registry, sim, study, train
 from adaptkit.commands.render import err_console, stop_live_displays
 from adaptkit.errors import AdaptkitError
 from adaptkit.fileio import os_cause
@@ -31,12 +33,22 @@ class _Group(typer.core.TyperGroup):
         except typer.BadParameter as exc:
             _one_line(exc.format_message())
             raise typer.Exit(2) from None
+        except BrokenPipeError:  # the reader left (`adaptkit ... | head`): stop without a word
+            _drop_stdout()
+            raise typer.Exit(1) from None  # what rich's console does on a broken pipe too
         except OSError as exc:  # a writer without its own wording: still the path and the cause
             where = exc.filename if exc.filename is not None else "file system"
             _one_line(f"{where}: {os_cause(exc)}")
             raise typer.Exit(1) from None
         finally:
             stop_live_displays()
+
+
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's last flush fails no more."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def _one_line(message: str) -> None:
@@ -76,7 +88,7 @@ def root(
     set_registry(load_registry(plugin_files=list(plugin), disabled=list(disable_plugin)))
 
 
-for _module in (registry, model, data, sim, train, evaluate, export, study):
+for _module in (registry, model, data, sim, train, evaluate, export, publish, study):
     _module.register(app)
 
 

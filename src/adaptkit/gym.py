@@ -11,7 +11,9 @@ Importing this module registers the robots of the installed plugins (and ADAPTKI
 Semantics, as gymnasium defines them:
 - terminated = the robot fell (|roll| or |pitch| > 10°); truncated = the episode's
   `episode_length` steps (1000, 20 s) ran out. Actions are in the dataset's units (joint offset /
-  action_scale), clipped to the robot's `action_bounds`.
+  action_scale), clipped to the robot's `action_bounds` (Box(-4, 4) for the built-in robots:
+  the units the datasets and the models use). `normalize_actions=True` (make's keyword) makes
+  the action space Box(-1, 1), mapped linearly onto `action_bounds`, as most RL libraries expect.
 - seeding: `reset(seed=s)` restarts the reset randomisation at s; a later `reset()` continues it.
   The single env seeded s starts where env 0 of `adaptkit eval --seed s` starts. A vector env
   seeded with an int s starts env i as `adaptkit eval --seed s` does; seeded with a list, env i
@@ -58,11 +60,23 @@ def _spec(robot: str | RobotSpec) -> RobotSpec:
     return robot if isinstance(robot, RobotSpec) else _spec_registry().robot(robot)
 
 
-def _spaces(spec: RobotSpec, obs_dim: int) -> tuple[spaces.Box, spaces.Box]:
-    low, high = spec.action_bounds
+def _spaces(
+    spec: RobotSpec, obs_dim: int, normalize_actions: bool = False
+) -> tuple[spaces.Box, spaces.Box]:
+    low, high = (-1.0, 1.0) if normalize_actions else spec.action_bounds
     obs = spaces.Box(-np.inf, np.inf, (obs_dim,), np.float32)
     act = spaces.Box(np.float32(low), np.float32(high), (spec.action_dim,), np.float32)
     return obs, act
+
+
+def _env_actions(spec: RobotSpec, actions: Any, normalize_actions: bool) -> np.ndarray:
+    """The env's actions (dataset units) from the agent's: [-1, 1] maps onto action_bounds
+    when `normalize_actions` (what most RL libraries expect of a Box)."""
+    a = np.asarray(actions, np.float64)
+    if not normalize_actions:
+        return a
+    low, high = spec.action_bounds
+    return low + (np.clip(a, -1.0, 1.0) + 1.0) * (0.5 * (high - low))
 
 
 def _seed_of(rng: np.random.Generator) -> int:
@@ -83,13 +97,17 @@ class LocomotionGymEnv(gymnasium.Env):
         width: int = 480,
         height: int = 320,
         task: str = DEFAULT_TASK,
+        normalize_actions: bool = False,
     ) -> None:
         if render_mode not in (None, *self.metadata["render_modes"]):
             raise AdaptkitError(f"render_mode: expected 'rgb_array' or None, got {render_mode!r}")
         self.robot = _spec(robot)
         self.render_mode = render_mode
         self._env = LocomotionEnv(self.robot, 1, seed=0, episode_length=episode_length, task=task)
-        self.observation_space, self.action_space = _spaces(self.robot, self._env.obs_dim)
+        self.normalize_actions = normalize_actions
+        self.observation_space, self.action_space = _spaces(
+            self.robot, self._env.obs_dim, normalize_actions
+        )
         self._size = (width, height)
         self._renderer: Any = None
         self._seeded = False
@@ -106,7 +124,8 @@ class LocomotionGymEnv(gymnasium.Env):
         return obs[0].copy(), {}
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        obs, reward, done, info = self._env.step(np.asarray(action, np.float64)[None])
+        a = _env_actions(self.robot, action, self.normalize_actions)
+        obs, reward, done, info = self._env.step(a[None])
         if done[0]:  # the native env reset itself: report the state the episode ended in
             obs = info["terminal_obs"]
             vx = float(info["terminal_base_lin_vel"][0, 0])
@@ -158,8 +177,10 @@ class LocomotionVectorEnv(VectorEnv):
         width: int = 480,
         height: int = 320,
         task: str = DEFAULT_TASK,
+        normalize_actions: bool = False,
     ) -> None:
         self.robot = _spec(robot)
+        self.normalize_actions = normalize_actions
         self.autoreset_mode = AutoresetMode(autoreset_mode)
         if render_mode not in (None, "rgb_array"):
             raise AdaptkitError(f"render_mode: expected 'rgb_array' or None, got {render_mode!r}")
@@ -168,7 +189,7 @@ class LocomotionVectorEnv(VectorEnv):
         self.num_envs = num_envs
         self._env = LocomotionEnv(self.robot, num_envs, seed=0, episode_length=length, task=task)
         self.single_observation_space, self.single_action_space = _spaces(
-            self.robot, self._env.obs_dim
+            self.robot, self._env.obs_dim, normalize_actions
         )
         self.observation_space = batch_space(self.single_observation_space, num_envs)
         self.action_space = batch_space(self.single_action_space, num_envs)
@@ -215,7 +236,9 @@ class LocomotionVectorEnv(VectorEnv):
         self, actions: Any
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         env = self._env
-        obs, reward, done, info = env.step(np.asarray(actions, np.float64))
+        obs, reward, done, info = env.step(
+            _env_actions(self.robot, actions, self.normalize_actions)
+        )
         reward = reward.astype(np.float64)
         terminated = info["fell"].copy()
         truncated = info["time_out"].copy()

@@ -9,6 +9,7 @@ from typing import Any
 import typer
 
 from adaptkit import defaults as D
+from adaptkit.commands.registry import complete_robot
 from adaptkit.commands.render import RichReporter, console, fmt, print_json, table
 from adaptkit.defaults import KVDtype, Sim, TokenOrderChoice
 from adaptkit.errors import AdaptkitError
@@ -18,7 +19,14 @@ from adaptkit.tasks import DEFAULT_TASK
 EPOCH_RE = re.compile(r"^\d+_epoch$")
 
 # Rollout options shared by both commands (each declared once).
-OPT_ROBOT = typer.Option(..., "--robot", "--robot_type", "--robot-type", help="Robot name.")
+OPT_ROBOT = typer.Option(
+    ...,
+    "--robot",
+    "--robot_type",
+    "--robot-type",
+    help="Robot name.",
+    autocompletion=complete_robot,
+)
 OPT_ENVS = typer.Option(D.NUM_ENVS, "--num-envs", "--num_envs", help="Parallel envs.")
 OPT_MAX_STEPS = typer.Option(
     None,
@@ -58,7 +66,7 @@ OPT_THREADS = typer.Option(
 )
 OPT_JSON = typer.Option(False, "--json", help="Print the result as JSON.")
 OPT_SIM = typer.Option(
-    D.SIM, "--sim", help="Physics: mujoco, or genesis (pip install 'adaptkit[genesis]')."
+    D.SIM, "--sim", help="Physics: mujoco, or genesis (pip install 'adaptkit\\[genesis]')."
 )
 OPT_TASK = typer.Option(
     DEFAULT_TASK,
@@ -208,6 +216,8 @@ def eval_cmd(
         f"{s['token_order']} ({s['token_order_source']})",
         highlight=False,
     )
+    if s.get("note"):
+        console.print(f"[cyan]note:[/] {s['note']}", highlight=False)
     rows = [
         (p["episode"] + 1, p["n"], fmt(p["mean"]), fmt(p["std"]), fmt(p["speed"]), p["falls"])
         for p in s["per_episode"]
@@ -323,6 +333,9 @@ def render_compare(rep: Any, title: str) -> None:
     console.print(table(title, cols, rows))
     for label, why in rep.not_applicable.items():
         console.print(f"[yellow]{label}:[/] {why}", highlight=False, soft_wrap=True)
+    notes = {r.summary["note"] for r in rep.reports.values() if r.summary.get("note")}
+    for note in sorted(notes):  # the same budget for every policy: usually one line
+        console.print(f"[cyan]note:[/] {note}", highlight=False)
     console.print(f"wrote {', '.join(str(p) for p in rep.files.values())}", highlight=False)
 
 

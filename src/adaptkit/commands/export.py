@@ -15,6 +15,7 @@ from adaptkit.commands.evaluate import (
     OPT_TOKEN_ORDER,
     _order,
 )
+from adaptkit.commands.registry import complete_robot
 from adaptkit.commands.render import RichReporter, console, print_json
 from adaptkit.defaults import TokenOrderChoice
 from adaptkit.errors import AdaptkitError
@@ -29,7 +30,11 @@ def export_cmd(
         "torchscript", "--format", help="torchscript (needs torch) or onnx (needs onnxruntime)."
     ),
     robot: str | None = typer.Option(
-        None, "--robot", help="Robot the policy drives.", show_default="the run's robot"
+        None,
+        "--robot",
+        help="Robot the policy drives.",
+        show_default="the run's robot",
+        autocompletion=complete_robot,
     ),
     out: Path | None = typer.Option(
         None, "--out", help="Output folder.", show_default="export/ROBOT"

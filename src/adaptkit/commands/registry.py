@@ -11,6 +11,16 @@ from adaptkit.errors import AdaptkitError
 from adaptkit.plugins import get_registry
 
 
+def complete_robot(incomplete: str) -> list[str]:
+    """Shell completion of robot names (the installed plugins'; `--plugin` files are not
+    loaded while completing)."""
+    try:
+        names = sorted(get_registry().robots)
+    except Exception:  # a broken plugin must not break the shell: no suggestions then
+        return []
+    return [n for n in names if n.startswith(incomplete)]
+
+
 def plugins(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Plugins loaded, where each comes from, and the robots it registers."""
     registry = get_registry()

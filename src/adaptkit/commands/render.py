@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -19,7 +21,11 @@ from rich.table import Table
 
 from adaptkit.progress import Advance, Reporter, Update
 
-console = Console()
+# Output to a pipe or a file is not cut at rich's 80-column default (a table cell read
+# "demonstra/tor"): it gets a wide line, and a table only as wide as its cells need; a terminal
+# (or a COLUMNS setting) keeps its own width.
+PIPE_WIDTH = 200
+console = Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else PIPE_WIDTH)
 err_console = Console(stderr=True)
 
 
@@ -39,6 +45,20 @@ def table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> 
 
 def fmt(x: float | None, digits: int = 2) -> str:
     return "-" if x is None else f"{x:.{digits}f}"
+
+
+def training_summary(result: Any) -> None:
+    """A training run's outcome: time, losses, the frozen-weights check, where it saved."""
+    losses = ", ".join(f"{x:.4f}" for x in result.epoch_losses)
+    console.print(f"[bold]done[/] in {result.seconds:.1f}s — epoch losses: {losses}")
+    if result.frozen_verified:
+        console.print(f"[green]✓ frozen weights verified:[/] {result.frozen_report}")
+    elif result.frozen_verified is None and result.frozen_report:
+        console.print(f"frozen weights: {result.frozen_report}")
+    if result.last_checkpoint:
+        console.print(f"checkpoint: {result.last_checkpoint}", highlight=False)
+    if result.adapter:
+        console.print(f"adapter:    {result.adapter}", highlight=False)
 
 
 _live: list[Progress] = []  # bars still drawing; stop_live_displays() ends them all
@@ -159,6 +179,8 @@ class RichReporter(Reporter):
     def _on_done(self, d: dict[str, Any]) -> None:
         _stop(self.train_bar)
         self.train_bar = None
+        if not self.quiet:  # now: a fine-tune's comparison comes after, in the order it ran
+            training_summary(d["result"])
 
     # -- simulation ----------------------------------------------------------------------------
     def collecting(self, label: str, total: int) -> Advance | None:

@@ -7,17 +7,20 @@ from pathlib import Path
 import typer
 
 from adaptkit.commands.evaluate import OPT_TASK
+from adaptkit.commands.registry import complete_robot
 from adaptkit.commands.render import RichReporter, console, fmt, print_json, table
 from adaptkit.defaults import SIM, Sim
 from adaptkit.plugins import get_registry
 
 OPT_SIM = typer.Option(
-    SIM, "--sim", help="Physics: mujoco, or genesis (pip install 'adaptkit[genesis]')."
+    SIM, "--sim", help="Physics: mujoco, or genesis (pip install 'adaptkit\\[genesis]')."
 )
 
 
 def collect(
-    robot: str = typer.Argument(..., help="Robot name (see `adaptkit robots`)."),
+    robot: str = typer.Argument(
+        ..., help="Robot name (see `adaptkit robots`).", autocompletion=complete_robot
+    ),
     histories: int = typer.Option(8, "--histories", min=1, help="Learning histories to write."),
     steps_per_history: int = typer.Option(
         15_000, "--steps-per-history", "--steps_per_history", min=1, help="Control steps each."
@@ -94,7 +97,9 @@ def collect(
 
 
 def demo(
-    robot: str = typer.Argument(..., help="Robot name (see `adaptkit robots`)."),
+    robot: str = typer.Argument(
+        ..., help="Robot name (see `adaptkit robots`).", autocompletion=complete_robot
+    ),
     num_envs: int = typer.Option(16, "--num-envs", "--num_envs", min=1),
     episodes: int = typer.Option(1, "--episodes", min=1, help="Episodes per env."),
     seed: int = typer.Option(1000, "--seed"),
@@ -133,7 +138,9 @@ def demo(
 
 
 def tune_gait(
-    robot: str = typer.Argument(..., help="Robot name (see `adaptkit robots`)."),
+    robot: str = typer.Argument(
+        ..., help="Robot name (see `adaptkit robots`).", autocompletion=complete_robot
+    ),
     rounds: int = typer.Option(8, "--rounds", min=1, help="Search rounds (each narrower)."),
     batch: int = typer.Option(128, "--batch", min=6, help="Candidates per round (one batch)."),
     seconds: float = typer.Option(10.0, "--seconds", help="Simulated seconds per candidate."),

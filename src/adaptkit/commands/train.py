@@ -10,7 +10,8 @@ from typing import Any
 import typer
 
 from adaptkit import defaults as D
-from adaptkit.commands.render import RichReporter, console, print_json
+from adaptkit.commands.registry import complete_robot
+from adaptkit.commands.render import RichReporter, print_json
 from adaptkit.defaults import FreezeMode, Precision, SaveFormat, TokenOrderChoice
 from adaptkit.errors import AdaptkitError
 from adaptkit.plugins import get_registry
@@ -48,21 +49,12 @@ def _given(**kw: Any) -> dict[str, Any]:
 
 
 def _summary(result: Any, as_json: bool, compare: Any = None) -> None:
+    """JSON on request; the text summary was drawn when training ended (RichReporter's
+    `training_summary`), before any evaluation's bars and tables."""
     if as_json:
         print_json(
             {**({"compare": compare.rows} if compare is not None else {}), **result.as_dict()}
         )
-        return
-    losses = ", ".join(f"{x:.4f}" for x in result.epoch_losses)
-    console.print(f"[bold]done[/] in {result.seconds:.1f}s — epoch losses: {losses}")
-    if result.frozen_verified:
-        console.print(f"[green]✓ frozen weights verified:[/] {result.frozen_report}")
-    elif result.frozen_verified is None and result.frozen_report:
-        console.print(f"frozen weights: {result.frozen_report}")
-    if result.last_checkpoint:
-        console.print(f"checkpoint: {result.last_checkpoint}", highlight=False)
-    if result.adapter:
-        console.print(f"adapter:    {result.adapter}", highlight=False)
 
 
 # Options both training commands share (each declared once).
@@ -116,8 +108,9 @@ OPT_CHECKPOINTING = _opt(
 OPT_LOG = _opt(
     None,
     "--log",
-    help="Metrics destinations, comma-separated: jsonl, tensorboard, wandb.",
-    show="jsonl (RUN/metrics.jsonl)",
+    help="Metrics destinations, comma-separated: jsonl, tensorboard, wandb (RUN/metrics.jsonl "
+    "is always written).",
+    show="jsonl",
 )
 OPT_TOKEN_ORDER = _opt(
     None,
@@ -133,7 +126,9 @@ def register(app: typer.Typer) -> None:
 
     @app.command("finetune")
     def finetune_cmd(
-        robot: str = typer.Argument(..., help="Robot name (see `adaptkit robots`)."),
+        robot: str = typer.Argument(
+            ..., help="Robot name (see `adaptkit robots`).", autocompletion=complete_robot
+        ),
         pretrained_path: str = _opt(
             None,
             "--pretrained-path",

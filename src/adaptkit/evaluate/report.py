@@ -71,6 +71,8 @@ def summarize(episodes: Sequence[EpisodeRecord]) -> dict[str, Any]:
         "mean_speed": _stat([e.speed for e in episodes])[0],
         "falls": falls,
         "fall_rate": falls / len(episodes) if episodes else float("nan"),
+        # no episode ended within the step budget: these are the episodes' first steps only
+        "partial": any(e.partial for e in episodes),
     }
 
 
@@ -164,6 +166,12 @@ def evaluate_policy(
         "sim": str(getattr(env, "sim", settings.sim)),
         "task": getattr(getattr(env, "task", None), "name", settings.task),
     }
+    if summary["partial"]:
+        summary["note"] = (
+            f"no episode ended within {result.steps} control steps (an episode lasts "
+            f"{summary['episode_length']}): scored on each env's first {result.steps} steps, "
+            "a partial episode"
+        )
     if recorder is not None:
         summary["video"] = {
             "file": str(video),

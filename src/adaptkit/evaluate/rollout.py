@@ -25,6 +25,7 @@ class EpisodeRecord:
     length: int
     fell: bool
     speed: float  # mean forward (x) base velocity over the episode, m/s
+    partial: bool = False  # cut by the step budget before it ended (see rollout)
 
 
 @dataclass
@@ -103,6 +104,14 @@ class _EpisodeBook:
         for arr in (self.ret, self.len, self.speed):
             arr[done] = 0
 
+    def partials(self) -> list[EpisodeRecord]:
+        """Every env's running episode so far, marked partial."""
+        return [
+            EpisodeRecord(int(i), int(self.count[i]), float(self.ret[i]), int(self.len[i]),
+                          False, float(self.speed[i] / self.len[i]), partial=True)
+            for i in np.flatnonzero(self.len > 0)
+        ]  # fmt: skip
+
     def complete(self) -> bool:
         return self.limit is not None and bool((self.count >= self.limit).all())
 
@@ -117,7 +126,8 @@ def rollout(
     on_step: Callable[[Any, int], None] | None = None,
 ) -> RolloutResult:
     """Run `policy` on all envs of `env` together until every env finished `episodes` episodes
-    (or `max_steps` control steps). Partial episodes at the end are not recorded.
+    (or `max_steps` control steps). Partial episodes at the end are not recorded, unless no
+    episode ended at all: then every env's running one is, with `partial=True`.
 
     `max_steps=None` means `episodes × env.episode_length`. Only the first `episodes` episodes of
     each env are recorded; envs that finish early keep stepping (the batch stays whole).
@@ -174,7 +184,10 @@ def rollout(
         if close is not None:
             close()
     wall = time.perf_counter() - start
-    records = sorted(book.records, key=lambda r: (r.episode, r.env))
+    # A budget shorter than one episode (e.g. --max-steps 500 of 1000 for a video) would leave
+    # nothing to score: then each env's episode so far is scored, marked partial, never NaN.
+    records = book.records or book.partials()
+    records = sorted(records, key=lambda r: (r.episode, r.env))
     return RolloutResult(
         episodes=records,
         num_envs=n,

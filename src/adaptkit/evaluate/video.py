@@ -41,7 +41,9 @@ class VideoSettings:
     gif: bool = False  # also a small GIF (the README's), from the first `gif_seconds`
     gif_seconds: float = 6.0
     gif_stride: int = 3  # every 3rd video frame: 8.3 frames per second, still real time
-    gif_width: int = 540  # width of the whole GIF; panels shrink to fit
+    # every panel shrinks by the same factor, however many sit side by side: the 15 px captions
+    # stay 11 px (a fixed GIF width made four 480-px panels 540×120, captions unreadable)
+    gif_scale: float = 0.75
     gif_colors: int = 32
 
     def __post_init__(self) -> None:
@@ -53,7 +55,7 @@ class VideoSettings:
             )
         if self.seconds is not None and not self.seconds > 0:
             raise AdaptkitError(f"--video-seconds: must be > 0, got {self.seconds}")
-        for name in ("gif_seconds", "gif_stride", "gif_width", "gif_colors"):
+        for name in ("gif_seconds", "gif_stride", "gif_scale", "gif_colors"):
             if not getattr(self, name) > 0:
                 raise AdaptkitError(f"video option '{name}' must be > 0")
 
@@ -200,8 +202,8 @@ def write_gif(frames: Sequence[np.ndarray], path: Path, fps: float, colors: int 
 
 
 def gif_frames(frames: Iterator[np.ndarray], settings: VideoSettings) -> list[np.ndarray]:
-    """The GIF's frames from a video's: every gif_stride-th of its first gif_seconds, scaled to
-    gif_width. They play at `settings.fps / settings.gif_stride` frames per second."""
+    """The GIF's frames from a video's: every gif_stride-th of its first gif_seconds, scaled by
+    gif_scale. They play at `settings.fps / settings.gif_stride` frames per second."""
     from PIL import Image
 
     keep_every = settings.gif_stride
@@ -213,8 +215,8 @@ def gif_frames(frames: Iterator[np.ndarray], settings: VideoSettings) -> list[np
         if k % keep_every:
             continue
         h, w = frame.shape[:2]
-        if w > settings.gif_width:
-            size = (settings.gif_width, max(2, round(h * settings.gif_width / w)))
+        if settings.gif_scale != 1:
+            size = (max(2, round(w * settings.gif_scale)), max(2, round(h * settings.gif_scale)))
             frame = np.asarray(Image.fromarray(frame).resize(size, Image.Resampling.LANCZOS))
         out.append(frame)
     return out

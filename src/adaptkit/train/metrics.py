@@ -32,7 +32,8 @@ _NEEDS = {
 
 
 def parse_destinations(values: str | Iterable[str] | None) -> tuple[str, ...]:
-    """`"jsonl,tensorboard"`, repeated values, or None (the default: jsonl) -> checked names."""
+    """`"jsonl,tensorboard"`, repeated values, or None (the default: jsonl) -> checked names;
+    jsonl is always among them (metrics.jsonl is the run's own record)."""
     if values is None:
         return DEFAULT_DESTINATIONS
     items = [values] if isinstance(values, str) else list(values)
@@ -51,6 +52,8 @@ def parse_destinations(values: str | Iterable[str] | None) -> tuple[str, ...]:
                 names.append(name)
     if not names:
         raise AdaptkitError(f"--log: give at least one of {', '.join(DESTINATIONS)}")
+    if "jsonl" not in names:  # every run keeps its own record, whatever else it logs to
+        names.insert(0, "jsonl")
     return tuple(names)
 
 

@@ -1,0 +1,246 @@
+"""`adaptkit push`: a run's checkpoint (its adapter, or the full checkpoint) and a generated model
+card, laid out in a folder and uploaded to a Hugging Face Hub repo.
+
+The card's YAML header is the Hub's: `library_name`, `tags`, `base_model` (when the base is a Hub
+repo), and the evaluation table in the Hub's `model-index` form (one result per policy of the
+run's comparison, metric `mean_reward` as "mean +/- std", the Hub's RL convention). The body says
+what the model drives, how to load it, the data and the command that produced it. The folder is
+what `hf://ORG/NAME` then loads (adaptkit.hub). `dry_run`: the folder only, offline.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from adaptkit import __version__
+from adaptkit.adapter import read_adapter
+from adaptkit.checkpoint import (
+    ADAPTER_FILES,
+    REQUIRED_FILES,
+    is_adapter,
+    peek_config,
+    resolve_checkpoint,
+)
+from adaptkit.errors import AdaptkitError
+from adaptkit.fileio import atomic_dir
+from adaptkit.hub import INSTALL_HINT, PREFIX, parse_hub_ref
+from adaptkit.meta import read_json
+
+CARD_FILE = "README.md"
+WHAT = ("auto", "adapter", "full")
+
+
+@dataclass(frozen=True)
+class PushPlan:
+    folder: Path  # what is uploaded
+    repo_id: str
+    kind: str  # "adapter" or "full"
+    files: tuple[str, ...]
+    card: str
+
+
+def parse_target(target: str) -> str:
+    """hf://ORG/NAME (or ORG/NAME) → the repo id; no revision or subfolder."""
+    text = target if target.startswith(PREFIX) else PREFIX + target
+    ref = parse_hub_ref(text)
+    if ref is None or ref.revision or ref.subfolder:
+        raise AdaptkitError(f"push target {target!r}: expected hf://ORG/NAME")
+    return ref.repo_id
+
+
+def _files(ckpt: Path, what: str) -> tuple[str, tuple[str, ...]]:
+    has_adapter = all((ckpt / f).is_file() for f in ADAPTER_FILES)
+    has_full = all((ckpt / f).is_file() for f in REQUIRED_FILES)
+    if what == "auto":
+        what = "adapter" if has_adapter else "full"
+    if what == "adapter" and not has_adapter:
+        raise AdaptkitError(f"--what adapter: {ckpt} holds no adapter ({', '.join(ADAPTER_FILES)})")
+    if what == "full" and not has_full:
+        raise AdaptkitError(f"--what full: {ckpt} is an adapter; it holds no model.pth")
+    return what, ADAPTER_FILES if what == "adapter" else REQUIRED_FILES
+
+
+def _evaluations(ckpt: Path, given: list[Path]) -> list[dict[str, Any]]:
+    """Rows (label, robot, mean, std, episodes, seed, envs) from compare.json / summary.json files:
+    the ones given, else the run's own comparison (RUN/compare/compare.json)."""
+    paths = list(given) or [p for p in (ckpt.parent / "compare" / "compare.json",) if p.is_file()]
+    rows = []
+    for path in paths:
+        data = read_json(path)
+        runs = data.get("runs") if isinstance(data, dict) else None
+        if runs is None and isinstance(data, dict) and "mean_return" in data:
+            runs = {data.get("label", "model"): data}  # one eval's summary.json
+        if not isinstance(runs, dict):
+            raise AdaptkitError(f"{path}: expected a compare.json or an eval summary.json")
+        for label, s in runs.items():
+            mean, std = s.get("mean_return"), s.get("std_return")
+            if not isinstance(mean, int | float) or not math.isfinite(mean):
+                continue  # a policy that finished no episode has nothing to report
+            rows.append({
+                "label": label, "robot": s.get("robot", data.get("robot")), "mean": mean,
+                "std": std if isinstance(std, int | float) else 0.0,
+                "episodes": s.get("num_episodes"), "seed": s.get("seed"),
+                "envs": s.get("num_envs"), "task": s.get("task", "walk"),
+            })  # fmt: skip
+    return rows
+
+
+def _model_index(name: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    results = [
+        {
+            "task": {"type": "reinforcement-learning", "name": "in-context locomotion"},
+            "dataset": {
+                "type": f"adaptkit/{r['robot']}-{r['task']}",
+                "name": f"{r['robot']} {r['task']} (MuJoCo, adaptkit)",
+            },
+            "metrics": [
+                {
+                    "type": "mean_reward",
+                    "value": f"{r['mean']:.2f} +/- {r['std']:.2f}",
+                    "name": f"mean_reward ({r['label']})",
+                    "verified": False,
+                }
+            ],
+        }
+        for r in rows
+    ]
+    return [{"name": name, "results": results}]
+
+
+def model_card(
+    ckpt: Path,
+    repo_id: str,
+    kind: str,
+    evaluations: list[dict[str, Any]],
+    command: str | None = None,
+) -> str:
+    """The README.md of the pushed folder: the Hub's YAML header, then the body."""
+    config = peek_config(ckpt).extra if not is_adapter(ckpt) else {}
+    token_order = None
+    group = base_name = None
+    if is_adapter(ckpt) or all((ckpt / f).is_file() for f in ADAPTER_FILES):
+        cfg = read_adapter(ckpt)[0]
+        config = {**cfg.config, **config}
+        group, base_name, token_order = cfg.group, cfg.base.name, cfg.token_order
+    robot = config.get("robot")
+    base_name = base_name or config.get("pretrained_path")
+    base_ref = parse_hub_ref(base_name) if isinstance(base_name, str) else None
+    meta: dict[str, Any] = {
+        "library_name": "adaptkit",
+        "license": "apache-2.0",
+        "tags": [
+            "adaptkit",
+            "robotics",
+            "reinforcement-learning",
+            "in-context-rl",
+            "vintix",
+            "locomotion",
+            "mujoco",
+            *([robot] if robot else []),
+        ],
+        "pipeline_tag": "reinforcement-learning",
+    }
+    if base_ref is not None:
+        meta["base_model"] = base_ref.repo_id
+    if evaluations:
+        meta["model-index"] = _model_index(repo_id.split("/")[-1], evaluations)
+    header = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True)
+    data = config.get("dataset_config_paths") or []
+    cmd = command or (
+        f"adaptkit finetune {robot} --pretrained-path {base_name}" if robot and base_name else None
+    )
+    uploaded = "adapter (one group on top of its base)" if kind == "adapter" else "checkpoint"
+    lines = [
+        "---", header.rstrip(), "---", "",
+        f"# {repo_id.split('/')[-1]}", "",
+        "A Vintix-style in-context RL transformer adapted with "
+        f"[adaptkit](https://pypi.org/project/adaptkit/) {__version__}"
+        + (f" to the **{robot}** robot" if robot else "") + ".", "",
+        f"- Uploaded: the {uploaded}",
+        *([f"- Group: `{group}`"] if group else []),
+        *([f"- Base model: `{base_name}`"] if base_name else []),
+        *([f"- Token order: `{token_order}`"] if token_order else []),
+        "", "## Use", "", "```bash",
+        f"adaptkit eval hf://{repo_id}" + (f" --robot {robot}" if robot else " --robot ROBOT"),
+        "```", "", "```python", "import adaptkit", "",
+        f'policy = adaptkit.load_policy("hf://{repo_id}"' + ("" if robot else ', "ROBOT"') + ")",
+        "action = policy.act(obs)  # raw observation in, raw action out", "```", "",
+    ]  # fmt: skip
+    if kind == "adapter":
+        lines += [
+            "An adapter loads onto its base, which adaptkit checks by fingerprint; give "
+            "`--base PATH_OR_HF_REF` if the recorded base is not at hand.",
+            "",
+        ]
+    if evaluations:
+        lines += [
+            "## Evaluation", "",
+            "| policy | robot | mean return ± std | episodes | envs | seed |",
+            "|---|---|---|---|---|---|",
+            *(f"| {r['label']} | {r['robot']} | {r['mean']:.2f} ± {r['std']:.2f} | "
+              f"{r['episodes']} | {r['envs']} | {r['seed']} |" for r in evaluations),
+            "",
+        ]  # fmt: skip
+    lines += ["## Training data and command", ""]
+    lines += [f"- Dataset config: `{p}`" for p in data] or ["- Dataset config: not recorded"]
+    lines += [f"- Command: `{cmd}`" if cmd else "- Command: not recorded"]
+    keys = ("epochs", "lr", "batch_size", "freeze", "context_len", "seed")
+    trained = {k: config[k] for k in keys if k in config}
+    if trained:
+        lines += [f"- Settings: {json.dumps(trained)}"]
+    return "\n".join(lines) + "\n"
+
+
+def prepare_push(
+    run: str | Path,
+    target: str,
+    out_dir: str | Path,
+    what: str = "auto",
+    evaluations: list[Path] | None = None,
+    command: str | None = None,
+) -> PushPlan:
+    """Lay out the folder to upload in `out_dir`: the checkpoint's files and README.md."""
+    if what not in WHAT:
+        raise AdaptkitError(f"--what: expected one of {', '.join(WHAT)}, got {what!r}")
+    repo_id = parse_target(target)
+    ckpt = resolve_checkpoint(run)
+    kind, files = _files(ckpt, what)
+    card = model_card(ckpt, repo_id, kind, _evaluations(ckpt, list(evaluations or [])), command)
+    out = Path(out_dir)
+    if out.exists() and any(out.iterdir()) and not (out / CARD_FILE).is_file():
+        # the folder is replaced whole: never one that holds something else
+        raise AdaptkitError(f"--out: {out} exists and is not an earlier push folder")
+    with atomic_dir(out_dir, "push folder") as tmp:
+        for name in files:
+            shutil.copy2(ckpt / name, tmp / name)
+        (tmp / CARD_FILE).write_text(card)
+    return PushPlan(Path(out_dir), repo_id, kind, (*files, CARD_FILE), card)
+
+
+def upload(plan: PushPlan, private: bool = False) -> str:
+    """Create the repo (if needed) and upload the folder; returns the commit URL."""
+    try:
+        from huggingface_hub import HfApi
+    except ImportError:
+        raise AdaptkitError(f"push: needs huggingface_hub: {INSTALL_HINT}") from None
+    api = HfApi()
+    try:
+        api.create_repo(plan.repo_id, private=private, exist_ok=True)
+        info = api.upload_folder(
+            repo_id=plan.repo_id,
+            folder_path=str(plan.folder),
+            commit_message=f"adaptkit push ({plan.kind})",
+        )
+    except Exception as exc:  # auth, network, permissions: huggingface_hub's own exceptions
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise AdaptkitError(
+            f"push hf://{plan.repo_id}: {first} (log in with `hf auth login`)"
+        ) from None
+    return str(getattr(info, "commit_url", info))

@@ -1,0 +1,111 @@
+"""`adaptkit push`: the folder (adapter or full checkpoint + model card) and the card's Hub
+metadata, parsed with huggingface_hub's own card parser; the upload itself is mocked."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from helpers_train import TINY_MODEL, job, make_world, tiny_train
+from typer.testing import CliRunner
+
+from adaptkit.checkpoint import load_checkpoint
+from adaptkit.cli import app
+from adaptkit.plugins import get_registry
+from adaptkit.train import finetune, pretrain
+
+hub = pytest.importorskip("huggingface_hub")
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """A LoRA fine-tune of Mini Cheetah on a tiny base, and its comparison written by hand in
+    compare.json's layout (runs: label → eval summary)."""
+    root = tmp_path_factory.mktemp("push")
+    paths = make_world(root)
+    base = pretrain(
+        [paths["pretrain_config"]], paths["data"], "base", root / "models", TINY_MODEL,
+        tiny_train(epochs=1),
+    )  # fmt: skip
+    robot = get_registry().robot("minicheetah")
+    result = finetune(
+        job(robot, base.run_dir, paths["data"], "mc", root / "runs", tiny_train(epochs=1),
+            save="full", lora_rank=2)
+    )  # fmt: skip
+    summary = {"robot": "minicheetah", "num_episodes": 8, "num_envs": 4, "seed": 7, "task": "walk"}
+    compare = {
+        "robot": "minicheetah",
+        "runs": {
+            "zero-shot": {**summary, "mean_return": 1.5, "std_return": 0.25},
+            "fine-tuned": {**summary, "mean_return": 12.25, "std_return": 1.0},
+            "stand": {**summary, "mean_return": float("nan"), "std_return": None},
+        },
+    }
+    (result.run_dir / "compare").mkdir()
+    (result.run_dir / "compare" / "compare.json").write_text(
+        json.dumps(compare).replace("NaN", "null")
+    )
+    return result.run_dir
+
+
+def test_dry_run_writes_the_adapter_and_a_card_the_hub_parses(run, tmp_path):
+    out = tmp_path / "push"
+    res = CliRunner().invoke(
+        app, ["push", str(run), "hf://me/mc-lora", "--dry-run", "--out", str(out), "--json"]
+    )
+    assert res.exit_code == 0, res.output
+    info = json.loads(res.stdout)
+    assert info["kind"] == "adapter" and info["uploaded"] is None
+    assert sorted(p.name for p in out.iterdir()) == [
+        "README.md", "adapter_config.json", "adapter_model.safetensors",
+    ]  # fmt: skip
+    card = hub.ModelCard.load(out / "README.md")
+    data = card.data.to_dict()
+    assert data["library_name"] == "adaptkit" and "minicheetah" in data["tags"]
+    assert "base_model" not in data  # a local base is no Hub repo
+    results = {r.metric_name: r.metric_value for r in card.data.eval_results}
+    assert results == {
+        "mean_reward (zero-shot)": "1.50 +/- 0.25",
+        "mean_reward (fine-tuned)": "12.25 +/- 1.00",
+    }  # the NaN row (no finished episode) is left out
+    assert all(r.task_type == "reinforcement-learning" for r in card.data.eval_results)
+    assert "adaptkit finetune minicheetah --pretrained-path" in card.text
+    # the folder is a checkpoint adaptkit loads (onto its recorded base)
+    assert load_checkpoint(out).groups.keys() >= {"minicheetah_locomotion"}
+
+
+def test_full_checkpoint_upload(run, tmp_path, monkeypatch):
+    calls = {}
+
+    class FakeApi:
+        def create_repo(self, repo_id, private, exist_ok):
+            calls["repo"] = (repo_id, private)
+
+        def upload_folder(self, repo_id, folder_path, commit_message):
+            calls["files"] = sorted(p.name for p in Path(folder_path).iterdir())
+            return type("Info", (), {"commit_url": f"https://hub/{repo_id}/commit/1"})()
+
+    monkeypatch.setattr(hub, "HfApi", FakeApi)
+    out = tmp_path / "full"
+    args = ["push", str(run), "me/mc-full", "--what", "full", "--out", str(out)]
+    args += ["--command", "adaptkit finetune minicheetah --pretrained-path hf://org/base"]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    assert calls["repo"] == ("me/mc-full", False)
+    assert calls["files"] == ["README.md", "config.json", "metadata.json", "model.pth"]
+    assert "uploaded to hf://me/mc-full" in " ".join(res.output.split())
+
+
+def test_bad_targets_and_folders(run, tmp_path):
+    runner = CliRunner()
+    res = runner.invoke(app, ["push", str(run), "hf://me", "--dry-run"])
+    assert res.exit_code == 1 and "expected hf://ORG/NAME" in res.output
+    res = runner.invoke(app, ["push", str(run), "hf://me/x@v1", "--dry-run"])
+    assert res.exit_code == 1 and "expected hf://ORG/NAME" in res.output
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "keep.txt").write_text("mine")
+    res = runner.invoke(app, ["push", str(run), "me/x", "--dry-run", "--out", str(busy)])
+    assert res.exit_code == 1 and "not an earlier push folder" in res.output
+    assert (busy / "keep.txt").read_text() == "mine"
