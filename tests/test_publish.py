@@ -10,8 +10,8 @@ import pytest
 from helpers_train import TINY_MODEL, job, make_world, tiny_train
 from typer.testing import CliRunner
 
-from adaptkit.checkpoint import load_checkpoint
 from adaptkit.cli import app
+from adaptkit.loader import load_checkpoint
 from adaptkit.plugins import get_registry
 from adaptkit.train import finetune, pretrain
 

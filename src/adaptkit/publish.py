@@ -25,12 +25,12 @@ from adaptkit.checkpoint import (
     ADAPTER_FILES,
     REQUIRED_FILES,
     is_adapter,
-    peek_config,
     resolve_checkpoint,
 )
 from adaptkit.errors import AdaptkitError
 from adaptkit.fileio import atomic_dir
 from adaptkit.hub import INSTALL_HINT, PREFIX, parse_hub_ref
+from adaptkit.loader import peek_config
 from adaptkit.meta import read_json
 
 CARD_FILE = "README.md"
