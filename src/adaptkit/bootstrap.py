@@ -70,6 +70,9 @@ class Recipe:
     eval_episodes: int = defaults.EPISODES
     eval_seed: int = defaults.HELD_OUT_SEED  # never used to collect training data
     episode_length: int = 1000
+    # 0: SPEC's schedule (noise falls over a whole history); C: it falls over each C episodes
+    # (adaptkit.sim.collect), so one window of a short-episode history shows improvement
+    noise_cycle: int = 0
     task: str = (
         DEFAULT_TASK  # the task variant the data are collected and evaluated on (adaptkit.tasks)
     )
@@ -175,6 +178,7 @@ def ensure_robot_data(
         progress=reporter.collecting(f"collect {spec.name}", total),
         episode_length=recipe.episode_length,
         task=recipe.task,
+        noise_cycle=recipe.noise_cycle,
     )
     return True
 

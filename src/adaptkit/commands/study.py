@@ -20,7 +20,8 @@ def register(app: typer.Typer) -> None:
             "readme",
             "--preset",
             help="ci (tiny, seconds), readme (≈ 40 min on 2 cores), full, varied (the harder "
-            "task: speed commands, random mass and friction; ≈ 1 h).",
+            "task: speed commands, random mass and friction; ≈ 1 h); embodiments, "
+            "embodiments-small, embodiments-ci: bases of K procedural bodies (docs/family.md).",
         ),
         out: Path = typer.Option(
             None, "--out", help="Results folder (resumable).", show_default="study/PRESET"
@@ -71,6 +72,12 @@ def register(app: typer.Typer) -> None:
             help="The data the in-context stage adapts on.",
             show_default="1hist",
         ),
+        ks: str = typer.Option(
+            None,
+            "--ks",
+            help="embodiments presets: body counts of the bases, e.g. 3,10,30,100.",
+            show_default="the preset's",
+        ),
         keep_runs: bool = typer.Option(
             False, "--keep-runs", help="Keep every cell's checkpoints (OUT/runs)."
         ),
@@ -85,6 +92,28 @@ def register(app: typer.Typer) -> None:
         from adaptkit.study.report import write_report
         from adaptkit.study.run import run_study
 
+        folder = out or Path("study") / preset
+        if preset.startswith("embodiments"):
+            from adaptkit.study.embodiments import EmbodimentPlan, run_embodiments
+            from adaptkit.study.embodiments_report import write_embodiment_report
+
+            eplan = EmbodimentPlan.preset_named(preset)
+            changes = {
+                "robots": parse_list("--robots", robots),
+                "sizes": parse_list("--sizes", sizes),
+                "modes": parse_list("--modes", modes),
+                "seeds": parse_list("--seeds", seeds, int),
+                "ks": parse_list("--ks", ks, int),
+                "task": task,
+                "budget_steps": budget_steps,
+            }
+            eplan = eplan.replace(**{k: v for k, v in changes.items() if v is not None})
+            if report_only:
+                write_embodiment_report(folder)
+            else:
+                run_embodiments(eplan, folder, get_registry(), RichReporter())
+            console.print(f"report: {folder / 'report.md'}")
+            return
         plan = StudyPlan.preset_named(preset)
         changes = {
             "targets": parse_list("--robots", robots),
@@ -98,7 +127,6 @@ def register(app: typer.Typer) -> None:
             "icl_size": icl_size,
         }
         plan = plan.replace(**{k: v for k, v in changes.items() if v is not None})
-        folder = out or Path("study") / preset
         if report_only:
             write_report(folder)
         else:

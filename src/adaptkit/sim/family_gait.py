@@ -150,12 +150,13 @@ def cached_demonstrator(
     cache: Path | None = None,
     budget: SearchBudget = SearchBudget(),
 ) -> DemonstratorRecord:
-    """Member `index`'s demonstrator record: read from the cache when its body is unchanged,
-    else derived and written there."""
+    """Member `index`'s demonstrator record: read from the cache when its body and the search
+    budget are unchanged, else derived and written there."""
     spec = family.member(index, cache)
     path = gait_file(family.cache_dir(cache), spec.name)
     record = read_gait(path)
-    if record is not None and record.get("fingerprint") == body_fingerprint(spec):
+    same_search = record is not None and record.get("budget") == asdict(budget)
+    if same_search and record.get("fingerprint") == body_fingerprint(spec):
         return DemonstratorRecord(**record)
     fresh = derive_demonstrator(spec, budget)
     write_if_changed(path, json.dumps(fresh.as_dict(), indent=1) + "\n")

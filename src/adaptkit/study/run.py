@@ -114,6 +114,18 @@ def _plain(x: Any) -> Any:
     return str(x)
 
 
+def reference_rows(spec: RobotSpec, settings: EvalSettings) -> dict[str, Any]:
+    """The robot's demonstrator and standing still under `settings`: the two ends of the
+    normalised score (adaptkit.evaluate.score)."""
+    return {
+        label: evaluate_policy(policy, spec, settings, label=label).summary
+        for label, policy in (
+            ("demonstrator", load_demonstrator(spec, None)),
+            ("stand", StandPolicy(spec.action_dim)),
+        )
+    }
+
+
 def cell_shape(lengths: Sequence[int], context: int, batch: int) -> tuple[int, int]:
     """The context and window stride for a data subset: the model's context when the shortest
     history holds two of it, else half the shortest history; the stride a quarter of the
@@ -197,12 +209,7 @@ class _Study:
         if path.is_file():
             return json.loads(path.read_text())
         settings = self.eval_settings()
-        out: dict[str, Any] = {}
-        for label, policy in (
-            ("demonstrator", load_demonstrator(spec, None)),
-            ("stand", StandPolicy(spec.action_dim)),
-        ):
-            out[label] = evaluate_policy(policy, spec, settings, label=label).summary
+        out = reference_rows(spec, settings)
         plugin = self.registry.robot(spec.name)
         try:  # the base through the group of the robot's kin (or the one that fits)
             policy = ModelPolicy.from_checkpoint(base, plugin, settings, name="zero-shot")
