@@ -20,13 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from adaptkit import __version__, defaults
-from adaptkit.checkpoint import latest_checkpoint
+from adaptkit.checkpoint import checkpoint_fingerprint, latest_checkpoint
 from adaptkit.config_file import read_model_config
 from adaptkit.data.config import write_dataset_config
 from adaptkit.data.history import list_history_files, read_task_metadata
 from adaptkit.errors import AdaptkitError
-from adaptkit.evaluate import EvalSettings
-from adaptkit.fileio import write_text_atomic
+from adaptkit.evaluate import EvalSettings, ModelPolicy, evaluate_policy
+from adaptkit.fileio import atomic_dir, write_text_atomic
 from adaptkit.plugins import Registry
 from adaptkit.progress import SILENT, Reporter
 from adaptkit.robot import RobotSpec
@@ -36,6 +36,12 @@ from adaptkit.train import TrainConfig, pretrain
 from adaptkit.train import distributed as dd
 
 BUILD_MARKER = "provenance.json"  # written into a base model folder this module builds
+# The default recipe's base, shipped inside the package (rebuilt by `adaptkit build-base --ship`):
+# the main job adapts from it instead of rebuilding it on every fresh machine.
+SHIPPED_BASE = Path(__file__).resolve().parent / "bases" / "default"
+SHIPPED_FILES = ("config.json", "metadata.json", "model.pth")  # no optimiser state
+# the shipped base's recorded check: its zero-shot return on one of its own robots, re-run by a test
+SHIP_CHECK = {"robot": "go1", "num_envs": 2, "max_steps": 150, "seed": 777}
 BUILD_FAILED = ".defaults-build-failed"  # under torchrun: rank 0 tells the waiting ranks it failed
 WAIT_POLL_S = 1.0
 # a model small enough for seconds-long pipeline runs (CI; the study's `ci` preset)
@@ -225,6 +231,69 @@ def read_provenance(base: Path) -> dict[str, Any] | None:
 
 def write_provenance(base: Path, info: dict[str, Any]) -> None:
     write_text_atomic(base / BUILD_MARKER, json.dumps(info, indent=2, default=str), "provenance")
+
+
+def recipe_matches(recorded: Any, recipe: Recipe) -> bool:
+    """True when a provenance's recorded recipe is `recipe` (fields added since it was recorded
+    count as their defaults)."""
+    if not isinstance(recorded, dict):
+        return False
+    now = json.loads(json.dumps(asdict(recipe)))
+    return {**json.loads(json.dumps(asdict(Recipe()))), **recorded} == now
+
+
+def shipped_base(recipe: Recipe, folder: Path = SHIPPED_BASE) -> Path | None:
+    """The shipped base when it was built from `recipe` (None: not shipped, or another recipe)."""
+    info = read_provenance(folder)
+    if info is None or latest_checkpoint(folder) is None:
+        return None
+    return folder if recipe_matches(info.get("recipe"), recipe) else None
+
+
+def default_base(save_dir: Path | str, recipe: Recipe) -> Path:
+    """The main job's base when none is named: one built (or being built) in SAVE_DIR/base, else
+    the shipped one when `recipe` is its recipe, else SAVE_DIR/base, to build."""
+    own = Path(save_dir) / "base"
+    if own.exists():
+        return own
+    return shipped_base(recipe) or own
+
+
+def ship_check(base: Path | str, registry: Registry) -> dict[str, Any]:
+    """The shipped base's check: zero-shot on SHIP_CHECK's robot, its mean return."""
+    c = SHIP_CHECK
+    settings = EvalSettings(
+        num_envs=c["num_envs"], episodes=None, max_steps=c["max_steps"], seed=c["seed"],
+        device="cpu", threads=1,
+    )  # fmt: skip
+    policy = ModelPolicy.from_checkpoint(Path(base), registry.robot(c["robot"]), settings)
+    try:
+        summary = evaluate_policy(policy, policy.robot, settings, label="check").summary
+    finally:
+        policy.close()
+    return {**c, "mean_return": summary["mean_return"]}
+
+
+def ship_base(built: Path | str, registry: Registry, dest: Path = SHIPPED_BASE) -> Path:
+    """Copy a finished base's newest checkpoint (weights, metadata, config: no optimiser state)
+    and its provenance into `dest`, with the weights' fingerprint and the check's score; the
+    folder is replaced as a whole."""
+    built = Path(built)
+    info, newest = read_provenance(built), latest_checkpoint(built)
+    if info is None or not info.get("complete") or newest is None:
+        raise AdaptkitError(f"{built}: not a finished base built by adaptkit (no provenance)")
+    with atomic_dir(dest, "shipped base") as tmp:
+        (tmp / newest.name).mkdir()
+        for name in SHIPPED_FILES:
+            (tmp / newest.name / name).write_bytes((newest / name).read_bytes())
+        shipped = {
+            **info,
+            "shipped_from": newest.name,
+            "fingerprint": checkpoint_fingerprint(tmp / newest.name),
+            "check": ship_check(tmp, registry),
+        }
+        write_provenance(tmp, shipped)
+    return dest
 
 
 def base_is_built(base: Path | str) -> bool:

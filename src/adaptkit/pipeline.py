@@ -19,9 +19,11 @@ from typing import Any
 
 from adaptkit.bootstrap import (
     BUILD_FAILED,
+    SHIPPED_BASE,
     Recipe,
     base_is_built,
     build_on_rank_zero,
+    default_base,
     ensure_base_model,
     ensure_robot_data,
     has_data,
@@ -88,7 +90,9 @@ def adapt(
     data_dir = job.data_folder
     if job.obs_layout is not None:
         job.robot.for_layout(job.obs_layout)  # a bad --obs-layout fails before anything is built
-    base = job.pretrained_path or job.save_dir / "base"
+    base = job.pretrained_path or default_base(job.save_dir, recipe)
+    if base == SHIPPED_BASE:
+        reporter.note(f"base: the default base shipped with adaptkit ({base})")
     if isinstance(base, Path) and job.pretrained_path is not None and not base.exists():
         # a named base must exist before minutes of collecting data for it
         raise AdaptkitError(f"checkpoint {job.pretrained_path}: no such file or directory")

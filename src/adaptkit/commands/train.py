@@ -315,6 +315,33 @@ def register(app: typer.Typer) -> None:
                 f"{s['episodes_requested']} episodes in one context",
             )
 
+    @app.command("build-base")
+    def build_base_cmd(
+        out: Path = typer.Option(Path("models/base"), "--out", help="The base's run folder."),
+        data_dir: Path = typer.Option(
+            Path("data"), "--data-dir", help="Where the base robots' histories are (collected)."
+        ),
+        recipe: str = typer.Option("default", "--recipe", help="default | tiny."),
+        ship: bool = typer.Option(
+            False,
+            "--ship",
+            help="Then copy it into the package as the base `finetune` starts from "
+            "(maintainers; a source checkout).",
+        ),
+    ) -> None:
+        """Rebuild the default base from its recipe: collect the base robots' histories and
+        pretrain (resumable); provenance.json records the recipe, command and data
+        fingerprint."""
+        from adaptkit.bootstrap import Recipe, ensure_base_model, read_provenance, ship_base
+
+        registry = get_registry()
+        base = ensure_base_model(out, data_dir, registry, Recipe.named(recipe), RichReporter())
+        info = read_provenance(base) or {}
+        print_json({"base": str(base), "seconds": info.get("seconds")})
+        if ship:
+            dest = ship_base(base, registry)
+            print_json({"shipped": str(dest), **(read_provenance(dest) or {}).get("check", {})})
+
     @app.command("pretrain")
     def pretrain_cmd(
         configs: list[str] = typer.Argument(..., help="Dataset config YAML(s)."),
