@@ -218,9 +218,12 @@ def find_task_metadata(folder: str | Path) -> Path | None:
     return fork[0] if fork else None
 
 
-def write_task_metadata(folder: str | Path, metadata: dict[str, Any]) -> Path:
-    """Write the task folder's metadata JSON atomically."""
-    path = task_metadata_path(folder)
+def write_task_metadata(
+    folder: str | Path, metadata: dict[str, Any], name: str | None = None
+) -> Path:
+    """Write the task folder's metadata JSON atomically (`name`: the folder's final name, when
+    it is written in a temp folder first)."""
+    path = Path(folder) / f"{name}.json" if name else task_metadata_path(folder)
     return write_text_atomic(path, json.dumps(metadata, indent=2, default=str), "task metadata")
 
 
