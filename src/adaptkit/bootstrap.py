@@ -115,8 +115,6 @@ def robot_data_folder(spec: RobotSpec, data_dir: Path | str) -> Path:
     return Path(data_dir) / spec.data_path
 
 
-
-
 def has_data(spec: RobotSpec, data_dir: Path | str) -> bool:
     """True when the robot's folder holds histories to train on: a finished collection (with
     the task JSON `collect` writes last) or files adaptkit did not name (the user's own data,

@@ -1,0 +1,186 @@
+"""Issue 27's probes (reliability round 3), each with its own fixture: every input and earlier
+output is hashed before and after, so a refusal that changed or lost anything fails the test.
+
+Histories are written by hand with h5py from the format's facts (test_reliability.write_h5)."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import yaml
+from helpers_model import tiny_checkpoint
+from test_reliability import (
+    MC_TASK,
+    cli,
+    finetune_args,
+    good_arrays,
+    one_error,
+    write_h5,
+    write_mc_data,
+)
+
+from adaptkit import lockfile
+from adaptkit.data.dataset_folder import lock_path
+
+COLLECT = ["--steps-per-history", "40", "--num-envs", "2", "--episode-length", "20"]
+
+
+def snapshot(*roots: Path) -> dict[str, str]:
+    """sha256 of every file under `roots` (hidden ones included), by path."""
+    out = {}
+    for root in roots:
+        files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+        for p in files:
+            out[str(p)] = hashlib.sha256(p.read_bytes()).hexdigest()
+    return out
+
+
+def usage_error(result, flag: str) -> str:
+    """A bad flag: exit 2, no traceback, the flag named."""
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    assert flag in result.output, result.output
+    return result.output
+
+
+# -- 1. a dataset folder is written whole or not at all -----------------------------------------
+@pytest.fixture
+def collected(tmp_path) -> Path:
+    """data/ holding an earlier finished collection of 2 histories (by `adaptkit collect`)."""
+    data = tmp_path / "data"
+    r = cli("collect", "minicheetah", "--histories", 2, "--data-dir", data, *COLLECT)
+    assert r.exit_code == 0, r.output
+    return data
+
+
+def _listed(folder: Path) -> list[str]:
+    meta = json.loads((folder / f"{folder.name}.json").read_text())
+    return sorted(h["file"] for h in meta["histories"])
+
+
+def test_collect_killed_midway_leaves_the_earlier_collection_untouched(collected):
+    before = snapshot(collected)
+    folder = collected / "minicheetah_trajectories"
+    cmd = [sys.executable, "-m", "adaptkit", "collect", "minicheetah", "--histories", "4",
+           "--num-envs", "4", "--steps-per-history", "200000", "--data-dir", str(collected)]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 60
+        while not list(collected.glob(".minicheetah_trajectories.tmp-*/.history_*")):
+            assert time.time() < deadline and proc.poll() is None, "collect never started"
+            time.sleep(0.1)
+        time.sleep(0.5)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    visible = {k: v for k, v in snapshot(collected).items() if "/." not in k[len(str(collected)) :]}
+    assert visible == before  # the old histories, JSON and config, byte for byte
+    assert (
+        cli(
+            "data", "validate", collected / "dataset_config.yaml", "--data-dir", collected
+        ).exit_code
+        == 0
+    )
+    # the next collect sweeps the leftover and replaces the folder as a whole
+    r = cli("collect", "minicheetah", "--histories", 1, "--data-dir", collected, *COLLECT)
+    assert r.exit_code == 0, r.output
+    assert [p.name for p in collected.iterdir() if p.name.startswith(".minicheetah")] == []
+    assert sorted(p.name for p in folder.glob("*.h5")) == _listed(folder) == ["history_000.h5"]
+
+
+def test_collect_on_a_full_disk_keeps_the_earlier_collection(collected, monkeypatch):
+    import adaptkit.data.history as history
+
+    before = snapshot(collected)
+    real, calls = history.commit, []
+
+    def full_on_the_third(tmp, path, what="file"):
+        calls.append(path)
+        if len(calls) == 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(tmp, path, what)
+
+    monkeypatch.setattr(history, "commit", full_on_the_third)
+    r = cli("collect", "minicheetah", "--histories", 4, "--num-envs", 4, "--data-dir", collected,
+            *COLLECT[:2], *COLLECT[4:])  # fmt: skip
+    line = one_error(r)
+    assert "no space left on device" in line and "minicheetah_trajectories" in line
+    assert snapshot(collected) == before  # nothing half-written, no temp left
+
+
+def test_collect_with_fewer_histories_replaces_the_folder_as_a_whole(collected):
+    folder = collected / "minicheetah_trajectories"
+    assert _listed(folder) == ["history_000.h5", "history_001.h5"]
+    r = cli("collect", "minicheetah", "--histories", 1, "--data-dir", collected, *COLLECT)
+    assert r.exit_code == 0, r.output
+    assert sorted(p.name for p in folder.glob("*.h5")) == _listed(folder) == ["history_000.h5"]
+
+
+def test_a_second_collect_into_the_same_folder_is_refused(collected):
+    before = snapshot(collected)
+    folder = collected / "minicheetah_trajectories"
+    fd = lockfile.acquire(lock_path(folder), lambda who: who)  # a live collect holds it
+    try:
+        r = cli("collect", "minicheetah", "--histories", 1, "--data-dir", collected, *COLLECT)
+        line = one_error(r)
+    finally:
+        lockfile.release(lock_path(folder), fd)
+    assert f"{folder} is being collected by another process (pid {os.getpid()}" in line
+    assert snapshot(collected) == before
+
+
+def test_collect_never_mixes_with_or_deletes_your_own_files(tmp_path):
+    data = write_mc_data(tmp_path)  # history_0.h5, history_1.h5: not names collect gives
+    before = snapshot(data)
+    line = one_error(cli("collect", "minicheetah", "--histories", 1, "--data-dir", data, *COLLECT))
+    assert "holds files collect did not write (history_0.h5, history_1.h5)" in line
+    assert snapshot(data) == before
+
+
+def _disagreeing(tmp_path: Path) -> Path:
+    """Two hand-written histories and a task JSON that lists three."""
+    data = tmp_path / "data"
+    folder = data / "minicheetah_trajectories"
+    for i in range(2):
+        write_h5(folder / f"history_00{i}.h5", *good_arrays(seed=i))
+    meta = {"task": "minicheetah_walking_ad", "collector": {"method": "by hand"},
+            "histories": [{"file": f"history_00{i}.h5"} for i in range(3)]}  # fmt: skip
+    (folder / "minicheetah_trajectories.json").write_text(json.dumps(meta))
+    (tmp_path / "mc.yaml").write_text(yaml.safe_dump(MC_TASK))
+    return data
+
+
+def test_data_validate_refuses_files_and_json_that_disagree(tmp_path):
+    data = _disagreeing(tmp_path)
+    before = snapshot(tmp_path)
+    line = one_error(cli("data", "validate", tmp_path / "mc.yaml", "--data-dir", data))
+    assert "minicheetah_trajectories.json: lists 3 history file(s)" in line
+    assert "holds 2 (missing history_002.h5)" in line
+    assert snapshot(tmp_path) == before
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory) -> Path:
+    from test_reliability import base as make_base
+
+    return make_base.__wrapped__(tmp_path_factory)
+
+
+def test_finetune_preflight_refuses_files_and_json_that_disagree(base, tmp_path):
+    data = _disagreeing(tmp_path)
+    before = snapshot(tmp_path)
+    line = one_error(cli(*finetune_args(base, data, tmp_path / "models")))
+    assert "lists 3 history file(s)" in line
+    assert snapshot(tmp_path) == before
+    assert not (tmp_path / "models" / "run").exists()
