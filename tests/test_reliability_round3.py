@@ -184,3 +184,39 @@ def test_finetune_preflight_refuses_files_and_json_that_disagree(base, tmp_path)
     assert "lists 3 history file(s)" in line
     assert snapshot(tmp_path) == before
     assert not (tmp_path / "models" / "run").exists()
+
+
+# -- 2. values no physical signal has are refused, naming file, chunk, field, step ----------------
+def _huge_rows(a):
+    a["obs"][40:50, 3] = 1e30  # ten rows, in the first chunk (0-49)
+
+
+def _wide_dim(a):
+    a["obs"][60:70, 7] = 3e5  # within |x| <= 1e6, but a spread no physical signal has
+
+
+BOUNDS = {
+    "huge": (
+        _huge_rows,
+        "chunk '0-49': dataset 'proprio_observation' has 1e+30 at step 40 (dim 3)",
+    ),
+    "spread": (_wide_dim, "chunk '50-99': dataset 'proprio_observation' dim 7 spreads"),
+}
+
+
+@pytest.mark.parametrize(("corrupt", "message"), BOUNDS.values(), ids=BOUNDS.keys())
+def test_data_validate_refuses_absurd_values(tmp_path, corrupt, message):
+    data = write_mc_data(tmp_path, corrupt)
+    before = snapshot(tmp_path)
+    line = one_error(cli("data", "validate", tmp_path / "mc.yaml", "--data-dir", data))
+    assert "history_1.h5: " + message in line
+    assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize(("corrupt", "message"), BOUNDS.values(), ids=BOUNDS.keys())
+def test_finetune_preflight_refuses_absurd_values(base, tmp_path, corrupt, message):
+    data = write_mc_data(tmp_path, corrupt)
+    before = snapshot(tmp_path)
+    line = one_error(cli(*finetune_args(base, data, tmp_path / "models")))
+    assert "history_1.h5: " + message in line
+    assert snapshot(tmp_path) == before
