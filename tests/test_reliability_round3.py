@@ -15,8 +15,6 @@ import sys
 import time
 from pathlib import Path
 
-import h5py
-import numpy as np
 import pytest
 import yaml
 from helpers_model import tiny_checkpoint
@@ -72,8 +70,21 @@ def _listed(folder: Path) -> list[str]:
 def test_collect_killed_midway_leaves_the_earlier_collection_untouched(collected):
     before = snapshot(collected)
     folder = collected / "minicheetah_trajectories"
-    cmd = [sys.executable, "-m", "adaptkit", "collect", "minicheetah", "--histories", "4",
-           "--num-envs", "4", "--steps-per-history", "200000", "--data-dir", str(collected)]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "adaptkit",
+        "collect",
+        "minicheetah",
+        "--histories",
+        "4",
+        "--num-envs",
+        "4",
+        "--steps-per-history",
+        "200000",
+        "--data-dir",
+        str(collected),
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.time() + 60
@@ -220,3 +231,59 @@ def test_finetune_preflight_refuses_absurd_values(base, tmp_path, corrupt, messa
     line = one_error(cli(*finetune_args(base, data, tmp_path / "models")))
     assert "history_1.h5: " + message in line
     assert snapshot(tmp_path) == before
+
+
+# -- 3. model sizes are checked before anything is built; the sizes are required ----------------
+@pytest.fixture
+def checkpoint(tmp_path) -> Path:
+    """A tiny saved checkpoint whose config.json the probes edit."""
+    return tiny_checkpoint(tmp_path)
+
+
+def _edit_config(ckpt: Path, **changes) -> None:
+    path = ckpt / "config.json"
+    raw = json.loads(path.read_text())
+    for key, value in changes.items():
+        if value is None:
+            raw.pop(key)
+        else:
+            raw[key] = value
+    path.write_text(json.dumps(raw))
+
+
+SIZES = {
+    "depth 1e6": ({"transformer_depth": 1_000_000}, "'transformer_depth' must be at most 1,024"),
+    "depth 1e6 float": (
+        {"transformer_depth": 1e6},
+        "'transformer_depth' must be a positive integer",
+    ),
+    "hidden 1e9": (
+        {"hidden_dim": 10**9, "observation_emb_dim": 10**9 - 16},
+        "'observation_emb_dim' must be at most 65,536",
+    ),
+    "intermediate 1e9": (
+        {"intermediate_size": 10**9},
+        "'intermediate_size' must be at most 262,144",
+    ),
+    "no depth": ({"transformer_depth": None}, "missing 'transformer_depth'"),
+}
+
+
+@pytest.mark.parametrize(("changes", "message"), SIZES.values(), ids=SIZES.keys())
+def test_absurd_or_missing_model_sizes_are_refused_before_building(checkpoint, changes, message):
+    _edit_config(checkpoint, **changes)
+    before = snapshot(checkpoint.parent)
+    start = time.perf_counter()
+    line = one_error(cli("inspect", checkpoint))
+    assert time.perf_counter() - start < 3.0
+    assert f"{checkpoint / 'config.json'}: " in line and message in line
+    assert snapshot(checkpoint.parent) == before
+
+
+def test_a_model_larger_than_free_memory_is_refused_before_building(checkpoint, monkeypatch):
+    import adaptkit.config_file as config_file
+
+    monkeypatch.setattr(config_file, "available_memory", lambda device="cpu": 10_000)
+    line = one_error(cli("inspect", checkpoint))
+    assert "a model of about" in line and "GB of memory is free" in line
+    assert "transformer_depth=2" in line
