@@ -287,3 +287,35 @@ def test_a_model_larger_than_free_memory_is_refused_before_building(checkpoint, 
     line = one_error(cli("inspect", checkpoint))
     assert "a model of about" in line and "GB of memory is free" in line
     assert "transformer_depth=2" in line
+
+
+# -- 4. YAML loading is bounded; messages quote a bounded value ------------------------------------
+def _alias_bomb(levels: int = 9) -> str:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, levels + 1):
+        lines.append(f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture
+def bomb(tmp_path) -> Path:
+    path = tmp_path / "bomb.yaml"
+    path.write_text(_alias_bomb())
+    return path
+
+
+def test_a_yaml_alias_bomb_is_refused_at_once(bomb, tmp_path):
+    before = snapshot(tmp_path)
+    start = time.perf_counter()
+    line = one_error(cli("data", "validate", bomb, "--data-dir", tmp_path))
+    assert time.perf_counter() - start < 3.0
+    assert f"{bomb}: the YAML expands to more than 100,000 values" in line
+    assert snapshot(tmp_path) == before
+
+
+def test_a_big_value_in_a_dataset_yaml_is_quoted_bounded(tmp_path):
+    path = tmp_path / "mc.yaml"
+    task = dict(MC_TASK["minicheetah_walking_ad"], reward_scale=[[i] * 50 for i in range(50)])
+    path.write_text(yaml.safe_dump({"minicheetah_walking_ad": task}))
+    line = one_error(cli("data", "validate", path, "--data-dir", tmp_path))
+    assert "reward_scale" in line and len(line) < 300

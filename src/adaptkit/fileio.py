@@ -291,6 +291,45 @@ UniqueKeyLoader.add_constructor(
 )
 
 
+# Values a YAML document may expand to, aliases counted at every use: far above any config, far
+# below what an alias bomb (`&a [*a, *a, ...]` nested) expands to.
+MAX_YAML_VALUES = 100_000
+
+
+def _expanded_size(node: yaml.Node, memo: dict[int, int]) -> int:
+    """Values `node` stands for once every alias is expanded (each node counted once, so this
+    is linear in the document, not in its expansion)."""
+    key = id(node)
+    if key in memo:
+        return memo[key]
+    memo[key] = 1  # a recursive alias: counted once, SafeLoader reports it
+    size = 1
+    if isinstance(node, yaml.SequenceNode):
+        size += sum(_expanded_size(child, memo) for child in node.value)
+    elif isinstance(node, yaml.MappingNode):
+        size += sum(_expanded_size(k, memo) + _expanded_size(v, memo) for k, v in node.value)
+    memo[key] = min(size, MAX_YAML_VALUES + 1)
+    return memo[key]
+
+
+def _load_bounded(text: str, path: Path) -> Any:
+    """yaml.load with UniqueKeyLoader (a SafeLoader subclass), refusing a document that
+    expands past MAX_YAML_VALUES before any of it is built."""
+    loader = UniqueKeyLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        if _expanded_size(node, {}) > MAX_YAML_VALUES:
+            raise AdaptkitError(
+                f"{path}: the YAML expands to more than {MAX_YAML_VALUES:,} values through its "
+                "aliases (*name); refused (an alias bomb?)"
+            )
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
 def read_yaml(path: Path | str, what: str = "file") -> Any:
     """A YAML file, safe types only, duplicate keys refused; errors are one line naming it."""
     path = Path(path)
@@ -301,7 +340,7 @@ def read_yaml(path: Path | str, what: str = "file") -> Any:
     except (OSError, UnicodeDecodeError) as exc:
         raise os_error(path, f"read the {what}", exc) from None
     try:
-        return yaml.load(text, Loader=UniqueKeyLoader)  # a SafeLoader subclass
+        return _load_bounded(text, path)
     except yaml.YAMLError as exc:
         problem = getattr(exc, "problem", None)
         mark = getattr(exc, "problem_mark", None)

@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from adaptkit.errors import AdaptkitError
+from adaptkit.errors import AdaptkitError, short_repr
 
 TOKEN_ORDERS = ("obs,act,rew", "act,rew,obs")  # released / quadruped fork
 _BOOLS = (
@@ -159,7 +159,7 @@ class ModelConfig:
 
     # -- validation ------------------------------------------------------------------------
     def _fail(self, name: str, expected: str) -> None:
-        raise AdaptkitError(f"field '{name}' {expected}, got {getattr(self, name)!r}")
+        raise AdaptkitError(f"field '{name}' {expected}, got {short_repr(getattr(self, name))}")
 
     def _validate(self) -> None:
         for name in (
