@@ -319,3 +319,91 @@ def test_a_big_value_in_a_dataset_yaml_is_quoted_bounded(tmp_path):
     path.write_text(yaml.safe_dump({"minicheetah_walking_ad": task}))
     line = one_error(cli("data", "validate", path, "--data-dir", tmp_path))
     assert "reward_scale" in line and len(line) < 300
+
+
+# -- 5. run names and plugin data paths stay inside their folders --------------------------------
+@pytest.fixture
+def world(tmp_path) -> Path:
+    """Good data, and a marker tree around save_dir so an escape would show."""
+    write_mc_data(tmp_path)
+    (tmp_path / "outside.txt").write_text("keep")
+    return tmp_path
+
+
+@pytest.mark.parametrize("name", ["../../escape", "..", "a/b", "", "."])
+def test_run_name_cannot_leave_save_dir(base, world, name):
+    before = snapshot(world)
+    save = world / "models"
+    r = cli(*finetune_args(base, world / "data", save, name))
+    usage_error(r, "--name")
+    assert snapshot(world) == before and not save.exists()
+    assert not (world.parent / "escape").exists()
+
+
+PLUGIN = """
+from adaptkit import CANONICAL_JOINTS, LOCOMOTION_OBS_NAMES, RobotSpec, hookimpl
+
+@hookimpl
+def register_robots(register):
+    register(RobotSpec(
+        name="escaper", task="escaper_walking_ad", group="escaper_locomotion",
+        obs_names=LOCOMOTION_OBS_NAMES, joint_names=CANONICAL_JOINTS,
+        default_joint_angles=(0.0, 0.9, -1.8) * 4, data_path={path!r},
+    ))
+"""
+
+
+@pytest.mark.parametrize("path", ["../../..", "/tmp/elsewhere", "ok/../../up"])
+def test_plugin_data_path_cannot_leave_data_dir(tmp_path, path):
+    plugin = tmp_path / "escaper.py"
+    plugin.write_text(PLUGIN.format(path=path))
+    before = snapshot(tmp_path)
+    data = tmp_path / "d"
+    r = cli(
+        "--plugin", plugin, "collect", "escaper", "--histories", 1, "--data-dir", data, *COLLECT
+    )
+    line = one_error(r)
+    assert "field 'data_path' must be a relative path inside --data-dir" in line
+    assert snapshot(tmp_path) == before and not (tmp_path / "d").exists()
+
+
+# -- 6. device and seed are checked at the CLI: exit 2, one rule for every bad flag ---------------
+BAD_FLAGS = {
+    "device bogus": (["--device", "bogus"], "--device"),
+    "device cuda:99": (["--device", "cuda:99"], "--device"),
+    "seed negative": (["--seed", "-1"], "--seed"),
+    "seed past 64 bits": (["--seed", str(2**70)], "--seed"),
+}
+
+
+@pytest.mark.parametrize(("extra", "flag"), BAD_FLAGS.values(), ids=BAD_FLAGS.keys())
+def test_bad_device_or_seed_on_finetune(base, world, extra, flag):
+    before = snapshot(world)
+    usage_error(cli(*finetune_args(base, world / "data", world / "models", "run", *extra)), flag)
+    assert snapshot(world) == before and not (world / "models").exists()
+
+
+@pytest.mark.parametrize(("extra", "flag"), BAD_FLAGS.values(), ids=BAD_FLAGS.keys())
+def test_bad_device_or_seed_on_eval(checkpoint, extra, flag):
+    before = snapshot(checkpoint.parent)
+    usage_error(cli("eval", checkpoint, "--robot", "minicheetah", *extra), flag)
+    assert snapshot(checkpoint.parent) == before
+
+
+def test_cuda_on_a_cpu_only_torch_is_one_line(checkpoint):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is visible")
+    out = usage_error(
+        cli("eval", checkpoint, "--robot", "minicheetah", "--device", "cuda"), "--device"
+    )
+    assert "CUDA is not available" in out
+
+
+@pytest.mark.parametrize("seed", ["-1", str(2**70)])
+def test_bad_seed_on_collect(tmp_path, seed):
+    usage_error(
+        cli("collect", "minicheetah", "--data-dir", tmp_path / "d", "--seed", seed), "--seed"
+    )
+    assert not (tmp_path / "d").exists()

@@ -65,6 +65,17 @@ def os_errors(path: Path | str, doing: str) -> Iterator[None]:
         raise os_error(path, doing, exc) from None
 
 
+def check_folder_name(name: str, what: str = "name") -> str:
+    """`name` if it is one plain folder name (it cannot leave the folder it is joined to)."""
+    if not isinstance(name, str) or not name.strip():
+        raise AdaptkitError(f"the {what} must not be empty")
+    if name in (".", "..") or "/" in name or os.sep in name or "\0" in name:
+        raise AdaptkitError(
+            f"the {what} must be one folder name (no '/', not '.' or '..'), got {name!r}"
+        )
+    return name
+
+
 def fsync_dir(path: Path | str) -> None:
     """Make a rename/creation inside `path` durable (a no-op where directories cannot be
     opened, e.g. on Windows)."""

@@ -9,6 +9,7 @@ from typing import Any
 import typer
 
 from adaptkit import defaults as D
+from adaptkit.commands import flags
 from adaptkit.commands.registry import complete_robot
 from adaptkit.commands.render import RichReporter, console, fmt, print_json, table
 from adaptkit.defaults import KVDtype, Sim, TokenOrderChoice
@@ -60,7 +61,7 @@ OPT_DATA_DIR = typer.Option(
     "--data_dir",
     help="Zero-shot stats come from the robot's data here (else the checkpoint's group average).",
 )
-OPT_SEED = typer.Option(0, "--seed", help="Env seed.")
+OPT_SEED = typer.Option(0, "--seed", min=0, max=flags.SEED_MAX, help="Env seed.")
 OPT_THREADS = typer.Option(
     1, "--threads", help="torch threads for the model on CPU (1: no fight with MuJoCo's)."
 )
@@ -93,6 +94,7 @@ OPT_DEVICE = typer.Option(
     "--device",
     help="Where the model runs: cpu, cuda, cuda:1.",
     show_default="cuda if available",
+    callback=flags.device,
 )
 OPT_KV_DTYPE = typer.Option(
     KVDtype.AUTO, "--kv-dtype", help="KV cache element type (auto: bf16 for large models)."

@@ -30,7 +30,7 @@ from adaptkit.checkpoint import (
     save_checkpoint,
 )
 from adaptkit.errors import AdaptkitError
-from adaptkit.fileio import make_dirs, os_errors, sweep_temps
+from adaptkit.fileio import check_folder_name, make_dirs, os_errors, sweep_temps
 from adaptkit.meta import CheckpointMeta
 from adaptkit.train.metrics import METRICS_FILE
 
@@ -51,6 +51,7 @@ class RunDir:
     def __init__(self, save_dir: Path | str, name: str, keep: int | None = None) -> None:
         if keep is not None and (isinstance(keep, bool) or not isinstance(keep, int) or keep < 1):
             raise AdaptkitError(f"--keep: must be an integer >= 1, got {keep!r}")
+        check_folder_name(name, "run name")  # SAVE_DIR/NAME stays inside SAVE_DIR
         self.save_dir, self.name, self.keep = Path(save_dir), name, keep
         self.path = self.save_dir / name
 
