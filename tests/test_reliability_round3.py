@@ -407,3 +407,76 @@ def test_bad_seed_on_collect(tmp_path, seed):
         cli("collect", "minicheetah", "--data-dir", tmp_path / "d", "--seed", seed), "--seed"
     )
     assert not (tmp_path / "d").exists()
+
+
+# -- 6b. symlink loops, study cells and torch's own write errors are one line ---------------------
+@pytest.fixture
+def loop(tmp_path) -> Path:
+    """a -> b -> a."""
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    return tmp_path / "a"
+
+
+def test_a_symlink_loop_data_folder_is_named(loop, tmp_path):
+    (tmp_path / "mc.yaml").write_text(
+        yaml.safe_dump(MC_TASK).replace("minicheetah_trajectories", "a")
+    )
+    before = snapshot(tmp_path / "mc.yaml")
+    line = one_error(cli("data", "validate", tmp_path / "mc.yaml", "--data-dir", tmp_path))
+    assert f"{loop}: learning-history folder not found (a symlink loop" in line
+    line = one_error(cli("collect", "minicheetah", "--out", loop, "--data-dir", tmp_path, *COLLECT))
+    assert f"{loop}: cannot collect into it: a symlink loop" in line
+    assert snapshot(tmp_path / "mc.yaml") == before and loop.is_symlink()
+
+
+def test_a_symlink_loop_checkpoint_is_named_not_missing(loop):
+    line = one_error(cli("inspect", loop))
+    assert f"checkpoint {loop}: a symlink loop (too many levels of symbolic links)" in line
+
+
+@pytest.fixture
+def study_out(tmp_path) -> Path:
+    """A study folder with its plan and one truncated cell file."""
+    out = tmp_path / "study"
+    (out / "cells").mkdir(parents=True)
+    axes = {"targets": ["minicheetah"], "sizes": ["small"], "modes": ["full"], "seeds": [0]}
+    (out / "plan.json").write_text(json.dumps({"plan": axes}))
+    (out / "cells" / "minicheetah-full-small-0.json").write_text('{"robot": "minicheetah", "si')
+    return out
+
+
+@pytest.mark.parametrize("text", ['{"robot": "minicheetah", "si', '{"robot": 3}', "[]"])
+def test_a_truncated_or_mistyped_study_cell_is_one_line(study_out, text):
+    cell = study_out / "cells" / "minicheetah-full-small-0.json"
+    cell.write_text(text)
+    before = snapshot(study_out)
+    line = one_error(cli("study", "--report-only", "--out", study_out))
+    assert f"{cell}: " in line
+    assert snapshot(study_out) == before
+
+
+def test_torch_writer_failure_while_saving_is_one_line(base, tmp_path, monkeypatch):
+    """torch's zip writer reports a failed write as its own RuntimeError: still one line, and
+    the epoch before stays whole."""
+    import torch
+
+    data = write_mc_data(tmp_path)
+    real = torch.save
+
+    def failing(obj, f, *a, **kw):
+        if "0001_epoch" in str(getattr(f, "name", f)):
+            f.write(b"PK\x03\x04partial")
+            raise RuntimeError(
+                "[enforce fail at inline_container.cc:672] . unexpected pos 704 vs 598"
+            )
+        return real(obj, f, *a, **kw)
+
+    monkeypatch.setattr(torch, "save", failing)
+    line = one_error(cli(*finetune_args(base, data, tmp_path / "models")))
+    run = tmp_path / "models" / "run"
+    assert line.startswith(
+        f"error: {run / '0001_epoch' / 'model.pth'}: cannot write the checkpoint:"
+    )
+    assert "unexpected pos" in line
+    assert sorted(p.name for p in run.iterdir()) == ["0000_epoch", "metrics.jsonl"]

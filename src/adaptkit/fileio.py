@@ -38,6 +38,7 @@ _CAUSES = {
     errno.EISDIR: "is a directory",
     errno.EEXIST: "already exists",
     errno.ENOENT: "no such file or directory",
+    errno.ELOOP: "a symlink loop (too many levels of symbolic links)",
 }
 
 
@@ -49,6 +50,27 @@ def os_cause(exc: BaseException) -> str:
         return exc.strerror[0].lower() + exc.strerror[1:]
     first = str(exc).strip().splitlines()
     return first[0] if first else type(exc).__name__
+
+
+def missing_cause(path: Path | str) -> str:
+    """Why `path` cannot be opened, in a few words: a symlink loop or a dangling link is named
+    as such, not as a plain "not found"."""
+    try:
+        os.stat(path)
+    except OSError as exc:
+        if exc.errno == errno.ENOENT and os.path.islink(path):
+            return f"a symbolic link to {os.readlink(path)}, which does not exist"
+        return os_cause(exc)
+    return "no such file or directory"
+
+
+def resolve_path(path: Path | str) -> Path:
+    """path.resolve(), except that a symlink loop (Python's RuntimeError) yields the absolute
+    path unresolved: the code that opens it then names the loop (`missing_cause`)."""
+    try:
+        return Path(path).resolve()
+    except (RuntimeError, OSError):
+        return Path(os.path.abspath(path))
 
 
 def os_error(path: Path | str, doing: str, exc: BaseException) -> AdaptkitError:
@@ -102,6 +124,8 @@ def fsync_file(path: Path | str) -> None:
 def make_dirs(path: Path | str, what: str = "folder") -> Path:
     """mkdir -p with a one-line error (a parent that is a file, read-only, no permission)."""
     path = Path(path)
+    if path.is_symlink() and not path.exists():
+        raise AdaptkitError(f"{path}: cannot create the {what}: {missing_cause(path)}")
     if path.exists() and not path.is_dir():
         raise AdaptkitError(f"{path}: cannot create the {what}: it exists and is not a directory")
     try:
@@ -208,13 +232,38 @@ def write_json_atomic(path: Path | str, data: Any, what: str = "file") -> Path:
     return write_text_atomic(path, to_json_text(data) + "\n", what)
 
 
+def torch_save_to(obj: Any, fh: IO[bytes], path: Path | str, what: str = "file") -> None:
+    """torch.save into the open file `fh` (written for `path`). When the file system refuses a
+    write, torch's zip writer may raise its own RuntimeError (`[enforce fail at
+    inline_container.cc] unexpected pos`) instead of the OSError: it becomes the one-line OS
+    error, with the cause found by flushing the file (disk full, quota, ...)."""
+    import torch
+
+    try:
+        torch.save(obj, fh)
+    except RuntimeError as exc:
+        if "inline_container" not in str(exc) and "PytorchStreamWriter" not in str(exc):
+            raise
+        try:  # the write that failed inside torch fails again here, with its errno
+            fh.flush()
+            os.fsync(fh.fileno())
+        except OSError as os_exc:
+            raise os_error(path, f"write the {what}", os_exc) from None
+        try:
+            vfs = os.fstatvfs(fh.fileno())
+            full = vfs.f_bavail == 0
+        except (OSError, AttributeError, ValueError):
+            full = False
+        cause = "no space left on device (disk full)" if full else "torch's writer failed"
+        first = str(exc).strip().splitlines()[0]
+        raise AdaptkitError(f"{path}: cannot write the {what}: {cause} ({first})") from None
+
+
 def torch_save_atomic(obj: Any, path: Path | str, what: str = "file") -> Path:
     """torch.save through a Python file object (so a full disk is an OSError, not torch's
     opaque RuntimeError), atomically."""
-    import torch
-
     with atomic_file(path, "wb", what) as fh:
-        torch.save(obj, fh)
+        torch_save_to(obj, fh, path, what)
     return Path(path)
 
 
@@ -344,8 +393,10 @@ def _load_bounded(text: str, path: Path) -> Any:
 def read_yaml(path: Path | str, what: str = "file") -> Any:
     """A YAML file, safe types only, duplicate keys refused; errors are one line naming it."""
     path = Path(path)
+    if not path.exists():
+        raise AdaptkitError(f"{path}: {what} not found ({missing_cause(path)})")
     if not path.is_file():
-        raise AdaptkitError(f"{path}: {what} not found")
+        raise AdaptkitError(f"{path}: {what} not found (a directory, not a file)")
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:

@@ -17,7 +17,7 @@ import yaml
 
 from adaptkit.data.history import list_history_files
 from adaptkit.errors import AdaptkitError, short_repr
-from adaptkit.fileio import atomic_file, read_yaml
+from adaptkit.fileio import atomic_file, read_yaml, resolve_path
 from adaptkit.robot import RobotSpec
 
 ENTRY_TYPES = ("default", "test")  # default = train on it; test = held out
@@ -43,7 +43,7 @@ class DatasetEntry:
         return cls(
             task=spec.task,
             type="default",
-            path=(Path(data_dir) / spec.data_path).resolve(),
+            path=resolve_path(Path(data_dir) / spec.data_path),
             group=spec.group,
             reward_scale=spec.reward_scale,
             episode_sparsity=spec.episode_sparsity,
@@ -147,7 +147,7 @@ def load_dataset_config(path: str | Path, data_dir: str | Path) -> dict[str, Dat
         entries[task] = DatasetEntry(
             task=task,
             type=e["type"],
-            path=resolved.resolve(),
+            path=resolve_path(resolved),
             group=e["group"],
             reward_scale=e["reward_scale"],
             episode_sparsity=e["episode_sparsity"],

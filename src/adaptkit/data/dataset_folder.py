@@ -22,7 +22,7 @@ from pathlib import Path
 from adaptkit import lockfile
 from adaptkit.data.history import read_task_metadata, task_metadata_path
 from adaptkit.errors import AdaptkitError
-from adaptkit.fileio import atomic_dir, make_dirs, sweep_temps
+from adaptkit.fileio import atomic_dir, make_dirs, missing_cause, sweep_temps
 
 COLLECTED_NAME = re.compile(r"^history_\d{3,}\.h5$")  # the names collect gives its histories
 
@@ -37,7 +37,8 @@ def _check_replaceable(folder: Path) -> None:
     if not folder.exists() and not folder.is_symlink():
         return
     if not folder.is_dir():
-        raise AdaptkitError(f"{folder}: cannot collect into it: it exists and is not a directory")
+        why = "it exists and is not a directory" if folder.exists() else missing_cause(folder)
+        raise AdaptkitError(f"{folder}: cannot collect into it: {why}")
     meta = read_task_metadata(folder) if task_metadata_path(folder).is_file() else None
     if isinstance(meta, dict) and isinstance(meta.get("collector"), dict):
         return  # an earlier collection: replaced as a whole

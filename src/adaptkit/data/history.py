@@ -33,6 +33,7 @@ from adaptkit.errors import AdaptkitError
 from adaptkit.fileio import (
     commit,
     make_temp_file,
+    missing_cause,
     os_errors,
     remove_quietly,
     write_text_atomic,
@@ -191,7 +192,8 @@ def list_history_files(folder: str | Path) -> list[Path]:
     """
     folder = Path(folder)
     if not folder.is_dir():
-        raise AdaptkitError(f"{folder}: learning-history folder not found")
+        why = "not a directory" if folder.exists() else missing_cause(folder)
+        raise AdaptkitError(f"{folder}: learning-history folder not found ({why})")
     files = [
         p
         for p in folder.iterdir()

@@ -32,6 +32,7 @@ from adaptkit.data.config import write_dataset_config
 from adaptkit.data.dataset_folder import collecting_into
 from adaptkit.data.history import DEFAULT_CHUNK_SIZE, HistoryWriter, write_task_metadata
 from adaptkit.defaults import Sim
+from adaptkit.fileio import resolve_path
 from adaptkit.robot import RobotSpec
 from adaptkit.sim.backend import require_sim
 from adaptkit.sim.demonstrator import load_demonstrator
@@ -238,7 +239,9 @@ def _write_dataset_config_entry(spec: RobotSpec, out_dir: Path, config_path: Pat
     """This task's entry in the dataset config (other tasks kept; `path` relative to it)."""
     config_path = Path(config_path) if config_path else out_dir.parent / DEFAULT_CONFIG_NAME
     entry = spec.dataset_entry()
-    entry[spec.task]["path"] = os.path.relpath(out_dir.resolve(), config_path.parent.resolve())
+    entry[spec.task]["path"] = os.path.relpath(
+        resolve_path(out_dir), resolve_path(config_path.parent)
+    )
     write_dataset_config(config_path, entry)
 
 
