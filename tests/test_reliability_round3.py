@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 from helpers_model import tiny_checkpoint
@@ -480,3 +481,35 @@ def test_torch_writer_failure_while_saving_is_one_line(base, tmp_path, monkeypat
     )
     assert "unexpected pos" in line
     assert sorted(p.name for p in run.iterdir()) == ["0000_epoch", "metrics.jsonl"]
+
+
+# -- 7. the gymnasium envs refuse non-finite actions (docs/reliability.md argues why) -------------
+@pytest.fixture
+def gym_envs():
+    gymnasium = pytest.importorskip("gymnasium")
+    import adaptkit.gym  # noqa: F401  (registers the env ids)
+
+    one = gymnasium.make("adaptkit/MiniCheetah-v0", episode_length=20)
+    many = gymnasium.make_vec("adaptkit/MiniCheetah-v0", num_envs=3, episode_length=20)
+    one.reset(seed=0)
+    many.reset(seed=0)
+    yield one, many
+    one.close()
+    many.close()
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_gym_envs_refuse_non_finite_actions(gym_envs, bad):
+    one, many = gym_envs
+    action = np.zeros(12, np.float32)
+    action[4] = bad
+    with pytest.raises(ValueError, match=r"non-finite value .* at index 4"):
+        one.step(action)
+    obs, reward, *_ = one.step(np.zeros(12, np.float32))  # the env is unharmed
+    assert np.isfinite(obs).all() and np.isfinite(reward)
+    actions = np.zeros((3, 12), np.float32)
+    actions[1, 2] = bad
+    with pytest.raises(ValueError, match=r"at index \(1, 2\)"):
+        many.step(actions)
+    obs, reward, *_ = many.step(np.zeros((3, 12), np.float32))
+    assert np.isfinite(obs).all() and np.isfinite(reward).all()
