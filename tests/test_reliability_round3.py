@@ -513,3 +513,20 @@ def test_gym_envs_refuse_non_finite_actions(gym_envs, bad):
         many.step(actions)
     obs, reward, *_ = many.step(np.zeros((3, 12), np.float32))
     assert np.isfinite(obs).all() and np.isfinite(reward).all()
+
+
+# -- 8. zero limits are usage errors everywhere: exit 2 naming the flag --------------------------
+ZEROS = ["--context-len", "--episode-length", "--num-envs", "--episodes", "--max-steps"]
+
+
+@pytest.mark.parametrize("flag", ZEROS)
+def test_zero_limits_on_eval_are_usage_errors(checkpoint, flag):
+    before = snapshot(checkpoint.parent)
+    usage_error(cli("eval", checkpoint, "--robot", "minicheetah", flag, "0"), flag)
+    assert snapshot(checkpoint.parent) == before
+
+
+@pytest.mark.parametrize("flag", ["--num-envs", "--episode-length"])
+def test_zero_limits_on_collect_are_usage_errors_too(tmp_path, flag):
+    usage_error(cli("collect", "minicheetah", "--data-dir", tmp_path / "d", flag, "0"), flag)
+    assert not (tmp_path / "d").exists()

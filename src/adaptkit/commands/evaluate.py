@@ -28,16 +28,21 @@ OPT_ROBOT = typer.Option(
     help="Robot name.",
     autocompletion=complete_robot,
 )
-OPT_ENVS = typer.Option(D.NUM_ENVS, "--num-envs", "--num_envs", help="Parallel envs.")
+OPT_ENVS = typer.Option(D.NUM_ENVS, "--num-envs", "--num_envs", min=1, help="Parallel envs.")
 OPT_MAX_STEPS = typer.Option(
     None,
     "--max-steps",
     "--max_steps",
+    min=1,
     help="Control steps; alone, every complete episode within them.",
     show_default="episodes × episode length",
 )
 OPT_EPISODES = typer.Option(
-    None, "--episodes", help="Episodes per env, in one context.", show_default=str(D.EPISODES)
+    None,
+    "--episodes",
+    min=1,
+    help="Episodes per env, in one context.",
+    show_default=str(D.EPISODES),
 )
 OPT_GROUP = typer.Option(
     None,
@@ -49,11 +54,17 @@ OPT_CONTEXT = typer.Option(
     None,
     "--context-len",
     "--context_len",
+    min=1,
     help="KV-cache window.",
     show_default="the checkpoint's context_len",
 )
 OPT_EPISODE_LENGTH = typer.Option(
-    None, "--episode-length", "--episode_length", help="Steps per episode.", show_default="1000"
+    None,
+    "--episode-length",
+    "--episode_length",
+    min=1,
+    help="Steps per episode.",
+    show_default="1000",
 )
 OPT_DATA_DIR = typer.Option(
     Path("data"),

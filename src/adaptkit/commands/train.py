@@ -67,7 +67,12 @@ OPT_BATCH = _opt(
     None, "--batch-size", "--batch_size", help="Windows per process.", show=str(D.BATCH_SIZE)
 )
 OPT_CONTEXT = _opt(
-    None, "--context-len", "--context_len", help="Window length.", show="the model's context_len"
+    None,
+    "--context-len",
+    "--context_len",
+    help="Window length.",
+    show="the model's context_len",
+    min=1,
 )
 OPT_STRIDE = _opt(
     None,
@@ -245,10 +250,11 @@ def register(app: typer.Typer) -> None:
             "--num_envs",
             "--num-envs",
             help="Envs to compare in.",
+            min=1,
             show=str(D.NUM_ENVS),
         ),
         eval_episodes: int = _opt(
-            None, "--eval-episodes", help="Episodes in one context.", show=str(D.EPISODES)
+            None, "--eval-episodes", help="Episodes in one context.", show=str(D.EPISODES), min=1
         ),
         eval_seed: int = _opt(
             None,
