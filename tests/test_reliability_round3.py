@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from helpers_model import tiny_checkpoint
+from helpers_model import reference_config, tiny_checkpoint, tiny_meta, tiny_model
 from test_reliability import (
     MC_TASK,
     cli,
@@ -30,7 +30,9 @@ from test_reliability import (
 )
 
 from adaptkit import lockfile
+from adaptkit.checkpoint import save_checkpoint
 from adaptkit.data.dataset_folder import lock_path
+from adaptkit.model import GroupDims
 
 COLLECT = ["--steps-per-history", "40", "--num-envs", "2", "--episode-length", "20"]
 
@@ -530,3 +532,49 @@ def test_zero_limits_on_eval_are_usage_errors(checkpoint, flag):
 def test_zero_limits_on_collect_are_usage_errors_too(tmp_path, flag):
     usage_error(cli("collect", "minicheetah", "--data-dir", tmp_path / "d", flag, "0"), flag)
     assert not (tmp_path / "d").exists()
+
+
+# -- 9. compare / eval write their outputs as one set -----------------------------------------
+QUAD = {"quadruped_locomotion": GroupDims(45, 12)}
+ROLL = ["--robot", "go1", "--num-envs", "2", "--episodes", "2", "--episode-length", "6"]
+
+
+@pytest.fixture
+def quad_checkpoint(tmp_path, registry) -> Path:
+    model = tiny_model(groups=QUAD)
+    meta = tiny_meta(QUAD, {"go1_walking_ad": "quadruped_locomotion"})
+    return save_checkpoint(tmp_path / "run" / "0001_epoch", model, meta, reference_config(model))
+
+
+def _full_disk_at_the_plot(monkeypatch):
+    from matplotlib.figure import Figure
+
+    def full(self, *a, **kw):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Figure, "savefig", full)
+
+
+@pytest.mark.parametrize(
+    ("command", "files"),
+    [
+        (
+            ["compare", "--no-demonstrator"],
+            {"compare.json", "compare.csv", "episodes.csv", "compare.png"},
+        ),
+        (["eval"], {"episodes.csv", "summary.json", "curve.png"}),
+    ],
+    ids=["compare", "eval"],
+)
+def test_a_failed_rerun_keeps_the_earlier_outputs_whole(
+    quad_checkpoint, tmp_path, monkeypatch, command, files
+):
+    out = tmp_path / "out"
+    args = [*command, quad_checkpoint, *ROLL, "--out", out]
+    assert cli(*args).exit_code == 0
+    assert {p.name for p in out.iterdir()} == files
+    before = snapshot(out)
+    _full_disk_at_the_plot(monkeypatch)
+    line = one_error(cli(*args, "--seed", "7"))
+    assert "no space left on device" in line
+    assert snapshot(out) == before  # every file the earlier run's, no temp left

@@ -299,6 +299,38 @@ def atomic_dir(path: Path | str, what: str = "folder") -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+@contextmanager
+def file_set(
+    folder: Path | str, what: str = "outputs", replaces: tuple[str, ...] = ()
+) -> Iterator[Path]:
+    """Write a set of files as one: yield a hidden temp folder inside `folder` (the same file
+    system); when the block completes, every file in it is fsync'ed and renamed into `folder`
+    (renames need no space, so a full disk cannot stop half-way), and the names in `replaces`
+    the new set lacks are removed (an earlier run's leftovers). On any failure `folder` keeps
+    the earlier set, untouched."""
+    folder = make_dirs(folder, "output folder")
+    tmp = folder / f".outputs.tmp-{uuid.uuid4().hex[:8]}"
+    try:
+        with os_errors(folder, f"write the {what}"):
+            tmp.mkdir()
+        yield tmp
+        with os_errors(folder, f"write the {what}"):
+            new = sorted(f for f in tmp.iterdir() if f.is_file())
+            for f in new:
+                fsync_file(f)
+            names = {f.name for f in new}
+            for name in replaces:
+                if name not in names:
+                    (folder / name).unlink(missing_ok=True)
+            for f in new:
+                os.replace(f, folder / f.name)
+            fsync_dir(folder)
+    except OSError as exc:
+        raise os_error(folder, f"write the {what}", exc) from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def sweep_temps(folder: Path | str, pattern: str) -> None:
     """Remove the leftovers of writes killed half-way (temp names match `pattern`)."""
     folder = Path(folder)
