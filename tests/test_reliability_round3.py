@@ -578,3 +578,22 @@ def test_a_failed_rerun_keeps_the_earlier_outputs_whole(
     line = one_error(cli(*args, "--seed", "7"))
     assert "no space left on device" in line
     assert snapshot(out) == before  # every file the earlier run's, no temp left
+
+
+# -- 10. messages that mislead or are unsafe to copy --------------------------------------------
+def test_the_hub_download_hint_is_safe_to_paste_into_a_shell():
+    import shlex
+
+    from adaptkit.hub import parse_hub_ref
+
+    ref = parse_hub_ref("hf://org/name@v1;touch pwned/sub dir")
+    assert ref is not None and ref.revision == "v1;touch pwned"
+    command = ref.download_command()
+    assert shlex.split(command) == ["hf", "download", "org/name", "--revision", "v1;touch pwned",
+                                    "--include", "sub dir/*"]  # fmt: skip
+
+
+def test_kv_cache_message_gives_readable_sizes():
+    from adaptkit.evaluate.plan import _gb
+
+    assert _gb(8192) == "8.19 kB" and _gb(3 * 10**6) == "3.00 MB" and _gb(67 * 10**9) == "67.00 GB"
