@@ -597,3 +597,31 @@ def test_kv_cache_message_gives_readable_sizes():
     from adaptkit.evaluate.plan import _gb
 
     assert _gb(8192) == "8.19 kB" and _gb(3 * 10**6) == "3.00 MB" and _gb(67 * 10**9) == "67.00 GB"
+
+
+# -- 11. bad input is refused before the heavy work (model build, simulator) ---------------------
+@pytest.fixture
+def bad_metadata(tmp_path) -> Path:
+    ckpt = tiny_checkpoint(tmp_path)
+    (ckpt / "metadata.json").write_text('{"groups": {')  # truncated
+    return ckpt
+
+
+@pytest.mark.parametrize("command", ["eval", "compare"])
+def test_bad_metadata_is_refused_before_any_model_or_env_is_built(
+    bad_metadata, monkeypatch, command
+):
+    import adaptkit.checkpoint
+    import adaptkit.sim.env
+
+    def never(*a, **kw):
+        raise AssertionError("built before the input was checked")
+
+    monkeypatch.setattr(adaptkit.checkpoint, "build_model", never)
+    monkeypatch.setattr(adaptkit.sim.env.LocomotionEnv, "__init__", never)
+    before = snapshot(bad_metadata.parent)
+    line = one_error(
+        cli(command, bad_metadata, "--robot", "minicheetah", "--out", bad_metadata.parent / "out")
+    )
+    assert f"{bad_metadata / 'metadata.json'}: invalid JSON" in line
+    assert snapshot(bad_metadata.parent) == before

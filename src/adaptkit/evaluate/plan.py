@@ -21,7 +21,7 @@ from adaptkit import defaults
 from adaptkit.checkpoint import Checkpoint
 from adaptkit.defaults import KVDtype
 from adaptkit.errors import AdaptkitError
-from adaptkit.loader import peek_config
+from adaptkit.loader import peek_checkpoint
 from adaptkit.memory import available_memory
 from adaptkit.model import ModelConfig, Vintix
 
@@ -148,7 +148,7 @@ def preflight(ckpt: Any, settings: Any, label: str | None = None) -> KVPlan:
         config = ckpt.config
         weights = sum(p.numel() * p.element_size() for p in ckpt.model.parameters())
     else:
-        config = peek_config(ckpt, settings.base)
+        config = peek_checkpoint(ckpt, settings.base)  # bad JSON refused before any build
         weights = weight_bytes(config)
     device = settings.torch_device()
     plan = plan_kv_cache(
