@@ -21,7 +21,7 @@ def device(value: str | None) -> str | None:
     try:
         return check_device(value)
     except AdaptkitError as exc:
-        raise typer.BadParameter(str(exc).removeprefix("--device: ")) from None
+        raise typer.BadParameter(str(exc).split(": ", 1)[-1]) from None  # the flag is named
 
 
 def run_name(value: str | None) -> str | None:
