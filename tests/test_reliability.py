@@ -328,7 +328,13 @@ def test_pretrain_refuses_bad_histories_before_writing(tmp_path):
 
 
 # -- a failure during training leaves a state the next command accepts ------------------------
-def test_nan_from_the_data_names_it_and_the_rerun_is_accepted(base, tmp_path):
+def test_nan_from_the_data_names_it_and_the_rerun_is_accepted(base, tmp_path, monkeypatch):
+    # the data check refuses |x| > 1e6 since round 3 (test_reliability_round3): lifted here, so
+    # the training loop's own diagnosis, the second line of defence, is still tested
+    import adaptkit.data.check as check
+
+    monkeypatch.setattr(check, "MAX_ABS_VALUE", float("inf"))
+
     def huge_actions(a):  # finite, so the data check passes, but the loss overflows
         a["act"] = a["act"] * np.float32(1e19)
 

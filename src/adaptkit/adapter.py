@@ -39,7 +39,7 @@ from adaptkit.checkpoint import (
 )
 from adaptkit.config_file import TokenOrder, parse_config
 from adaptkit.errors import AdaptkitError
-from adaptkit.fileio import atomic_dir, to_json_text
+from adaptkit.fileio import atomic_dir, to_json_text, torch_save_to
 from adaptkit.meta import CheckpointMeta, read_json
 from adaptkit.model import GroupDims, Vintix, unwrap
 from adaptkit.model.lora import lora_groups
@@ -202,7 +202,7 @@ def save_adapter(
         write_adapter_files(tmp, model, cfg)
         if state is not None:
             with open(tmp / STATE_FILE, "wb") as fh:
-                torch.save(dict(state), fh)
+                torch_save_to(dict(state), fh, Path(path) / STATE_FILE, "adapter")
     return Path(path)
 
 

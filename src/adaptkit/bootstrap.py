@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -23,6 +22,7 @@ from adaptkit import __version__, defaults
 from adaptkit.checkpoint import checkpoint_fingerprint, latest_checkpoint
 from adaptkit.config_file import read_model_config
 from adaptkit.data.config import write_dataset_config
+from adaptkit.data.dataset_folder import COLLECTED_NAME
 from adaptkit.data.history import list_history_files, read_task_metadata
 from adaptkit.errors import AdaptkitError
 from adaptkit.evaluate import EvalSettings, ModelPolicy, evaluate_policy
@@ -124,10 +124,6 @@ def robot_data_folder(spec: RobotSpec, data_dir: Path | str) -> Path:
     return Path(data_dir) / spec.data_path
 
 
-# the names `collect` gives its histories (history_000.h5, ...)
-_COLLECTED = re.compile(r"^history_\d{3,}\.h5$")
-
-
 def has_data(spec: RobotSpec, data_dir: Path | str) -> bool:
     """True when the robot's folder holds histories to train on: a finished collection (with
     the task JSON `collect` writes last) or files adaptkit did not name (the user's own data,
@@ -142,7 +138,7 @@ def has_data(spec: RobotSpec, data_dir: Path | str) -> bool:
         return False
     if read_task_metadata(folder) is not None:
         return True
-    return any(not _COLLECTED.match(p.name) for p in files)
+    return any(not COLLECTED_NAME.match(p.name) for p in files)
 
 
 def ensure_robot_data(

@@ -22,7 +22,7 @@ from torch import nn
 
 from adaptkit.config_file import TokenOrder, checkpoint_config
 from adaptkit.errors import AdaptkitError
-from adaptkit.fileio import atomic_dir, to_json_text
+from adaptkit.fileio import atomic_dir, missing_cause, to_json_text, torch_save_to
 from adaptkit.hub import resolve_model_path
 from adaptkit.meta import CheckpointMeta
 from adaptkit.model import GroupDims, ModelConfig, Vintix, unwrap
@@ -93,7 +93,7 @@ def resolve_checkpoint(path: Path | str) -> Path:
     if path.is_file() and path.name == MODEL_FILE:
         path = path.parent
     if not path.exists():
-        raise AdaptkitError(f"checkpoint {path}: no such file or directory")
+        raise AdaptkitError(f"checkpoint {path}: {missing_cause(path)}")
     if (path / MODEL_FILE).exists():
         missing = [f for f in REQUIRED_FILES if not (path / f).is_file()]
         if missing:
@@ -336,12 +336,12 @@ def save_checkpoint(
     with atomic_dir(path, "checkpoint") as tmp:
         # torch.save through Python file objects: a full disk is an OSError naming its cause
         with open(tmp / MODEL_FILE, "wb") as fh:
-            torch.save(weights, fh)
+            torch_save_to(weights, fh, path / MODEL_FILE, "checkpoint")
         (tmp / METADATA_FILE).write_text(to_json_text(meta.to_json()))
         (tmp / CONFIG_FILE).write_text(to_json_text(cfg))
         if state is not None:
             with open(tmp / STATE_FILE, "wb") as fh:
-                torch.save(dict(state), fh)
+                torch_save_to(dict(state), fh, path / STATE_FILE, "checkpoint")
         if extra is not None:
             extra(tmp)
     return path

@@ -18,8 +18,9 @@ from typing import Any
 
 from adaptkit.errors import AdaptkitError
 from adaptkit.fileio import read_yaml
+from adaptkit.memory import available_memory
 from adaptkit.meta import read_json
-from adaptkit.model.config import TOKEN_ORDERS, ModelConfig
+from adaptkit.model.config import REQUIRED_KEYS, TOKEN_ORDERS, ModelConfig
 
 # Keys the quadruped fork's training script leaves in config.json (SPEC.md); `finetune_*` prefixed.
 FORK_CONFIG_KEYS = ("random_sample_frac",)
@@ -69,14 +70,42 @@ def config_token_order(raw: Mapping[str, Any], given: str | None = None) -> Toke
     )
 
 
-def parse_config(raw: Any, where: str) -> ModelConfig:
-    """A config.json object → ModelConfig (strict types; unknown keys kept in `extra`)."""
+# the fewest bytes a parameter takes in memory (bf16): a model refused by this bound cannot fit
+MIN_BYTES_PER_PARAMETER = 2
+
+
+def parse_config(raw: Any, where: str, *, required: bool = False) -> ModelConfig:
+    """A config.json object → ModelConfig (strict types, sizes capped; unknown keys kept in
+    `extra`). `required`: the keys that fix the weights' shapes must be there (a checkpoint's
+    config.json). The model's size is checked against free memory before anything is built."""
     if not isinstance(raw, dict):
         raise AdaptkitError(f"{where}: expected a JSON object, got {type(raw).__name__}")
+    missing = [k for k in REQUIRED_KEYS if k not in raw] if required else []
+    if missing:
+        raise AdaptkitError(
+            f"{where}: missing {', '.join(repr(k) for k in missing)} (the model's sizes: "
+            "a checkpoint's config.json must give them)"
+        )
     try:
-        return ModelConfig.from_dict(raw)
+        config = ModelConfig.from_dict(raw)
     except AdaptkitError as exc:
         raise AdaptkitError(f"{where}: {exc}") from None
+    check_fits_memory(config, where)
+    return config
+
+
+def check_fits_memory(config: ModelConfig, where: str) -> None:
+    """Refuse a model whose transformer alone cannot fit the free memory (parameters × the
+    fewest bytes one takes), before anything is allocated."""
+    params = config.transformer_parameters()
+    need, free = params * MIN_BYTES_PER_PARAMETER, available_memory()
+    if need > free:
+        raise AdaptkitError(
+            f"{where}: a model of about {params:,} parameters (transformer_depth="
+            f"{config.transformer_depth}, hidden_dim={config.hidden_dim}, intermediate_size="
+            f"{config.intermediate_size}) needs at least {need / 1e9:,.2f} GB; "
+            f"{free / 1e9:,.2f} GB of memory is free"
+        )
 
 
 def checkpoint_config(
@@ -91,7 +120,7 @@ def checkpoint_config(
     if token_order is None and overrides and "token_order" in overrides:
         token_order = overrides["token_order"]
     order = config_token_order(raw, token_order)
-    return parse_config({**raw, "token_order": order.order}, str(path)), order
+    return parse_config({**raw, "token_order": order.order}, str(path), required=True), order
 
 
 def read_config(path: Path, overrides: Mapping[str, Any] | None = None) -> ModelConfig:

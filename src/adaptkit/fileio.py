@@ -38,6 +38,7 @@ _CAUSES = {
     errno.EISDIR: "is a directory",
     errno.EEXIST: "already exists",
     errno.ENOENT: "no such file or directory",
+    errno.ELOOP: "a symlink loop (too many levels of symbolic links)",
 }
 
 
@@ -49,6 +50,27 @@ def os_cause(exc: BaseException) -> str:
         return exc.strerror[0].lower() + exc.strerror[1:]
     first = str(exc).strip().splitlines()
     return first[0] if first else type(exc).__name__
+
+
+def missing_cause(path: Path | str) -> str:
+    """Why `path` cannot be opened, in a few words: a symlink loop or a dangling link is named
+    as such, not as a plain "not found"."""
+    try:
+        os.stat(path)
+    except OSError as exc:
+        if exc.errno == errno.ENOENT and os.path.islink(path):
+            return f"a symbolic link to {os.readlink(path)}, which does not exist"
+        return os_cause(exc)
+    return "no such file or directory"
+
+
+def resolve_path(path: Path | str) -> Path:
+    """path.resolve(), except that a symlink loop (Python's RuntimeError) yields the absolute
+    path unresolved: the code that opens it then names the loop (`missing_cause`)."""
+    try:
+        return Path(path).resolve()
+    except (RuntimeError, OSError):
+        return Path(os.path.abspath(path))
 
 
 def os_error(path: Path | str, doing: str, exc: BaseException) -> AdaptkitError:
@@ -63,6 +85,17 @@ def os_errors(path: Path | str, doing: str) -> Iterator[None]:
         yield
     except OSError as exc:
         raise os_error(path, doing, exc) from None
+
+
+def check_folder_name(name: str, what: str = "name") -> str:
+    """`name` if it is one plain folder name (it cannot leave the folder it is joined to)."""
+    if not isinstance(name, str) or not name.strip():
+        raise AdaptkitError(f"the {what} must not be empty")
+    if name in (".", "..") or "/" in name or os.sep in name or "\0" in name:
+        raise AdaptkitError(
+            f"the {what} must be one folder name (no '/', not '.' or '..'), got {name!r}"
+        )
+    return name
 
 
 def fsync_dir(path: Path | str) -> None:
@@ -91,6 +124,8 @@ def fsync_file(path: Path | str) -> None:
 def make_dirs(path: Path | str, what: str = "folder") -> Path:
     """mkdir -p with a one-line error (a parent that is a file, read-only, no permission)."""
     path = Path(path)
+    if path.is_symlink() and not path.exists():
+        raise AdaptkitError(f"{path}: cannot create the {what}: {missing_cause(path)}")
     if path.exists() and not path.is_dir():
         raise AdaptkitError(f"{path}: cannot create the {what}: it exists and is not a directory")
     try:
@@ -197,13 +232,38 @@ def write_json_atomic(path: Path | str, data: Any, what: str = "file") -> Path:
     return write_text_atomic(path, to_json_text(data) + "\n", what)
 
 
+def torch_save_to(obj: Any, fh: IO[bytes], path: Path | str, what: str = "file") -> None:
+    """torch.save into the open file `fh` (written for `path`). When the file system refuses a
+    write, torch's zip writer may raise its own RuntimeError (`[enforce fail at
+    inline_container.cc] unexpected pos`) instead of the OSError: it becomes the one-line OS
+    error, with the cause found by flushing the file (disk full, quota, ...)."""
+    import torch
+
+    try:
+        torch.save(obj, fh)
+    except RuntimeError as exc:
+        if "inline_container" not in str(exc) and "PytorchStreamWriter" not in str(exc):
+            raise
+        try:  # the write that failed inside torch fails again here, with its errno
+            fh.flush()
+            os.fsync(fh.fileno())
+        except OSError as os_exc:
+            raise os_error(path, f"write the {what}", os_exc) from None
+        try:
+            vfs = os.fstatvfs(fh.fileno())
+            full = vfs.f_bavail == 0
+        except (OSError, AttributeError, ValueError):
+            full = False
+        cause = "no space left on device (disk full)" if full else "torch's writer failed"
+        first = str(exc).strip().splitlines()[0]
+        raise AdaptkitError(f"{path}: cannot write the {what}: {cause} ({first})") from None
+
+
 def torch_save_atomic(obj: Any, path: Path | str, what: str = "file") -> Path:
     """torch.save through a Python file object (so a full disk is an OSError, not torch's
     opaque RuntimeError), atomically."""
-    import torch
-
     with atomic_file(path, "wb", what) as fh:
-        torch.save(obj, fh)
+        torch_save_to(obj, fh, path, what)
     return Path(path)
 
 
@@ -235,6 +295,38 @@ def atomic_dir(path: Path | str, what: str = "folder") -> Iterator[Path]:
             fsync_dir(path.parent)
     except OSError as exc:
         raise os_error(path, f"write the {what}", exc) from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextmanager
+def file_set(
+    folder: Path | str, what: str = "outputs", replaces: tuple[str, ...] = ()
+) -> Iterator[Path]:
+    """Write a set of files as one: yield a hidden temp folder inside `folder` (the same file
+    system); when the block completes, every file in it is fsync'ed and renamed into `folder`
+    (renames need no space, so a full disk cannot stop half-way), and the names in `replaces`
+    the new set lacks are removed (an earlier run's leftovers). On any failure `folder` keeps
+    the earlier set, untouched."""
+    folder = make_dirs(folder, "output folder")
+    tmp = folder / f".outputs.tmp-{uuid.uuid4().hex[:8]}"
+    try:
+        with os_errors(folder, f"write the {what}"):
+            tmp.mkdir()
+        yield tmp
+        with os_errors(folder, f"write the {what}"):
+            new = sorted(f for f in tmp.iterdir() if f.is_file())
+            for f in new:
+                fsync_file(f)
+            names = {f.name for f in new}
+            for name in replaces:
+                if name not in names:
+                    (folder / name).unlink(missing_ok=True)
+            for f in new:
+                os.replace(f, folder / f.name)
+            fsync_dir(folder)
+    except OSError as exc:
+        raise os_error(folder, f"write the {what}", exc) from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -291,17 +383,58 @@ UniqueKeyLoader.add_constructor(
 )
 
 
+# Values a YAML document may expand to, aliases counted at every use: far above any config, far
+# below what an alias bomb (`&a [*a, *a, ...]` nested) expands to.
+MAX_YAML_VALUES = 100_000
+
+
+def _expanded_size(node: yaml.Node, memo: dict[int, int]) -> int:
+    """Values `node` stands for once every alias is expanded (each node counted once, so this
+    is linear in the document, not in its expansion)."""
+    key = id(node)
+    if key in memo:
+        return memo[key]
+    memo[key] = 1  # a recursive alias: counted once, SafeLoader reports it
+    size = 1
+    if isinstance(node, yaml.SequenceNode):
+        size += sum(_expanded_size(child, memo) for child in node.value)
+    elif isinstance(node, yaml.MappingNode):
+        size += sum(_expanded_size(k, memo) + _expanded_size(v, memo) for k, v in node.value)
+    memo[key] = min(size, MAX_YAML_VALUES + 1)
+    return memo[key]
+
+
+def _load_bounded(text: str, path: Path) -> Any:
+    """yaml.load with UniqueKeyLoader (a SafeLoader subclass), refusing a document that
+    expands past MAX_YAML_VALUES before any of it is built."""
+    loader = UniqueKeyLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        if _expanded_size(node, {}) > MAX_YAML_VALUES:
+            raise AdaptkitError(
+                f"{path}: the YAML expands to more than {MAX_YAML_VALUES:,} values through its "
+                "aliases (*name); refused (an alias bomb?)"
+            )
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
 def read_yaml(path: Path | str, what: str = "file") -> Any:
     """A YAML file, safe types only, duplicate keys refused; errors are one line naming it."""
     path = Path(path)
+    if not path.exists():
+        raise AdaptkitError(f"{path}: {what} not found ({missing_cause(path)})")
     if not path.is_file():
-        raise AdaptkitError(f"{path}: {what} not found")
+        raise AdaptkitError(f"{path}: {what} not found (a directory, not a file)")
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise os_error(path, f"read the {what}", exc) from None
     try:
-        return yaml.load(text, Loader=UniqueKeyLoader)  # a SafeLoader subclass
+        return _load_bounded(text, path)
     except yaml.YAMLError as exc:
         problem = getattr(exc, "problem", None)
         mark = getattr(exc, "problem_mark", None)

@@ -73,6 +73,15 @@ def _env_actions(spec: RobotSpec, actions: Any, normalize_actions: bool) -> np.n
     """The env's actions (dataset units) from the agent's: [-1, 1] maps onto action_bounds
     when `normalize_actions` (what most RL libraries expect of a Box)."""
     a = np.asarray(actions, np.float64)
+    if not np.isfinite(a).all():
+        # refused, not clipped: NaN has no nearest bound, and a policy emitting it is broken;
+        # passing it on would turn the physics state into NaN with no error at all
+        where = tuple(int(i) for i in np.argwhere(~np.isfinite(a))[0])
+        index = where if a.ndim > 1 else where[0]
+        raise ValueError(
+            f"action holds a non-finite value ({a[where]} at index {index}); adaptkit's envs "
+            "take finite actions only (check the policy's output)"
+        )
     if not normalize_actions:
         return a
     low, high = spec.action_bounds

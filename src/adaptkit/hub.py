@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote
@@ -45,9 +46,11 @@ class HubRef:
         return f"{PREFIX}{self.repo_id}{rev}{sub}"
 
     def download_command(self) -> str:
-        rev = f" --revision {self.revision}" if self.revision else ""
-        inc = f" --include '{self.subfolder}/*'" if self.subfolder else ""
-        return f"hf download {self.repo_id}{rev}{inc}"
+        """The shell command that downloads it: every part quoted (a revision or subfolder
+        comes from the user and may hold `;`, spaces or quotes)."""
+        rev = f" --revision {shlex.quote(self.revision)}" if self.revision else ""
+        inc = f" --include {shlex.quote(self.subfolder + '/*')}" if self.subfolder else ""
+        return f"hf download {shlex.quote(self.repo_id)}{rev}{inc}"
 
 
 def parse_hub_ref(text: str | Path) -> HubRef | None:

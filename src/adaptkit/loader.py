@@ -20,6 +20,7 @@ from adaptkit.adapter import AdapterConfig, apply_adapter, read_adapter
 from adaptkit.checkpoint import (
     ADAPTER_CONFIG_FILE,
     CONFIG_FILE,
+    METADATA_FILE,
     Checkpoint,
     is_adapter,
     is_complete,
@@ -29,7 +30,7 @@ from adaptkit.checkpoint import (
 )
 from adaptkit.config_file import parse_config, read_config
 from adaptkit.errors import AdaptkitError
-from adaptkit.meta import read_json
+from adaptkit.meta import CheckpointMeta, read_json
 from adaptkit.model import ModelConfig
 
 _EPOCH_RE = re.compile(r"^(\d+)_epoch$")
@@ -122,6 +123,16 @@ def peek_config(path: Path | str, base: Path | str | None = None) -> ModelConfig
     run = raw.get("config") if isinstance(raw.get("config"), dict) else {}
     ctx = {"context_len": run["context_len"]} if "context_len" in run else {}
     return parse_config({**model, **ctx}, str(ckpt_dir / ADAPTER_CONFIG_FILE))
+
+
+def peek_checkpoint(path: Path | str, base: Path | str | None = None) -> ModelConfig:
+    """`peek_config`, plus a full checkpoint's metadata.json read and checked: every small file
+    a load would refuse is refused here, before the heavy work (a model build, a rollout)."""
+    config = peek_config(path, base)
+    ckpt_dir = resolve_checkpoint(path)
+    if not is_adapter(ckpt_dir):
+        CheckpointMeta.read(ckpt_dir / METADATA_FILE)
+    return config
 
 
 # -- merging -----------------------------------------------------------------------------------

@@ -346,5 +346,11 @@ class RobotSpec:
             self._fail("mass_kg", "must be > 0")
         if not self.data_path:
             object.__setattr__(self, "data_path", f"{self.name}_trajectories")
+        data = Path(self.data_path)  # collect writes DATA_DIR/data_path: it stays inside
+        if data.is_absolute() or ".." in data.parts:
+            self._fail(
+                "data_path",
+                f"must be a relative path inside --data-dir (no '..'), got {self.data_path!r}",
+            )
         if self.mjcf is not None and not self.mjcf.is_file():
             self._fail("mjcf", f"points to a missing file: {self.mjcf}")

@@ -9,6 +9,7 @@ from typing import Any
 import typer
 
 from adaptkit import defaults as D
+from adaptkit.commands import flags
 from adaptkit.commands.registry import complete_robot
 from adaptkit.commands.render import RichReporter, console, fmt, print_json, table
 from adaptkit.defaults import KVDtype, Sim, TokenOrderChoice
@@ -27,16 +28,21 @@ OPT_ROBOT = typer.Option(
     help="Robot name.",
     autocompletion=complete_robot,
 )
-OPT_ENVS = typer.Option(D.NUM_ENVS, "--num-envs", "--num_envs", help="Parallel envs.")
+OPT_ENVS = typer.Option(D.NUM_ENVS, "--num-envs", "--num_envs", min=1, help="Parallel envs.")
 OPT_MAX_STEPS = typer.Option(
     None,
     "--max-steps",
     "--max_steps",
+    min=1,
     help="Control steps; alone, every complete episode within them.",
     show_default="episodes × episode length",
 )
 OPT_EPISODES = typer.Option(
-    None, "--episodes", help="Episodes per env, in one context.", show_default=str(D.EPISODES)
+    None,
+    "--episodes",
+    min=1,
+    help="Episodes per env, in one context.",
+    show_default=str(D.EPISODES),
 )
 OPT_GROUP = typer.Option(
     None,
@@ -48,11 +54,17 @@ OPT_CONTEXT = typer.Option(
     None,
     "--context-len",
     "--context_len",
+    min=1,
     help="KV-cache window.",
     show_default="the checkpoint's context_len",
 )
 OPT_EPISODE_LENGTH = typer.Option(
-    None, "--episode-length", "--episode_length", help="Steps per episode.", show_default="1000"
+    None,
+    "--episode-length",
+    "--episode_length",
+    min=1,
+    help="Steps per episode.",
+    show_default="1000",
 )
 OPT_DATA_DIR = typer.Option(
     Path("data"),
@@ -60,7 +72,7 @@ OPT_DATA_DIR = typer.Option(
     "--data_dir",
     help="Zero-shot stats come from the robot's data here (else the checkpoint's group average).",
 )
-OPT_SEED = typer.Option(0, "--seed", help="Env seed.")
+OPT_SEED = typer.Option(0, "--seed", min=0, max=flags.SEED_MAX, help="Env seed.")
 OPT_THREADS = typer.Option(
     1, "--threads", help="torch threads for the model on CPU (1: no fight with MuJoCo's)."
 )
@@ -93,6 +105,7 @@ OPT_DEVICE = typer.Option(
     "--device",
     help="Where the model runs: cpu, cuda, cuda:1.",
     show_default="cuda if available",
+    callback=flags.device,
 )
 OPT_KV_DTYPE = typer.Option(
     KVDtype.AUTO, "--kv-dtype", help="KV cache element type (auto: bf16 for large models)."

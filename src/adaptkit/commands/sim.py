@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from adaptkit.commands import flags
 from adaptkit.commands.evaluate import OPT_TASK
 from adaptkit.commands.registry import complete_robot
 from adaptkit.commands.render import RichReporter, console, fmt, print_json, table
@@ -37,7 +38,7 @@ def collect(
     config: Path | None = typer.Option(
         None, "--config", help="Dataset config YAML (default: DATA_DIR/dataset_config.yaml)."
     ),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", min=0, max=flags.SEED_MAX),
     expert: str | None = typer.Option(
         None, "--expert", help="'trot' (default) or a TorchScript / nn.Module .pt policy file."
     ),
@@ -102,7 +103,7 @@ def demo(
     ),
     num_envs: int = typer.Option(16, "--num-envs", "--num_envs", min=1),
     episodes: int = typer.Option(1, "--episodes", min=1, help="Episodes per env."),
-    seed: int = typer.Option(1000, "--seed"),
+    seed: int = typer.Option(1000, "--seed", min=0, max=flags.SEED_MAX),
     expert: str | None = typer.Option(
         None, "--expert", help="'trot' or a .pt policy file.", show_default="the plugin's expert"
     ),
@@ -144,7 +145,7 @@ def tune_gait(
     rounds: int = typer.Option(8, "--rounds", min=1, help="Search rounds (each narrower)."),
     batch: int = typer.Option(128, "--batch", min=6, help="Candidates per round (one batch)."),
     seconds: float = typer.Option(10.0, "--seconds", help="Simulated seconds per candidate."),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", min=0, max=flags.SEED_MAX),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Tune the robot's trot demonstrator in simulation; prints the GaitParams for its plugin."""

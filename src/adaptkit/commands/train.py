@@ -10,6 +10,7 @@ from typing import Any
 import typer
 
 from adaptkit import defaults as D
+from adaptkit.commands import flags
 from adaptkit.commands.registry import complete_robot
 from adaptkit.commands.render import RichReporter, print_json
 from adaptkit.defaults import FreezeMode, Precision, SaveFormat, TokenOrderChoice
@@ -58,15 +59,20 @@ def _summary(result: Any, as_json: bool, compare: Any = None) -> None:
 
 
 # Options both training commands share (each declared once).
-def _opt(default: Any, *names: str, help: str, show: str | bool = True) -> Any:
-    return typer.Option(default, *names, help=help, show_default=show)
+def _opt(default: Any, *names: str, help: str, show: str | bool = True, **kw: Any) -> Any:
+    return typer.Option(default, *names, help=help, show_default=show, **kw)
 
 
 OPT_BATCH = _opt(
     None, "--batch-size", "--batch_size", help="Windows per process.", show=str(D.BATCH_SIZE)
 )
 OPT_CONTEXT = _opt(
-    None, "--context-len", "--context_len", help="Window length.", show="the model's context_len"
+    None,
+    "--context-len",
+    "--context_len",
+    help="Window length.",
+    show="the model's context_len",
+    min=1,
 )
 OPT_STRIDE = _opt(
     None,
@@ -93,9 +99,11 @@ OPT_WD = _opt(
     show=str(D.WEIGHT_DECAY),
 )
 OPT_SAVE_EVERY = _opt(None, "--save-every", "--save_every", help="Epochs between saves.", show="1")
-OPT_SEED = _opt(None, "--seed", help="Training seed.", show="0")
+OPT_SEED = _opt(None, "--seed", help="Training seed.", show="0", min=0, max=flags.SEED_MAX)
 OPT_RESUME = _opt(False, "--resume", help="Continue from the run's newest checkpoint.")
-OPT_DEVICE = _opt(None, "--device", help="cpu or cuda.", show="cuda if available")
+OPT_DEVICE = _opt(
+    None, "--device", help="cpu or cuda.", show="cuda if available", callback=flags.device
+)
 OPT_SAVE_DIR = _opt(Path("models"), "--save-dir", "--save_dir", help="Runs go to SAVE_DIR/NAME/.")
 OPT_JSON = _opt(False, "--json", help="Print the summary as JSON.")
 OPT_KEEP = _opt(None, "--keep", help="Keep only the newest N epochs.", show="all")
@@ -151,7 +159,9 @@ def register(app: typer.Typer) -> None:
             help="Folder the dataset configs' paths are relative to.",
             show="data, created and filled on first use",
         ),
-        name: str = _opt(None, "--name", help="Run name.", show="ROBOT_finetune"),
+        name: str = _opt(
+            None, "--name", help="Run name.", show="ROBOT_finetune", callback=flags.run_name
+        ),
         save_dir: Path = OPT_SAVE_DIR,
         freeze: FreezeMode = _opt(
             FreezeMode.TRANSFORMER,
@@ -240,16 +250,19 @@ def register(app: typer.Typer) -> None:
             "--num_envs",
             "--num-envs",
             help="Envs to compare in.",
+            min=1,
             show=str(D.NUM_ENVS),
         ),
         eval_episodes: int = _opt(
-            None, "--eval-episodes", help="Episodes in one context.", show=str(D.EPISODES)
+            None, "--eval-episodes", help="Episodes in one context.", show=str(D.EPISODES), min=1
         ),
         eval_seed: int = _opt(
             None,
             "--eval-seed",
             help="Env seed; no training data used it.",
             show=str(D.HELD_OUT_SEED),
+            min=0,
+            max=flags.SEED_MAX,
         ),
         recipe: str = typer.Option(
             "default", "--recipe", hidden=True, help="Sizes of what defaults build: default | tiny."
@@ -345,7 +358,9 @@ def register(app: typer.Typer) -> None:
     @app.command("pretrain")
     def pretrain_cmd(
         configs: list[str] = typer.Argument(..., help="Dataset config YAML(s)."),
-        name: str = _opt("base", "--name", help="Run name: SAVE_DIR/NAME/."),
+        name: str = _opt(
+            "base", "--name", help="Run name: SAVE_DIR/NAME/.", callback=flags.run_name
+        ),
         model_config: Path = _opt(
             None,
             "--model-config",

@@ -16,8 +16,8 @@ from typing import Any
 import yaml
 
 from adaptkit.data.history import list_history_files
-from adaptkit.errors import AdaptkitError
-from adaptkit.fileio import atomic_file, read_yaml
+from adaptkit.errors import AdaptkitError, short_repr
+from adaptkit.fileio import atomic_file, read_yaml, resolve_path
 from adaptkit.robot import RobotSpec
 
 ENTRY_TYPES = ("default", "test")  # default = train on it; test = held out
@@ -43,7 +43,7 @@ class DatasetEntry:
         return cls(
             task=spec.task,
             type="default",
-            path=(Path(data_dir) / spec.data_path).resolve(),
+            path=resolve_path(Path(data_dir) / spec.data_path),
             group=spec.group,
             reward_scale=spec.reward_scale,
             episode_sparsity=spec.episode_sparsity,
@@ -77,7 +77,9 @@ class DatasetEntry:
 def _check_entry(where: str, task: Any, raw: Any) -> dict[str, Any]:
     """Validate one raw YAML entry; return it with normalised value types."""
     if not isinstance(task, str) or not task:
-        raise AdaptkitError(f"{where}: top-level key {task!r} must be a task name (a string)")
+        raise AdaptkitError(
+            f"{where}: top-level key {short_repr(task)} must be a task name (a string)"
+        )
     if not isinstance(raw, Mapping):
         raise AdaptkitError(
             f"{where}: '{task}' must be a mapping of {', '.join(ENTRY_KEYS)}, "
@@ -93,7 +95,9 @@ def _check_entry(where: str, task: Any, raw: Any) -> dict[str, Any]:
         raise AdaptkitError(f"{where}: '{task}' is missing key '{missing[0]}'")
 
     def bad(key: str, expected: str) -> AdaptkitError:
-        return AdaptkitError(f"{where}: '{task}.{key}' must be {expected}, got {raw[key]!r}")
+        return AdaptkitError(
+            f"{where}: '{task}.{key}' must be {expected}, got {short_repr(raw[key])}"
+        )
 
     if raw["type"] not in ENTRY_TYPES:
         raise bad("type", "'default' or 'test'")
@@ -143,7 +147,7 @@ def load_dataset_config(path: str | Path, data_dir: str | Path) -> dict[str, Dat
         entries[task] = DatasetEntry(
             task=task,
             type=e["type"],
-            path=resolved.resolve(),
+            path=resolve_path(resolved),
             group=e["group"],
             reward_scale=e["reward_scale"],
             episode_sparsity=e["episode_sparsity"],

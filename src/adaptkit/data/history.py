@@ -33,6 +33,7 @@ from adaptkit.errors import AdaptkitError
 from adaptkit.fileio import (
     commit,
     make_temp_file,
+    missing_cause,
     os_errors,
     remove_quietly,
     write_text_atomic,
@@ -191,7 +192,8 @@ def list_history_files(folder: str | Path) -> list[Path]:
     """
     folder = Path(folder)
     if not folder.is_dir():
-        raise AdaptkitError(f"{folder}: learning-history folder not found")
+        why = "not a directory" if folder.exists() else missing_cause(folder)
+        raise AdaptkitError(f"{folder}: learning-history folder not found ({why})")
     files = [
         p
         for p in folder.iterdir()
@@ -218,9 +220,12 @@ def find_task_metadata(folder: str | Path) -> Path | None:
     return fork[0] if fork else None
 
 
-def write_task_metadata(folder: str | Path, metadata: dict[str, Any]) -> Path:
-    """Write the task folder's metadata JSON atomically."""
-    path = task_metadata_path(folder)
+def write_task_metadata(
+    folder: str | Path, metadata: dict[str, Any], name: str | None = None
+) -> Path:
+    """Write the task folder's metadata JSON atomically (`name`: the folder's final name, when
+    it is written in a temp folder first)."""
+    path = Path(folder) / f"{name}.json" if name else task_metadata_path(folder)
     return write_text_atomic(path, json.dumps(metadata, indent=2, default=str), "task metadata")
 
 

@@ -15,6 +15,7 @@ import numpy as np
 
 from adaptkit.data.check import check_history_file, extra_rows_warning
 from adaptkit.data.config import DatasetEntry
+from adaptkit.data.dataset_folder import files_disagree
 from adaptkit.data.history import (
     History,
     list_history_files,
@@ -125,6 +126,10 @@ def validate_dataset(
             files = list_history_files(entry.path)
         except AdaptkitError as exc:
             report.errors.append(f"task '{entry.task}': {exc}")
+            continue
+        disagreement = files_disagree(entry.path, files)
+        if disagreement is not None:
+            report.errors.append(f"task '{entry.task}': {disagreement}")
             continue
         if spec is not None:
             try:  # the data's width selects the robot's observation layout

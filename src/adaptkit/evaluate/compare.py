@@ -31,7 +31,7 @@ from adaptkit.evaluate.video import (
     open_rollout_renderer,
     side_by_side,
 )
-from adaptkit.fileio import atomic_file
+from adaptkit.fileio import atomic_file, file_set
 from adaptkit.progress import SILENT, Reporter
 from adaptkit.robot import RobotSpec
 from adaptkit.sim.demonstrator import load_demonstrator
@@ -156,7 +156,6 @@ def compare(
     out = CompareReport(robot.name, rows, reports, not_applicable=skipped)
     if out_dir is not None:
         d = Path(out_dir)
-        d.mkdir(parents=True, exist_ok=True)
         payload = {
             "robot": robot.name,
             "seed": settings.seed,
@@ -167,16 +166,20 @@ def compare(
             "runs": {lbl: rep.summary for lbl, rep in reports.items()},
             "not_applicable": skipped,
         }
-        out.files["compare_json"] = write_json(d / "compare.json", payload)
-        out.files["compare_csv"] = _write_table_csv(d / "compare.csv", rows)
-        out.files["episodes_csv"] = write_episodes_csv(
-            d / "episodes.csv", {lbl: rep.episodes for lbl, rep in reports.items()}
-        )
-        out.files["compare_png"] = plot_curves(
-            {lbl: rep.summary["per_episode"] for lbl, rep in reports.items()},
-            d / "compare.png",
-            f"{robot.name}: in-context return (seed {settings.seed}, {settings.num_envs} envs)",
-        )
+        with file_set(d, "comparison", replaces=COMPARE_FILES) as tmp:  # one set, or the old
+            write_json(tmp / "compare.json", payload)
+            _write_table_csv(tmp / "compare.csv", rows)
+            write_episodes_csv(
+                tmp / "episodes.csv", {lbl: rep.episodes for lbl, rep in reports.items()}
+            )
+            plot_curves(
+                {lbl: rep.summary["per_episode"] for lbl, rep in reports.items()},
+                tmp / "compare.png",
+                f"{robot.name}: in-context return (seed {settings.seed}, {settings.num_envs} envs)",
+            )
+        for key, name in zip(("compare_json", "compare_csv", "episodes_csv", "compare_png"),
+                             COMPARE_FILES, strict=True):  # fmt: skip
+            out.files[key] = d / name
         if video is not None:
             order = labels + ["demonstrator"] * demonstrator
             clips = [reports[lbl].files["video_mp4"] for lbl in order]
@@ -187,6 +190,10 @@ def compare(
             if video.gif:
                 out.files["compare_gif"] = gif_from_video(mp4, d / "compare.gif", video)
     return out
+
+
+# what one `compare --out` writes besides videos, as one set (adaptkit.fileio.file_set)
+COMPARE_FILES = ("compare.json", "compare.csv", "episodes.csv", "compare.png")
 
 
 def _write_table_csv(path: Path, rows: Sequence[dict[str, Any]]) -> Path:

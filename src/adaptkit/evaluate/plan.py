@@ -12,9 +12,7 @@ cache is small and fp32 keeps the cached step equal to a full forward to ~1e-6.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -23,7 +21,8 @@ from adaptkit import defaults
 from adaptkit.checkpoint import Checkpoint
 from adaptkit.defaults import KVDtype
 from adaptkit.errors import AdaptkitError
-from adaptkit.loader import peek_config
+from adaptkit.loader import peek_checkpoint
+from adaptkit.memory import available_memory
 from adaptkit.model import ModelConfig, Vintix
 
 BUDGET_SHARE = 0.8  # of the free memory: the rest is for activations, the simulator, the OS
@@ -37,44 +36,6 @@ def kv_dtype(choice: KVDtype | str, model_bytes: int) -> torch.dtype:
         big = model_bytes >= defaults.LARGE_MODEL_BYTES
         return torch.bfloat16 if big else torch.float32
     return _DTYPES[choice]
-
-
-def _cgroup_free() -> int | None:
-    """Memory left under a cgroup v2/v1 limit, if this process runs under one."""
-    for limit_file, usage_file in (
-        ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
-        (
-            "/sys/fs/cgroup/memory/memory.limit_in_bytes",
-            "/sys/fs/cgroup/memory/memory.usage_in_bytes",
-        ),
-    ):
-        try:
-            limit = Path(limit_file).read_text().strip()
-            usage = int(Path(usage_file).read_text().strip())
-        except (OSError, ValueError):
-            continue
-        if limit.isdigit() and int(limit) < 1 << 60:
-            return max(int(limit) - usage, 0)
-    return None
-
-
-def available_memory(device: torch.device | str) -> int:
-    """Bytes free for new allocations on `device`."""
-    device = torch.device(device)
-    if device.type == "cuda":
-        free, _ = torch.cuda.mem_get_info(device)
-        return int(free)
-    free = None
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                free = int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    if free is None:  # not Linux: physical memory as the bound
-        free = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    cgroup = _cgroup_free()
-    return min(free, cgroup) if cgroup is not None else free
 
 
 @dataclass(frozen=True)
@@ -141,7 +102,11 @@ class KVPlan:
 
 
 def _gb(n: int) -> str:
-    return f"{n / 1e9:.2f} GB"
+    """A byte count readable at any size (a tiny cache is not "0.00 GB")."""
+    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= size:
+            return f"{n / size:.2f} {unit}"
+    return f"{n} bytes"
 
 
 def weight_bytes(config: ModelConfig) -> int:
@@ -183,7 +148,7 @@ def preflight(ckpt: Any, settings: Any, label: str | None = None) -> KVPlan:
         config = ckpt.config
         weights = sum(p.numel() * p.element_size() for p in ckpt.model.parameters())
     else:
-        config = peek_config(ckpt, settings.base)
+        config = peek_checkpoint(ckpt, settings.base)  # bad JSON refused before any build
         weights = weight_bytes(config)
     device = settings.torch_device()
     plan = plan_kv_cache(

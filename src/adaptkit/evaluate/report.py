@@ -18,7 +18,7 @@ from adaptkit.evaluate.policies import ModelPolicy
 from adaptkit.evaluate.rollout import EpisodeRecord, RolloutResult, rollout
 from adaptkit.evaluate.settings import EvalSettings
 from adaptkit.evaluate.video import Recorder, VideoSettings, gif_from_video, open_rollout_renderer
-from adaptkit.fileio import atomic_file, write_text_atomic
+from adaptkit.fileio import atomic_file, file_set, write_text_atomic
 from adaptkit.progress import SILENT, Reporter
 from adaptkit.robot import RobotSpec
 from adaptkit.sim.env import LocomotionEnv
@@ -78,6 +78,10 @@ def summarize(episodes: Sequence[EpisodeRecord]) -> dict[str, Any]:
 
 def _episode_row(e: EpisodeRecord) -> tuple[Any, ...]:
     return (e.episode, e.env, f"{e.ret:.6f}", e.length, int(e.fell), f"{e.speed:.6f}")
+
+
+# what one `eval --out` writes besides videos, as one set (adaptkit.fileio.file_set)
+EVAL_FILES = ("episodes.csv", "summary.json", "curve.png")
 
 
 def write_episodes_csv(path: Path, runs: dict[str, Sequence[EpisodeRecord]]) -> Path:
@@ -184,15 +188,17 @@ def evaluate_policy(
         report.files["video_mp4"] = video
     if out_dir is not None:
         out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        report.files = {
-            "episodes_csv": write_episodes_csv(out / "episodes.csv", {label: result.episodes}),
-            "summary_json": write_json(out / "summary.json", summary),
-            "curve_png": plot_curves(
+        with file_set(out, "evaluation", replaces=EVAL_FILES) as tmp:  # one set, or the old
+            write_episodes_csv(tmp / "episodes.csv", {label: result.episodes})
+            write_json(tmp / "summary.json", summary)
+            plot_curves(
                 {label: summary["per_episode"]},
-                out / "curve.png",
+                tmp / "curve.png",
                 f"{robot.name}: {label} (seed {settings.seed}, {result.num_envs} envs)",
-            ),
+            )
+        keys = ("episodes_csv", "summary_json", "curve_png")
+        report.files = {
+            **{k: out / name for k, name in zip(keys, EVAL_FILES, strict=True)},
             **report.files,
         }
     return report

@@ -8,6 +8,7 @@ from typing import Any
 
 from adaptkit import defaults
 from adaptkit.defaults import KVDtype, Sim
+from adaptkit.devices import check_device
 from adaptkit.errors import AdaptkitError
 from adaptkit.model.config import TOKEN_ORDERS
 from adaptkit.tasks import DEFAULT_TASK, get_task
@@ -73,7 +74,7 @@ class EvalSettings:
     def torch_device(self) -> str:
         """The device models run on: the one given, else cuda when available, else cpu."""
         if self.device is not None:
-            return self.device
+            return check_device(self.device)
         import torch
 
         return "cuda" if torch.cuda.is_available() else "cpu"

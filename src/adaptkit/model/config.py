@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from adaptkit.errors import AdaptkitError
+from adaptkit.errors import AdaptkitError, short_repr
 
 TOKEN_ORDERS = ("obs,act,rew", "act,rew,obs")  # released / quadruped fork
 _BOOLS = (
@@ -17,6 +17,28 @@ _BOOLS = (
     "inner_ep_pos_enc",
     "norm_acs",
     "norm_obs",
+)
+# Hard caps far above any Vintix (released: depth 20, hidden 1024, intermediate 4096, context
+# 8192): a size beyond them is a typo or an attack, refused before anything is built.
+SIZE_CAPS = {
+    "observation_emb_dim": 1 << 16,
+    "action_emb_dim": 1 << 16,
+    "reward_emb_dim": 1 << 16,
+    "hidden_dim": 1 << 16,
+    "transformer_depth": 1024,
+    "transformer_heads": 1024,
+    "intermediate_size": 1 << 18,
+    "context_len": 1 << 20,
+}
+# The keys that fix the weights' shapes: a checkpoint's config.json must give them (a default
+# would only make the weights look wrong).
+REQUIRED_KEYS = (
+    "observation_emb_dim",
+    "action_emb_dim",
+    "reward_emb_dim",
+    "transformer_depth",
+    "transformer_heads",
+    "intermediate_size",
 )
 _SUPPORTED = {"norm_class": ("LayerNorm",), "mlp_class": ("GptNeoxMLP",)}
 
@@ -123,13 +145,21 @@ class ModelConfig:
     def head_dim(self) -> int:
         return self.hidden_dim // self.transformer_heads
 
+    def transformer_parameters(self) -> int:
+        """Parameters of the transformer blocks (attention, MLP, norms, biases): all but the
+        small per-group encoders and heads. From the sizes alone, nothing built."""
+        h, i = self.hidden_dim, self.intermediate_size
+        assert h is not None
+        per_block = 4 * h * h + 4 * h + 2 * h * i + i + h + 4 * h
+        return self.transformer_depth * per_block
+
     @property
     def order(self) -> tuple[str, ...]:
         return tuple(self.token_order.split(","))
 
     # -- validation ------------------------------------------------------------------------
     def _fail(self, name: str, expected: str) -> None:
-        raise AdaptkitError(f"field '{name}' {expected}, got {getattr(self, name)!r}")
+        raise AdaptkitError(f"field '{name}' {expected}, got {short_repr(getattr(self, name))}")
 
     def _validate(self) -> None:
         for name in (
@@ -149,6 +179,8 @@ class ModelConfig:
                 )
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 self._fail(name, "must be a positive integer")
+            if value > SIZE_CAPS[name]:
+                self._fail(name, f"must be at most {SIZE_CAPS[name]:,} (adaptkit's hard cap)")
         emb = self.observation_emb_dim + self.action_emb_dim + self.reward_emb_dim
         if self.hidden_dim != emb:
             self._fail(

@@ -29,8 +29,10 @@ from typing import Any
 import numpy as np
 
 from adaptkit.data.config import write_dataset_config
+from adaptkit.data.dataset_folder import collecting_into
 from adaptkit.data.history import DEFAULT_CHUNK_SIZE, HistoryWriter, write_task_metadata
 from adaptkit.defaults import Sim
+from adaptkit.fileio import resolve_path
 from adaptkit.robot import RobotSpec
 from adaptkit.sim.backend import require_sim
 from adaptkit.sim.demonstrator import load_demonstrator
@@ -102,9 +104,39 @@ def collect_histories(
         raise ValueError("noise_cycle must be 0 (off) or >= 2 episodes")
     policy = load_demonstrator(spec, expert)  # a bad --expert fails before anything is written
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    # written whole or not at all, one collect at a time (adaptkit.data.dataset_folder)
+    with collecting_into(out_dir) as tmp:
+        summaries = _collect_into(
+            tmp, spec, histories, steps_per_history, num_envs, seed, progress, policy,
+            episode_length, chunk_size, sim, task, noise_cycle,
+        )  # fmt: skip
+        meta = _task_metadata(
+            spec, histories, steps_per_history, seed, summaries, episode_length, expert, sim,
+            task, noise_cycle,
+        )  # fmt: skip
+        write_task_metadata(tmp, meta, name=out_dir.name)  # named after the final folder
+    _write_dataset_config_entry(spec, out_dir, config_path)
+    return [out_dir / _history_name(i) for i in range(histories)]
+
+
+def _collect_into(
+    out_dir: Path,
+    spec: RobotSpec,
+    histories: int,
+    steps_per_history: int,
+    num_envs: int,
+    seed: int,
+    progress: Callable[[int], None] | None,
+    policy: Policy,
+    episode_length: int,
+    chunk_size: int | None,
+    sim: Sim,
+    task: TaskVariant,
+    noise_cycle: int,
+) -> list[dict[str, Any]]:
+    """Every history into `out_dir` (the temp folder `collecting_into` swaps in); returns the
+    summaries the task JSON lists."""
     chunk = chunk_size or DEFAULT_CHUNK_SIZE
-    paths: list[Path] = []
     summaries: list[dict[str, Any]] = []
     wave_size = min(num_envs, histories)
     for first in range(0, histories, wave_size):
@@ -134,7 +166,8 @@ def collect_histories(
                 progress,
                 noise_cycle,
             )
-            paths += [w.close() for w in writers]
+            for w in writers:
+                w.close()
         except BaseException:
             for w in writers:
                 w.abort()
@@ -151,21 +184,7 @@ def collect_histories(
                     "return_last": float(np.mean(r[-k:])) if r else None,
                 }
             )
-    _write_task_files(
-        spec,
-        out_dir,
-        config_path,
-        histories,
-        steps_per_history,
-        seed,
-        summaries,
-        episode_length,
-        expert,
-        sim,
-        task,
-        noise_cycle,
-    )
-    return paths
+    return summaries
 
 
 def _run_wave(
@@ -216,10 +235,18 @@ def _run_wave(
     return returns
 
 
-def _write_task_files(
+def _write_dataset_config_entry(spec: RobotSpec, out_dir: Path, config_path: Path | None) -> None:
+    """This task's entry in the dataset config (other tasks kept; `path` relative to it)."""
+    config_path = Path(config_path) if config_path else out_dir.parent / DEFAULT_CONFIG_NAME
+    entry = spec.dataset_entry()
+    entry[spec.task]["path"] = os.path.relpath(
+        resolve_path(out_dir), resolve_path(config_path.parent)
+    )
+    write_dataset_config(config_path, entry)
+
+
+def _task_metadata(
     spec: RobotSpec,
-    out_dir: Path,
-    config_path: Path | None,
     histories: int,
     steps: int,
     seed: int,
@@ -229,38 +256,32 @@ def _write_task_files(
     sim: Sim,
     task: TaskVariant,
     noise_cycle: int = 0,
-) -> None:
-    config_path = Path(config_path) if config_path else out_dir.parent / DEFAULT_CONFIG_NAME
-    entry = spec.dataset_entry()
-    entry[spec.task]["path"] = os.path.relpath(out_dir.resolve(), config_path.parent.resolve())
-    write_dataset_config(config_path, entry)
-    write_task_metadata(
-        out_dir,
-        {
-            "task": spec.task,
-            "robot": spec.name,
-            "group": spec.group,
-            "observation_shape": {"proprio": [spec.obs_dim]},
-            "action_dim": spec.action_dim,
-            "action_type": "continuous",
-            "reward_scale": spec.reward_scale,
-            "obs_layout": spec.obs_layout or "custom",
-            "obs_names": list(spec.obs_names),
-            "collector": {
-                "method": "continuous_noise_distillation",
-                "expert": str(expert) if expert else "trot",
-                "noise_free_fraction": NOISE_FREE_FRACTION,
-                "noise_power": NOISE_POWER,
-                "noise_range": [-NOISE_RANGE, NOISE_RANGE],
-                **({"noise_cycle_episodes": noise_cycle} if noise_cycle else {}),
-                "histories": histories,
-                "steps_per_history": steps,
-                "episode_length": episode_length,
-                "seed": seed,
-                "sim": sim.value,
-                "task": task.name,
-                "task_variant": task.describe(),
-            },
-            "histories": summaries,
+) -> dict[str, Any]:
+    """The task JSON: what was collected, how, and exactly which files."""
+    return {
+        "task": spec.task,
+        "robot": spec.name,
+        "group": spec.group,
+        "observation_shape": {"proprio": [spec.obs_dim]},
+        "action_dim": spec.action_dim,
+        "action_type": "continuous",
+        "reward_scale": spec.reward_scale,
+        "obs_layout": spec.obs_layout or "custom",
+        "obs_names": list(spec.obs_names),
+        "collector": {
+            "method": "continuous_noise_distillation",
+            "expert": str(expert) if expert else "trot",
+            "noise_free_fraction": NOISE_FREE_FRACTION,
+            "noise_power": NOISE_POWER,
+            "noise_range": [-NOISE_RANGE, NOISE_RANGE],
+            **({"noise_cycle_episodes": noise_cycle} if noise_cycle else {}),
+            "histories": histories,
+            "steps_per_history": steps,
+            "episode_length": episode_length,
+            "seed": seed,
+            "sim": sim.value,
+            "task": task.name,
+            "task_variant": task.describe(),
         },
-    )
+        "histories": summaries,
+    }

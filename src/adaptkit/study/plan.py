@@ -99,6 +99,8 @@ class StudyPlan:
                 raise AdaptkitError(f"{name}: repeated values in {list(values)}")
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):
             raise AdaptkitError(f"--seeds: give distinct integers, got {list(self.seeds)}")
+        if any(not 0 <= s <= 2**32 - 1 for s in self.seeds):
+            raise AdaptkitError(f"--seeds: each must be in 0..{2**32 - 1}, got {list(self.seeds)}")
         if len(self.pool) < 2:
             raise AdaptkitError("a study needs at least two robots in its pool")
         r = self.recipe

@@ -15,8 +15,10 @@ from typing import Any
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from adaptkit.errors import AdaptkitError
 from adaptkit.evaluate.score import score_against
 from adaptkit.fileio import write_text_atomic
+from adaptkit.meta import read_json
 from adaptkit.study.plan import MODES, SIZES
 from adaptkit.tasks import DEFAULT_TASK, TASKS
 
@@ -43,8 +45,36 @@ def mean_ci(values: Sequence[float]) -> tuple[float | None, float | None]:
     return m, t * sd / math.sqrt(len(xs))
 
 
+# what the report reads of each finished cell, and the types it needs
+_CELL_KEYS = {
+    "robot": str,
+    "size": str,
+    "mode": str,
+    "seed": int,
+    "falls": int,
+    "num_episodes": int,
+    "wall_seconds": (int, float),
+    "normalised_score": (int, float, type(None)),
+}
+
+
+def read_cell(path: Path) -> dict[str, Any]:
+    """One finished cell's JSON, checked: a truncated or mistyped file is a one-line error."""
+    data = read_json(path)
+    if not isinstance(data, dict):
+        raise AdaptkitError(f"{path}: not a study cell (expected a JSON object)")
+    for key, kind in _CELL_KEYS.items():
+        value = data.get(key)
+        if key not in data or isinstance(value, bool) or not isinstance(value, kind):
+            raise AdaptkitError(
+                f"{path}: not a finished study cell ('{key}' missing or of the wrong type); "
+                "delete it and run the study again to redo that cell"
+            )
+    return data
+
+
 def load_cells(out: Path) -> list[dict[str, Any]]:
-    return [json.loads(p.read_text()) for p in sorted((out / "cells").glob("*.json"))]
+    return [read_cell(p) for p in sorted((out / "cells").glob("*.json"))]
 
 
 def aggregate(cells: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -167,7 +197,7 @@ def _fmt(mean: float | None, ci: float | None) -> str:
 def write_report(out: Path | str) -> dict[str, Any]:
     """report.md, summary.json, study.png and icl.png in `out`; returns the summary."""
     out = Path(out)
-    plan = json.loads((out / "plan.json").read_text())["plan"]
+    plan = read_json(out / "plan.json")["plan"]
     axes = [set(plan[k]) for k in ("targets", "sizes", "modes", "seeds")]
     every = load_cells(out)
     # the plan's cells only: a folder grown by runs with other axes reports what was asked

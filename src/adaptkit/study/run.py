@@ -51,7 +51,7 @@ from adaptkit.robot import RobotSpec
 from adaptkit.sim.demonstrator import load_demonstrator
 from adaptkit.sim.policy import StandPolicy
 from adaptkit.study.plan import Cell, StudyPlan
-from adaptkit.study.report import write_report
+from adaptkit.study.report import read_cell, write_report
 from adaptkit.train import FinetuneJob, TrainConfig, finetune, pretrain
 
 EPISODES_OF = {"1ep": 1, "10ep": 10}  # the other sizes: one history, all histories
@@ -339,13 +339,26 @@ class _Study:
         if not self.keep_runs:
             shutil.rmtree(result.run_dir, ignore_errors=True)
 
+    def _finished(self, cell: Cell) -> bool:
+        """The cell's JSON is there and whole; a truncated or mistyped one is run again (its
+        file is replaced atomically when the cell ends)."""
+        path = self.out / "cells" / f"{cell.id}.json"
+        if not path.is_file():
+            return False
+        try:
+            read_cell(path)
+        except AdaptkitError as exc:
+            self.reporter.note(f"study: {exc}: running that cell again")
+            return False
+        return True
+
     # -- the whole study ----------------------------------------------------------------------
     def run(self) -> None:
         p, note = self.plan, self.reporter.note
         for name in p.pool:  # every robot's histories, collected once
             ensure_robot_data(self.registry.robot(name), self.data, p.recipe, self.reporter)
         cells = p.cells()
-        done = [c for c in cells if (self.out / "cells" / f"{c.id}.json").is_file()]
+        done = [c for c in cells if self._finished(c)]
         if done:
             note(f"study: {len(done)} of {len(cells)} cells already done in {self.out}: skipped")
         spent, ran = 0.0, 0  # seconds in cells (not bases or references): the ETA's rate

@@ -13,7 +13,7 @@ from typing import Any
 
 from adaptkit import defaults
 from adaptkit.defaults import FreezeMode, SaveFormat
-from adaptkit.errors import AdaptkitError
+from adaptkit.errors import AdaptkitError, short_repr
 from adaptkit.hub import parse_hub_ref
 from adaptkit.robot import RobotSpec
 from adaptkit.train.metrics import parse_destinations
@@ -81,7 +81,8 @@ class TrainConfig:
 
         def bad(name: str, expected: str) -> AdaptkitError:
             return AdaptkitError(
-                f"training option '{name}' must be {expected}, got {getattr(self, name)!r}"
+                f"training option '{name}' must be {expected}, "
+                f"got {short_repr(getattr(self, name))}"
             )
 
         def number(v: Any) -> bool:

@@ -13,12 +13,7 @@ Owns the rules that keep runs from trampling each other's files:
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
-import socket
-import sys
-import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,6 +21,7 @@ from typing import Any
 
 from torch import nn
 
+from adaptkit import lockfile
 from adaptkit.checkpoint import (
     STATE_FILE,
     epoch_dir,
@@ -34,14 +30,9 @@ from adaptkit.checkpoint import (
     save_checkpoint,
 )
 from adaptkit.errors import AdaptkitError
-from adaptkit.fileio import make_dirs, os_errors, remove_quietly, sweep_temps
+from adaptkit.fileio import check_folder_name, make_dirs, os_errors, sweep_temps
 from adaptkit.meta import CheckpointMeta
 from adaptkit.train.metrics import METRICS_FILE
-
-try:  # POSIX; on other systems runs are not locked
-    import fcntl
-except ImportError:  # pragma: no cover
-    fcntl = None  # type: ignore[assignment]
 
 LOCK_FILE = ".lock"
 # save(model, epoch, trainer_state) -> the checkpoint dir written (rank 0 only)
@@ -56,19 +47,11 @@ def _epoch_of(path: Path | None) -> int:
     return int(path.name.split("_")[0]) if path is not None else -1
 
 
-def _holder(lock_path: Path) -> str:
-    """Who holds a run's lock, from what it wrote into the lock file."""
-    try:
-        info = json.loads(lock_path.read_text())
-        return f"pid {info['pid']} on {info['host']}, since {info['started']}: {info['command']}"
-    except (OSError, ValueError, KeyError, TypeError):
-        return "a process that is just starting"
-
-
 class RunDir:
     def __init__(self, save_dir: Path | str, name: str, keep: int | None = None) -> None:
         if keep is not None and (isinstance(keep, bool) or not isinstance(keep, int) or keep < 1):
             raise AdaptkitError(f"--keep: must be an integer >= 1, got {keep!r}")
+        check_folder_name(name, "run name")  # SAVE_DIR/NAME stays inside SAVE_DIR
         self.save_dir, self.name, self.keep = Path(save_dir), name, keep
         self.path = self.save_dir / name
 
@@ -94,7 +77,7 @@ class RunDir:
         Refused with a one-line error naming the holder when another live process holds it.
         Creating the folder is undone on the way out if the run wrote nothing into it (a
         failed pre-flight leaves no trace)."""
-        if not is_main or fcntl is None:
+        if not is_main or lockfile.fcntl is None:
             yield
             return
         created = [p for p in (self.path, *self.path.parents) if not p.exists()]
@@ -105,10 +88,7 @@ class RunDir:
             yield
         finally:
             if fd >= 0:
-                # unlink while still holding it: a process that opened the old file sees a
-                # stale inode in _acquire and retries on the new one
-                remove_quietly(self.lock_file)
-                os.close(fd)  # releases the flock
+                lockfile.release(self.lock_file, fd)
             for p in created:  # innermost first; stops at the first non-empty one
                 try:
                     p.rmdir()
@@ -116,38 +96,14 @@ class RunDir:
                     break
 
     def _acquire(self) -> int:
-        path = self.lock_file
-        while True:
-            with os_errors(path, "create the run's lock file"):
-                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                os.close(fd)
-                raise AdaptkitError(
-                    f"{self.path} is in use by another run ({_holder(path)}); wait for it to "
-                    "end, or choose another --name"
-                ) from None
-            except OSError as exc:
-                os.close(fd)
-                raise AdaptkitError(f"{path}: cannot lock the run folder ({exc})") from None
-            try:
-                same = os.fstat(fd).st_ino == os.stat(path).st_ino
-            except FileNotFoundError:
-                same = False
-            if same:
-                break
-            os.close(fd)  # the holder removed it as we opened it: lock the new file
-        info = {
-            "pid": os.getpid(),
-            "host": socket.gethostname(),
-            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
-        }
-        with os_errors(path, "write the run's lock file"):
-            os.ftruncate(fd, 0)
-            os.write(fd, (json.dumps(info) + "\n").encode())
-        return fd
+        return lockfile.acquire(
+            self.lock_file,
+            lambda who: (
+                f"{self.path} is in use by another run ({who}); wait for it to end, or "
+                "choose another --name"
+            ),
+            "run's lock file",
+        )
 
     # -- what the folder holds ---------------------------------------------------------------
     def prepare(self, resume: bool, is_main: bool) -> Path | None:
