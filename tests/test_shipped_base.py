@@ -43,7 +43,13 @@ def test_shipped_base_loads_and_matches_its_recipe():
     assert shipped_base(Recipe()) == SHIPPED_BASE
     ckpt = load_checkpoint(SHIPPED_BASE)
     recipe = Recipe()
-    assert ckpt.config == read_model_config(recipe.model)
+    assert replace(ckpt.config, extra={}) == read_model_config(recipe.model)
+    trained = ckpt.config.extra["adaptkit_train"]  # what config.json records of the training
+    assert (trained["epochs"], trained["lr"], trained["batch_size"]) == (
+        recipe.pretrain_epochs,
+        recipe.pretrain_lr,
+        recipe.batch_size,
+    )
     tasks = {t.robot for t in ckpt.meta.tasks.values()}
     assert set(recipe.base_robots) <= tasks
     assert checkpoint_fingerprint(SHIPPED_BASE) == INFO["fingerprint"]
