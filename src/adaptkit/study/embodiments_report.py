@@ -151,11 +151,11 @@ def _goals(
             per_robot[p["body"]].append(p["zero_shot"])
     robot_means = {r: sum(v) / len(v) for r, v in per_robot.items()}
     zs = sum(robot_means.values()) / len(robot_means) if robot_means else None
-    # in context, on held-out family bodies of the largest K: per body over the base seeds
+    # in context, on every held-out body (built-in or family) at the largest K, over base seeds
     icl = []
     held = defaultdict(list)
     for p in probes:
-        if not p["builtin"] and _k(p["base"]) == top and "-budget-" in p["base"]:
+        if _k(p["base"]) == top and "-budget-" in p["base"]:
             held[p["body"]].append(p)
     for body, ps in sorted(held.items()):
         gc, gcci = mean_ci([p["gain_chained"] for p in ps])
