@@ -36,3 +36,11 @@ def wait_to_be_killed(done: str, pid_file: str) -> None:
     if first:
         time.sleep(120)
     Path(done).write_text("ok\n")
+
+
+def write_ray_node(done: str, seconds: float) -> None:
+    """Write the Ray node this task ran on into `done` (after `seconds`, so tasks overlap)."""
+    import ray
+
+    time.sleep(seconds)
+    Path(done).write_text(ray.get_runtime_context().get_node_id())

@@ -412,8 +412,27 @@ def _run_ray(
         import ray
     except ImportError:
         raise AdaptkitError("the ray executor needs Ray: pip install 'adaptkit[ray]'") from None
-    if not ray.is_initialized():
-        ray.init(address=address, log_to_driver=False, configure_logging=False)
+    started = not ray.is_initialized()
+    if started:
+        try:
+            ray.init(address=address, log_to_driver=False, configure_logging=False)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise AdaptkitError(f"--ray {address}: no Ray cluster to join ({first})") from None
+    try:
+        _ray_tasks(ray, jobs, claims, lease_s, record)
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _ray_tasks(
+    ray: Any,
+    jobs: Sequence[Job],
+    claims: Path,
+    lease_s: float,
+    record: Callable[[_Outcome], None],
+) -> None:
     remote = ray.remote(max_retries=0)(run_one)
     refs = {
         remote.options(num_cpus=j.cpus, num_gpus=j.gpus).remote(j, claims, lease_s): j for j in jobs
