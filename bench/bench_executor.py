@@ -72,7 +72,8 @@ def main() -> None:
     except ImportError:
         print("ray: not installed (pip install 'adaptkit[ray]')")
         return
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)  # a one-node cluster
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a private one-node cluster: no token
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     per_job_ms("ray:auto", 4)  # warm the workers: their start-up is not per-job overhead
     print(f"empty job, ray: {per_job_ms('ray:auto', args.jobs):.1f} ms/job (2 CPUs)")
     ray.shutdown()

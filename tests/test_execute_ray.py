@@ -36,6 +36,7 @@ def _free_port() -> int:
 def _ray_start(temp: str, *args: str) -> None:
     # the workers import the tests' job functions by name: tests/ on their path
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), *sys.path])}
+    env["RAY_AUTH_MODE"] = "disabled"  # a private cluster on 127.0.0.1: no token to share
     cmd = [shutil.which("ray") or "ray", "start", "--num-cpus=1", "--disable-usage-stats",
            f"--temp-dir={temp}", "--object-store-memory=80000000", *args]  # fmt: skip
     r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
@@ -62,12 +63,18 @@ def cluster():
     temp = tempfile.mkdtemp(prefix="rayt", dir="/tmp")  # short: Ray's socket paths are limited
     port = _free_port()
     address = f"127.0.0.1:{port}"
+    saved = os.environ.get("RAY_AUTH_MODE")
+    os.environ["RAY_AUTH_MODE"] = "disabled"  # the driver (this process) joins without a token
     try:
         _ray_start(temp, "--head", "--node-ip-address=127.0.0.1", f"--port={port}",
                    "--include-dashboard=false")  # fmt: skip
         _ray_start(temp, f"--address={address}", "--node-ip-address=127.0.0.1")
         yield address
     finally:
+        if saved is None:
+            os.environ.pop("RAY_AUTH_MODE", None)
+        else:
+            os.environ["RAY_AUTH_MODE"] = saved
         _stop(temp)
         shutil.rmtree(temp, ignore_errors=True)
 
