@@ -15,6 +15,9 @@ from adaptkit.study.embodiments import EmbodimentPlan, base_name
 from adaptkit.study.embodiments_report import summarise
 
 
+INLINE = ("--executor", "inline")  # one process: worker start-up would dominate at toy size
+
+
 @pytest.fixture(autouse=True)
 def _cache_in_tmp(tmp_path, monkeypatch):
     monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
@@ -65,7 +68,7 @@ def test_bad_plans_are_refused_with_the_field(changes, field):
 def test_toy_preset_end_to_end_and_resumes(tmp_path):
     out = tmp_path / "emb"
     runner = CliRunner()
-    r = runner.invoke(app, ["study", "--preset", "embodiments-ci", "--out", str(out)])
+    r = runner.invoke(app, ["study", "--preset", "embodiments-ci", "--out", str(out), *INLINE])
     assert r.exit_code == 0, r.output
     plan = EmbodimentPlan.preset_named("embodiments-ci")
     for k, curve, seed in plan.bases():
@@ -87,7 +90,7 @@ def test_toy_preset_end_to_end_and_resumes(tmp_path):
     assert "Zero-shot goal" in (out / "report.md").read_text()
     # a rerun finds everything done: nothing is rebuilt, the files stay as they were
     before = {p: p.stat().st_mtime_ns for p in out.rglob("*.json") if "cells" in p.parts}
-    r = runner.invoke(app, ["study", "--preset", "embodiments-ci", "--out", str(out)])
+    r = runner.invoke(app, ["study", "--preset", "embodiments-ci", "--out", str(out), *INLINE])
     assert r.exit_code == 0, r.output
     assert {p: p.stat().st_mtime_ns for p in before} == before
     # another plan into the same folder is refused, naming what differs

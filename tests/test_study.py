@@ -12,7 +12,6 @@ from typer.testing import CliRunner
 from adaptkit.cli import app
 from adaptkit.data.windows import count_windows
 from adaptkit.errors import AdaptkitError
-from adaptkit.study import run as study_run
 from adaptkit.study.plan import StudyPlan, parse_list
 from adaptkit.study.report import findings, mean_ci
 from adaptkit.study.run import budget_epochs, cell_shape
@@ -88,7 +87,7 @@ def test_findings_from_rows():
     assert f["wins"][0]["below_standing"] and f["wins"][0]["zero_shot"] is None
 
 
-def test_ci_preset_end_to_end_resume_and_report(tmp_path, monkeypatch):
+def test_ci_preset_end_to_end_resume_and_report(tmp_path):
     out = tmp_path / "study"
     runner = CliRunner()
     r = runner.invoke(app, ["study", "--preset", "ci", "--out", str(out)])
@@ -106,16 +105,16 @@ def test_ci_preset_end_to_end_resume_and_report(tmp_path, monkeypatch):
         assert (out / f).stat().st_size > 1000
     assert not any((out / "runs").iterdir())  # the runs were removed once written
 
-    # a rerun skips the done cells (one removed: only that one runs again)
-    (out / "cells" / "minicheetah-1hist-warm-s0.json").unlink()
-    ran = []
-    real = study_run._Study.cell
-    monkeypatch.setattr(
-        study_run._Study, "cell", lambda self, c, *a: (ran.append(c.id), real(self, c, *a))
-    )
-    r = runner.invoke(app, ["study", "--preset", "ci", "--out", str(out)])
+    # a rerun skips the done cells (one removed: only that one runs again), here in-process
+    warm = out / "cells" / "minicheetah-1hist-warm-s0.json"
+    warm.unlink()
+    before = {p.name: p.stat().st_mtime_ns for p in (out / "cells").glob("*.json")}
+    r = runner.invoke(app, ["study", "--preset", "ci", "--out", str(out), "--executor", "inline"])
     assert r.exit_code == 0, r.output
-    assert ran == ["minicheetah-1hist-warm-s0"]
+    after = {p.name: p.stat().st_mtime_ns for p in (out / "cells").glob("*.json")}
+    assert {k: after[k] for k in before} == before and warm.name in after
+    assert "5 of 6 already done" in r.output  # 5 cells and the in-context stage
+    assert not any((out / "claims").glob("*.claim"))
     # another plan into the same folder is refused in one line
     r = runner.invoke(app, ["study", "--preset", "readme", "--out", str(out)])
     assert r.exit_code == 1 and "other settings" in r.output

@@ -23,11 +23,12 @@ from adaptkit.checkpoint import checkpoint_fingerprint, latest_checkpoint
 from adaptkit.config_file import read_model_config
 from adaptkit.data.config import write_dataset_config
 from adaptkit.data.dataset_folder import COLLECTED_NAME
-from adaptkit.data.history import list_history_files, read_task_metadata
+from adaptkit.data.history import list_history_files, read_task_metadata, task_metadata_path
 from adaptkit.errors import AdaptkitError
 from adaptkit.evaluate import EvalSettings, ModelPolicy, evaluate_policy
+from adaptkit.execute import Job
 from adaptkit.fileio import atomic_dir, write_text_atomic
-from adaptkit.plugins import Registry
+from adaptkit.plugins import Registry, worker_registry
 from adaptkit.progress import SILENT, Reporter
 from adaptkit.robot import RobotSpec
 from adaptkit.sim.collect import collect_histories
@@ -183,6 +184,34 @@ def ensure_robot_data(
         noise_cycle=recipe.noise_cycle,
     )
     return True
+
+
+def collect_robot_data(robot: str, data_dir: str, recipe: Recipe, plugin_files: list[str]) -> None:
+    """`ensure_robot_data` as a job function (adaptkit.execute): module-level, picklable."""
+    ensure_robot_data(worker_registry(plugin_files).robot(robot), data_dir, recipe)
+
+
+def collection_job(
+    spec: RobotSpec,
+    data_dir: Path | str,
+    recipe: Recipe = Recipe(),
+    plugin_files: Sequence[str] = (),
+) -> Job:
+    """The robot's collection as a job for `adaptkit.execute.run_jobs` (one per robot: the
+    simulations are independent); done when the task JSON `collect` writes last is there. The
+    worker finds the robot by name (`plugin_files`: the caller's, adaptkit.plugins.plugin_files)."""
+    folder = robot_data_folder(spec, data_dir)
+    return Job(
+        id=f"collect-{spec.name}",
+        done=task_metadata_path(folder),
+        fn=collect_robot_data,
+        kwargs={
+            "robot": spec.name,
+            "data_dir": str(data_dir),
+            "recipe": recipe,
+            "plugin_files": list(plugin_files),
+        },
+    )
 
 
 def write_base_dataset_config(

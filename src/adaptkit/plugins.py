@@ -6,6 +6,7 @@ import difflib
 import importlib.metadata
 import importlib.util
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -243,3 +244,19 @@ def get_registry() -> Registry:
 def set_registry(registry: Registry | None) -> None:
     global _current
     _current = registry
+
+
+def plugin_files(registry: Registry) -> tuple[str, ...]:
+    """The plugin files `registry` loaded (--plugin, ADAPTKIT_PLUGINS): what a worker process
+    loads again to see the same robots (entry points it finds itself)."""
+    return tuple(info.source for info in registry.plugins.values() if info.origin == "file")
+
+
+def worker_registry(files: Sequence[str | Path] = ()) -> Registry:
+    """The registry in a worker process (adaptkit.execute): the process-wide one, plus the
+    plugin files the caller had loaded that it lacks (in the caller's own process: a no-op)."""
+    registry = get_registry()
+    for path in files:
+        if Path(path).stem not in registry.plugins:
+            registry.load_file(path)
+    return registry

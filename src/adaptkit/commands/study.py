@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import dataclasses
+import enum
 from pathlib import Path
 
 import typer
 
 from adaptkit.commands.render import RichReporter, console
 from adaptkit.plugins import get_registry
+
+
+class Executor(str, enum.Enum):
+    """Where the study's jobs run (adaptkit.execute)."""
+
+    INLINE = "inline"
+    LOCAL = "local"
+    RAY = "ray"
 
 
 def register(app: typer.Typer) -> None:
@@ -84,6 +93,26 @@ def register(app: typer.Typer) -> None:
         report_only: bool = typer.Option(
             False, "--report-only", help="Only rewrite the report from the finished cells."
         ),
+        executor: Executor = typer.Option(
+            None,
+            "--executor",
+            help="Where cells run: inline (this process), local (worker processes), ray (a Ray "
+            "cluster: pip install 'adaptkit[ray]').",
+            show_default="local, or ray with --ray",
+        ),
+        workers: int = typer.Option(
+            None,
+            "--workers",
+            min=1,
+            help="Local worker processes.",
+            show_default="as many as the cores allow",
+        ),
+        ray: str = typer.Option(
+            None,
+            "--ray",
+            help="The Ray cluster: auto (the one `ray start` joined here) or its ADDRESS.",
+            show_default="auto",
+        ),
     ) -> None:
         """Leave-one-out × data size × adaptation mode × seed, against same-budget scratch, on
         the same held-out env seed; then the in-context stage and a report (report.md,
@@ -93,6 +122,10 @@ def register(app: typer.Typer) -> None:
         from adaptkit.study.run import run_study
 
         folder = out or Path("study") / preset
+        kind = executor or (Executor.RAY if ray else Executor.LOCAL)
+        if ray and kind is not Executor.RAY:
+            raise typer.BadParameter(f"--ray goes with --executor ray, not {kind.value}")
+        where = f"ray:{ray or 'auto'}" if kind is Executor.RAY else kind.value
         if preset.startswith("embodiments"):
             from adaptkit.study.embodiments import EmbodimentPlan, run_embodiments
             from adaptkit.study.embodiments_report import write_embodiment_report
@@ -111,7 +144,7 @@ def register(app: typer.Typer) -> None:
             if report_only:
                 write_embodiment_report(folder)
             else:
-                run_embodiments(eplan, folder, get_registry(), RichReporter())
+                run_embodiments(eplan, folder, get_registry(), RichReporter(), where, workers)
             console.print(f"report: {folder / 'report.md'}")
             return
         plan = StudyPlan.preset_named(preset)
@@ -130,5 +163,5 @@ def register(app: typer.Typer) -> None:
         if report_only:
             write_report(folder)
         else:
-            run_study(plan, folder, get_registry(), RichReporter())
+            run_study(plan, folder, get_registry(), RichReporter(), keep_runs, where, workers)
         console.print(f"report: {folder / 'report.md'}")

@@ -390,6 +390,12 @@ def register(app: typer.Typer) -> None:
         device: str = OPT_DEVICE,
         log: list[str] = OPT_LOG,
         as_json: bool = OPT_JSON,
+        shard_data: bool = _opt(
+            False,
+            "--shard-data",
+            help="Under torchrun: each process reads only its part of every task's histories "
+            "(docs/cluster.md).",
+        ),
     ) -> None:
         """Train a base model from scratch on every training task of the dataset configs."""
         from adaptkit.train import TrainConfig, pretrain
@@ -414,5 +420,6 @@ def register(app: typer.Typer) -> None:
             registry=get_registry(),
             keep=keep,
             log=log or None,
+            shard_data=shard_data,
         )
         _summary(result, as_json)

@@ -36,6 +36,9 @@ class DatasetEntry:
     episode_sparsity: int
     raw_path: str = ""  # `path` as written in the YAML (relative to --data_dir), for rewriting
     source: Path | None = None  # the YAML file it came from, for error messages
+    # (rank, ranks): this process reads only history files rank, rank + ranks, ... (pretraining
+    # across nodes with sharded data); (0, 1): all of them
+    shard: tuple[int, int] = (0, 1)
 
     @classmethod
     def for_robot(cls, spec: RobotSpec, data_dir: str | Path) -> DatasetEntry:
@@ -59,9 +62,20 @@ class DatasetEntry:
         if not self.path.is_dir():
             raise AdaptkitError(f"no data for task '{self.task}': {self.path} does not exist{hint}")
         try:
-            return list_history_files(self.path)
+            return self.shard_of(list_history_files(self.path))
         except AdaptkitError as exc:
             raise AdaptkitError(f"no data for task '{self.task}': {exc}{hint}") from None
+
+    def shard_of(self, files: list[Path]) -> list[Path]:
+        """This process's part of the task's history files (`shard`); every rank needs one."""
+        rank, ranks = self.shard
+        if ranks > len(files):
+            raise AdaptkitError(
+                f"task '{self.task}': {len(files)} histories in {self.path} cannot be shared "
+                f"among {ranks} processes reading only their part; give each at least one, or "
+                "train without --shard-data"
+            )
+        return files[rank::ranks]
 
     def to_yaml(self) -> dict[str, Any]:
         """The YAML mapping of this entry (without its task key)."""

@@ -21,7 +21,7 @@ from adaptkit.data.history import (
     list_history_files,
 )
 from adaptkit.data.layout import spec_for_data
-from adaptkit.data.moments import stats_from_moments
+from adaptkit.data.moments import RunningMoments, stats_from_moments
 from adaptkit.errors import AdaptkitError
 from adaptkit.meta import CheckpointMeta, Stats
 from adaptkit.plugins import Registry
@@ -53,6 +53,7 @@ class ValidationReport:
     # filled only when asked (training's pre-flight): task -> its histories / computed stats
     histories: dict[str, list[History]] = field(default_factory=dict)
     stats: dict[str, Stats] = field(default_factory=dict)
+    moments: dict[str, tuple[RunningMoments, RunningMoments]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -123,7 +124,7 @@ def validate_dataset(
         obs_dim = act_dim = None
         source = ""
         try:
-            files = list_history_files(entry.path)
+            files = entry.shard_of(list_history_files(entry.path))
         except AdaptkitError as exc:
             report.errors.append(f"task '{entry.task}': {exc}")
             continue
@@ -199,6 +200,7 @@ def validate_dataset(
             report.histories[entry.task] = histories
         if obs_m is not None and act_m is not None:
             report.stats[entry.task] = stats_from_moments(obs_m, act_m, str(files[0]))
+            report.moments[entry.task] = (obs_m, act_m)
     if raise_on_error:
         report.raise_if_errors()
     return report

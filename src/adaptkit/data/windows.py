@@ -280,6 +280,9 @@ class GroupBatchSampler(Sampler[list[int]]):
         self._groups = dataset.group_indices()
         self.epoch = 0
         self.skip_batches = 0
+        # at most this many batches per epoch: ranks that each read only their shard of the data
+        # agree on the smallest count (DDP needs lock-step)
+        self.max_batches: int | None = None
 
     def set_epoch(self, epoch: int, skip_batches: int = 0) -> None:
         self.epoch, self.skip_batches = epoch, skip_batches
@@ -312,7 +315,7 @@ class GroupBatchSampler(Sampler[list[int]]):
             else:
                 extra = W - len(batches) % W
                 batches += [batches[i % len(batches)] for i in range(extra)]
-        return batches[self.rank :: W]
+        return batches[self.rank :: W][: self.max_batches]
 
     def __iter__(self) -> Iterator[list[int]]:
         for batch in self._all_batches()[self.skip_batches :]:
@@ -327,7 +330,10 @@ class GroupBatchSampler(Sampler[list[int]]):
         W = self.world_size
         if n % W:
             n = n // W * W if self.drop_last else (n // W + 1) * W
-        return max(n // W - self.skip_batches, 0)
+        n //= W
+        if self.max_batches is not None:
+            n = min(n, self.max_batches)
+        return max(n - self.skip_batches, 0)
 
 
 class _BatchView(Dataset):

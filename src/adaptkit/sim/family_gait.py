@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from adaptkit.errors import AdaptkitError
+from adaptkit.execute import Job
 from adaptkit.family import RobotFamily, body_fingerprint, gait_file, read_gait, write_if_changed
 from adaptkit.plugins import get_registry
 from adaptkit.robot import GaitParams, RobotSpec
@@ -161,6 +162,35 @@ def cached_demonstrator(
     fresh = derive_demonstrator(spec, budget)
     write_if_changed(path, json.dumps(fresh.as_dict(), indent=1) + "\n")
     return fresh
+
+
+def derive_member(family: RobotFamily, index: int, cache: str | None, budget: SearchBudget) -> None:
+    """`cached_demonstrator` as a job function (adaptkit.execute): module-level, picklable."""
+    cached_demonstrator(family, index, Path(cache) if cache else None, budget)
+
+
+def gait_search_job(
+    family: RobotFamily,
+    index: int,
+    cache: Path | None = None,
+    budget: SearchBudget = SearchBudget(),
+) -> Job:
+    """Member `index`'s gait search as a job for `adaptkit.execute.run_jobs` (bodies are
+    independent: tune many at once, then `accepted_members` reads the cache). Done when the
+    body's gait record is in the cache (one for an older body is re-derived by
+    `accepted_members` itself, which checks the fingerprint)."""
+    name = family.member_name(index)
+    return Job(
+        id=f"gait-{name}",
+        done=gait_file(family.cache_dir(cache), name),
+        fn=derive_member,
+        kwargs={
+            "family": family,
+            "index": index,
+            "cache": str(cache) if cache else None,
+            "budget": budget,
+        },
+    )
 
 
 def accepted_members(

@@ -27,6 +27,7 @@ Every file is written atomically and skipped on a rerun, so the study resumes wh
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import time
@@ -35,13 +36,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from adaptkit.bootstrap import (
     TINY_MODEL,
     Recipe,
+    collection_job,
     data_fingerprint,
-    ensure_robot_data,
     read_provenance,
     robot_data_folder,
     write_base_dataset_config,
@@ -53,11 +52,12 @@ from adaptkit.data.windows import count_windows
 from adaptkit.errors import AdaptkitError
 from adaptkit.evaluate import EvalSettings, ModelPolicy, evaluate_policy
 from adaptkit.evaluate.score import score_against
+from adaptkit.execute import Job, run_jobs
 from adaptkit.family import RobotFamily
-from adaptkit.plugins import Registry, get_registry
+from adaptkit.plugins import Registry, get_registry, plugin_files, worker_registry
 from adaptkit.progress import SILENT, Reporter
 from adaptkit.robot import RobotSpec
-from adaptkit.sim.family_gait import SearchBudget, accepted_members
+from adaptkit.sim.family_gait import SearchBudget, accepted_members, gait_search_job
 from adaptkit.study.embodiments_report import write_embodiment_report
 from adaptkit.study.plan import MODES, ROBOTS, SIZES, StudyPlan
 from adaptkit.study.run import _Study, budget_epochs, reference_rows, write_json
@@ -292,8 +292,12 @@ def base_name(k: int, curve: str, seed: int) -> str:
     return f"k{k:03d}-{curve}-s{seed}"
 
 
+BASE_DONE = "built.json"  # in a base's folder once pretraining finished: the job's done file
+
+
 class EmbodimentStudy:
-    """Runs an EmbodimentPlan into a results folder, stage by stage (each resumable)."""
+    """Runs an EmbodimentPlan into a results folder in waves of independent jobs
+    (adaptkit.execute): gait searches, collections, bases, probes, then each base's cells."""
 
     def __init__(
         self,
@@ -301,32 +305,56 @@ class EmbodimentStudy:
         out: Path,
         registry: Registry,
         reporter: Reporter = SILENT,
-        cache: Path | None = None,
+        executor: str = "local",
+        workers: int | None = None,
     ) -> None:
         self.plan, self.out, self.registry = plan, out, registry
-        self.reporter, self.cache = reporter, cache
+        self.reporter, self.executor, self.workers = reporter, executor, workers
         if plan.family not in registry.families:
             raise AdaptkitError(
                 f"--family: {plan.family!r} is not registered; families: "
                 f"{', '.join(registry.families) or 'none'}"
             )
         self.family: RobotFamily = registry.families[plan.family]
-        self.costs: dict[str, float] = {}
+        self.files = plugin_files(registry)
+        self.failed: dict[str, str] = {}
+
+    # -- paths --------------------------------------------------------------------------------
+    def data_folder(self, histories: int) -> Path:
+        return self.out / "data" / f"h{histories}"
+
+    @property
+    def robot_data(self) -> Path:
+        return self.out / "data" / "robots"
+
+    def base_path(self, k: int, curve: str, seed: int) -> Path:
+        return self.out / "bases" / base_name(k, curve, seed)
+
+    def probe_path(self, base: str, body: str) -> Path:
+        return self.out / "probes" / base / f"{body}.json"
 
     # -- stages -------------------------------------------------------------------------------
+    def wave(self, name: str, jobs: Sequence[Job]) -> bool:
+        if jobs:
+            self.reporter.note(f"embodiments: {name}, {len(jobs)} job(s) on {self.executor}")
+        s = run_jobs(jobs, self.out / "claims", self.executor, self.workers, self.reporter)
+        self.failed.update(s.failed)
+        self.failed.update({i: "claimed by another runner still running it" for i in s.busy})
+        return s.ok and not s.busy
+
     def bodies(self) -> tuple[list[RobotSpec], list[RobotSpec]]:
         """The first max(K) accepted members (the bases' bodies, in order) and the held-out
-        ones after them; their demonstrators searched or read from the cache."""
+        ones after them; their demonstrator searches run as jobs first (cached)."""
         p = self.plan
         need = max(p.ks) + p.held_out_bodies
-        t0 = time.perf_counter()
-        specs, records = accepted_members(
-            self.family, need, self.cache, GAIT_SEARCHES[p.gait_search]
-        )
+        budget = GAIT_SEARCHES[p.gait_search]
+        guess = min(self.family.size, math.ceil(need / 0.8))  # ≈ 85 % are accepted
+        self.wave("gait searches", [gait_search_job(self.family, i, None, budget)
+                                    for i in range(guess)])  # fmt: skip
+        specs, records = accepted_members(self.family, need, None, budget)  # any more: here
         path = self.out / "bodies.json"
         if not path.is_file():
             accepted = [r for r in records if r.accepted]
-            ratio = [r.tune_score for r in accepted]
             write_json(
                 path,
                 {
@@ -334,56 +362,62 @@ class EmbodimentStudy:
                     "looked_at": len(records),
                     "accepted": len(accepted),
                     "rejected": {r.robot: r.reason for r in records if not r.accepted},
-                    "demonstrator_score": _spread(ratio),
+                    "demonstrator_score": _spread([r.tune_score for r in accepted]),
                     "demonstrator_speed": _spread([r.speed for r in accepted]),
                     "search_seconds": _spread([r.seconds for r in records]),
                     "train_bodies": [s.name for s in specs[: max(p.ks)]],
                     "held_out_bodies": [s.name for s in specs[max(p.ks) :]],
                 },
             )
-        self.costs["bodies"] = time.perf_counter() - t0
         return specs[: max(p.ks)], specs[max(p.ks) :]
 
-    def data_folder(self, histories: int) -> Path:
-        return self.out / "data" / f"h{histories}"
+    def collections(self, bodies: Sequence[RobotSpec]) -> list[Job]:
+        """Every history folder the bases and cells read: one job per (body, history count)
+        and per built-in robot."""
+        p = self.plan
+        jobs = [collection_job(self.registry.robot(r), self.robot_data, p.robot_recipe(),
+                               self.files) for r in p.robots]  # fmt: skip
+        levels: dict[int, int] = {}  # histories per body → how many bodies need them
+        for k, curve, _ in p.bases():
+            n = p.histories_for(k, curve)
+            levels[n] = max(levels.get(n, 0), k)
+        for n, count in sorted(levels.items()):
+            for spec in bodies[:count]:
+                job = collection_job(spec, self.data_folder(n), p.family_recipe(n), self.files)
+                jobs.append(dataclasses.replace(job, id=f"{job.id}-h{n}"))
+        return jobs
 
-    def base(self, k: int, curve: str, seed: int, bodies: Sequence[RobotSpec]) -> Path:
-        """Base (K, curve, seed): collect its bodies' histories, pretrain for its step budget."""
+    def base(self, k: int, curve: str, seed: int) -> Path:
+        """Base (K, curve, seed) from its bodies' collected histories, for its step budget;
+        provenance.json records what it was built from, built.json that it is finished."""
         p, note = self.plan, self.reporter.note
-        path = self.out / "bases" / base_name(k, curve, seed)
-        marker = read_provenance(path)
-        if marker and marker.get("complete") and latest_checkpoint(path) is not None:
+        path = self.base_path(k, curve, seed)
+        if (path / BASE_DONE).is_file():
             return path
         n = p.histories_for(k, curve)
         data = self.data_folder(n)
-        specs = list(bodies[:k])
-        t0 = time.perf_counter()
-        for spec in specs:
-            ensure_robot_data(spec, data, p.family_recipe(n), self.reporter)
-        t1 = time.perf_counter()
+        names = json.loads((self.out / "bodies.json").read_text())["train_bodies"][:k]
+        specs = [self.registry.robot(name) for name in names]
         config = write_base_dataset_config(specs, data, f"k{k:03d}.yaml")
         ctx = p.context_len()
         stride = max(1, ctx // 4)
         windows = count_windows([p.history_steps] * (n * k), ctx, stride)
-        steps = p.pretrain_steps_for(k, curve)
-        epochs, per_epoch = budget_epochs(windows, p.pretrain_batch, steps)
+        epochs, per_epoch = budget_epochs(windows, p.pretrain_batch, p.pretrain_steps_for(k, curve))
+        marker = read_provenance(path)
         info = {
             "complete": False,
             "k": k,
             "curve": curve,
             "seed": seed,
-            "bodies": [s.name for s in specs],
+            "bodies": names,
             "histories_per_body": n,
             "data_steps": n * k * p.history_steps,
             "optimiser_steps": epochs * per_epoch,
             "plan": p.as_dict(),
             "data_sha256": data_fingerprint([robot_data_folder(s, data) for s in specs]),
-            "collect_seconds": round(t1 - t0, 2),
         }
-        note(
-            f"embodiments: base {path.name}: {k} bodies × {n} histories, "
-            f"{epochs} × {per_epoch} optimiser steps"
-        )
+        note(f"embodiments: base {path.name}: {k} bodies × {n} histories, "
+             f"{epochs} × {per_epoch} optimiser steps")  # fmt: skip
         write_provenance(path, {**(marker or {}), **info})
         result = pretrain(
             [config],
@@ -399,42 +433,38 @@ class EmbodimentStudy:
                 precision=p.precision,
                 seed=seed,
                 save_initial=False,
-                save_every=epochs,
+                save_every=max(1, epochs // 4),  # a killed build resumes from its last quarter
                 trajectory_sparsity=stride,
             ),
-            resume=marker is not None and latest_checkpoint(path) is not None,
+            resume=latest_checkpoint(path) is not None,
             registry=self.registry,
             keep=1,
         )
-        write_provenance(
-            path,
-            {
-                **info,
-                "complete": True,
-                "final_loss": result.final_loss,
-                "seconds": round(result.seconds, 2),
-            },
-        )
+        done = {**info, "complete": True, "final_loss": result.final_loss,
+                "seconds": round(result.seconds, 2)}  # fmt: skip
+        write_provenance(path, done)
+        write_json(path / BASE_DONE, {"seconds": done["seconds"]})
         return path
 
     def refs(self, spec: RobotSpec) -> dict[str, Any]:
+        """Demonstrator and standing still under the probe's settings (cached in OUT/refs)."""
         path = self.out / "refs" / f"{spec.name}.json"
-        if path.is_file():
+        try:
             return json.loads(path.read_text())
-        rows = reference_rows(spec, self.plan.probe_settings(self.out / "data" / "robots"))
+        except (OSError, ValueError):
+            pass
+        rows = reference_rows(spec, self.plan.probe_settings(self.robot_data))
         write_json(path, rows)
         return rows
 
     def probe(self, base: Path, spec: RobotSpec) -> dict[str, Any]:
         """Zero-shot through the base's group, the context chained across episodes and reset."""
-        path = self.out / "probes" / base.name / f"{spec.name}.json"
-        if path.is_file():
-            return json.loads(path.read_text())
+        path = self.probe_path(base.name, spec.name)
         refs = self.refs(spec)
         t0 = time.perf_counter()
         curves: dict[str, Any] = {}
         for label, reset in (("chained", False), ("reset", True)):
-            settings = self.plan.probe_settings(self.out / "data" / "robots", reset)
+            settings = self.plan.probe_settings(self.robot_data, reset)
             policy = ModelPolicy.from_checkpoint(base, spec, settings, name=label)
             try:
                 s = evaluate_policy(policy, policy.robot or spec, settings, label=label).summary
@@ -463,59 +493,66 @@ class EmbodimentStudy:
         return row
 
     def adapt(self, base: Path, k: int | None) -> None:
-        """The leave-one-out study's cells for the built-in robots on `base` (k None: scratch)."""
+        """The leave-one-out study's cells for the built-in robots on `base` (k None: scratch),
+        run as that study's waves of jobs."""
         p = self.plan
         modes = [m for m in p.modes if (m == "scratch") == (k is None)]
         if not modes:
             return
         folder = self.out / "adapt" / ("scratch" if k is None else f"k{k:03d}")
-        study = _OnBase(p.cell_plan(modes), folder, self.registry, self.reporter, base,
-                        self.out / "data" / "robots")  # fmt: skip
-        study.run()
+        study = _Study(p.cell_plan(modes), folder, self.registry, self.reporter, False,
+                       given_base=base, data=self.robot_data)  # fmt: skip
+        self.failed.update(study.run(self.executor, self.workers))
 
-    def run(self) -> None:
-        p, note = self.plan, self.reporter.note
+    def run(self) -> dict[str, str]:
+        """Every wave; returns {job id: error} of the jobs that failed."""
+        p = self.plan
         _check_plan(p, self.out)
-        t0 = time.perf_counter()
         train_bodies, held_out = self.bodies()
-        note(f"embodiments: {len(train_bodies)} bodies + {len(held_out)} held out ready")
-        for name in p.robots:  # the built-in robots' histories (the adaptation data)
-            ensure_robot_data(self.registry.robot(name), self.out / "data" / "robots",
-                              p.robot_recipe(), self.reporter)  # fmt: skip
-        probes = [self.registry.robot(r) for r in p.robots] + list(held_out)
-        bases = p.bases()
-        for i, (k, curve, seed) in enumerate(bases, 1):
-            note(f"embodiments: base {i}/{len(bases)} {base_name(k, curve, seed)}")
-            base = self.base(k, curve, seed, train_bodies)
-            for spec in probes:
-                self.probe(base, spec)
-        self.costs["bases_and_probes"] = time.perf_counter() - t0
-        t1 = time.perf_counter()
+        if not self.wave("collection", self.collections(train_bodies)):
+            return self.failed
+        common = {"out": str(self.out), "plan": p, "plugin_files": list(self.files)}
+        job = functools.partial(Job, threads=p.threads)
+        self.wave("pretraining", [
+            job(f"base-{base_name(*b)}", self.base_path(*b) / BASE_DONE, build_base,
+                {**common, "k": b[0], "curve": b[1], "seed": b[2]})
+            for b in p.bases()
+        ])  # fmt: skip
+        built = [
+            self.base_path(*b) for b in p.bases() if (self.base_path(*b) / BASE_DONE).is_file()
+        ]
+        bodies = list(p.robots) + [s.name for s in held_out]
+        self.wave("probes", [
+            job(f"probe-{b.name}-{body}", self.probe_path(b.name, body), run_probe,
+                {**common, "base": str(b), "body": body})
+            for b in built for body in bodies
+        ])  # fmt: skip
         for k in sorted(p.ks):
-            if "budget" in p.curves:
-                self.adapt(self.out / "bases" / base_name(k, "budget", p.base_seeds[0]), k)
-        first = self.out / "bases" / base_name(*p.bases()[0])
-        self.adapt(first, None)  # scratch: the base is not used, only its folder layout
-        self.costs["cells"] = time.perf_counter() - t1
+            first = self.base_path(k, "budget", p.base_seeds[0])
+            if "budget" in p.curves and first in built:
+                self.adapt(first, k)
+        if built:
+            self.adapt(built[0], None)  # scratch: the base is not used, only its folder layout
+        return self.failed
 
 
-class _OnBase(_Study):
-    """The leave-one-out study's cells on a given base, reading a given data folder."""
+def _worker_study(out: str, plan: EmbodimentPlan, plugin_files: Sequence[str]) -> EmbodimentStudy:
+    return EmbodimentStudy(plan, Path(out), worker_registry(plugin_files), executor="inline")
 
-    def __init__(
-        self,
-        plan: StudyPlan,
-        out: Path,
-        registry: Registry,
-        reporter: Reporter,
-        base: Path,
-        data: Path,
-    ) -> None:
-        super().__init__(plan, out, registry, reporter, keep_runs=False)
-        self.data, self._base = data, base
 
-    def base(self, target: str, context: int | None = None) -> Path:
-        return self._base
+def build_base(
+    out: str, plan: EmbodimentPlan, k: int, curve: str, seed: int, plugin_files: Sequence[str]
+) -> None:
+    """One base (a job of the pretraining wave)."""
+    _worker_study(out, plan, plugin_files).base(k, curve, seed)
+
+
+def run_probe(
+    out: str, plan: EmbodimentPlan, base: str, body: str, plugin_files: Sequence[str]
+) -> None:
+    """One base on one held-out body (a job of the probes wave)."""
+    study = _worker_study(out, plan, plugin_files)
+    study.probe(Path(base), study.registry.robot(body))
 
 
 def _gain(per_episode: Sequence[float | None]) -> float | None:
@@ -555,16 +592,20 @@ def run_embodiments(
     out: Path | str,
     registry: Registry | None = None,
     reporter: Reporter = SILENT,
-    cache: Path | None = None,
+    executor: str = "local",
+    workers: int | None = None,
 ) -> Path:
-    """Run every stage of `plan` not yet in `out`, then write the report. Returns `out`."""
+    """Run every stage of `plan` not yet in `out` on `executor` (adaptkit.execute), then write
+    the report. Returns `out`; if a job failed, the report of what finished is still written,
+    then an AdaptkitError names the failed jobs (a rerun runs only what is missing)."""
     out = Path(out)
     registry = registry if registry is not None else get_registry()
-    saved = torch.get_num_threads()
-    torch.set_num_threads(plan.threads)
-    try:
-        EmbodimentStudy(plan, out, registry, reporter, cache).run()
-    finally:
-        torch.set_num_threads(saved)
+    failed = EmbodimentStudy(plan, out, registry, reporter, executor, workers).run()
     write_embodiment_report(out)
+    if failed:
+        first = next(iter(failed.items()))
+        raise AdaptkitError(
+            f"embodiments: {len(failed)} job(s) failed ({', '.join(failed)}); the others are in "
+            f"{out} and a rerun runs only what is missing. {first[0]}: {first[1]}"
+        )
     return out

@@ -6,15 +6,23 @@
     OUT/refs/<robot>.json   demonstrator, standing still and the base zero-shot, held-out seed
     OUT/cells/<id>.json     one finished cell each, written atomically; a rerun skips them
     OUT/icl.json            the in-context stage
+    OUT/claims/             which runner is running which job now (adaptkit.execute)
     OUT/report.md, summary.json, study.png, icl.png   (adaptkit.study.report)
 
 Training runs go to OUT/runs/<id>/ and are removed once their cell is written (a cell cut short
 is started again from nothing: its run folder is the study's own scratch space).
+
+Everything runs as jobs of `adaptkit.execute` (in this process, local workers or Ray tasks), in
+three waves, each a set of independent jobs whose results the next reads from OUT: every pool
+robot's collection; per target its base, data subsets and references (`prepare_target`); then
+the cells and the in-context stage. Each job function is module-level and rebuilds what it needs
+from OUT, so any worker on any node sharing OUT can run it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import shutil
@@ -24,11 +32,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from adaptkit.bootstrap import (
+    collection_job,
     ensure_base_model,
-    ensure_robot_data,
     read_provenance,
     robot_data_folder,
 )
@@ -44,8 +51,9 @@ from adaptkit.defaults import FreezeMode, SaveFormat
 from adaptkit.errors import AdaptkitError
 from adaptkit.evaluate import EvalSettings, ModelPolicy, evaluate_policy
 from adaptkit.evaluate.score import score_against
+from adaptkit.execute import Job, RunSummary, run_jobs
 from adaptkit.fileio import write_text_atomic
-from adaptkit.plugins import Registry, get_registry
+from adaptkit.plugins import Registry, get_registry, plugin_files, worker_registry
 from adaptkit.progress import SILENT, Reporter
 from adaptkit.robot import RobotSpec
 from adaptkit.sim.demonstrator import load_demonstrator
@@ -63,20 +71,25 @@ def run_study(
     registry: Registry | None = None,
     reporter: Reporter = SILENT,
     keep_runs: bool = False,
+    executor: str = "local",
+    workers: int | None = None,
 ) -> Path:
-    """Run every cell of `plan` not yet in `out`, the in-context stage, and write the report.
-    Returns `out`."""
+    """Run every cell of `plan` not yet in `out`, the in-context stage, and write the report,
+    on `executor` (adaptkit.execute: "inline", "local", "ray:auto", "ray:ADDRESS"; `workers`
+    for local: default as many as the cores allow). Returns `out`; if a job failed, the report
+    of the finished cells is still written, then an AdaptkitError names the failed jobs."""
     registry = registry if registry is not None else get_registry()
     out = Path(out)
     _check_plan(plan, out)
-    saved_threads = torch.get_num_threads()
-    torch.set_num_threads(plan.threads)
-    try:
-        study = _Study(plan, out, registry, reporter, keep_runs)
-        study.run()
-    finally:
-        torch.set_num_threads(saved_threads)
+    study = _Study(plan, out, registry, reporter, keep_runs)
+    failed = study.run(executor, workers)
     write_report(out)
+    if failed:
+        first = next(iter(failed.items()))
+        raise AdaptkitError(
+            f"study: {len(failed)} job(s) failed ({', '.join(failed)}); the others are in {out} "
+            f"and a rerun runs only what is missing. {first[0]}: {first[1]}"
+        )
     return out
 
 
@@ -148,16 +161,29 @@ def budget_epochs(n_windows: int, batch: int, budget: int) -> tuple[int, int]:
 
 
 class _Study:
+    """`given_base`: one base for every target instead of leave-one-out bases built here, and
+    `data`: the robots' histories elsewhere than OUT/data (the embodiment study's cells)."""
+
     def __init__(
-        self, plan: StudyPlan, out: Path, registry: Registry, reporter: Reporter, keep_runs: bool
+        self,
+        plan: StudyPlan,
+        out: Path,
+        registry: Registry,
+        reporter: Reporter,
+        keep_runs: bool,
+        given_base: Path | None = None,
+        data: Path | None = None,
     ) -> None:
         self.plan, self.out, self.registry = plan, out, registry
         self.reporter, self.keep_runs = reporter, keep_runs
-        self.data = out / "data"
+        self.given_base = given_base
+        self.data = data if data is not None else out / "data"
         self.data.mkdir(parents=True, exist_ok=True)
 
     # -- building blocks ----------------------------------------------------------------------
     def base(self, target: str, context: int | None = None) -> Path:
+        if self.given_base is not None and context is None:
+            return self.given_base
         robots = "+".join(sorted(self.plan.base_robots(target)))
         name = robots if context is None else f"{robots}-ctx{context}"
         path = self.out / "bases" / name
@@ -205,7 +231,7 @@ class _Study:
 
     def refs(self, spec: RobotSpec, base: Path) -> dict[str, Any]:
         """Demonstrator, standing still and the base zero-shot on the held-out seed (cached)."""
-        path = self.out / "refs" / f"{spec.name}.json"
+        path = self.refs_path(spec.name)
         if path.is_file():
             return json.loads(path.read_text())
         settings = self.eval_settings()
@@ -310,7 +336,7 @@ class _Study:
             policy.close()
 
     def cell(self, cell: Cell, spec: RobotSpec, base: Path, refs: dict[str, Any]) -> None:
-        path = self.out / "cells" / f"{cell.id}.json"
+        path = self.cell_path(cell)
         t0 = time.perf_counter()
         cfg, lengths = self.subset(spec, cell.size)
         result, facts = self.train(cell, spec, base, cfg, lengths)
@@ -349,40 +375,76 @@ class _Study:
             read_cell(path)
         except AdaptkitError as exc:
             self.reporter.note(f"study: {exc}: running that cell again")
+            path.unlink(missing_ok=True)  # else the executor would take it for done
             return False
         return True
 
     # -- the whole study ----------------------------------------------------------------------
-    def run(self) -> None:
-        p, note = self.plan, self.reporter.note
-        for name in p.pool:  # every robot's histories, collected once
-            ensure_robot_data(self.registry.robot(name), self.data, p.recipe, self.reporter)
-        cells = p.cells()
-        done = [c for c in cells if self._finished(c)]
-        if done:
-            note(f"study: {len(done)} of {len(cells)} cells already done in {self.out}: skipped")
-        spent, ran = 0.0, 0  # seconds in cells (not bases or references): the ETA's rate
-        for target in p.targets:
-            todo = [c for c in cells if c.robot == target and c not in done]
-            need_icl = p.icl and target == p.icl_target and not (self.out / "icl.json").is_file()
-            if not todo and not need_icl:
-                continue
-            base = self.base(target)
-            spec = self.target_spec(target, base)
-            refs = self.refs(self.registry.robot(target), base)
-            for c in todo:
-                i = len(done) + ran + 1
-                note(f"study: cell {i}/{len(cells)} {c.id}")
-                t0 = time.perf_counter()
-                self.cell(c, spec, base, refs)
-                spent += time.perf_counter() - t0
-                ran += 1
-                rate = spent / ran
-                left = len(cells) - len(done) - ran
-                if left:
-                    note(f"study: ≈ {rate * left / 60:.0f} min of cells left ({rate:.0f} s/cell)")
-            if need_icl:
-                self.icl(target, spec, refs)
+    def run(self, executor: str, workers: int | None) -> dict[str, str]:
+        """The three waves (module docstring); returns {job id: error} of the jobs that failed
+        (a target whose preparation failed gets no cells)."""
+        p, out = self.plan, self.out
+        files = plugin_files(self.registry)
+        failed: dict[str, str] = {}
+
+        def wave(name: str, jobs: list[Job]) -> RunSummary:
+            if jobs:
+                self.reporter.note(f"study: {name}, {len(jobs)} job(s) on {executor}")
+            s = run_jobs(jobs, out / "claims", executor, workers, self.reporter)
+            failed.update(s.failed)
+            failed.update({i: "claimed by another runner still running it" for i in s.busy})
+            return s
+
+        collect = [
+            collection_job(self.registry.robot(r), self.data, p.recipe, files) for r in p.pool
+        ]
+        if not wave("collection", collect).ok:
+            return failed
+        cells = [c for c in p.cells() if not self._finished(c)]
+        need_icl = p.icl and not (out / "icl.json").is_file()
+        targets = [t for t in p.targets if any(c.robot == t for c in cells)]
+        if need_icl and p.icl_target not in targets:
+            targets.append(p.icl_target)
+        common = {"out": str(out), "plan": p, "plugin_files": files, "where": self.where()}
+        keep = {**common, "keep_runs": self.keep_runs}
+        job = functools.partial(Job, threads=p.threads)
+        prepare = [
+            job(f"prepare-{t}", self.refs_path(t), prepare_target, {**common, "target": t})
+            for t in targets
+        ]
+        wave("bases and references", prepare)
+        ready = {t for t in p.targets if self.refs_path(t).is_file()}
+        jobs = [
+            job(c.id, self.cell_path(c), run_cell, {**keep, "cell": c})
+            for c in p.cells()
+            if c.robot in ready
+        ]
+        if p.icl and p.icl_target in ready:
+            jobs.append(job("icl", out / "icl.json", run_icl, keep))
+        wave("cells" + (" and the in-context stage" if p.icl else ""), jobs)
+        return failed
+
+    def where(self) -> dict[str, str | None]:
+        """What a worker needs besides OUT and the plan to rebuild this study."""
+        return {
+            "given_base": str(self.given_base) if self.given_base is not None else None,
+            "data": str(self.data),
+        }
+
+    def cell_path(self, cell: Cell) -> Path:
+        return self.out / "cells" / f"{cell.id}.json"
+
+    def refs_path(self, robot: str) -> Path:
+        return self.out / "refs" / f"{robot}.json"
+
+    def prepare(self, target: str) -> tuple[Path, RobotSpec, dict[str, Any]]:
+        """The target's base, its spec as a new group of it, its data subsets, and the
+        references (written last: the preparation's done file)."""
+        base = self.base(target)
+        spec = self.target_spec(target, base)
+        for size in {*self.plan.sizes, self.plan.icl_size}:
+            self.subset(spec, size)
+        return base, spec, self.refs(self.registry.robot(target), base)
 
     def icl(self, target: str, spec: RobotSpec, refs: dict[str, Any]) -> None:
         """A base whose context spans ≥ 3 episodes, its frozen-trunk adaptation on one history,
@@ -448,6 +510,64 @@ class _Study:
 
     def base_path(self, target: str) -> Path:
         return self.out / "bases" / "+".join(sorted(self.plan.base_robots(target)))
+
+
+# -- job functions (adaptkit.execute): module-level, each rebuilding its study from OUT --------
+def _study(
+    out: str,
+    plan: StudyPlan,
+    plugin_files: Sequence[str],
+    keep_runs: bool,
+    where: dict[str, str | None],
+) -> _Study:
+    base, data = where.get("given_base"), where.get("data")
+    return _Study(
+        plan,
+        Path(out),
+        worker_registry(plugin_files),
+        SILENT,
+        keep_runs,
+        Path(base) if base else None,
+        Path(data) if data else None,
+    )
+
+
+def prepare_target(
+    out: str,
+    plan: StudyPlan,
+    target: str,
+    plugin_files: Sequence[str],
+    where: dict[str, str | None],
+) -> None:
+    """A target's base, subsets and references (OUT/refs/<target>.json, written last)."""
+    _study(out, plan, plugin_files, False, where).prepare(target)
+
+
+def run_cell(
+    out: str,
+    plan: StudyPlan,
+    cell: Cell,
+    plugin_files: Sequence[str],
+    keep_runs: bool,
+    where: dict[str, str | None],
+) -> None:
+    """One cell into OUT/cells/<id>.json, from its prepared base, subset and references."""
+    study = _study(out, plan, plugin_files, keep_runs, where)
+    base, spec, refs = study.prepare(cell.robot)  # all there already: read, not built
+    study.cell(cell, spec, base, refs)
+
+
+def run_icl(
+    out: str,
+    plan: StudyPlan,
+    plugin_files: Sequence[str],
+    keep_runs: bool,
+    where: dict[str, str | None],
+) -> None:
+    """The in-context stage into OUT/icl.json."""
+    study = _study(out, plan, plugin_files, keep_runs, where)
+    _, spec, refs = study.prepare(plan.icl_target)
+    study.icl(plan.icl_target, spec, refs)
 
 
 def _has_group(base: Path, group: str) -> bool:

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 import torch.distributed as dist
 from torch import nn
 
+from adaptkit.data.moments import RunningMoments
 from adaptkit.devices import check_device
 
 
@@ -120,3 +122,32 @@ def mean_over_ranks(values: Sequence[float], info: DistInfo) -> list[float]:
     t = torch.tensor(list(values), dtype=torch.float64, device=info.device)
     dist.all_reduce(t)
     return (t / info.world_size).tolist()
+
+
+def min_over_ranks(value: int, info: DistInfo) -> int:
+    """The smallest of one integer over all processes."""
+    if not info.enabled:
+        return value
+    t = torch.tensor([value], dtype=torch.int64, device=info.device)
+    dist.all_reduce(t, op=dist.ReduceOp.MIN)
+    return int(t.item())
+
+
+def merge_moments_over_ranks(
+    moments: Mapping[str, tuple[RunningMoments, RunningMoments]], info: DistInfo
+) -> dict[str, tuple[RunningMoments, RunningMoments]]:
+    """Each task's (obs, action) moments merged over every process's shard of the data, in
+    rank order: the stats of all the data, although each process read only its part."""
+    if not info.enabled:
+        return dict(moments)
+    gathered: list[Any] = [None] * info.world_size
+    dist.all_gather_object(gathered, dict(moments))
+    merged: dict[str, tuple[RunningMoments, RunningMoments]] = {}
+    for part in gathered:
+        for task, (obs, act) in part.items():
+            if task in merged:
+                merged[task][0].merge(obs)
+                merged[task][1].merge(act)
+            else:
+                merged[task] = (obs, act)
+    return merged

@@ -107,7 +107,10 @@ def window_loader(
 ) -> tuple[WindowDataset, DataLoader]:
     """Training windows of the entries and this rank's loader of single-group batches.
 
-    `histories`: the pre-flight's arrays per task (else every file is read and checked here)."""
+    `histories`: the pre-flight's arrays per task (else every file is read and checked here).
+    Entries sharded across ranks (`DatasetEntry.shard`): each rank's windows are its own part
+    of the data, so it batches all of them and the ranks agree on the smallest batch count."""
+    sharded = any(e.shard[1] > 1 for e in entries)
     dataset = WindowDataset(
         list(entries), stats, context_len, cfg.stride(context_len), histories=histories
     )
@@ -119,10 +122,12 @@ def window_loader(
         shuffle=cfg.shuffle,
         seed=cfg.seed,
         drop_last=True,
-        rank=info.rank,
-        world_size=info.world_size,
+        rank=0 if sharded else info.rank,
+        world_size=1 if sharded else info.world_size,
         num_workers=cfg.num_workers,
     )
+    if sharded:
+        loader.sampler.max_batches = dd.min_over_ranks(len(loader.sampler), info)
     return dataset, loader
 
 

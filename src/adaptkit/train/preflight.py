@@ -10,10 +10,11 @@ have none, so the check costs almost nothing on top of reading the data once.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from adaptkit.data.config import DatasetEntry
 from adaptkit.data.history import History
+from adaptkit.data.moments import RunningMoments
 from adaptkit.data.validate import validate_dataset
 from adaptkit.errors import AdaptkitError
 from adaptkit.meta import CheckpointMeta, Stats
@@ -32,6 +33,8 @@ class CheckedData:
     stats: dict[str, Stats]
     sources: dict[str, str]
     dims: dict[str, GroupDims]
+    # the computed stats' moments, mergeable with other processes' (sharded data)
+    moments: dict[str, tuple[RunningMoments, RunningMoments]] = field(default_factory=dict)
 
     @property
     def computed(self) -> list[str]:
@@ -74,4 +77,5 @@ def check_training_data(
                 f"{found.obs_dim}/{found.act_dim} but its histories have "
                 f"{summary.obs_dim}/{summary.act_dim}"
             )
-    return CheckedData(report.histories, chosen, sources, dims)
+    moments = {t: report.moments[t] for t in need if t in report.moments}
+    return CheckedData(report.histories, chosen, sources, dims, moments)

@@ -5,6 +5,7 @@ Like `finetune`: the run folder is locked for the run, and the pre-flight checks
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -16,6 +17,7 @@ from adaptkit.config_file import read_model_config
 from adaptkit.data.config import load_dataset_configs, train_entries
 from adaptkit.data.history import extra_observation_rows, read_task_metadata
 from adaptkit.data.layout import spec_for_data
+from adaptkit.data.moments import stats_from_moments
 from adaptkit.data.stats_file import choose_stats
 from adaptkit.errors import AdaptkitError
 from adaptkit.loader import load_checkpoint
@@ -46,12 +48,15 @@ def pretrain(
     registry: Registry | None = None,
     keep: int | None = None,
     log: str | Sequence[str] | None = None,
+    shard_data: bool = False,
 ) -> RunResult:
     """Train a Vintix model from scratch on all training tasks of the dataset configs.
 
     `registry` (optional) names the robot of each task in the metadata and adds its plugin's
     stats file to the stats sources. `keep`: only the newest N epochs stay on disk. `log`:
-    metrics destinations (jsonl, tensorboard, wandb; default jsonl).
+    metrics destinations (jsonl, tensorboard, wandb; default jsonl). `shard_data`: under
+    torchrun each process reads only its part of every task's history files (rank r: files r,
+    r + W, ...) instead of all of them; stats are merged over the parts (docs/cluster.md).
     """
     metrics = MetricsLogger(log)  # a bad destination fails before anything starts
     info = dd.setup(device)
@@ -70,6 +75,7 @@ def pretrain(
                 NoteCollector(reporter if info.is_main else SILENT),
                 registry,
                 metrics,
+                shard_data,
             )
     finally:
         metrics.close()
@@ -88,12 +94,15 @@ def _locked(
     reporter: NoteCollector,
     registry: Registry | None,
     metrics: MetricsLogger,
+    shard_data: bool = False,
 ) -> RunResult:
     t0 = time.perf_counter()
     check_installed(metrics.destinations)
     # -- pre-flight: nothing is written until all of it passes ---------------------------------
     resume_from = run.prepare(resume, info.is_main)
     entries = train_entries(load_dataset_configs(config_paths, data_dir))
+    if shard_data and info.enabled:
+        entries = [dataclasses.replace(e, shard=(info.rank, info.world_size)) for e in entries]
     if not entries:
         raise AdaptkitError(
             f"dataset config(s) {', '.join(map(str, config_paths))} have no 'default' entries"
@@ -154,6 +163,10 @@ def _locked(
     # one pass that also reads them for training and computes missing stats
     data = check_training_data(entries, robots.values(), meta, given, reporter)
     stats = data.stats
+    if shard_data and info.enabled:  # every rank: the stats of all the data, not of its part
+        merged = dd.merge_moments_over_ranks(data.moments, info)
+        for task, (obs_m, act_m) in merged.items():
+            stats[task] = stats_from_moments(obs_m, act_m, f"task '{task}'")
     if data.computed:
         reporter.note(
             f"computed stats from the data for {', '.join(data.computed)} "
