@@ -14,7 +14,6 @@ from adaptkit.family import CACHE_ENV
 from adaptkit.study.embodiments import EmbodimentPlan, base_name
 from adaptkit.study.embodiments_report import summarise
 
-
 INLINE = ("--executor", "inline")  # one process: worker start-up would dominate at toy size
 
 

@@ -394,6 +394,10 @@ class EmbodimentStudy:
         path = self.base_path(k, curve, seed)
         if (path / BASE_DONE).is_file():
             return path
+        marker = read_provenance(path)
+        if marker and marker.get("complete") and latest_checkpoint(path) is not None:
+            write_json(path / BASE_DONE, {"seconds": marker.get("seconds")})  # an older run's
+            return path
         n = p.histories_for(k, curve)
         data = self.data_folder(n)
         names = json.loads((self.out / "bodies.json").read_text())["train_bodies"][:k]
@@ -403,7 +407,6 @@ class EmbodimentStudy:
         stride = max(1, ctx // 4)
         windows = count_windows([p.history_steps] * (n * k), ctx, stride)
         epochs, per_epoch = budget_epochs(windows, p.pretrain_batch, p.pretrain_steps_for(k, curve))
-        marker = read_provenance(path)
         info = {
             "complete": False,
             "k": k,
