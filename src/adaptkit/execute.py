@@ -26,7 +26,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -83,6 +83,16 @@ class RunSummary:
 
 
 # -- claims -----------------------------------------------------------------------------------
+def raise_failed(what: str, failed: Mapping[str, str], out: Path) -> None:
+    """After a run whose results are saved: one line naming the failed jobs (none: nothing)."""
+    if failed:
+        first = next(iter(failed.items()))
+        raise AdaptkitError(
+            f"{what}: {len(failed)} job(s) failed ({', '.join(failed)}); the others are in {out} "
+            f"and a rerun runs only what is missing. {first[0]}: {first[1]}"
+        )
+
+
 def _claim_path(claims: Path, job_id: str) -> Path:
     return claims / f"{job_id}.claim"
 

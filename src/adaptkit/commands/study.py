@@ -126,20 +126,19 @@ def register(app: typer.Typer) -> None:
         if ray and kind is not Executor.RAY:
             raise typer.BadParameter(f"--ray goes with --executor ray, not {kind.value}")
         where = f"ray:{ray or 'auto'}" if kind is Executor.RAY else kind.value
+        axes = {
+            "robots": parse_list("--robots", robots),
+            "sizes": parse_list("--sizes", sizes),
+            "modes": parse_list("--modes", modes),
+            "seeds": parse_list("--seeds", seeds, int),
+            "budget_steps": budget_steps,
+        }
         if preset.startswith("embodiments"):
             from adaptkit.study.embodiments import EmbodimentPlan, run_embodiments
             from adaptkit.study.embodiments_report import write_embodiment_report
 
             eplan = EmbodimentPlan.preset_named(preset)
-            changes = {
-                "robots": parse_list("--robots", robots),
-                "sizes": parse_list("--sizes", sizes),
-                "modes": parse_list("--modes", modes),
-                "seeds": parse_list("--seeds", seeds, int),
-                "ks": parse_list("--ks", ks, int),
-                "task": task,
-                "budget_steps": budget_steps,
-            }
+            changes = {**axes, "ks": parse_list("--ks", ks, int), "task": task}
             eplan = eplan.replace(**{k: v for k, v in changes.items() if v is not None})
             if report_only:
                 write_embodiment_report(folder)
@@ -148,13 +147,10 @@ def register(app: typer.Typer) -> None:
             console.print(f"report: {folder / 'report.md'}")
             return
         plan = StudyPlan.preset_named(preset)
+        axes["targets"] = axes.pop("robots")
         changes = {
-            "targets": parse_list("--robots", robots),
-            "sizes": parse_list("--sizes", sizes),
-            "modes": parse_list("--modes", modes),
-            "seeds": parse_list("--seeds", seeds, int),
+            **axes,
             "recipe": dataclasses.replace(plan.recipe, task=task) if task else None,
-            "budget_steps": budget_steps,
             "icl": icl,
             "icl_robot": icl_robot,
             "icl_size": icl_size,

@@ -52,7 +52,7 @@ from adaptkit.data.windows import count_windows
 from adaptkit.errors import AdaptkitError
 from adaptkit.evaluate import EvalSettings, ModelPolicy, evaluate_policy
 from adaptkit.evaluate.score import score_against
-from adaptkit.execute import Job, run_jobs
+from adaptkit.execute import Job, raise_failed, run_jobs
 from adaptkit.family import RobotFamily
 from adaptkit.plugins import Registry, get_registry, plugin_files, worker_registry
 from adaptkit.progress import SILENT, Reporter
@@ -60,7 +60,13 @@ from adaptkit.robot import RobotSpec
 from adaptkit.sim.family_gait import SearchBudget, accepted_members, gait_search_job
 from adaptkit.study.embodiments_report import write_embodiment_report
 from adaptkit.study.plan import MODES, ROBOTS, SIZES, StudyPlan
-from adaptkit.study.run import _Study, budget_epochs, reference_rows, write_json
+from adaptkit.study.run import (
+    _Study,
+    budget_epochs,
+    check_plan_file,
+    reference_rows,
+    write_json,
+)
 from adaptkit.tasks import get_task
 from adaptkit.train import TrainConfig, pretrain
 
@@ -510,7 +516,7 @@ class EmbodimentStudy:
     def run(self) -> dict[str, str]:
         """Every wave; returns {job id: error} of the jobs that failed."""
         p = self.plan
-        _check_plan(p, self.out)
+        check_plan_file(self.out, p.as_dict(), p.data_key())
         train_bodies, held_out = self.bodies()
         if not self.wave("collection", self.collections(train_bodies)):
             return self.failed
@@ -573,23 +579,6 @@ def _spread(xs: Sequence[float]) -> dict[str, float] | None:
     return {"mean": m, "sd": sd, "min": min(xs), "max": max(xs), "n": len(xs)}
 
 
-def _check_plan(plan: EmbodimentPlan, out: Path) -> None:
-    path = out / "plan.json"
-    now = json.loads(json.dumps(plan.data_key()))
-    if path.is_file():
-        try:
-            was = json.loads(path.read_text()).get("data_key", {})
-        except (OSError, ValueError) as exc:
-            raise AdaptkitError(f"{path}: unreadable ({exc}); use another --out") from None
-        differ = sorted(k for k in set(was) | set(now) if was.get(k) != now.get(k))
-        if differ:
-            raise AdaptkitError(
-                f"{path}: this results folder was made with other settings "
-                f"({', '.join(differ)}); use another --out, or the preset it was made with"
-            )
-    write_json(path, {"plan": plan.as_dict(), "data_key": now})
-
-
 def run_embodiments(
     plan: EmbodimentPlan,
     out: Path | str,
@@ -605,10 +594,5 @@ def run_embodiments(
     registry = registry if registry is not None else get_registry()
     failed = EmbodimentStudy(plan, out, registry, reporter, executor, workers).run()
     write_embodiment_report(out)
-    if failed:
-        first = next(iter(failed.items()))
-        raise AdaptkitError(
-            f"embodiments: {len(failed)} job(s) failed ({', '.join(failed)}); the others are in "
-            f"{out} and a rerun runs only what is missing. {first[0]}: {first[1]}"
-        )
+    raise_failed("embodiments", failed, out)
     return out

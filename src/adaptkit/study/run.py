@@ -51,7 +51,7 @@ from adaptkit.defaults import FreezeMode, SaveFormat
 from adaptkit.errors import AdaptkitError
 from adaptkit.evaluate import EvalSettings, ModelPolicy, evaluate_policy
 from adaptkit.evaluate.score import score_against
-from adaptkit.execute import Job, RunSummary, run_jobs
+from adaptkit.execute import Job, RunSummary, raise_failed, run_jobs
 from adaptkit.fileio import write_text_atomic
 from adaptkit.plugins import Registry, get_registry, plugin_files, worker_registry
 from adaptkit.progress import SILENT, Reporter
@@ -84,25 +84,25 @@ def run_study(
     study = _Study(plan, out, registry, reporter, keep_runs)
     failed = study.run(executor, workers)
     write_report(out)
-    if failed:
-        first = next(iter(failed.items()))
-        raise AdaptkitError(
-            f"study: {len(failed)} job(s) failed ({', '.join(failed)}); the others are in {out} "
-            f"and a rerun runs only what is missing. {first[0]}: {first[1]}"
-        )
+    raise_failed("study", failed, out)
     return out
 
 
 def _check_plan(plan: StudyPlan, out: Path) -> None:
-    """plan.json: written on the first run; a rerun must agree on what the results depend on."""
+    check_plan_file(out, plan.as_dict(), plan.data_key())
+
+
+def check_plan_file(out: Path, plan: dict[str, Any], data_key: dict[str, Any]) -> None:
+    """OUT/plan.json: written on the first run; a rerun must agree on what the results depend
+    on (`data_key`), else a one-line error names the settings that differ."""
     path = out / "plan.json"
+    now = json.loads(json.dumps(data_key))
     if path.is_file():
         try:
             old = json.loads(path.read_text())
         except (OSError, ValueError) as exc:
             raise AdaptkitError(f"{path}: unreadable ({exc}); use another --out") from None
-        was = old.get("data_key", {})
-        now = json.loads(json.dumps(plan.data_key()))
+        was = old.get("data_key", {}) if isinstance(old, dict) else {}
         differ = sorted(k for k in set(was) | set(now) if was.get(k) != now.get(k))
         if differ:
             raise AdaptkitError(
@@ -110,7 +110,7 @@ def _check_plan(plan: StudyPlan, out: Path) -> None:
                 "use another --out, or the preset it was made with"
             )
     out.mkdir(parents=True, exist_ok=True)
-    payload = {"plan": plan.as_dict(), "data_key": plan.data_key()}
+    payload = {"plan": plan, "data_key": now}
     write_text_atomic(path, json.dumps(payload, indent=2) + "\n", "study plan")
 
 
