@@ -33,6 +33,12 @@ def _read(paths: Iterable[Path]) -> list[dict[str, Any]]:
     return rows
 
 
+def _episode(probe: dict[str, Any], i: int) -> float | None:
+    """The chained run's normalised score in episode i (the first: no context of this body)."""
+    per = probe["curves"]["chained"]["per_episode_normalised"]
+    return per[i] if per else None
+
+
 def _k(base: str) -> int:
     return int(base.split("-")[0][1:])
 
@@ -64,6 +70,8 @@ def summarise(out: Path) -> dict[str, Any]:
         zs, zci = mean_ci([p["zero_shot"] for p in ps])
         gc, gcci = mean_ci([p["gain_chained"] for p in ps])
         gr, grci = mean_ci([p["gain_reset"] for p in ps])
+        e1, e1ci = mean_ci([_episode(p, 0) for p in ps])
+        last, lastci = mean_ci([_episode(p, -1) for p in ps])
         probe_rows.append(
             {
                 "curve": curve,
@@ -73,6 +81,10 @@ def summarise(out: Path) -> dict[str, Any]:
                 "seeds": len({p["base"] for p in ps}),
                 "zero_shot": zs,
                 "zero_shot_ci": zci,
+                "first_episode": e1,
+                "first_episode_ci": e1ci,
+                "last_episode": last,
+                "last_episode_ci": lastci,
                 "gain_chained": gc,
                 "gain_chained_ci": gcci,
                 "gain_reset": gr,
@@ -251,13 +263,16 @@ def _markdown(s: dict[str, Any]) -> str:
     lines += [
         "## Zero-shot and in context (normalised: stand 0, demonstrator 1)",
         "",
-        "| curve | K | bodies | probes (seeds) | zero-shot | ep3 − ep1 chained | ep3 − ep1 reset |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| curve | K | bodies | probes (seeds) | zero-shot (all episodes) | episode 1 | last "
+        "episode | ep3 − ep1 chained | ep3 − ep1 reset |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in s["probes"]:
         lines.append(
             f"| {r['curve']} | {r['k']} | {r['bodies']} | {r['n']} ({r['seeds']}) | "
             f"{_fmt(r['zero_shot'], r['zero_shot_ci'])} | "
+            f"{_fmt(r['first_episode'], r['first_episode_ci'])} | "
+            f"{_fmt(r['last_episode'], r['last_episode_ci'])} | "
             f"{_fmt(r['gain_chained'], r['gain_chained_ci'])} | "
             f"{_fmt(r['gain_reset'], r['gain_reset_ci'])} |"
         )
