@@ -100,8 +100,22 @@ def test_toy_preset_end_to_end_and_resumes(tmp_path):
 
 
 def _probe(base: str, body: str, zs: float, gc: float, gr: float, builtin: bool) -> dict:
-    return {"base": base, "body": body, "builtin": builtin, "zero_shot": zs,
-            "gain_chained": gc, "gain_reset": gr, "seconds": 1.0}  # fmt: skip
+    """A probe file as EmbodimentStudy.probe writes it (only the fields the report reads)."""
+    chained = [zs - gc / 2, zs, zs + gc / 2]
+    reset = [zs - gr / 2, zs, zs + gr / 2]
+    return {
+        "base": base,
+        "body": body,
+        "builtin": builtin,
+        "zero_shot": zs,
+        "gain_chained": gc,
+        "gain_reset": gr,
+        "seconds": 1.0,
+        "curves": {
+            "chained": {"per_episode_normalised": chained},
+            "reset": {"per_episode_normalised": reset},
+        },
+    }
 
 
 def test_report_goals_from_written_files(tmp_path):
