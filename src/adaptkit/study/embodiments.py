@@ -412,7 +412,9 @@ class EmbodimentStudy:
         ctx = p.context_len()
         stride = max(1, ctx // 4)
         windows = count_windows([p.history_steps] * (n * k), ctx, stride)
-        epochs, per_epoch = budget_epochs(windows, p.pretrain_batch, p.pretrain_steps_for(k, curve))
+        # the per-body curve's smallest K may hold fewer windows than one batch: a smaller batch
+        batch = min(p.pretrain_batch, windows)
+        epochs, per_epoch = budget_epochs(windows, batch, p.pretrain_steps_for(k, curve))
         info = {
             "complete": False,
             "k": k,
@@ -422,6 +424,7 @@ class EmbodimentStudy:
             "histories_per_body": n,
             "data_steps": n * k * p.history_steps,
             "optimiser_steps": epochs * per_epoch,
+            "batch_size": batch,
             "plan": p.as_dict(),
             "data_sha256": data_fingerprint([robot_data_folder(s, data) for s in specs]),
         }
@@ -438,7 +441,7 @@ class EmbodimentStudy:
                 epochs=epochs,
                 max_steps_per_epoch=per_epoch,
                 lr=p.pretrain_lr,
-                batch_size=p.pretrain_batch,
+                batch_size=batch,
                 precision=p.precision,
                 seed=seed,
                 save_initial=False,
