@@ -11,9 +11,10 @@ work=${1:-reproduce}
 mkdir -p "$work" && cd "$work"
 t0=$(date +%s)
 
-# 1. The main job on built-in defaults: collect go1/go2/a1 + pretrain the base (cached in
-#    models/base), collect minicheetah, add its group, freeze, fine-tune, compare (seed 777).
+# 1. The main job on built-in defaults: the shipped Go1/Go2/A1 base (or models/base when one was
+#    built there), collect minicheetah, add its group, freeze, fine-tune, compare (seed 777).
 adaptkit finetune minicheetah
+base=$(adaptkit build-base --where)  # the base the fine-tune started from
 
 # 2. Same budget from scratch: the same model size, Mini Cheetah data only, same epochs and batch.
 adaptkit pretrain "$repo/configs/minicheetah_finetune_config.yaml" --name minicheetah_scratch \
@@ -22,17 +23,17 @@ adaptkit pretrain "$repo/configs/minicheetah_finetune_config.yaml" --name minich
 # 3. Everything on two seeds no training data used, 16 envs x 6 episodes in one context each.
 for seed in 777 778; do
     adaptkit compare --robot minicheetah --episodes 6 --seed "$seed" --out "results/seed$seed" \
-        --models zero-shot=models/base fine-tuned=models/minicheetah_finetune \
+        --models zero-shot="$base" fine-tuned=models/minicheetah_finetune \
         scratch=models/minicheetah_scratch
 done
 
 # 4. The old robots must not notice: same seed, base vs fine-tuned checkpoint, identical episodes.
 for robot in go1 go2 a1; do
-    for model in base minicheetah_finetune; do
-        adaptkit eval "models/$model" --robot "$robot" --episodes 2 --seed 777 \
-            --out "results/unchanged/$robot-$model" >/dev/null
+    for model in "$base" models/minicheetah_finetune; do
+        adaptkit eval "$model" --robot "$robot" --episodes 2 --seed 777 \
+            --out "results/unchanged/$robot-$(basename "$model")" >/dev/null
     done
-    cmp "results/unchanged/$robot-base/episodes.csv" \
+    cmp "results/unchanged/$robot-$(basename "$base")/episodes.csv" \
         "results/unchanged/$robot-minicheetah_finetune/episodes.csv"
     echo "$robot: identical episodes under the base and the fine-tuned checkpoint"
 done

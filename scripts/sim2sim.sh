@@ -16,17 +16,18 @@ mkdir -p "$work" && cd "$work"
 #    histories in MuJoCo, frozen fine-tune).
 adaptkit collect minicheetah --data-dir data
 adaptkit finetune minicheetah --epochs "$epochs" --no-eval --json > ft_mujoco.json
+base=$(adaptkit build-base --where)  # the shipped base, or models/base when one was built
 # 2. The same recipe on Mini Cheetah histories collected in Genesis, on the same base (its
 #    comparison at seed 777 runs in MuJoCo: the B of A = Genesis).
 adaptkit collect minicheetah --sim genesis --data-dir data_genesis
-adaptkit finetune minicheetah --pretrained-path models/base --name mc_ft_genesis \
+adaptkit finetune minicheetah --pretrained-path "$base" --name mc_ft_genesis \
     --epochs "$epochs" --no-eval --dataset-config-paths data_genesis/dataset_config.yaml \
     --data-dir data_genesis --json > ft_genesis.json
 # 3. Both simulators, same seed (777, held out) and envs (16 x 3 episodes in one context):
 #    zero-shot, demonstrator and standing, then both fine-tunes.
-adaptkit compare --robot minicheetah zero-shot=models/base ft-mujoco=models/minicheetah_finetune \
+adaptkit compare --robot minicheetah zero-shot="$base" ft-mujoco=models/minicheetah_finetune \
     ft-genesis=models/mc_ft_genesis --sim mujoco --seed 777 --num-envs 16 --episodes 3 --data-dir data --out compare_mujoco --json > /dev/null
-adaptkit compare --robot minicheetah zero-shot=models/base --sim genesis --seed 777 \
+adaptkit compare --robot minicheetah zero-shot="$base" --sim genesis --seed 777 \
     --num-envs 16 --episodes 3 --data-dir data --out compare_genesis_base --json > /dev/null
 adaptkit compare --robot minicheetah ft-mujoco=models/minicheetah_finetune \
     ft-genesis=models/mc_ft_genesis --no-demonstrator --no-stand --sim genesis --seed 777 \

@@ -88,7 +88,9 @@ def test_toy_preset_end_to_end_and_resumes(tmp_path):
     assert s["scratch"][0]["n"] == 1 and (out / "embodiments.png").is_file()
     assert "Zero-shot goal" in (out / "report.md").read_text()
     # a rerun finds everything done: nothing is rebuilt, the files stay as they were
-    before = {p: p.stat().st_mtime_ns for p in out.rglob("*.json") if "cells" in p.parts}
+    made = ("report.md", "summary.json", "plan.json")  # rewritten by every run
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*.json") if p.name not in made}
+    assert any("probes" in p.parts for p in before) and any("bases" in p.parts for p in before)
     r = runner.invoke(app, ["study", "--preset", "embodiments-ci", "--out", str(out), *INLINE])
     assert r.exit_code == 0, r.output
     assert {p: p.stat().st_mtime_ns for p in before} == before
@@ -112,8 +114,8 @@ def _probe(base: str, body: str, zs: float, gc: float, gr: float, builtin: bool)
         "gain_reset": gr,
         "seconds": 1.0,
         "curves": {
-            "chained": {"per_episode_normalised": chained},
-            "reset": {"per_episode_normalised": reset},
+            "chained": {"per_episode_normalised": chained, "normalised_score": zs},
+            "reset": {"per_episode_normalised": reset, "normalised_score": zs},
         },
     }
 
@@ -156,3 +158,26 @@ def test_report_goals_from_written_files(tmp_path):
         json.dumps(_probe("k010-budget-s0", "quadfam_0200", 0.4, 0.3, 0.5, False))
     )
     assert not summarise(out)["goals"]["in_context"]["met"]
+
+
+def test_report_of_a_folder_that_is_not_an_embodiment_study_is_one_line(tmp_path):
+    (tmp_path / "plan.json").write_text(json.dumps({"plan": {"preset": "readme"}}))
+    r = CliRunner().invoke(
+        app, ["study", "--preset", "embodiments", "--report-only", "--out", str(tmp_path)]
+    )
+    assert r.exit_code == 1 and "not an embodiment study" in r.output
+
+
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (["--ks", "3,3"], "--ks"),
+        (["--seeds", "0,0"], "--seeds"),
+        (["--keep-runs"], "--keep-runs"),
+    ],
+)
+def test_bad_axes_are_refused_before_any_work(tmp_path, args, says):
+    out = tmp_path / "emb"
+    r = CliRunner().invoke(app, ["study", "--preset", "embodiments-ci", "--out", str(out), *args])
+    assert r.exit_code in (1, 2) and says in r.output
+    assert not out.exists()

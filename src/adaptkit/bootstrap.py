@@ -299,6 +299,18 @@ def ship_check(base: Path | str, registry: Registry) -> dict[str, Any]:
     return {**c, "mean_return": summary["mean_return"]}
 
 
+def check_shippable(recipe: Recipe, dest: Path = SHIPPED_BASE) -> None:
+    """Only the default recipe's base ships, and only into a source checkout (never into an
+    installed package's site-packages)."""
+    if not recipe_matches(json.loads(json.dumps(asdict(recipe))), Recipe()):
+        raise AdaptkitError("--ship: only a base of the default recipe ships (--recipe default)")
+    if not (dest.parents[3] / "pyproject.toml").is_file():
+        raise AdaptkitError(
+            f"--ship: {dest} is not in a source checkout of adaptkit; ship from one "
+            "(git clone, pip install -e .)"
+        )
+
+
 def ship_base(built: Path | str, registry: Registry, dest: Path = SHIPPED_BASE) -> Path:
     """Copy a finished base's newest checkpoint (weights, metadata, config: no optimiser state)
     and its provenance into `dest`, with the weights' fingerprint and the check's score; the

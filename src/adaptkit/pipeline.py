@@ -1,9 +1,10 @@
 """The main job, `adaptkit finetune ROBOT`, as one library call: base → data → add group +
 freeze + fine-tune → zero-shot vs fine-tuned vs demonstrator vs standing still.
 
-When the base model or the robot's learning histories are missing and the caller did not name
-them, adaptkit.bootstrap builds them (the `Recipe`) and caches them where the defaults point
-(`models/base`, `data/<robot>_trajectories`), so the next run starts straight at fine-tuning.
+With no base named, the base is `models/base` when one was built there, else the default base
+shipped in the package (adaptkit.bootstrap.default_base), else built. Missing learning histories
+are collected (the `Recipe`) and cached where the defaults point (`data/<robot>_trajectories`), so
+the next run starts straight at fine-tuning.
 Under torchrun only rank 0 builds them; the others wait.
 
 The robot's observation layout, when no dataset config names its data: `job.obs_layout`, else

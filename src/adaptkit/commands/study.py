@@ -135,6 +135,11 @@ def register(app: typer.Typer) -> None:
         }
         if preset.startswith("embodiments"):
             from adaptkit.study.embodiments import EmbodimentPlan, run_embodiments
+
+            given = {"--keep-runs": keep_runs, "--icl": icl is not None,
+                     "--icl-robot": icl_robot, "--icl-size": icl_size}  # fmt: skip
+            for flag in (f for f, v in given.items() if v):
+                raise typer.BadParameter(f"{flag} is not an option of the embodiment presets")
             from adaptkit.study.embodiments_report import write_embodiment_report
 
             eplan = EmbodimentPlan.preset_named(preset)

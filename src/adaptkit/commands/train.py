@@ -339,16 +339,35 @@ def register(app: typer.Typer) -> None:
             False,
             "--ship",
             help="Then copy it into the package as the base `finetune` starts from "
-            "(maintainers; a source checkout).",
+            "(maintainers; a source checkout, the default recipe).",
+        ),
+        where: bool = typer.Option(
+            False,
+            "--where",
+            help="Only print the base `finetune` starts from: --out when it exists, else the "
+            "shipped one (for scripts).",
         ),
     ) -> None:
         """Rebuild the default base from its recipe: collect the base robots' histories and
         pretrain (resumable); provenance.json records the recipe, command and data
         fingerprint."""
-        from adaptkit.bootstrap import Recipe, ensure_base_model, read_provenance, ship_base
+        from adaptkit.bootstrap import (
+            Recipe,
+            check_shippable,
+            ensure_base_model,
+            read_provenance,
+            ship_base,
+            shipped_base,
+        )
 
+        plan = Recipe.named(recipe)
+        if where:
+            print(out if out.exists() else (shipped_base(plan) or out))
+            return
+        if ship:
+            check_shippable(plan)  # before minutes of building
         registry = get_registry()
-        base = ensure_base_model(out, data_dir, registry, Recipe.named(recipe), RichReporter())
+        base = ensure_base_model(out, data_dir, registry, plan, RichReporter())
         info = read_provenance(base) or {}
         print_json({"base": str(base), "seconds": info.get("seconds")})
         if ship:

@@ -26,12 +26,14 @@ Every file is written atomically and skipped on a rerun, so the study resumes wh
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import json
 import math
+import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,7 +55,8 @@ from adaptkit.errors import AdaptkitError
 from adaptkit.evaluate import EvalSettings, ModelPolicy, evaluate_policy
 from adaptkit.evaluate.score import score_against
 from adaptkit.execute import Job, raise_failed, run_jobs
-from adaptkit.family import RobotFamily
+from adaptkit.family import CACHE_ENV, RobotFamily, cache_root
+from adaptkit.meta import read_json
 from adaptkit.plugins import Registry, get_registry, plugin_files, worker_registry
 from adaptkit.progress import SILENT, Reporter
 from adaptkit.robot import RobotSpec
@@ -150,7 +153,12 @@ class EmbodimentPlan:
                 f"embodiment plan: a history ({self.noise_cycle} × {self.episode_length} steps) "
                 f"must be longer than the model's context ({self.context_len()})"
             )
+        for name, values in (("--ks", self.ks), ("base_seeds", self.base_seeds),
+                             ("top_seeds", self.top_seeds or self.base_seeds)):  # fmt: skip
+            if not values or len(set(values)) != len(values):
+                raise AdaptkitError(f"{name}: give distinct values, got {list(values)}")
         get_task(self.task)
+        self.cell_plan(self.modes)  # the adaptation cells' own checks, before hours of work
 
     # -- presets ------------------------------------------------------------------------------
     @classmethod
@@ -289,9 +297,10 @@ class EmbodimentPlan:
 
     def data_key(self) -> dict[str, Any]:
         """What the folder's data, bases and results depend on (the axes may grow)."""
-        axes = ("preset", "ks", "curves", "base_seeds", "robots", "sizes", "modes", "seeds",
-                "threads", "held_out_bodies")  # fmt: skip
-        return {k: v for k, v in self.as_dict().items() if k not in axes}
+        axes = ("preset", "ks", "curves", "base_seeds", "top_seeds", "robots", "sizes", "modes",
+                "seeds", "threads")  # fmt: skip
+        # the largest K sets every base's data (histories_for) and which bodies are held out
+        return {**{k: v for k, v in self.as_dict().items() if k not in axes}, "k_max": max(self.ks)}
 
 
 def base_name(k: int, curve: str, seed: int) -> str:
@@ -406,7 +415,11 @@ class EmbodimentStudy:
             return path
         n = p.histories_for(k, curve)
         data = self.data_folder(n)
-        names = json.loads((self.out / "bodies.json").read_text())["train_bodies"][:k]
+        names = read_json(self.out / "bodies.json")["train_bodies"][:k]
+        if len(names) != k:
+            raise AdaptkitError(
+                f"{self.out / 'bodies.json'}: lists {len(names)} bodies, base needs {k}"
+            )
         specs = [self.registry.robot(name) for name in names]
         config = write_base_dataset_config(specs, data, f"k{k:03d}.yaml")
         ctx = p.context_len()
@@ -495,7 +508,9 @@ class EmbodimentStudy:
             "body": spec.name,
             "builtin": spec.name in ROBOTS,
             "group": group,
-            "zero_shot": curves["chained"]["normalised_score"],
+            # zero-shot: every episode with a fresh context; in context: the episodes chained
+            "zero_shot": curves["reset"]["normalised_score"],
+            "in_context": curves["chained"]["normalised_score"],
             "gain_chained": _gain(curves["chained"]["per_episode_normalised"]),
             "gain_reset": _gain(curves["reset"]["per_episode_normalised"]),
             "curves": curves,
@@ -582,6 +597,24 @@ def _spread(xs: Sequence[float]) -> dict[str, float] | None:
     return {"mean": m, "sd": sd, "min": min(xs), "max": max(xs), "n": len(xs)}
 
 
+@contextlib.contextmanager
+def _gait_cache(plan: EmbodimentPlan) -> Iterator[None]:
+    """A toy gait search caches its bodies and gaits apart (CACHE/quick-gaits), so the real
+    family's cached demonstrators are never replaced by toy ones; local workers inherit it."""
+    if plan.gait_search == "default":
+        yield
+        return
+    saved = os.environ.get(CACHE_ENV)
+    os.environ[CACHE_ENV] = str(cache_root() / f"{plan.gait_search}-gaits")
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop(CACHE_ENV, None)
+        else:
+            os.environ[CACHE_ENV] = saved
+
+
 def run_embodiments(
     plan: EmbodimentPlan,
     out: Path | str,
@@ -593,9 +626,10 @@ def run_embodiments(
     """Run every stage of `plan` not yet in `out` on `executor` (adaptkit.execute), then write
     the report. Returns `out`; if a job failed, the report of what finished is still written,
     then an AdaptkitError names the failed jobs (a rerun runs only what is missing)."""
-    out = Path(out)
+    out = Path(out).resolve()  # workers may start elsewhere
     registry = registry if registry is not None else get_registry()
-    failed = EmbodimentStudy(plan, out, registry, reporter, executor, workers).run()
+    with _gait_cache(plan):
+        failed = EmbodimentStudy(plan, out, registry, reporter, executor, workers).run()
     write_embodiment_report(out)
     raise_failed("embodiments", failed, out)
     return out

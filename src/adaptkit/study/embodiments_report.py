@@ -15,7 +15,9 @@ from typing import Any
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from adaptkit.errors import AdaptkitError
 from adaptkit.fileio import write_text_atomic
+from adaptkit.meta import read_json
 from adaptkit.study.report import WIN_MARGIN, mean_ci
 
 ICL_MARGIN = 0.1  # episode 3 − episode 1, in units of the stand → demonstrator gap
@@ -31,6 +33,18 @@ def _read(paths: Iterable[Path]) -> list[dict[str, Any]]:
         except (OSError, ValueError):
             continue  # a file being written by a running study: reported next time
     return rows
+
+
+def _scores(probe: dict[str, Any]) -> dict[str, Any]:
+    """A probe file's scores, from its curves: zero-shot = every episode with a fresh context
+    (reset), in context = the episodes chained in one context."""
+    c = probe["curves"]
+    return {
+        **probe,
+        "curve": probe["base"].split("-")[1],
+        "zero_shot": c["reset"]["normalised_score"],
+        "in_context": c["chained"]["normalised_score"],
+    }
 
 
 def _episode(probe: dict[str, Any], i: int) -> float | None:
@@ -50,13 +64,19 @@ def _fmt(m: float | None, ci: float | None = None) -> str:
 
 
 def summarise(out: Path) -> dict[str, Any]:
-    plan = json.loads((out / "plan.json").read_text())["plan"]
-    bodies = (
-        json.loads((out / "bodies.json").read_text()) if (out / "bodies.json").is_file() else {}
-    )
-    probes = _read(out.glob("probes/*/*.json"))
-    bases = {p.parent.name: json.loads(p.read_text()) for p in out.glob("bases/*/provenance.json")}
+    plan = read_json(out / "plan.json")
+    plan = plan.get("plan") if isinstance(plan, dict) else None
+    if not isinstance(plan, dict) or not isinstance(plan.get("ks"), list) or not plan["ks"]:
+        raise AdaptkitError(f"{out / 'plan.json'}: not an embodiment study's folder (no ks)")
+    bodies = (_read([out / "bodies.json"]) or [{}])[0]
+    probes = [_scores(p) for p in _read(out.glob("probes/*/*.json"))]
+    bases = {p.parent.name: b for p in out.glob("bases/*/provenance.json") for b in _read([p])}
     cells = _read(out.glob("adapt/*/cells/*.json"))
+    # the per-body curve's largest K is the budget base (built once): its point on both curves
+    top = max(plan["ks"])
+    if "per_body" in plan.get("curves", []):
+        probes += [{**p, "curve": "per_body"} for p in probes
+                   if _k(p["base"]) == top and p["curve"] == "budget"]  # fmt: skip
     for c in cells:
         c["k"] = None if c["mode"] == "scratch" else _k(c.get("base") or "k0")
 
@@ -64,10 +84,10 @@ def summarise(out: Path) -> dict[str, Any]:
     probe_rows = []
     groups: dict[tuple[str, int, bool], list[dict[str, Any]]] = defaultdict(list)
     for p in probes:
-        _, curve, _ = p["base"].split("-")
-        groups[(curve, _k(p["base"]), p["builtin"])].append(p)
+        groups[(p["curve"], _k(p["base"]), p["builtin"])].append(p)
     for (curve, k, builtin), ps in sorted(groups.items()):
         zs, zci = mean_ci([p["zero_shot"] for p in ps])
+        ic, icci = mean_ci([p["in_context"] for p in ps])
         gc, gcci = mean_ci([p["gain_chained"] for p in ps])
         gr, grci = mean_ci([p["gain_reset"] for p in ps])
         e1, e1ci = mean_ci([_episode(p, 0) for p in ps])
@@ -81,6 +101,8 @@ def summarise(out: Path) -> dict[str, Any]:
                 "seeds": len({p["base"] for p in ps}),
                 "zero_shot": zs,
                 "zero_shot_ci": zci,
+                "in_context": ic,
+                "in_context_ci": icci,
                 "first_episode": e1,
                 "first_episode_ci": e1ci,
                 "last_episode": last,
@@ -156,7 +178,8 @@ def _goals(
     plan: dict[str, Any], probes: Sequence[dict[str, Any]], adapt_rows: Sequence[dict[str, Any]]
 ) -> dict[str, Any]:
     top = max(plan["ks"])
-    at_top = [p for p in probes if p["builtin"] and p["base"].startswith(f"k{top:03d}-budget")]
+    probes = [p for p in probes if p["curve"] == "budget"]  # the largest K's seeds, once each
+    at_top = [p for p in probes if p["builtin"] and _k(p["base"]) == top]
     per_robot: dict[str, list[float]] = defaultdict(list)
     for p in at_top:
         if p["zero_shot"] is not None:
@@ -167,7 +190,7 @@ def _goals(
     icl = []
     held = defaultdict(list)
     for p in probes:
-        if _k(p["base"]) == top and "-budget-" in p["base"]:
+        if _k(p["base"]) == top:
             held[p["body"]].append(p)
     for body, ps in sorted(held.items()):
         gc, gcci = mean_ci([p["gain_chained"] for p in ps])
@@ -226,7 +249,6 @@ def _costs(
         per_k[name] = b.get("seconds")
     return {
         "gait_search_seconds": (search.get("mean", 0) * search.get("n", 0)) or None,
-        "collect_seconds": sum(b.get("collect_seconds") or 0 for b in bases.values()),
         "pretrain_seconds": per_k,
         "probe_seconds": sum(p.get("seconds") or 0 for p in probes),
         "cell_seconds": sum(c.get("wall_seconds") or 0 for c in cells),
@@ -263,14 +285,18 @@ def _markdown(s: dict[str, Any]) -> str:
     lines += [
         "## Zero-shot and in context (normalised: stand 0, demonstrator 1)",
         "",
-        "| curve | K | bodies | probes (seeds) | zero-shot (all episodes) | episode 1 | last "
+        "Zero-shot: every episode with a fresh context; in context: the episodes chained in one "
+        "context (episode 1 and the last are the chained run's).",
+        "",
+        "| curve | K | bodies | probes (seeds) | zero-shot | in context | episode 1 | last "
         "episode | ep3 − ep1 chained | ep3 − ep1 reset |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in s["probes"]:
         lines.append(
             f"| {r['curve']} | {r['k']} | {r['bodies']} | {r['n']} ({r['seeds']}) | "
             f"{_fmt(r['zero_shot'], r['zero_shot_ci'])} | "
+            f"{_fmt(r['in_context'], r['in_context_ci'])} | "
             f"{_fmt(r['first_episode'], r['first_episode_ci'])} | "
             f"{_fmt(r['last_episode'], r['last_episode_ci'])} | "
             f"{_fmt(r['gain_chained'], r['gain_chained_ci'])} | "
@@ -326,7 +352,6 @@ def _markdown(s: dict[str, Any]) -> str:
         "## Cost (seconds, this machine)",
         "",
         f"- gait search + check: {c['gait_search_seconds'] or 0:.0f} (cached after)",
-        f"- collection: {c['collect_seconds']:.0f}",
         "- pretraining: "
         + ", ".join(f"{n} {v:.0f}" for n, v in c["pretrain_seconds"].items() if v is not None),
         f"- probes: {c['probe_seconds']:.0f}",
@@ -347,10 +372,11 @@ def _plot(s: dict[str, Any], path: Path) -> None:
         )
         ks = [r["k"] for r in rows]
         style = "-" if curve == "budget" else "--"
+        scored = [r for r in rows if r["zero_shot"] is not None]
         ax1.errorbar(
-            ks,
-            [r["zero_shot"] for r in rows],
-            yerr=[r["zero_shot_ci"] or 0 for r in rows],
+            [r["k"] for r in scored],
+            [r["zero_shot"] for r in scored],
+            yerr=[r["zero_shot_ci"] or 0 for r in scored],
             fmt="o" + style,
             ms=4,
             color=f"C{i}",

@@ -79,7 +79,7 @@ def run_study(
     for local: default as many as the cores allow). Returns `out`; if a job failed, the report
     of the finished cells is still written, then an AdaptkitError names the failed jobs."""
     registry = registry if registry is not None else get_registry()
-    out = Path(out)
+    out = Path(out).resolve()  # workers (a Ray node) may start in another folder
     _check_plan(plan, out)
     study = _Study(plan, out, registry, reporter, keep_runs)
     failed = study.run(executor, workers)
