@@ -65,6 +65,8 @@ def test_main_job_starts_from_the_shipped_base_unless_one_is_built(tmp_path):
     assert default_base(tmp_path, Recipe()) == SHIPPED_BASE
     assert default_base(tmp_path, Recipe.tiny()) == tmp_path / "base"  # another recipe: built
     assert default_base(tmp_path, replace(Recipe(), histories=9)) == tmp_path / "base"
+    # the evaluation's and fine-tune's settings do not make another base
+    assert default_base(tmp_path, replace(Recipe(), eval_envs=4, finetune_epochs=2)) == SHIPPED_BASE
     (tmp_path / "base").mkdir()  # a base the user built (or is building) wins
     assert default_base(tmp_path, Recipe()) == tmp_path / "base"
 

@@ -258,13 +258,22 @@ def write_provenance(base: Path, info: dict[str, Any]) -> None:
     write_text_atomic(base / BUILD_MARKER, json.dumps(info, indent=2, default=str), "provenance")
 
 
+# the recipe fields a base depends on (not the fine-tune's epochs or the evaluation's settings)
+BASE_FIELDS = (
+    "base_robots", "histories", "steps_per_history", "collect_envs", "collect_seed",
+    "pretrain_epochs", "pretrain_lr", "batch_size", "precision", "model", "episode_length",
+    "noise_cycle", "task",
+)  # fmt: skip
+
+
 def recipe_matches(recorded: Any, recipe: Recipe) -> bool:
-    """True when a provenance's recorded recipe is `recipe` (fields added since it was recorded
-    count as their defaults)."""
+    """True when a provenance's recorded recipe builds the same base as `recipe` (fields added
+    since it was recorded count as their defaults)."""
     if not isinstance(recorded, dict):
         return False
     now = json.loads(json.dumps(asdict(recipe)))
-    return {**json.loads(json.dumps(asdict(Recipe()))), **recorded} == now
+    was = {**json.loads(json.dumps(asdict(Recipe()))), **recorded}
+    return all(was.get(k) == now[k] for k in BASE_FIELDS)
 
 
 def shipped_base(recipe: Recipe, folder: Path = SHIPPED_BASE) -> Path | None:

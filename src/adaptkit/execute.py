@@ -83,6 +83,25 @@ class RunSummary:
 
 
 # -- claims -----------------------------------------------------------------------------------
+def run_wave(
+    what: str,
+    jobs: Sequence[Job],
+    claims: Path,
+    executor: str,
+    workers: int | None,
+    reporter: Reporter,
+    failed: dict[str, str],
+) -> RunSummary:
+    """One wave of a staged run (a study's collection, bases, cells…): says what it runs, runs
+    it, and adds its failed jobs — and those another live runner still holds — to `failed`."""
+    if jobs:
+        reporter.note(f"{what}, {len(jobs)} job(s) on {executor}")
+    s = run_jobs(jobs, claims, executor, workers, reporter)
+    failed.update(s.failed)
+    failed.update({i: "claimed by another runner still running it" for i in s.busy})
+    return s
+
+
 def raise_failed(what: str, failed: Mapping[str, str], out: Path) -> None:
     """After a run whose results are saved: one line naming the failed jobs (none: nothing)."""
     if failed:

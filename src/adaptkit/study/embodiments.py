@@ -54,7 +54,7 @@ from adaptkit.data.windows import count_windows
 from adaptkit.errors import AdaptkitError
 from adaptkit.evaluate import EvalSettings, ModelPolicy, evaluate_policy
 from adaptkit.evaluate.score import score_against
-from adaptkit.execute import Job, raise_failed, run_jobs
+from adaptkit.execute import Job, raise_failed, run_wave
 from adaptkit.family import CACHE_ENV, RobotFamily, cache_root
 from adaptkit.meta import read_json
 from adaptkit.plugins import Registry, get_registry, plugin_files, worker_registry
@@ -350,11 +350,8 @@ class EmbodimentStudy:
 
     # -- stages -------------------------------------------------------------------------------
     def wave(self, name: str, jobs: Sequence[Job]) -> bool:
-        if jobs:
-            self.reporter.note(f"embodiments: {name}, {len(jobs)} job(s) on {self.executor}")
-        s = run_jobs(jobs, self.out / "claims", self.executor, self.workers, self.reporter)
-        self.failed.update(s.failed)
-        self.failed.update({i: "claimed by another runner still running it" for i in s.busy})
+        s = run_wave(f"embodiments: {name}", jobs, self.out / "claims", self.executor,
+                     self.workers, self.reporter, self.failed)  # fmt: skip
         return s.ok and not s.busy
 
     def bodies(self) -> tuple[list[RobotSpec], list[RobotSpec]]:

@@ -51,7 +51,7 @@ from adaptkit.defaults import FreezeMode, SaveFormat
 from adaptkit.errors import AdaptkitError
 from adaptkit.evaluate import EvalSettings, ModelPolicy, evaluate_policy
 from adaptkit.evaluate.score import score_against
-from adaptkit.execute import Job, RunSummary, raise_failed, run_jobs
+from adaptkit.execute import Job, RunSummary, raise_failed, run_wave
 from adaptkit.fileio import write_text_atomic
 from adaptkit.plugins import Registry, get_registry, plugin_files, worker_registry
 from adaptkit.progress import SILENT, Reporter
@@ -388,12 +388,10 @@ class _Study:
         failed: dict[str, str] = {}
 
         def wave(name: str, jobs: list[Job]) -> RunSummary:
-            if jobs:
-                self.reporter.note(f"study: {name}, {len(jobs)} job(s) on {executor}")
-            s = run_jobs(jobs, out / "claims", executor, workers, self.reporter)
-            failed.update(s.failed)
-            failed.update({i: "claimed by another runner still running it" for i in s.busy})
-            return s
+            claims = out / "claims"
+            return run_wave(
+                f"study: {name}", jobs, claims, executor, workers, self.reporter, failed
+            )
 
         collect = [
             collection_job(self.registry.robot(r), self.data, p.recipe, files) for r in p.pool
