@@ -1,8 +1,10 @@
 """What was tried when the embodiments-small preset's K = 100 base scored below its K = 3 one:
-the same K = 100 base with 4x the optimiser steps (2,400 instead of 600), one seed, everything
-else as the preset (docs/embodiments.md). Prints the report's probe and adaptation summary.
+its bases with 4x the optimiser steps (2,400 instead of 600), one seed, everything else as the
+preset (docs/embodiments.md). Prints the report's probe and adaptation summary.
 
-    ADAPTKIT_CACHE_DIR=... python bench/embodiments_longer_k100.py OUT [--steps 2400]
+    ADAPTKIT_CACHE_DIR=... python bench/embodiments_longer.py OUT [--steps 2400] [--ks 100]
+    ADAPTKIT_CACHE_DIR=... python bench/embodiments_longer.py OUT --ks 3,10,30,100 --workers 2 \
+        --threads 1
 """
 
 from __future__ import annotations
@@ -19,14 +21,16 @@ def main() -> None:
     ap.add_argument("out")
     ap.add_argument("--steps", type=int, default=2400)
     ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--ks", default="100", help="comma-separated K (the largest sets the data)")
+    ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     plan = EmbodimentPlan.preset_named("embodiments-small").replace(
-        preset=f"embodiments-small-k100-{args.steps}-steps",
-        ks=(100,),
+        preset=f"embodiments-small-{args.steps}-steps",
+        ks=tuple(int(k) for k in args.ks.split(",")),
         curves=("budget",),
         top_seeds=(0,),
         pretrain_steps=args.steps,
-        threads=2,  # one base: both cores
+        threads=args.threads,  # one base alone: both cores
     )
     out = run_embodiments(plan, args.out, executor="local", workers=args.workers)
     s = summarise(out)
