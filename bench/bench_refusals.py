@@ -24,15 +24,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the tiny checkpoint
 from helpers_model import tiny_checkpoint
 
-TASK = {
-    "minicheetah_walking_ad": {
-        "type": "default",
-        "path": "minicheetah_trajectories",
-        "group": "minicheetah_locomotion",
-        "reward_scale": 1.0,
-        "episode_sparsity": 1,
-    }
-}
+from adaptkit.plugins import get_registry
 
 
 def edited(root: Path, name: str, **changes) -> Path:
@@ -68,7 +60,7 @@ def main() -> None:
     lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
     lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 10)]
     bomb.write_text("\n".join(lines) + "\n")
-    (root / "mc.yaml").write_text(json.dumps(TASK))
+    (root / "mc.yaml").write_text(json.dumps(get_registry().robot("minicheetah").dataset_entry()))
     history(root / "huge" / "minicheetah_trajectories" / "history_0.h5", huge=True)
     history(root / "mine" / "minicheetah_trajectories" / "my_run.h5")
     probes = {

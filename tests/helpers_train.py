@@ -112,3 +112,22 @@ def torchrun(script: Path, cwd: Path, timeout: int) -> subprocess.CompletedProce
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc
+
+
+def lora_finetune(root: Path, **kw):
+    """A tiny base pretrained on make_world's Go1-like task and a LoRA (rank 2) fine-tune of a
+    new Mini Cheetah group on it: (base run, fine-tune run, the world's paths)."""
+    from adaptkit.plugins import get_registry
+    from adaptkit.train import finetune, pretrain
+
+    paths = make_world(root)
+    base = pretrain(
+        [paths["pretrain_config"]], paths["data"], "base", root / "models", TINY_MODEL,
+        tiny_train(epochs=1),
+    )  # fmt: skip
+    robot = get_registry().robot("minicheetah")
+    run = finetune(
+        job(robot, base.run_dir, paths["data"], "mc", root / "runs", tiny_train(epochs=1),
+            lora_rank=2, **kw)
+    )  # fmt: skip
+    return base, run, paths

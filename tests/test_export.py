@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 from helpers_fork import write_fork_checkpoint
-from helpers_train import TINY_MODEL, job, make_world, tiny_train
+from helpers_train import TINY_MODEL, lora_finetune
 from typer.testing import CliRunner
 
 from adaptkit.checkpoint import checkpoint_fingerprint
@@ -23,7 +23,6 @@ from adaptkit.export.build import export_checkpoint
 from adaptkit.loader import load_checkpoint
 from adaptkit.plugins import get_registry
 from adaptkit.sim.env import LocomotionEnv
-from adaptkit.train import finetune, pretrain
 
 EPISODE = 1000
 TOL = 1e-5
@@ -75,17 +74,7 @@ def _lockstep(policy: ModelPolicy, file, envs: int = 1, steps: int = EPISODE):
 @pytest.fixture(scope="module")
 def finetuned(tmp_path_factory):
     """A base pretrained on Go1-like data and a LoRA fine-tune of a new Mini Cheetah group."""
-    root = tmp_path_factory.mktemp("export")
-    paths = make_world(root)
-    base = pretrain(
-        [paths["pretrain_config"]], paths["data"], "base", root / "models", TINY_MODEL,
-        tiny_train(epochs=1),
-    )  # fmt: skip
-    robot = get_registry().robot("minicheetah")
-    run = finetune(
-        job(robot, base.run_dir, paths["data"], "mc", root / "runs", tiny_train(epochs=1),
-            lora_rank=2)
-    )  # fmt: skip
+    base, run, paths = lora_finetune(tmp_path_factory.mktemp("export"))
     return {"run": run.checkpoints[-1], "base": base.run_dir, "data": paths["data"]}
 
 

@@ -7,13 +7,11 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers_train import TINY_MODEL, job, make_world, tiny_train
+from helpers_train import lora_finetune
 from typer.testing import CliRunner
 
 from adaptkit.cli import app
 from adaptkit.loader import load_checkpoint
-from adaptkit.plugins import get_registry
-from adaptkit.train import finetune, pretrain
 
 hub = pytest.importorskip("huggingface_hub")
 
@@ -23,16 +21,7 @@ def run(tmp_path_factory):
     """A LoRA fine-tune of Mini Cheetah on a tiny base, and its comparison written by hand in
     compare.json's layout (runs: label → eval summary)."""
     root = tmp_path_factory.mktemp("push")
-    paths = make_world(root)
-    base = pretrain(
-        [paths["pretrain_config"]], paths["data"], "base", root / "models", TINY_MODEL,
-        tiny_train(epochs=1),
-    )  # fmt: skip
-    robot = get_registry().robot("minicheetah")
-    result = finetune(
-        job(robot, base.run_dir, paths["data"], "mc", root / "runs", tiny_train(epochs=1),
-            save="full", lora_rank=2)
-    )  # fmt: skip
+    _, result, _ = lora_finetune(root, save="full")
     summary = {"robot": "minicheetah", "num_episodes": 8, "num_envs": 4, "seed": 7, "task": "walk"}
     compare = {
         "robot": "minicheetah",
