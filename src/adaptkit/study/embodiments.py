@@ -41,6 +41,7 @@ from typing import Any
 from adaptkit.bootstrap import (
     TINY_MODEL,
     Recipe,
+    base_is_built,
     collection_job,
     data_fingerprint,
     read_provenance,
@@ -407,8 +408,8 @@ class EmbodimentStudy:
         if (path / BASE_DONE).is_file():
             return path
         marker = read_provenance(path)
-        if marker and marker.get("complete") and latest_checkpoint(path) is not None:
-            write_json(path / BASE_DONE, {"seconds": marker.get("seconds")})  # an older run's
+        if base_is_built(path):  # finished by an older run, before built.json existed
+            write_json(path / BASE_DONE, {"seconds": (marker or {}).get("seconds")})
             return path
         n = p.histories_for(k, curve)
         data = self.data_folder(n)

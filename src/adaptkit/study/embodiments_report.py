@@ -6,6 +6,7 @@ reports what finished and says what is missing."""
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -18,10 +19,11 @@ from matplotlib.figure import Figure
 from adaptkit.errors import AdaptkitError
 from adaptkit.fileio import write_text_atomic
 from adaptkit.meta import read_json
-from adaptkit.study.report import WIN_MARGIN, mean_ci
+from adaptkit.study.report import WIN_MARGIN, fmt_ci, mean_ci
 
 ICL_MARGIN = 0.1  # episode 3 − episode 1, in units of the stand → demonstrator gap
 ZERO_SHOT_GOAL = 0.5
+_signed = functools.partial(fmt_ci, signed=True)  # score differences carry their sign
 KEEPS_OLD_BODIES = ("frozen", "warm", "lora")  # modes that leave every old group bit-identical
 
 
@@ -55,12 +57,6 @@ def _episode(probe: dict[str, Any], i: int) -> float | None:
 
 def _k(base: str) -> int:
     return int(base.split("-")[0][1:])
-
-
-def _fmt(m: float | None, ci: float | None = None) -> str:
-    if m is None:
-        return "–"
-    return f"{m:+.2f}" + (f" ± {ci:.2f}" if ci is not None else "")
 
 
 def summarise(out: Path) -> dict[str, Any]:
@@ -295,18 +291,18 @@ def _markdown(s: dict[str, Any]) -> str:
     for r in s["probes"]:
         lines.append(
             f"| {r['curve']} | {r['k']} | {r['bodies']} | {r['n']} ({r['seeds']}) | "
-            f"{_fmt(r['zero_shot'], r['zero_shot_ci'])} | "
-            f"{_fmt(r['in_context'], r['in_context_ci'])} | "
-            f"{_fmt(r['first_episode'], r['first_episode_ci'])} | "
-            f"{_fmt(r['last_episode'], r['last_episode_ci'])} | "
-            f"{_fmt(r['gain_chained'], r['gain_chained_ci'])} | "
-            f"{_fmt(r['gain_reset'], r['gain_reset_ci'])} |"
+            f"{_signed(r['zero_shot'], r['zero_shot_ci'])} | "
+            f"{_signed(r['in_context'], r['in_context_ci'])} | "
+            f"{_signed(r['first_episode'], r['first_episode_ci'])} | "
+            f"{_signed(r['last_episode'], r['last_episode_ci'])} | "
+            f"{_signed(r['gain_chained'], r['gain_chained_ci'])} | "
+            f"{_signed(r['gain_reset'], r['gain_reset_ci'])} |"
         )
     zs = g["zero_shot"]
     lines += [
         "",
         f"Zero-shot goal (≥ {ZERO_SHOT_GOAL} on the four built-ins at K = {zs['k']}): "
-        f"{'met' if zs['met'] else 'not met'} — mean {_fmt(zs['mean'])}; "
+        f"{'met' if zs['met'] else 'not met'} — mean {_signed(zs['mean'])}; "
         + ", ".join(f"{r} {v:+.2f}" for r, v in sorted(zs["per_robot"].items())),
         "",
     ]
@@ -317,8 +313,8 @@ def _markdown(s: dict[str, Any]) -> str:
     )
     for r in icl["per_body"]:
         lines.append(
-            f"- {r['body']}: chained {_fmt(r['gain_chained'], r['gain_chained_ci'])}, "
-            f"reset {_fmt(r['gain_reset'], r['gain_reset_ci'])} ({r['seeds']} seeds)"
+            f"- {r['body']}: chained {_signed(r['gain_chained'], r['gain_chained_ci'])}, "
+            f"reset {_signed(r['gain_reset'], r['gain_reset_ci'])} ({r['seeds']} seeds)"
         )
     lines += [
         "",
@@ -330,14 +326,14 @@ def _markdown(s: dict[str, Any]) -> str:
     for r in s["adaptation"]:
         lines.append(
             f"| {r['k']} | {r['robot']} | {r['size']} | {r['mode']} | {r['n']} | "
-            f"{_fmt(r['score'], r['score_ci'])} | "
-            f"{_fmt(r['minus_scratch'], r['minus_scratch_ci'])} | "
+            f"{_signed(r['score'], r['score_ci'])} | "
+            f"{_signed(r['minus_scratch'], r['minus_scratch_ci'])} | "
             f"{'yes' if r['wins'] else ''} |"
         )
     for r in s["scratch"]:
         lines.append(
             f"| – | {r['robot']} | {r['size']} | scratch | {r['n']} | "
-            f"{_fmt(r['score'], r['score_ci'])} | | |"
+            f"{_signed(r['score'], r['score_ci'])} | | |"
         )
     lines.append("")
     for k, a in g["adaptation_1ep"].items():

@@ -188,10 +188,11 @@ def paired(cells: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def _fmt(mean: float | None, ci: float | None) -> str:
+def fmt_ci(mean: float | None, ci: float | None = None, signed: bool = False) -> str:
+    """A mean and its 95 % half-width for a report table ("—" when there is no mean)."""
     if mean is None:
         return "—"
-    return f"{mean:.2f}" + (f" ± {ci:.2f}" if ci is not None else "")
+    return f"{mean:{'+' if signed else ''}.2f}" + (f" ± {ci:.2f}" if ci is not None else "")
 
 
 def write_report(out: Path | str) -> dict[str, Any]:
@@ -268,7 +269,7 @@ def _markdown(plan: dict[str, Any], s: dict[str, Any], refs: dict[str, Any]) -> 
     for r in s["rows"]:
         lines.append(
             f"| {r['robot']} | {r['size']} | {r['data_steps']:,} | {r['mode']} | "
-            f"{_fmt(r['normalised_mean'], r['normalised_ci95'])} | {r['falls']} / {r['episodes']}"
+            f"{fmt_ci(r['normalised_mean'], r['normalised_ci95'])} | {r['falls']} / {r['episodes']}"
             f" | {r['wall_seconds']:.1f} |"
         )
     lines += ["", "Reference returns per episode (held-out seed):", ""]
@@ -321,7 +322,7 @@ def _markdown(plan: dict[str, Any], s: dict[str, Any], refs: dict[str, Any]) -> 
         ]
         for d in f["paired_vs_scratch"]:
             lines.append(
-                f"| {d['size']} | {d['mode']} | {d['pairs']} | {_fmt(d['mean'], d['ci95'])} |"
+                f"| {d['size']} | {d['mode']} | {d['pairs']} | {fmt_ci(d['mean'], d['ci95'])} |"
             )
     lines += ["", "Best mode per data size (mean normalised score over robots):", ""]
     for size, b in f["best_mode_per_size"].items():
@@ -379,7 +380,7 @@ def _overview(rows: Sequence[dict[str, Any]]) -> list[str]:
         cells = []
         for robot, size in cols:
             r = by.get((robot, size, m))
-            cells.append(_fmt(r["normalised_mean"], r["normalised_ci95"]) if r else "—")
+            cells.append(fmt_ci(r["normalised_mean"], r["normalised_ci95"]) if r else "—")
         out.append(f"| {m} | " + " | ".join(cells) + " |")
     return [*out, ""]
 
