@@ -1,12 +1,5 @@
 """adaptkit: adapt pretrained Vintix-style in-context RL transformers to new robots."""
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("adaptkit")
-except PackageNotFoundError:  # running from a source tree without an install
-    __version__ = "0.0.0+unknown"
-
 from adaptkit.errors import AdaptkitError
 from adaptkit.hookspecs import hookimpl
 from adaptkit.robot import (
@@ -18,6 +11,7 @@ from adaptkit.robot import (
     RobotSpec,
     compose_obs,
 )
+from adaptkit.version import __version__
 
 __all__ = [
     "CANONICAL_JOINTS",

@@ -26,7 +26,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from adaptkit import __version__
 from adaptkit.checkpoint import (
     ADAPTER_CONFIG_FILE,
     ADAPTER_WEIGHTS_FILE,
@@ -43,6 +42,7 @@ from adaptkit.fileio import atomic_dir, to_json_text, torch_save_to
 from adaptkit.meta import CheckpointMeta, read_json
 from adaptkit.model import GroupDims, Vintix, unwrap
 from adaptkit.model.lora import lora_groups
+from adaptkit.version import __version__
 
 ADAPTER_FORMAT, ADAPTER_VERSION = "adaptkit-adapter", 2
 ADAPTER_TYPE = "vintix_group"  # a whole new group (encoders + decoder), trunk untouched

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from adaptkit import __version__, defaults
+from adaptkit import defaults
 from adaptkit.checkpoint import checkpoint_fingerprint, latest_checkpoint
 from adaptkit.config_file import read_model_config
 from adaptkit.data.config import write_dataset_config
@@ -35,6 +35,7 @@ from adaptkit.sim.collect import collect_histories
 from adaptkit.tasks import DEFAULT_TASK
 from adaptkit.train import TrainConfig, pretrain
 from adaptkit.train import distributed as dd
+from adaptkit.version import __version__
 
 BUILD_MARKER = "provenance.json"  # written into a base model folder this module builds
 # The default recipe's base, shipped inside the package (rebuilt by `adaptkit build-base --ship`):

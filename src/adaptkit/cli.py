@@ -11,12 +11,12 @@ import typer
 import typer.core
 from rich.markup import escape
 
-from adaptkit import __version__
 from adaptkit.commands import data, evaluate, export, model, publish, registry, sim, study, train
 from adaptkit.commands.render import err_console, stop_live_displays
 from adaptkit.errors import AdaptkitError
 from adaptkit.fileio import os_cause
 from adaptkit.plugins import load_registry, set_registry
+from adaptkit.version import __version__
 
 
 class _Group(typer.core.TyperGroup):

@@ -19,7 +19,6 @@ from typing import Any
 
 import yaml
 
-from adaptkit import __version__
 from adaptkit.adapter import read_adapter
 from adaptkit.checkpoint import (
     ADAPTER_FILES,
@@ -32,6 +31,7 @@ from adaptkit.fileio import atomic_dir
 from adaptkit.hub import INSTALL_HINT, PREFIX, parse_hub_ref
 from adaptkit.loader import peek_config
 from adaptkit.meta import read_json
+from adaptkit.version import __version__
 
 CARD_FILE = "README.md"
 WHAT = ("auto", "adapter", "full")

@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from adaptkit import __version__
 from adaptkit.errors import AdaptkitError
+from adaptkit.version import __version__
 
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 LEGS = {"FR": (1, -1), "FL": (1, 1), "RR": (-1, -1), "RL": (-1, 1)}  # (front +1, left +1)

@@ -17,7 +17,6 @@ from typing import Any
 
 import torch
 
-from adaptkit import __version__
 from adaptkit.checkpoint import Checkpoint, is_adapter, load_training_state
 from adaptkit.errors import AdaptkitError
 from adaptkit.evaluate.policies import STD_EPS, ModelPolicy
@@ -28,6 +27,7 @@ from adaptkit.loader import load_checkpoint, peek_config
 from adaptkit.progress import SILENT, Reporter
 from adaptkit.robot import RobotSpec
 from adaptkit.sim.physics import CONTROL_DT
+from adaptkit.version import __version__
 
 FORMATS = ("torchscript", "onnx")
 SIDECAR_FORMAT = "adaptkit-exported-policy"
