@@ -38,8 +38,8 @@ from adaptkit.checkpoint import (
 )
 from adaptkit.config_file import TokenOrder, parse_config
 from adaptkit.errors import AdaptkitError
-from adaptkit.fileio import atomic_dir, to_json_text, torch_save_to
-from adaptkit.meta import CheckpointMeta, read_json
+from adaptkit.fileio import atomic_dir, read_json, to_json_text, torch_save_to
+from adaptkit.meta import CheckpointMeta
 from adaptkit.model import GroupDims, Vintix, unwrap
 from adaptkit.model.lora import lora_groups
 from adaptkit.version import __version__

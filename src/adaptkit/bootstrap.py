@@ -27,7 +27,7 @@ from adaptkit.data.history import list_history_files, read_task_metadata, task_m
 from adaptkit.errors import AdaptkitError
 from adaptkit.evaluate import EvalSettings, ModelPolicy, evaluate_policy
 from adaptkit.execute import Job
-from adaptkit.fileio import atomic_dir, write_text_atomic
+from adaptkit.fileio import atomic_dir, read_json, write_json
 from adaptkit.plugins import Registry, worker_registry
 from adaptkit.progress import SILENT, Reporter
 from adaptkit.robot import RobotSpec
@@ -250,13 +250,13 @@ def data_fingerprint(folders: Sequence[Path]) -> str:
 def read_provenance(base: Path) -> dict[str, Any] | None:
     """The provenance.json of a base this module built (None: none, or unreadable)."""
     try:
-        return json.loads((base / BUILD_MARKER).read_text())
-    except (OSError, ValueError):
+        return read_json(base / BUILD_MARKER)
+    except AdaptkitError:
         return None
 
 
 def write_provenance(base: Path, info: dict[str, Any]) -> None:
-    write_text_atomic(base / BUILD_MARKER, json.dumps(info, indent=2, default=str), "provenance")
+    write_json(base / BUILD_MARKER, info, "provenance")
 
 
 # the recipe fields a base depends on (not the fine-tune's epochs or the evaluation's settings)

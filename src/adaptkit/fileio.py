@@ -6,6 +6,9 @@ written to a hidden temp name beside the target, fsync'ed, renamed over the targ
 is fsync'ed, so after a crash or power loss the target holds either the old or the new content,
 never a mix. A failure removes the temp and raises an AdaptkitError naming the path and the cause
 (disk full, read-only file system, permission denied, not a directory).
+
+JSON has one writer (`write_json`, through `atomic_file`) and one reader (`read_json`: a missing,
+malformed or duplicate-keyed file is one line).
 """
 
 from __future__ import annotations
@@ -13,12 +16,13 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
+import math
 import os
 import shutil
 import stat
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
@@ -216,20 +220,57 @@ def write_text_atomic(path: Path | str, text: str, what: str = "file") -> Path:
     return Path(path)
 
 
-def _json_default(x: Any) -> Any:
+# -- JSON: the one writer and the one reader ---------------------------------------------------
+def plain_json(x: Any) -> Any:
+    """`x` as plain JSON values: numpy scalars and arrays (and tensors) as numbers and lists,
+    paths as strings, NaN and ±inf as null (they are not JSON: e.g. the return of a policy that
+    finished no episode), anything else unknown as its str()."""
+    if isinstance(x, float):  # numpy's float64 too
+        return x if math.isfinite(x) else None
+    if isinstance(x, str | int | bool) or x is None:
+        return x
+    if isinstance(x, dict):
+        return {k: plain_json(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [plain_json(v) for v in x]
     if hasattr(x, "tolist"):  # numpy arrays/scalars, tensors
-        return x.tolist()
-    if isinstance(x, Path):
-        return str(x)
-    raise TypeError(f"not JSON serialisable: {type(x).__name__}")
+        return plain_json(x.tolist())
+    return str(x)
 
 
 def to_json_text(data: Any) -> str:
-    return json.dumps(data, indent=2, default=_json_default)
+    """`data` as indented JSON text (see `plain_json` for what is converted)."""
+    return json.dumps(plain_json(data), indent=2)
 
 
-def write_json_atomic(path: Path | str, data: Any, what: str = "file") -> Path:
+def write_json(path: Path | str, data: Any, what: str = "JSON") -> Path:
+    """Write `data` as a JSON file, atomically (`atomic_file`)."""
     return write_text_atomic(path, to_json_text(data) + "\n", what)
+
+
+def _unique_keys(where: Path | str) -> Callable[[list[tuple[str, Any]]], dict[str, Any]]:
+    def hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in out:  # plain json lets the last one silently win
+                raise AdaptkitError(f"{where}: duplicate key {key!r}")
+            out[key] = value
+        return out
+
+    return hook
+
+
+def read_json(path: Path | str) -> Any:
+    """A JSON file, with a missing or malformed file (or a key given twice in one object) as a
+    one-line AdaptkitError."""
+    try:
+        return json.loads(Path(path).read_text(), object_pairs_hook=_unique_keys(path))
+    except FileNotFoundError:
+        raise AdaptkitError(f"{path}: file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise AdaptkitError(f"{path}: unreadable ({os_cause(exc)})") from None
+    except json.JSONDecodeError as exc:
+        raise AdaptkitError(f"{path}: invalid JSON ({exc})") from None
 
 
 def torch_save_to(obj: Any, fh: IO[bytes], path: Path | str, what: str = "file") -> None:

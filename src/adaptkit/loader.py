@@ -30,7 +30,8 @@ from adaptkit.checkpoint import (
 )
 from adaptkit.config_file import parse_config, read_config
 from adaptkit.errors import AdaptkitError
-from adaptkit.meta import CheckpointMeta, read_json
+from adaptkit.fileio import read_json
+from adaptkit.meta import CheckpointMeta
 from adaptkit.model import ModelConfig
 
 _EPOCH_RE = re.compile(r"^(\d+)_epoch$")

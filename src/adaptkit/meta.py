@@ -19,9 +19,8 @@ evaluation picks the layout without guessing from dims.
 
 from __future__ import annotations
 
-import json
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -30,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from adaptkit.errors import AdaptkitError
-from adaptkit.fileio import os_cause
+from adaptkit.fileio import read_json
 from adaptkit.model.config import GroupDims
 
 STATS_KEYS = ("obs_mean", "obs_std", "acs_mean", "acs_std")
@@ -46,31 +45,6 @@ REFERENCE_FIELDS = (
 
 def _is_number(x: Any) -> bool:
     return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
-
-
-def _unique_keys(where: Path) -> Callable[[list[tuple[str, Any]]], dict[str, Any]]:
-    def hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for key, value in pairs:
-            if key in out:  # plain json lets the last one silently win
-                raise AdaptkitError(f"{where}: duplicate key {key!r}")
-            out[key] = value
-        return out
-
-    return hook
-
-
-def read_json(path: Path) -> Any:
-    """A JSON file, with a missing or malformed file (or a key given twice in one object) as a
-    one-line AdaptkitError."""
-    try:
-        return json.loads(Path(path).read_text(), object_pairs_hook=_unique_keys(path))
-    except FileNotFoundError:
-        raise AdaptkitError(f"{path}: file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise AdaptkitError(f"{path}: unreadable ({os_cause(exc)})") from None
-    except json.JSONDecodeError as exc:
-        raise AdaptkitError(f"{path}: invalid JSON ({exc})") from None
 
 
 # -- stats ---------------------------------------------------------------------------------------

@@ -27,10 +27,9 @@ from adaptkit.checkpoint import (
     resolve_checkpoint,
 )
 from adaptkit.errors import AdaptkitError
-from adaptkit.fileio import atomic_dir
+from adaptkit.fileio import atomic_dir, read_json
 from adaptkit.hub import INSTALL_HINT, PREFIX, parse_hub_ref
 from adaptkit.loader import peek_config
-from adaptkit.meta import read_json
 from adaptkit.version import __version__
 
 CARD_FILE = "README.md"

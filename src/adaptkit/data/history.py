@@ -36,7 +36,7 @@ from adaptkit.fileio import (
     missing_cause,
     os_errors,
     remove_quietly,
-    write_text_atomic,
+    write_json,
 )
 
 OBS_KEY = "proprio_observation"
@@ -226,7 +226,7 @@ def write_task_metadata(
     """Write the task folder's metadata JSON atomically (`name`: the folder's final name, when
     it is written in a temp folder first)."""
     path = Path(folder) / f"{name}.json" if name else task_metadata_path(folder)
-    return write_text_atomic(path, json.dumps(metadata, indent=2, default=str), "task metadata")
+    return write_json(path, metadata, "task metadata")
 
 
 def read_task_metadata(folder: str | Path) -> dict[str, Any] | None:

@@ -18,8 +18,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from adaptkit.errors import AdaptkitError
-from adaptkit.fileio import write_json_atomic
-from adaptkit.meta import CheckpointMeta, Stats, read_json
+from adaptkit.fileio import read_json, write_json
+from adaptkit.meta import CheckpointMeta, Stats
 from adaptkit.model import GroupDims
 
 
@@ -39,7 +39,7 @@ def save_stats_file(path: str | Path, stats: Mapping[str, Stats], merge: bool = 
     path = Path(path)
     current = load_stats_file(path) if merge and path.is_file() else {}
     current.update(stats)
-    return write_json_atomic(path, {t: s.to_dict() for t, s in current.items()}, "stats file")
+    return write_json(path, {t: s.to_dict() for t, s in current.items()}, "stats file")
 
 
 def choose_stats(

@@ -19,7 +19,7 @@ from adaptkit.errors import AdaptkitError
 from adaptkit.evaluate.plan import preflight
 from adaptkit.evaluate.plot import plot_curves
 from adaptkit.evaluate.policies import ModelPolicy
-from adaptkit.evaluate.report import EvalReport, evaluate_policy, write_episodes_csv, write_json
+from adaptkit.evaluate.report import EvalReport, evaluate_policy, write_episodes_csv
 from adaptkit.evaluate.resolve import NoFittingGroup
 from adaptkit.evaluate.score import normalised_score
 from adaptkit.evaluate.settings import EvalSettings
@@ -31,7 +31,7 @@ from adaptkit.evaluate.video import (
     open_rollout_renderer,
     side_by_side,
 )
-from adaptkit.fileio import atomic_file, file_set
+from adaptkit.fileio import atomic_file, file_set, write_json
 from adaptkit.progress import SILENT, Reporter
 from adaptkit.robot import RobotSpec
 from adaptkit.sim.demonstrator import load_demonstrator

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +17,7 @@ from adaptkit.evaluate.policies import ModelPolicy
 from adaptkit.evaluate.rollout import EpisodeRecord, RolloutResult, rollout
 from adaptkit.evaluate.settings import EvalSettings
 from adaptkit.evaluate.video import Recorder, VideoSettings, gif_from_video, open_rollout_renderer
-from adaptkit.fileio import atomic_file, file_set, write_text_atomic
+from adaptkit.fileio import atomic_file, file_set, write_json
 from adaptkit.progress import SILENT, Reporter
 from adaptkit.robot import RobotSpec
 from adaptkit.sim.env import LocomotionEnv
@@ -94,20 +93,6 @@ def write_episodes_csv(path: Path, runs: dict[str, Sequence[EpisodeRecord]]) -> 
             for e in episodes:
                 w.writerow(((label,) if labelled else ()) + _episode_row(e))
     return path
-
-
-def write_json(path: Path, data: Any) -> Path:
-    # NaN is not JSON: write null instead (e.g. a policy that finished no episode)
-    def clean(x: Any) -> Any:
-        if isinstance(x, float) and not np.isfinite(x):
-            return None
-        if isinstance(x, dict):
-            return {k: clean(v) for k, v in x.items()}
-        if isinstance(x, list | tuple):
-            return [clean(v) for v in x]
-        return x
-
-    return write_text_atomic(path, json.dumps(clean(data), indent=2, default=str) + "\n", "JSON")
 
 
 def evaluate_policy(

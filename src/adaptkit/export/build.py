@@ -22,7 +22,7 @@ from adaptkit.errors import AdaptkitError
 from adaptkit.evaluate.policies import STD_EPS, ModelPolicy
 from adaptkit.evaluate.settings import EvalSettings
 from adaptkit.export.step import PolicyStep, StatefulPolicy
-from adaptkit.fileio import atomic_path, make_dirs, write_json_atomic
+from adaptkit.fileio import atomic_path, make_dirs, write_json
 from adaptkit.loader import load_checkpoint, peek_config
 from adaptkit.progress import SILENT, Reporter
 from adaptkit.robot import RobotSpec
@@ -240,7 +240,7 @@ def export_policy(
     else:
         _write_onnx(policy_step(policy, in_place=False), target)
     meta = sidecar(policy, spec, fmt, checkpoint)
-    side = write_json_atomic(sidecar_path(target), meta, "export sidecar")
+    side = write_json(sidecar_path(target), meta, "export sidecar")
     return ExportResult(target, side, meta)
 
 

@@ -29,7 +29,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
-import json
 import math
 import os
 import time
@@ -57,7 +56,7 @@ from adaptkit.evaluate import EvalSettings, ModelPolicy, evaluate_policy
 from adaptkit.evaluate.score import score_against
 from adaptkit.execute import Job, raise_failed, run_wave
 from adaptkit.family import CACHE_ENV, RobotFamily, cache_root
-from adaptkit.meta import read_json
+from adaptkit.fileio import read_json, write_json
 from adaptkit.plugins import Registry, get_registry, plugin_files, worker_registry
 from adaptkit.progress import SILENT, Reporter
 from adaptkit.robot import RobotSpec
@@ -69,7 +68,6 @@ from adaptkit.study.run import (
     budget_epochs,
     check_plan_file,
     reference_rows,
-    write_json,
 )
 from adaptkit.tasks import get_task
 from adaptkit.train import TrainConfig, pretrain
@@ -473,8 +471,8 @@ class EmbodimentStudy:
         """Demonstrator and standing still under the probe's settings (cached in OUT/refs)."""
         path = self.out / "refs" / f"{spec.name}.json"
         try:
-            return json.loads(path.read_text())
-        except (OSError, ValueError):
+            return read_json(path)
+        except AdaptkitError:  # not there yet, or cut short: measured again
             pass
         rows = reference_rows(spec, self.plan.probe_settings(self.robot_data))
         write_json(path, rows)

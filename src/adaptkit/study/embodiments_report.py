@@ -7,7 +7,6 @@ reports what finished and says what is missing."""
 from __future__ import annotations
 
 import functools
-import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -17,8 +16,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from adaptkit.errors import AdaptkitError
-from adaptkit.fileio import write_text_atomic
-from adaptkit.meta import read_json
+from adaptkit.fileio import read_json, write_json, write_text_atomic
 from adaptkit.study.report import WIN_MARGIN, fmt_ci, mean_ci
 
 ICL_MARGIN = 0.1  # episode 3 − episode 1, in units of the stand → demonstrator gap
@@ -31,8 +29,8 @@ def _read(paths: Iterable[Path]) -> list[dict[str, Any]]:
     rows = []
     for path in sorted(paths):
         try:
-            rows.append(json.loads(path.read_text()))
-        except (OSError, ValueError):
+            rows.append(read_json(path))
+        except AdaptkitError:
             continue  # a file being written by a running study: reported next time
     return rows
 
@@ -254,7 +252,7 @@ def _costs(
 def write_embodiment_report(out: Path | str) -> dict[str, Any]:
     out = Path(out)
     s = summarise(out)
-    write_text_atomic(out / "summary.json", json.dumps(s, indent=2) + "\n", "summary")
+    write_json(out / "summary.json", s, "summary")
     write_text_atomic(out / "report.md", _markdown(s), "report")
     if s["probes"] or s["adaptation"]:
         _plot(s, out / "embodiments.png")

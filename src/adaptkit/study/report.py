@@ -6,7 +6,6 @@ the cells that finished, and says how many there are."""
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,8 +16,7 @@ from matplotlib.figure import Figure
 
 from adaptkit.errors import AdaptkitError
 from adaptkit.evaluate.score import score_against
-from adaptkit.fileio import write_text_atomic
-from adaptkit.meta import read_json
+from adaptkit.fileio import read_json, write_json, write_text_atomic
 from adaptkit.study.plan import MODES, SIZES
 from adaptkit.tasks import DEFAULT_TASK, TASKS
 
@@ -210,11 +208,11 @@ def write_report(out: Path | str) -> dict[str, Any]:
         )
     ]
     rows = aggregate(cells)
-    refs = {p.stem: json.loads(p.read_text()) for p in sorted((out / "refs").glob("*.json"))}
+    refs = {p.stem: read_json(p) for p in sorted((out / "refs").glob("*.json"))}
     found = findings(rows, {r: _zero_shot_score(d) for r, d in refs.items()})
     found["paired_vs_scratch"] = paired(cells)
     icl_path = out / "icl.json"
-    icl = json.loads(icl_path.read_text()) if icl_path.is_file() else None
+    icl = read_json(icl_path) if icl_path.is_file() else None
     expected = len(plan["targets"]) * len(plan["sizes"]) * len(plan["modes"]) * len(plan["seeds"])
     summary = {
         "preset": plan["preset"],
@@ -230,7 +228,7 @@ def write_report(out: Path | str) -> dict[str, Any]:
         "icl": icl,
         "total_cell_seconds": round(sum(c["wall_seconds"] for c in cells), 1),
     }
-    write_text_atomic(out / "summary.json", json.dumps(summary, indent=2) + "\n", "study summary")
+    write_json(out / "summary.json", summary, "study summary")
     write_text_atomic(out / "report.md", _markdown(plan, summary, refs), "study report")
     if rows:
         _plot_study(rows, out / "study.png")

@@ -31,8 +31,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from adaptkit.bootstrap import (
     collection_job,
     ensure_base_model,
@@ -52,7 +50,7 @@ from adaptkit.errors import AdaptkitError
 from adaptkit.evaluate import EvalSettings, ModelPolicy, evaluate_policy
 from adaptkit.evaluate.score import score_against
 from adaptkit.execute import Job, RunSummary, raise_failed, run_wave
-from adaptkit.fileio import write_text_atomic
+from adaptkit.fileio import read_json, write_json
 from adaptkit.plugins import Registry, get_registry, plugin_files, worker_registry
 from adaptkit.progress import SILENT, Reporter
 from adaptkit.robot import RobotSpec
@@ -109,22 +107,7 @@ def check_plan_file(out: Path, plan: dict[str, Any], data_key: dict[str, Any]) -
                 f"{path}: this results folder was made with other settings ({', '.join(differ)}); "
                 "use another --out, or the preset it was made with"
             )
-    out.mkdir(parents=True, exist_ok=True)
-    payload = {"plan": plan, "data_key": now}
-    write_text_atomic(path, json.dumps(payload, indent=2) + "\n", "study plan")
-
-
-def write_json(path: Path, data: Any) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return write_text_atomic(path, json.dumps(data, indent=2, default=_plain) + "\n", "JSON")
-
-
-def _plain(x: Any) -> Any:
-    if isinstance(x, np.generic):
-        return x.item()
-    if isinstance(x, Path):
-        return str(x)
-    return str(x)
+    write_json(path, {"plan": plan, "data_key": now}, "study plan")
 
 
 def reference_rows(spec: RobotSpec, settings: EvalSettings) -> dict[str, Any]:
@@ -233,7 +216,7 @@ class _Study:
         """Demonstrator, standing still and the base zero-shot on the held-out seed (cached)."""
         path = self.refs_path(spec.name)
         if path.is_file():
-            return json.loads(path.read_text())
+            return read_json(path)
         settings = self.eval_settings()
         out = reference_rows(spec, settings)
         plugin = self.registry.robot(spec.name)
