@@ -18,7 +18,7 @@ from typing import Any
 
 from adaptkit.errors import AdaptkitError
 from adaptkit.fileio import read_json, read_yaml
-from adaptkit.memory import available_memory
+from adaptkit.machine import available_memory
 from adaptkit.model.config import REQUIRED_KEYS, TOKEN_ORDERS, ModelConfig
 
 # Keys the quadruped fork's training script leaves in config.json (SPEC.md); `finetune_*` prefixed.

@@ -13,10 +13,10 @@ SEED_MAX = 2**32 - 1
 
 
 def device(value: str | None) -> str | None:
-    """--device: a device this machine has (adaptkit.devices)."""
+    """--device: a device this machine has (adaptkit.machine)."""
     if value is None:
         return None
-    from adaptkit.devices import check_device
+    from adaptkit.machine import check_device
 
     try:
         return check_device(value)

@@ -22,7 +22,7 @@ from adaptkit.checkpoint import Checkpoint
 from adaptkit.defaults import KVDtype
 from adaptkit.errors import AdaptkitError
 from adaptkit.loader import peek_checkpoint
-from adaptkit.memory import available_memory
+from adaptkit.machine import available_memory
 from adaptkit.model import ModelConfig, Vintix
 
 BUDGET_SHARE = 0.8  # of the free memory: the rest is for activations, the simulator, the OS

@@ -8,8 +8,8 @@ from typing import Any
 
 from adaptkit import defaults
 from adaptkit.defaults import KVDtype, Sim
-from adaptkit.devices import check_device
 from adaptkit.errors import AdaptkitError
+from adaptkit.machine import check_device
 from adaptkit.model.config import TOKEN_ORDERS
 from adaptkit.tasks import DEFAULT_TASK, get_task
 

@@ -14,7 +14,7 @@ import torch.distributed as dist
 from torch import nn
 
 from adaptkit.data.moments import RunningMoments
-from adaptkit.devices import check_device
+from adaptkit.machine import check_device
 
 
 @dataclass(frozen=True)
