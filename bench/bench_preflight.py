@@ -29,7 +29,7 @@ import h5py
 import numpy as np
 import torch
 
-from adaptkit.checkpoint import save_checkpoint
+from adaptkit.ckpt.checkpoint import save_checkpoint
 from adaptkit.data.config import DatasetEntry
 from adaptkit.data.history import DATASET_KEYS, HistoryWriter, list_history_files
 from adaptkit.meta import CheckpointMeta, Stats, TaskMeta

@@ -56,7 +56,7 @@ def _ckpt_path(args) -> Path:
 
 
 def build(args) -> None:
-    from adaptkit.checkpoint import save_checkpoint
+    from adaptkit.ckpt.checkpoint import save_checkpoint
     from adaptkit.meta import CheckpointMeta, Stats, TaskMeta
     from adaptkit.model import ModelConfig, Vintix
 
@@ -112,7 +112,7 @@ def _run_child(mode: str, args, extra: list[str]) -> dict:
 
 # -- load ----------------------------------------------------------------------------------------
 def child_load(args) -> None:
-    from adaptkit.loader import load_checkpoint
+    from adaptkit.ckpt.load import load_checkpoint
 
     base = _peak_rss()
     t = time.perf_counter()
@@ -178,10 +178,10 @@ def _linear_weights(modules) -> int:
 
 
 def child_train(args) -> None:
+    from adaptkit.ckpt.load import load_checkpoint
     from adaptkit.data.config import DatasetEntry
     from adaptkit.data.history import write_history
     from adaptkit.data.windows import WindowDataset, make_loader
-    from adaptkit.loader import load_checkpoint
     from adaptkit.meta import Stats
     from adaptkit.robot import RobotSpec
     from adaptkit.surgery import add_group, freeze
@@ -193,7 +193,7 @@ def child_train(args) -> None:
     device = torch.device(args.device)
     ctx = args.context
     if args.depth:  # the released widths with fewer layers, random: extrapolated to 20 below
-        from adaptkit.checkpoint import Checkpoint
+        from adaptkit.ckpt.checkpoint import Checkpoint
         from adaptkit.meta import CheckpointMeta, TaskMeta
         from adaptkit.model import ModelConfig, Vintix
 
@@ -326,8 +326,8 @@ def train(args) -> None:
 
 # -- eval ----------------------------------------------------------------------------------------
 def child_eval(args) -> None:
+    from adaptkit.ckpt.load import load_checkpoint
     from adaptkit.evaluate.plan import kv_dtype, plan_kv_cache
-    from adaptkit.loader import load_checkpoint
 
     device = torch.device(args.device)
     ckpt = load_checkpoint(_ckpt_path(args), device=device, hash_weights=False)

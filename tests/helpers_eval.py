@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from adaptkit.checkpoint import Checkpoint
+from adaptkit.ckpt.checkpoint import Checkpoint
 from adaptkit.evaluate.resolve import Resolution
 from adaptkit.meta import CheckpointMeta, Stats
 from adaptkit.model import GroupDims, ModelConfig, Vintix

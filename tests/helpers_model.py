@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from adaptkit.checkpoint import save_checkpoint
+from adaptkit.ckpt.checkpoint import save_checkpoint
 from adaptkit.meta import CheckpointMeta, Stats
 from adaptkit.model import GroupDims, ModelConfig, Vintix
 from adaptkit.robot import CANONICAL_JOINTS, LOCOMOTION_OBS_NAMES, RobotSpec

@@ -13,11 +13,11 @@ from helpers_train import TINY_MODEL, job, make_world, state_dict, tiny_train
 from typer.testing import CliRunner
 
 from adaptkit import defaults
-from adaptkit.adapter import BaseRef, save_adapter
+from adaptkit.ckpt.adapter import BaseRef, save_adapter
+from adaptkit.ckpt.load import load_adapter, load_checkpoint, merge_adapter
 from adaptkit.cli import app
 from adaptkit.errors import AdaptkitError
 from adaptkit.evaluate import EvalSettings, compare, evaluate
-from adaptkit.loader import load_adapter, load_checkpoint, merge_adapter
 from adaptkit.model import GroupDims, Vintix
 from adaptkit.plugins import get_registry
 from adaptkit.progress import Reporter

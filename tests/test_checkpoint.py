@@ -20,8 +20,8 @@ from helpers_model import (
     write_reference_checkpoint,
 )
 
-from adaptkit.adapter import BaseRef, save_adapter
-from adaptkit.checkpoint import (
+from adaptkit.ckpt.adapter import BaseRef, save_adapter
+from adaptkit.ckpt.checkpoint import (
     checkpoint_fingerprint,
     epoch_dir,
     fingerprint,
@@ -29,8 +29,8 @@ from adaptkit.checkpoint import (
     load_training_state,
     save_checkpoint,
 )
+from adaptkit.ckpt.load import load_adapter, load_checkpoint
 from adaptkit.errors import AdaptkitError
-from adaptkit.loader import load_adapter, load_checkpoint
 from adaptkit.meta import CheckpointMeta, Stats
 from adaptkit.model import GroupDims, Vintix
 from adaptkit.surgery import add_group, robot_task_meta

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from adaptkit.bootstrap import TINY_MODEL
-from adaptkit.config_file import read_model_config
+from adaptkit.ckpt.config_file import read_model_config
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 

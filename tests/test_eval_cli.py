@@ -11,7 +11,7 @@ from helpers_model import reference_config, tiny_meta, tiny_model
 from typer.testing import CliRunner
 
 import adaptkit.evaluate as ev
-from adaptkit.checkpoint import save_checkpoint
+from adaptkit.ckpt.checkpoint import save_checkpoint
 from adaptkit.cli import app
 from adaptkit.model import GroupDims
 

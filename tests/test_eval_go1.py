@@ -6,9 +6,9 @@ import numpy as np
 import torch
 from helpers_model import reference_config, tiny_meta, tiny_model, tiny_stats
 
-from adaptkit.checkpoint import save_checkpoint
+from adaptkit.ckpt.checkpoint import save_checkpoint
+from adaptkit.ckpt.load import load_checkpoint
 from adaptkit.evaluate import EvalSettings, evaluate
-from adaptkit.loader import load_checkpoint
 from adaptkit.model import GroupDims
 from adaptkit.surgery import add_group
 

@@ -14,13 +14,13 @@ from helpers_fork import write_fork_checkpoint
 from helpers_train import TINY_MODEL, lora_finetune
 from typer.testing import CliRunner
 
-from adaptkit.checkpoint import checkpoint_fingerprint
+from adaptkit.ckpt.checkpoint import checkpoint_fingerprint
+from adaptkit.ckpt.load import load_checkpoint
 from adaptkit.cli import app
 from adaptkit.errors import AdaptkitError
 from adaptkit.evaluate import EvalSettings, ModelPolicy, rollout
 from adaptkit.export import ExportedPolicy, export_policy
 from adaptkit.export.build import export_checkpoint
-from adaptkit.loader import load_checkpoint
 from adaptkit.plugins import get_registry
 from adaptkit.sim.env import LocomotionEnv
 

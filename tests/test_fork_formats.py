@@ -24,8 +24,9 @@ from helpers_fork import (
 )
 from typer.testing import CliRunner
 
+from adaptkit.ckpt.config_file import config_token_order
+from adaptkit.ckpt.load import load_checkpoint
 from adaptkit.cli import app
-from adaptkit.config_file import config_token_order
 from adaptkit.data.config import load_dataset_configs
 from adaptkit.data.history import (
     extra_observation_rows,
@@ -37,7 +38,6 @@ from adaptkit.data.history import (
 from adaptkit.data.stats import compute_stats
 from adaptkit.data.validate import validate_dataset
 from adaptkit.errors import AdaptkitError
-from adaptkit.loader import load_checkpoint
 from adaptkit.model import GroupDims, ModelConfig
 
 runner = CliRunner()
@@ -97,7 +97,7 @@ def test_inspect_and_groups_show_the_order_and_why(tmp_path):
 
 
 def test_adaptkit_checkpoints_record_their_order(tmp_path):
-    from adaptkit.checkpoint import save_checkpoint
+    from adaptkit.ckpt.checkpoint import save_checkpoint
 
     ckpt = load_checkpoint(write_fork_checkpoint(tmp_path / "fork" / "0015_epoch"))
     out = save_checkpoint(tmp_path / "copy" / "0001_epoch", ckpt.model, ckpt.meta, {})

@@ -10,10 +10,10 @@ import pytest
 from helpers_model import tiny_checkpoint
 from typer.testing import CliRunner
 
+from adaptkit.ckpt.hub import HubRef, parse_hub_ref
+from adaptkit.ckpt.load import load_checkpoint
 from adaptkit.cli import app
 from adaptkit.errors import AdaptkitError
-from adaptkit.hub import HubRef, parse_hub_ref
-from adaptkit.loader import load_checkpoint
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 OTHER = "fedcba9876543210fedcba9876543210fedcba98"

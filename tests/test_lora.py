@@ -10,9 +10,9 @@ from helpers_model import TINY_GROUPS, random_batch, tiny_model
 from helpers_train import TINY_MODEL, job, make_world, tiny_train
 from typer.testing import CliRunner
 
+from adaptkit.ckpt.load import load_adapter, load_checkpoint, merge_adapter
 from adaptkit.cli import app
 from adaptkit.errors import AdaptkitError
-from adaptkit.loader import load_adapter, load_checkpoint, merge_adapter
 from adaptkit.model import GroupDims
 from adaptkit.plugins import get_registry
 from adaptkit.surgery import freeze, warm_start_group

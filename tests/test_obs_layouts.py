@@ -136,8 +136,8 @@ def test_collect_obs_layout_writes_and_records_it(collected):
 def test_pretrain_and_eval_a_33_dim_robot(registry, collected, tmp_path):
     from helpers_train import TINY_MODEL, tiny_train
 
+    from adaptkit.ckpt.load import load_checkpoint
     from adaptkit.evaluate import EvalSettings, evaluate
-    from adaptkit.loader import load_checkpoint
     from adaptkit.train import pretrain
 
     root = collected["root"]

@@ -13,9 +13,9 @@ import pytest
 from typer.testing import CliRunner
 
 from adaptkit.bootstrap import Recipe
+from adaptkit.ckpt.load import load_checkpoint
 from adaptkit.cli import app
 from adaptkit.evaluate import EvalSettings, evaluate
-from adaptkit.loader import load_checkpoint
 from adaptkit.pipeline import adapt
 from adaptkit.plugins import get_registry
 from adaptkit.train import FinetuneJob, TrainConfig

@@ -10,8 +10,8 @@ import pytest
 from helpers_train import lora_finetune
 from typer.testing import CliRunner
 
+from adaptkit.ckpt.load import load_checkpoint
 from adaptkit.cli import app
-from adaptkit.loader import load_checkpoint
 
 hub = pytest.importorskip("huggingface_hub")
 

@@ -481,7 +481,7 @@ def test_disk_full_mid_run_keeps_every_complete_checkpoint(base, tmp_path, tmpfs
     assert "no space left on device (disk full)" in line, line
     run = small / "run"
     assert not [p for p in run.iterdir() if ".tmp-" in p.name]  # no half-written save left
-    from adaptkit.loader import load_checkpoint
+    from adaptkit.ckpt.load import load_checkpoint
 
     load_checkpoint(run)  # the newest complete checkpoint still loads
 
@@ -642,8 +642,8 @@ def test_every_writer_fsyncs_the_file_and_its_folder(tmp_path, monkeypatch):
     """Each writer fsyncs what it wrote and the folder it renamed it into."""
     from helpers_model import tiny_meta, tiny_model
 
-    from adaptkit.adapter import BaseRef, save_adapter
-    from adaptkit.checkpoint import save_checkpoint
+    from adaptkit.ckpt.adapter import BaseRef, save_adapter
+    from adaptkit.ckpt.checkpoint import save_checkpoint
     from adaptkit.data.config import write_dataset_config
     from adaptkit.data.history import HistoryWriter, write_task_metadata
     from adaptkit.data.stats_file import save_stats_file
@@ -691,7 +691,7 @@ def test_every_writer_fsyncs_the_file_and_its_folder(tmp_path, monkeypatch):
 def test_a_save_killed_between_its_renames_is_put_back(tmp_path):
     from helpers_model import tiny_meta, tiny_model
 
-    from adaptkit.checkpoint import save_checkpoint
+    from adaptkit.ckpt.checkpoint import save_checkpoint
     from adaptkit.train.run_dir import RunDir
 
     run = RunDir(tmp_path, "run")

@@ -30,7 +30,7 @@ from test_reliability import (
 )
 
 from adaptkit import lockfile
-from adaptkit.checkpoint import save_checkpoint
+from adaptkit.ckpt.checkpoint import save_checkpoint
 from adaptkit.data.dataset_folder import lock_path
 from adaptkit.model import GroupDims
 
@@ -284,7 +284,7 @@ def test_absurd_or_missing_model_sizes_are_refused_before_building(checkpoint, c
 
 
 def test_a_model_larger_than_free_memory_is_refused_before_building(checkpoint, monkeypatch):
-    import adaptkit.config_file as config_file
+    import adaptkit.ckpt.config_file as config_file
 
     monkeypatch.setattr(config_file, "available_memory", lambda device="cpu": 10_000)
     line = one_error(cli("inspect", checkpoint))
@@ -584,7 +584,7 @@ def test_a_failed_rerun_keeps_the_earlier_outputs_whole(
 def test_the_hub_download_hint_is_safe_to_paste_into_a_shell():
     import shlex
 
-    from adaptkit.hub import parse_hub_ref
+    from adaptkit.ckpt.hub import parse_hub_ref
 
     ref = parse_hub_ref("hf://org/name@v1;touch pwned/sub dir")
     assert ref is not None and ref.revision == "v1;touch pwned"
@@ -611,13 +611,13 @@ def bad_metadata(tmp_path) -> Path:
 def test_bad_metadata_is_refused_before_any_model_or_env_is_built(
     bad_metadata, monkeypatch, command
 ):
-    import adaptkit.checkpoint
+    import adaptkit.ckpt.checkpoint
     import adaptkit.sim.env
 
     def never(*a, **kw):
         raise AssertionError("built before the input was checked")
 
-    monkeypatch.setattr(adaptkit.checkpoint, "build_model", never)
+    monkeypatch.setattr(adaptkit.ckpt.checkpoint, "build_model", never)
     monkeypatch.setattr(adaptkit.sim.env.LocomotionEnv, "__init__", never)
     before = snapshot(bad_metadata.parent)
     line = one_error(

@@ -9,9 +9,9 @@ from helpers_model import tiny_checkpoint
 
 from adaptkit import AdaptkitError
 from adaptkit.bootstrap import has_data
-from adaptkit.checkpoint import load_training_state
+from adaptkit.ckpt.checkpoint import load_training_state
+from adaptkit.ckpt.load import load_adapter
 from adaptkit.evaluate import EvalSettings, compare
-from adaptkit.loader import load_adapter
 from adaptkit.model import ModelConfig
 from adaptkit.sim import LocomotionEnv
 from adaptkit.sim.collect import collect_histories

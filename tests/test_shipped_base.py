@@ -20,10 +20,10 @@ from adaptkit.bootstrap import (
     ship_check,
     shipped_base,
 )
-from adaptkit.checkpoint import checkpoint_fingerprint, latest_checkpoint
+from adaptkit.ckpt.checkpoint import checkpoint_fingerprint, latest_checkpoint
+from adaptkit.ckpt.config_file import read_model_config
+from adaptkit.ckpt.load import load_checkpoint
 from adaptkit.cli import app
-from adaptkit.config_file import read_model_config
-from adaptkit.loader import load_checkpoint
 from adaptkit.plugins import get_registry
 
 INFO = read_provenance(SHIPPED_BASE)

@@ -16,10 +16,10 @@ from helpers_model import (
 )
 from typer.testing import CliRunner
 
-from adaptkit.checkpoint import fingerprint, save_checkpoint
+from adaptkit.ckpt.checkpoint import fingerprint, save_checkpoint
+from adaptkit.ckpt.load import load_checkpoint
 from adaptkit.cli import app
 from adaptkit.errors import AdaptkitError
-from adaptkit.loader import load_checkpoint
 from adaptkit.meta import CheckpointMeta, Stats
 from adaptkit.model import GroupDims, Vintix, action_loss
 from adaptkit.surgery import (

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from helpers_fork import FORK_TRAINING_KEYS, trajectory, write_config, write_fork_history
 
+from adaptkit.ckpt.load import load_checkpoint
+from adaptkit.ckpt.token_order import order_losses, own_task_data, settle_token_order
 from adaptkit.data.config import load_dataset_configs
-from adaptkit.loader import load_checkpoint
 from adaptkit.progress import NoteCollector
-from adaptkit.token_order import order_losses, own_task_data, settle_token_order
 from adaptkit.train import TrainConfig, pretrain
 
 TINY = dict(

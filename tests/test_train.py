@@ -9,8 +9,8 @@ import pytest
 import torch
 from helpers_train import TINY_MODEL, job, make_world, state_dict, tiny_train
 
+from adaptkit.ckpt.load import load_adapter, load_checkpoint
 from adaptkit.errors import AdaptkitError
-from adaptkit.loader import load_adapter, load_checkpoint
 from adaptkit.model import Vintix
 from adaptkit.plugins import get_registry
 from adaptkit.progress import Reporter

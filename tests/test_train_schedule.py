@@ -59,7 +59,7 @@ def test_train_config_validation():
 def test_model_small_yaml_is_the_default():
     from pathlib import Path
 
-    from adaptkit.config_file import read_model_config
+    from adaptkit.ckpt.config_file import read_model_config
     from adaptkit.model import ModelConfig
 
     path = Path(__file__).parents[1] / "configs" / "model_small.yaml"

@@ -17,7 +17,7 @@ import pytest
 from helpers_model import reference_config, tiny_meta, tiny_model
 from typer.testing import CliRunner
 
-from adaptkit.checkpoint import save_checkpoint
+from adaptkit.ckpt.checkpoint import save_checkpoint
 from adaptkit.cli import app
 from adaptkit.errors import AdaptkitError
 from adaptkit.evaluate.video import VideoSettings, grid, read_frames

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from adaptkit import defaults
-from adaptkit.checkpoint import checkpoint_fingerprint, latest_checkpoint
-from adaptkit.config_file import read_model_config
+from adaptkit.ckpt.checkpoint import checkpoint_fingerprint, latest_checkpoint
+from adaptkit.ckpt.config_file import read_model_config
 from adaptkit.data.config import write_dataset_config
 from adaptkit.data.dataset_folder import COLLECTED_NAME
 from adaptkit.data.history import list_history_files, read_task_metadata, task_metadata_path

@@ -3,8 +3,8 @@ observation layout.
 
 `metadata.json` (reference layout: task → {group_name, observation_shape, action_dim,
 action_type, reward_scale, obs_mean, obs_std, acs_mean, acs_std, ...}) is parsed and validated
-here and nowhere else (config.json: adaptkit.config_file; stats.json and which stats a task uses:
-adaptkit.data.stats_file); everything else in adaptkit works with the typed objects below.
+here and nowhere else (config.json: adaptkit.ckpt.config_file; stats.json and which stats a task
+uses: adaptkit.data.stats_file); everything else in adaptkit works with the typed objects below.
 
 Rules, written once:
 - a task entry is complete (every reference field present), dims are positive integers, the

@@ -29,7 +29,7 @@ from adaptkit.bootstrap import (
     ensure_robot_data,
     has_data,
 )
-from adaptkit.checkpoint import read_checkpoint_meta
+from adaptkit.ckpt.checkpoint import read_checkpoint_meta
 from adaptkit.errors import AdaptkitError
 from adaptkit.evaluate import CompareReport, EvalSettings, compare
 from adaptkit.evaluate.resolve import fit_group

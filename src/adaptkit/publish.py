@@ -5,7 +5,7 @@ The card's YAML header is the Hub's: `library_name`, `tags`, `base_model` (when 
 repo), and the evaluation table in the Hub's `model-index` form (one result per policy of the
 run's comparison, metric `mean_reward` as "mean +/- std", the Hub's RL convention). The body says
 what the model drives, how to load it, the data and the command that produced it. The folder is
-what `hf://ORG/NAME` then loads (adaptkit.hub). `dry_run`: the folder only, offline.
+what `hf://ORG/NAME` then loads (adaptkit.ckpt.hub). `dry_run`: the folder only, offline.
 """
 
 from __future__ import annotations
@@ -19,17 +19,17 @@ from typing import Any
 
 import yaml
 
-from adaptkit.adapter import read_adapter
-from adaptkit.checkpoint import (
+from adaptkit.ckpt.adapter import read_adapter
+from adaptkit.ckpt.checkpoint import (
     ADAPTER_FILES,
     REQUIRED_FILES,
     is_adapter,
     resolve_checkpoint,
 )
+from adaptkit.ckpt.hub import INSTALL_HINT, PREFIX, parse_hub_ref
+from adaptkit.ckpt.load import peek_config
 from adaptkit.errors import AdaptkitError
 from adaptkit.fileio import atomic_dir, read_json
-from adaptkit.hub import INSTALL_HINT, PREFIX, parse_hub_ref
-from adaptkit.loader import peek_config
 from adaptkit.version import __version__
 
 CARD_FILE = "README.md"

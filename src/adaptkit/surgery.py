@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from adaptkit.checkpoint import (
+from adaptkit.ckpt.checkpoint import (
     MODEL_FILE,
     Checkpoint,
     fingerprint,

@@ -37,7 +37,7 @@ def validate(
 ) -> None:
     """Check every history: layout, dims vs robot plugin (in the observation layout the data
     selects) and checkpoint, NaN/inf, step_num; the fork's extra observation rows named."""
-    from adaptkit.checkpoint import read_checkpoint_meta
+    from adaptkit.ckpt.checkpoint import read_checkpoint_meta
     from adaptkit.data.config import load_dataset_configs
     from adaptkit.data.validate import validate_dataset
 

@@ -47,8 +47,8 @@ def _load(
     hash_weights: bool = True,
 ):
     """The checkpoint, its token order settled on data when --data-dir is given."""
-    from adaptkit.loader import load_checkpoint
-    from adaptkit.token_order import own_task_data, settle_token_order
+    from adaptkit.ckpt.load import load_checkpoint
+    from adaptkit.ckpt.token_order import own_task_data, settle_token_order
 
     loaded = load_checkpoint(
         ckpt,
@@ -142,9 +142,9 @@ def merge(
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Base + adapter → one full checkpoint (model.pth, metadata.json, config.json)."""
-    from adaptkit.adapter import read_adapter
-    from adaptkit.checkpoint import resolve_checkpoint
-    from adaptkit.loader import merge_adapter
+    from adaptkit.ckpt.adapter import read_adapter
+    from adaptkit.ckpt.checkpoint import resolve_checkpoint
+    from adaptkit.ckpt.load import merge_adapter
     from adaptkit.model.lora import lora_groups
 
     src = resolve_checkpoint(adapter)

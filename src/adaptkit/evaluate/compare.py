@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from adaptkit.checkpoint import Checkpoint
+from adaptkit.ckpt.checkpoint import Checkpoint
 from adaptkit.errors import AdaptkitError
 from adaptkit.evaluate.plan import preflight
 from adaptkit.evaluate.plot import plot_curves

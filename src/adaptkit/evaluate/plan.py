@@ -18,10 +18,10 @@ from typing import Any
 import torch
 
 from adaptkit import defaults
-from adaptkit.checkpoint import Checkpoint
+from adaptkit.ckpt.checkpoint import Checkpoint
+from adaptkit.ckpt.load import peek_checkpoint
 from adaptkit.defaults import KVDtype
 from adaptkit.errors import AdaptkitError
-from adaptkit.loader import peek_checkpoint
 from adaptkit.machine import available_memory
 from adaptkit.model import ModelConfig, Vintix
 

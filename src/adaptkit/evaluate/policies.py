@@ -9,15 +9,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from adaptkit.checkpoint import Checkpoint
+from adaptkit.ckpt.checkpoint import Checkpoint
+from adaptkit.ckpt.load import load_checkpoint
+from adaptkit.ckpt.token_order import own_task_data, settle_token_order
 from adaptkit.errors import AdaptkitError
 from adaptkit.evaluate.plan import KVPlan, kv_dtype, plan_kv_cache
 from adaptkit.evaluate.resolve import Resolution, resolve
 from adaptkit.evaluate.settings import EvalSettings
-from adaptkit.loader import load_checkpoint
 from adaptkit.progress import SILENT, Reporter
 from adaptkit.robot import RobotSpec
-from adaptkit.token_order import own_task_data, settle_token_order
 
 STD_EPS = 1e-6  # the reference's (obs - mean) / (std + 1e-6)
 
@@ -98,7 +98,7 @@ class ModelPolicy:
         zero-shot group, token order, context window, the data folder and torch threads.
 
         An unrecorded token order is settled on the checkpoint's own tasks' histories in
-        `settings.data_dir` (of `spec` and `robots`, when at hand: adaptkit.token_order).
+        `settings.data_dir` (of `spec` and `robots`, when at hand: adaptkit.ckpt.token_order).
         Raises adaptkit.evaluate.resolve.NoFittingGroup when no group fits the robot."""
         device = settings.torch_device()
         if not isinstance(checkpoint, Checkpoint):

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from adaptkit.checkpoint import Checkpoint
+from adaptkit.ckpt.checkpoint import Checkpoint
 from adaptkit.evaluate.plan import preflight
 from adaptkit.evaluate.plot import plot_curves
 from adaptkit.evaluate.policies import ModelPolicy
@@ -203,7 +203,7 @@ def evaluate(
     """In-context evaluation of a checkpoint (path or loaded Checkpoint) on a robot, in the
     observation layout the checkpoint's group takes. Its KV cache is planned first, from
     config.json alone (adaptkit.evaluate.plan). `robots` (e.g. the registry's): their data in
-    `settings.data_dir` may settle an unrecorded token order (adaptkit.token_order).
+    `settings.data_dir` may settle an unrecorded token order (adaptkit.ckpt.token_order).
 
     `video` films the first envs into OUT/video.mp4 (and OUT/video.gif): needs `out_dir`.
     """

@@ -17,13 +17,13 @@ from typing import Any
 
 import torch
 
-from adaptkit.checkpoint import Checkpoint, is_adapter, load_training_state
+from adaptkit.ckpt.checkpoint import Checkpoint, is_adapter, load_training_state
+from adaptkit.ckpt.load import load_checkpoint, peek_config
 from adaptkit.errors import AdaptkitError
 from adaptkit.evaluate.policies import STD_EPS, ModelPolicy
 from adaptkit.evaluate.settings import EvalSettings
 from adaptkit.export.step import PolicyStep, StatefulPolicy
 from adaptkit.fileio import atomic_path, make_dirs, write_json
-from adaptkit.loader import load_checkpoint, peek_config
 from adaptkit.progress import SILENT, Reporter
 from adaptkit.robot import RobotSpec
 from adaptkit.sim.physics import CONTROL_DT
@@ -81,7 +81,7 @@ def policy_step(policy: ModelPolicy, in_place: bool = True) -> PolicyStep:
 def base_fingerprint(checkpoint: Checkpoint) -> str | None:
     """The fingerprint of the base a fine-tune started from (None for a base itself)."""
     if is_adapter(checkpoint.path):
-        from adaptkit.adapter import read_adapter
+        from adaptkit.ckpt.adapter import read_adapter
 
         return read_adapter(checkpoint.path)[0].base.fingerprint
     state = load_training_state(checkpoint.path) or {}

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from adaptkit.bootstrap import TINY_MODEL, Recipe
-from adaptkit.config_file import read_model_config
+from adaptkit.ckpt.config_file import read_model_config
 from adaptkit.errors import AdaptkitError
 from adaptkit.evaluate import EvalSettings
 from adaptkit.tasks import get_task

@@ -37,7 +37,7 @@ from adaptkit.bootstrap import (
     read_provenance,
     robot_data_folder,
 )
-from adaptkit.checkpoint import latest_checkpoint, read_checkpoint_meta
+from adaptkit.ckpt.checkpoint import latest_checkpoint, read_checkpoint_meta
 from adaptkit.data.config import write_dataset_config
 from adaptkit.data.history import (
     list_history_files,

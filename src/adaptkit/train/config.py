@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from adaptkit import defaults
+from adaptkit.ckpt.hub import parse_hub_ref
 from adaptkit.defaults import FreezeMode, SaveFormat
 from adaptkit.errors import AdaptkitError, short_repr
-from adaptkit.hub import parse_hub_ref
 from adaptkit.robot import RobotSpec
 from adaptkit.train.metrics import parse_destinations
 
@@ -211,7 +211,7 @@ class FinetuneJob:
     # The robot's observation layout; None: the one its data is in (adaptkit.data.layout).
     obs_layout: str | None = None
     # The base's token order; None: recorded in its config.json, else inferred (adaptkit.meta)
-    # and checked on its own tasks' histories when at hand (adaptkit.token_order).
+    # and checked on its own tasks' histories when at hand (adaptkit.ckpt.token_order).
     token_order: str | None = None
     # Other robots (e.g. the registry's): their histories under data_dir may be the base's own
     # tasks' data, for that check.

@@ -16,14 +16,14 @@ from typing import Any
 import torch
 
 from adaptkit import defaults
-from adaptkit.adapter import (
+from adaptkit.ckpt.adapter import (
     BaseRef,
     adapter_config,
     read_adapter,
     save_adapter,
     write_adapter_files,
 )
-from adaptkit.checkpoint import (
+from adaptkit.ckpt.checkpoint import (
     ADAPTER_FILES,
     MODEL_FILE,
     Checkpoint,
@@ -33,13 +33,14 @@ from adaptkit.checkpoint import (
     load_training_state,
     save_checkpoint,
 )
+from adaptkit.ckpt.load import load_checkpoint
+from adaptkit.ckpt.token_order import own_task_data, settle_token_order
 from adaptkit.data.config import DatasetEntry, load_dataset_configs, robot_entry
 from adaptkit.data.history import extra_observation_rows
 from adaptkit.data.layout import spec_for_data
 from adaptkit.data.stats_file import choose_stats
 from adaptkit.defaults import SaveFormat
 from adaptkit.errors import AdaptkitError
-from adaptkit.loader import load_checkpoint
 from adaptkit.meta import Stats
 from adaptkit.model import GroupDims, Vintix
 from adaptkit.progress import SILENT, NoteCollector, Reporter
@@ -54,7 +55,6 @@ from adaptkit.surgery import (
     verify_frozen,
     warm_start_group,
 )
-from adaptkit.token_order import own_task_data, settle_token_order
 from adaptkit.train import distributed as dd
 from adaptkit.train.config import FinetuneJob, RunResult, TrainConfig
 from adaptkit.train.loop import Trainer, seed_everything, window_loader
@@ -87,7 +87,7 @@ def finetune(
     by default); returns what happened, including the frozen-weight verification. Each epoch is
     a full checkpoint (with the adapter files beside when only the new group trains), or —
     `job.save`, by default when only the new group trains and the base is large — the adapter
-    alone (adaptkit.adapter). Pass `metrics` to keep logging after training (it is opened here
+    alone (adaptkit.ckpt.adapter). Pass `metrics` to keep logging after training (it is opened here
     on rank 0 and left open for the caller to close).
     """
     info = dd.setup(job.device)

@@ -12,15 +12,15 @@ from pathlib import Path
 from typing import Any
 
 from adaptkit import defaults
-from adaptkit.checkpoint import load_training_state
-from adaptkit.config_file import read_model_config
+from adaptkit.ckpt.checkpoint import load_training_state
+from adaptkit.ckpt.config_file import read_model_config
+from adaptkit.ckpt.load import load_checkpoint
 from adaptkit.data.config import load_dataset_configs, train_entries
 from adaptkit.data.history import extra_observation_rows, read_task_metadata
 from adaptkit.data.layout import spec_for_data
 from adaptkit.data.moments import stats_from_moments
 from adaptkit.data.stats_file import choose_stats
 from adaptkit.errors import AdaptkitError
-from adaptkit.loader import load_checkpoint
 from adaptkit.meta import CheckpointMeta, TaskMeta
 from adaptkit.model import GroupDims, ModelConfig, Vintix
 from adaptkit.plugins import Registry

@@ -22,7 +22,7 @@ from typing import Any
 from torch import nn
 
 from adaptkit import lockfile
-from adaptkit.checkpoint import (
+from adaptkit.ckpt.checkpoint import (
     STATE_FILE,
     epoch_dir,
     epoch_dirs,

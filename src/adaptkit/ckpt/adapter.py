@@ -12,7 +12,7 @@ An adapter is a folder (an adapter-sized `NNNN_epoch` of a frozen-trunk fine-tun
 
 Applying one to a base is refused unless the base's weights have the fingerprint the adapter was
 trained on. Loading one onto its base and merging the two into a full `NNNN_epoch` that the
-reference loader reads is adaptkit.loader's job.
+reference loader reads is adaptkit.ckpt.load's job.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from adaptkit.checkpoint import (
+from adaptkit.ckpt.checkpoint import (
     ADAPTER_CONFIG_FILE,
     ADAPTER_WEIGHTS_FILE,
     STATE_FILE,
@@ -36,7 +36,7 @@ from adaptkit.checkpoint import (
     load_weights,
     state_dict_report,
 )
-from adaptkit.config_file import TokenOrder, parse_config
+from adaptkit.ckpt.config_file import TokenOrder, parse_config
 from adaptkit.errors import AdaptkitError
 from adaptkit.fileio import atomic_dir, read_json, to_json_text, torch_save_to
 from adaptkit.meta import CheckpointMeta

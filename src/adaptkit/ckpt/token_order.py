@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from adaptkit.checkpoint import Checkpoint
-from adaptkit.config_file import TokenOrder
+from adaptkit.ckpt.checkpoint import Checkpoint
+from adaptkit.ckpt.config_file import TokenOrder
 from adaptkit.data.config import DatasetEntry
 from adaptkit.data.history import list_history_files, read_history
 from adaptkit.errors import AdaptkitError

@@ -5,8 +5,8 @@ The token order of a checkpoint (`config_token_order`), in this order:
 2. recorded in config.json (`token_order`; adaptkit always records it);
 3. not recorded: the quadruped fork's own training keys in config.json (`random_sample_frac`,
    `finetune_*`) mean the fork's act,rew,obs; otherwise the released obs,act,rew. Such a guess is
-   unsettled: with data of the checkpoint's own tasks at hand, adaptkit.token_order's loss check
-   decides instead.
+   unsettled: with data of the checkpoint's own tasks at hand, adaptkit.ckpt.token_order's loss
+   check decides instead.
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """The front door for model paths: a full checkpoint, or an adapter on its base.
 
 Every command and job that takes a model path loads it here. A full `NNNN_epoch` (or a run dir,
-or a Hub reference) is read by adaptkit.checkpoint; an adapter dir (adaptkit.adapter's format)
-loads its base first — `base` if given, else the one its adapter_config.json records, which may
-itself be an adapter — then adds the adapter's group after checking the base's fingerprint.
+or a Hub reference) is read by adaptkit.ckpt.checkpoint; an adapter dir (adaptkit.ckpt.adapter's
+format) loads its base first — `base` if given, else the one its adapter_config.json records,
+which may itself be an adapter — then adds the adapter's group after checking the base's
+fingerprint.
 `merge_adapter` writes base + adapter as one full checkpoint the reference loader reads.
 """
 
@@ -16,8 +17,8 @@ from typing import Any
 
 import torch
 
-from adaptkit.adapter import AdapterConfig, apply_adapter, read_adapter
-from adaptkit.checkpoint import (
+from adaptkit.ckpt.adapter import AdapterConfig, apply_adapter, read_adapter
+from adaptkit.ckpt.checkpoint import (
     ADAPTER_CONFIG_FILE,
     CONFIG_FILE,
     METADATA_FILE,
@@ -28,7 +29,7 @@ from adaptkit.checkpoint import (
     resolve_checkpoint,
     save_checkpoint,
 )
-from adaptkit.config_file import parse_config, read_config
+from adaptkit.ckpt.config_file import parse_config, read_config
 from adaptkit.errors import AdaptkitError
 from adaptkit.fileio import read_json
 from adaptkit.meta import CheckpointMeta
@@ -46,7 +47,7 @@ def load_checkpoint(
     base: Checkpoint | Path | str | None = None,
     token_order: str | None = None,
 ) -> Checkpoint:
-    """A checkpoint or an adapter, loaded strictly and verified (adaptkit.checkpoint's
+    """A checkpoint or an adapter, loaded strictly and verified (adaptkit.ckpt.checkpoint's
     `load_full_checkpoint` for the full case: memory-mapped, fingerprinted, token order given,
     recorded or inferred). For an adapter, `config_overrides` and `token_order` apply to its
     base, and `base` (a path or an already loaded Checkpoint, extended in place) overrides the

@@ -2,8 +2,9 @@
 state.pth): strict, memory-mapped loading with readable reports, atomic saving, tensor
 fingerprints. An `NNNN_epoch` dir may instead be an adapter (adapter_config.json +
 adapter_model.safetensors: one group on top of a base): this module knows the layout, and
-adaptkit.adapter reads adapters. adaptkit.loader is the front door that loads either. What the
-JSON files mean is adaptkit.meta's (metadata.json) and adaptkit.config_file's (config.json) job."""
+adaptkit.ckpt.adapter reads adapters. adaptkit.ckpt.load is the front door that loads either.
+What the JSON files mean is adaptkit.meta's (metadata.json) and adaptkit.ckpt.config_file's
+(config.json) job."""
 
 from __future__ import annotations
 
@@ -20,10 +21,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from adaptkit.config_file import TokenOrder, checkpoint_config
+from adaptkit.ckpt.config_file import TokenOrder, checkpoint_config
+from adaptkit.ckpt.hub import resolve_model_path
 from adaptkit.errors import AdaptkitError
 from adaptkit.fileio import atomic_dir, missing_cause, to_json_text, torch_save_to
-from adaptkit.hub import resolve_model_path
 from adaptkit.meta import CheckpointMeta
 from adaptkit.model import GroupDims, ModelConfig, Vintix, unwrap
 from adaptkit.model.lora import lora_groups
@@ -88,7 +89,7 @@ def resolve_checkpoint(path: Path | str) -> Path:
     """An `NNNN_epoch` dir (or its model.pth), an adapter dir, or a run dir → the dir to read.
 
     A Hugging Face Hub reference (`hf://org/name[@rev][/sub]`, or a bare `org/name` that is no
-    local path) resolves to its snapshot in the local Hub cache first (adaptkit.hub)."""
+    local path) resolves to its snapshot in the local Hub cache first (adaptkit.ckpt.hub)."""
     path = resolve_model_path(path)
     if path.is_file() and path.name == MODEL_FILE:
         path = path.parent
@@ -365,7 +366,7 @@ def load_full_checkpoint(
     token_order: str | None = None,
 ) -> Checkpoint:
     """Load a full `NNNN_epoch` dir (or the latest one in a run dir), strictly and verified.
-    (adaptkit.loader.load_checkpoint is the front door that also takes adapters.)
+    (adaptkit.ckpt.load.load_checkpoint is the front door that also takes adapters.)
 
     Lean at any size: model.pth is memory-mapped, the model is built on the 'meta' device and
     takes the mapped tensors as its own (no second copy, no random init to overwrite), and the
@@ -374,9 +375,9 @@ def load_full_checkpoint(
     the hashing, so nothing of the weights is read (`fingerprint` is then "").
 
     The token order is `token_order` if given, else config.json's record, else inferred from
-    config.json (adaptkit.config_file.config_token_order: the quadruped fork's checkpoints do not
-    record theirs; the weights cannot tell, both orders have the same shapes). An inferred order
-    is `Checkpoint.token_order.settled == False`: adaptkit.token_order can check it on data.
+    config.json (adaptkit.ckpt.config_file.config_token_order: the quadruped fork's checkpoints do
+    not record theirs; the weights cannot tell, both orders have the same shapes). An inferred order
+    is `Checkpoint.token_order.settled == False`: adaptkit.ckpt.token_order can check it on data.
     `config_overrides` patch config.json's keys."""
     ckpt_dir = resolve_checkpoint(path)
     if is_adapter(ckpt_dir):
