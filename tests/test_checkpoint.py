@@ -23,12 +23,11 @@ from helpers_model import (
 from adaptkit.ckpt.adapter import BaseRef, save_adapter
 from adaptkit.ckpt.checkpoint import (
     checkpoint_fingerprint,
-    epoch_dir,
     fingerprint,
-    latest_checkpoint,
     load_training_state,
     save_checkpoint,
 )
+from adaptkit.ckpt.layout import epoch_dir, latest_checkpoint
 from adaptkit.ckpt.load import load_adapter, load_checkpoint
 from adaptkit.errors import AdaptkitError
 from adaptkit.meta import CheckpointMeta, Stats

@@ -20,8 +20,9 @@ from adaptkit.bootstrap import (
     ship_check,
     shipped_base,
 )
-from adaptkit.ckpt.checkpoint import checkpoint_fingerprint, latest_checkpoint
+from adaptkit.ckpt.checkpoint import checkpoint_fingerprint
 from adaptkit.ckpt.config_file import read_model_config
+from adaptkit.ckpt.layout import latest_checkpoint
 from adaptkit.ckpt.load import load_checkpoint
 from adaptkit.cli import app
 from adaptkit.plugins import get_registry

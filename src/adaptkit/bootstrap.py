@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from adaptkit import defaults
-from adaptkit.ckpt.checkpoint import checkpoint_fingerprint, latest_checkpoint
+from adaptkit.ckpt.checkpoint import checkpoint_fingerprint
 from adaptkit.ckpt.config_file import read_model_config
+from adaptkit.ckpt.layout import REQUIRED_FILES, latest_checkpoint
 from adaptkit.data.config import write_dataset_config
 from adaptkit.data.dataset_folder import COLLECTED_NAME
 from adaptkit.data.history import list_history_files, read_task_metadata, task_metadata_path
@@ -41,7 +42,6 @@ BUILD_MARKER = "provenance.json"  # written into a base model folder this module
 # The default recipe's base, shipped inside the package (rebuilt by `adaptkit build-base --ship`):
 # the main job adapts from it instead of rebuilding it on every fresh machine.
 SHIPPED_BASE = Path(__file__).resolve().parent / "bases" / "default"
-SHIPPED_FILES = ("config.json", "metadata.json", "model.pth")  # no optimiser state
 # the shipped base's recorded check: its zero-shot return on one of its own robots, re-run by a test
 SHIP_CHECK = {"robot": "go1", "num_envs": 2, "max_steps": 150, "seed": 777}
 BUILD_FAILED = ".defaults-build-failed"  # under torchrun: rank 0 tells the waiting ranks it failed
@@ -331,7 +331,7 @@ def ship_base(built: Path | str, registry: Registry, dest: Path = SHIPPED_BASE) 
         raise AdaptkitError(f"{built}: not a finished base built by adaptkit (no provenance)")
     with atomic_dir(dest, "shipped base") as tmp:
         (tmp / newest.name).mkdir()
-        for name in SHIPPED_FILES:
+        for name in REQUIRED_FILES:  # no optimiser state
             (tmp / newest.name / name).write_bytes((newest / name).read_bytes())
         shipped = {
             **info,

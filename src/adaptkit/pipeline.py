@@ -30,9 +30,9 @@ from adaptkit.bootstrap import (
     has_data,
 )
 from adaptkit.ckpt.checkpoint import read_checkpoint_meta
+from adaptkit.ckpt.fit import fit_group
 from adaptkit.errors import AdaptkitError
 from adaptkit.evaluate import CompareReport, EvalSettings, compare
-from adaptkit.evaluate.resolve import fit_group
 from adaptkit.plugins import Registry, get_registry
 from adaptkit.progress import SILENT, NoteCollector, Reporter
 from adaptkit.robot import RobotSpec

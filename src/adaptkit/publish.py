@@ -20,13 +20,9 @@ from typing import Any
 import yaml
 
 from adaptkit.ckpt.adapter import read_adapter
-from adaptkit.ckpt.checkpoint import (
-    ADAPTER_FILES,
-    REQUIRED_FILES,
-    is_adapter,
-    resolve_checkpoint,
-)
+from adaptkit.ckpt.checkpoint import resolve_checkpoint
 from adaptkit.ckpt.hub import INSTALL_HINT, PREFIX, parse_hub_ref
+from adaptkit.ckpt.layout import ADAPTER_FILES, REQUIRED_FILES, is_adapter
 from adaptkit.ckpt.load import peek_config
 from adaptkit.errors import AdaptkitError
 from adaptkit.fileio import atomic_dir, read_json

@@ -21,12 +21,12 @@ import torch
 from torch import nn
 
 from adaptkit.ckpt.checkpoint import (
-    MODEL_FILE,
     Checkpoint,
     fingerprint,
     load_state_dict_file,
     resolve_checkpoint,
 )
+from adaptkit.ckpt.layout import MODEL_FILE
 from adaptkit.defaults import FreezeMode
 from adaptkit.errors import AdaptkitError
 from adaptkit.meta import CheckpointMeta, Stats, TaskMeta

@@ -27,9 +27,6 @@ import torch
 from torch import nn
 
 from adaptkit.ckpt.checkpoint import (
-    ADAPTER_CONFIG_FILE,
-    ADAPTER_WEIGHTS_FILE,
-    STATE_FILE,
     Checkpoint,
     digest,
     fingerprint,
@@ -37,6 +34,7 @@ from adaptkit.ckpt.checkpoint import (
     state_dict_report,
 )
 from adaptkit.ckpt.config_file import TokenOrder, parse_config
+from adaptkit.ckpt.layout import ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, STATE_FILE
 from adaptkit.errors import AdaptkitError
 from adaptkit.fileio import atomic_dir, read_json, to_json_text, torch_save_to
 from adaptkit.meta import CheckpointMeta

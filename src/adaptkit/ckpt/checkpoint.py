@@ -1,10 +1,9 @@
 """Checkpoints in the Vintix layout (`NNNN_epoch/` with model.pth, metadata.json, config.json,
-state.pth): strict, memory-mapped loading with readable reports, atomic saving, tensor
-fingerprints. An `NNNN_epoch` dir may instead be an adapter (adapter_config.json +
-adapter_model.safetensors: one group on top of a base): this module knows the layout, and
-adaptkit.ckpt.adapter reads adapters. adaptkit.ckpt.load is the front door that loads either.
-What the JSON files mean is adaptkit.meta's (metadata.json) and adaptkit.ckpt.config_file's
-(config.json) job."""
+state.pth): which dir a path means, strict memory-mapped loading with readable reports, atomic
+saving, tensor fingerprints. The layout and file names are adaptkit.ckpt.layout's; an
+`NNNN_epoch` dir may instead be an adapter, which adaptkit.ckpt.adapter reads; adaptkit.ckpt.load
+is the front door that loads either. What the JSON files mean is adaptkit.meta's (metadata.json)
+and adaptkit.ckpt.config_file's (config.json) job."""
 
 from __future__ import annotations
 
@@ -23,66 +22,25 @@ from torch import nn
 
 from adaptkit.ckpt.config_file import TokenOrder, checkpoint_config
 from adaptkit.ckpt.hub import resolve_model_path
+from adaptkit.ckpt.layout import (
+    ADAPTER_CONFIG_FILE,
+    ADAPTER_FILES,
+    ADAPTER_WEIGHTS_FILE,
+    CONFIG_FILE,
+    METADATA_FILE,
+    MODEL_FILE,
+    REQUIRED_FILES,
+    STATE_FILE,
+    is_adapter,
+    latest_checkpoint,
+)
 from adaptkit.errors import AdaptkitError
 from adaptkit.fileio import atomic_dir, missing_cause, to_json_text, torch_save_to
 from adaptkit.meta import CheckpointMeta
 from adaptkit.model import GroupDims, ModelConfig, Vintix, unwrap
 from adaptkit.model.lora import lora_groups
 
-MODEL_FILE, METADATA_FILE, CONFIG_FILE, STATE_FILE = (
-    "model.pth",
-    "metadata.json",
-    "config.json",
-    "state.pth",
-)
-REQUIRED_FILES = (MODEL_FILE, METADATA_FILE, CONFIG_FILE)
-ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE = "adapter_config.json", "adapter_model.safetensors"
-ADAPTER_FILES = (ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE)
-_EPOCH_RE = re.compile(r"^(\d+)_epoch$")
 _PARALLEL_HASH_BYTES = 64 << 20  # hash on several threads from this many bytes of weights
-
-
-# -- layout ------------------------------------------------------------------------------------
-def epoch_dir(save_dir: Path | str, name: str, epoch: int) -> Path:
-    """`{save_dir}/{name}/{epoch:04d}_epoch`, the reference layout."""
-    return Path(save_dir) / name / f"{epoch:04d}_epoch"
-
-
-def is_full(path: Path) -> bool:
-    """A complete checkpoint in the reference layout (model.pth, metadata.json, config.json)."""
-    return path.is_dir() and all((path / f).is_file() for f in REQUIRED_FILES)
-
-
-def is_adapter(path: Path) -> bool:
-    """An adapter dir (adapter_config.json + adapter_model.safetensors) without a model.pth."""
-    return (
-        path.is_dir()
-        and not (path / MODEL_FILE).exists()
-        and all((path / f).is_file() for f in ADAPTER_FILES)
-    )
-
-
-def is_complete(path: Path) -> bool:
-    """A full checkpoint or an adapter-sized epoch."""
-    return is_full(path) or is_adapter(path)
-
-
-def epoch_dirs(run_dir: Path | str) -> list[tuple[int, Path]]:
-    """Every complete `NNNN_epoch` dir of a run, oldest first."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        return []
-    return sorted(
-        (int(m.group(1)), p)
-        for p in run_dir.iterdir()
-        if (m := _EPOCH_RE.match(p.name)) and is_complete(p)
-    )
-
-
-def latest_checkpoint(run_dir: Path | str) -> Path | None:
-    """The complete `NNNN_epoch` dir with the highest epoch in `run_dir`, or None."""
-    found = epoch_dirs(run_dir)
-    return found[-1][1] if found else None
 
 
 def resolve_checkpoint(path: Path | str) -> Path:

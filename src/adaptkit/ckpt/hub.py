@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote
 
+from adaptkit.ckpt.layout import ADAPTER_CONFIG_FILE, CONFIG_FILE, EPOCH_RE
 from adaptkit.errors import AdaptkitError
 
 PREFIX = "hf://"
@@ -98,9 +99,9 @@ def _offline() -> bool:
 
 def _has_checkpoint_files(folder: Path) -> bool:
     """The folder holds a checkpoint, an adapter, or a run's NNNN_epoch folders."""
-    if (folder / "config.json").is_file() or (folder / "adapter_config.json").is_file():
+    if (folder / CONFIG_FILE).is_file() or (folder / ADAPTER_CONFIG_FILE).is_file():
         return True
-    return any(p.is_dir() and p.name.endswith("_epoch") for p in folder.glob("*_epoch"))
+    return any(p.is_dir() and EPOCH_RE.match(p.name) for p in folder.glob("*_epoch"))
 
 
 def resolve_hub(ref: HubRef) -> Path:

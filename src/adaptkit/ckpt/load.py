@@ -10,7 +10,6 @@ fingerprint.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -19,23 +18,24 @@ import torch
 
 from adaptkit.ckpt.adapter import AdapterConfig, apply_adapter, read_adapter
 from adaptkit.ckpt.checkpoint import (
-    ADAPTER_CONFIG_FILE,
-    CONFIG_FILE,
-    METADATA_FILE,
     Checkpoint,
-    is_adapter,
-    is_complete,
     load_full_checkpoint,
     resolve_checkpoint,
     save_checkpoint,
 )
 from adaptkit.ckpt.config_file import parse_config, read_config
+from adaptkit.ckpt.layout import (
+    ADAPTER_CONFIG_FILE,
+    CONFIG_FILE,
+    EPOCH_RE,
+    METADATA_FILE,
+    is_adapter,
+    is_complete,
+)
 from adaptkit.errors import AdaptkitError
 from adaptkit.fileio import read_json
 from adaptkit.meta import CheckpointMeta
 from adaptkit.model import ModelConfig
-
-_EPOCH_RE = re.compile(r"^(\d+)_epoch$")
 
 
 def load_checkpoint(
@@ -141,9 +141,9 @@ def peek_checkpoint(path: Path | str, base: Path | str | None = None) -> ModelCo
 def merge_target(adapter_path: Path, out: Path | str) -> Path:
     """`out` itself when it is named NNNN_epoch, else out/<the adapter's NNNN>_epoch."""
     out = Path(out)
-    if _EPOCH_RE.match(out.name):
+    if EPOCH_RE.match(out.name):
         return out
-    m = _EPOCH_RE.match(adapter_path.name)
+    m = EPOCH_RE.match(adapter_path.name)
     return out / (adapter_path.name if m else "0000_epoch")
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import typer
 
 from adaptkit import defaults as D
+from adaptkit.ckpt.layout import EPOCH_RE
 from adaptkit.commands import flags
 from adaptkit.commands.registry import complete_robot
 from adaptkit.commands.render import RichReporter, console, fmt, print_json, table
@@ -16,8 +17,6 @@ from adaptkit.defaults import KVDtype, Sim, TokenOrderChoice
 from adaptkit.errors import AdaptkitError
 from adaptkit.plugins import get_registry
 from adaptkit.tasks import DEFAULT_TASK
-
-EPOCH_RE = re.compile(r"^\d+_epoch$")
 
 # Rollout options shared by both commands (each declared once).
 OPT_ROBOT = typer.Option(

@@ -15,12 +15,12 @@ from typing import Any
 import numpy as np
 
 from adaptkit.ckpt.checkpoint import Checkpoint
+from adaptkit.ckpt.fit import NoFittingGroup
 from adaptkit.errors import AdaptkitError
 from adaptkit.evaluate.plan import preflight
 from adaptkit.evaluate.plot import plot_curves
 from adaptkit.evaluate.policies import ModelPolicy
 from adaptkit.evaluate.report import EvalReport, evaluate_policy, write_episodes_csv
-from adaptkit.evaluate.resolve import NoFittingGroup
 from adaptkit.evaluate.score import normalised_score
 from adaptkit.evaluate.settings import EvalSettings
 from adaptkit.evaluate.video import (

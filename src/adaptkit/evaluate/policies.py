@@ -99,7 +99,7 @@ class ModelPolicy:
 
         An unrecorded token order is settled on the checkpoint's own tasks' histories in
         `settings.data_dir` (of `spec` and `robots`, when at hand: adaptkit.ckpt.token_order).
-        Raises adaptkit.evaluate.resolve.NoFittingGroup when no group fits the robot."""
+        Raises adaptkit.ckpt.fit.NoFittingGroup when no group fits the robot."""
         device = settings.torch_device()
         if not isinstance(checkpoint, Checkpoint):
             checkpoint = load_checkpoint(

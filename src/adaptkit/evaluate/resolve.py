@@ -4,7 +4,7 @@
 The checkpoint decides the layout: natively, the layout recorded for the robot's task (else the
 one its group's width selects); zero-shot, the layout that fits the chosen group. A robot with
 no layout fitting any group cannot run zero-shot: `NoFittingGroup` (compare reports such a row as
-not applicable)."""
+not applicable; adaptkit.ckpt.fit finds the group)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from adaptkit import defaults
+from adaptkit.ckpt.fit import fit_group, fit_layout
 from adaptkit.data.history import list_history_files
 from adaptkit.data.stats import compute_stats
 from adaptkit.data.stats_file import choose_stats
@@ -21,10 +22,6 @@ from adaptkit.errors import AdaptkitError
 from adaptkit.meta import CheckpointMeta, Stats
 from adaptkit.model import GroupDims
 from adaptkit.robot import RobotSpec
-
-
-class NoFittingGroup(AdaptkitError):
-    """No group of the checkpoint has dims any observation layout of the robot can produce."""
 
 
 @dataclass(frozen=True)
@@ -49,60 +46,6 @@ class Resolution:
             "stats_source": self.stats_source,
             "reward_scale": self.reward_scale,
         }
-
-
-def _listing(groups: dict[str, GroupDims]) -> str:
-    return ", ".join(f"{g} (obs {d.obs_dim}, act {d.act_dim})" for g, d in groups.items())
-
-
-def _fit(spec: RobotSpec, dims: GroupDims, recorded: str | None) -> RobotSpec | None:
-    """The robot in the layout a group of `dims` takes (a recorded layout first), or None."""
-    if dims.act_dim != spec.action_dim:
-        return None
-    if recorded is not None and recorded in spec.layouts():
-        fitted = spec.for_layout(recorded)
-        if fitted.obs_dim == dims.obs_dim:
-            return fitted
-    try:
-        return spec.for_obs_dim(dims.obs_dim)
-    except AdaptkitError:
-        return None
-
-
-def fit_group(meta: CheckpointMeta, spec: RobotSpec, group: str | None) -> tuple[str, RobotSpec]:
-    """Zero-shot: `group`, else the robot's own group name, else the one group whose dims one
-    of the robot's layouts fits (a layout recorded for the group's tasks first); with the robot
-    in that layout. `NoFittingGroup` when none fits."""
-    groups = meta.groups
-    layouts = {g: next((t.obs_layout for t in meta.tasks.values() if t.group == g), None)
-               for g in groups}  # fmt: skip
-    fits = {g: f for g, d in groups.items() if (f := _fit(spec, d, layouts[g])) is not None}
-    mine = ", ".join(f"{n} (obs {d}, act {spec.action_dim})" for n, d in spec.layouts().items())
-    if group is not None:
-        if group not in groups:
-            raise AdaptkitError(
-                f"--group: '{group}' is not in the checkpoint; groups: {_listing(groups)}"
-            )
-        if group not in fits:
-            d = groups[group]
-            raise AdaptkitError(
-                f"--group: '{group}' has obs/act dims {d.obs_dim}/{d.act_dim}, which no layout "
-                f"of robot '{spec.name}' fits ({mine})"
-            )
-        return group, fits[group]
-    if spec.group in fits:
-        return spec.group, fits[spec.group]
-    if len(fits) == 1:
-        return next(iter(fits.items()))
-    if not fits:
-        raise NoFittingGroup(
-            f"checkpoint has no group whose dims fit robot '{spec.name}' (its layouts: {mine}); "
-            f"groups: {_listing(groups)}"
-        )
-    raise AdaptkitError(
-        f"robot '{spec.name}' is not in the checkpoint and several groups fit it: "
-        f"{', '.join(fits)}; pick one with --group"
-    )
 
 
 def robot_stats(spec: RobotSpec, data_dir: str | Path | None) -> tuple[Stats, str] | None:
@@ -150,7 +93,7 @@ def resolve(
     groups = meta.groups
     own = meta.tasks.get(spec.task)
     if own is not None and group in (None, own.group):
-        fitted = _fit(spec, own.dims, own.obs_layout)
+        fitted = fit_layout(spec, own.dims, own.obs_layout)
         if fitted is None:
             raise AdaptkitError(
                 f"checkpoint task '{spec.task}' has obs/act dims {own.dims.obs_dim}/"

@@ -17,7 +17,8 @@ from typing import Any
 
 import torch
 
-from adaptkit.ckpt.checkpoint import Checkpoint, is_adapter, load_training_state
+from adaptkit.ckpt.checkpoint import Checkpoint, load_training_state
+from adaptkit.ckpt.layout import is_adapter
 from adaptkit.ckpt.load import load_checkpoint, peek_config
 from adaptkit.errors import AdaptkitError
 from adaptkit.evaluate.policies import STD_EPS, ModelPolicy

@@ -48,8 +48,8 @@ from adaptkit.bootstrap import (
     write_base_dataset_config,
     write_provenance,
 )
-from adaptkit.ckpt.checkpoint import latest_checkpoint
 from adaptkit.ckpt.config_file import read_model_config
+from adaptkit.ckpt.layout import latest_checkpoint
 from adaptkit.data.windows import count_windows
 from adaptkit.errors import AdaptkitError
 from adaptkit.evaluate import EvalSettings, ModelPolicy, evaluate_policy

@@ -37,7 +37,8 @@ from adaptkit.bootstrap import (
     read_provenance,
     robot_data_folder,
 )
-from adaptkit.ckpt.checkpoint import latest_checkpoint, read_checkpoint_meta
+from adaptkit.ckpt.checkpoint import read_checkpoint_meta
+from adaptkit.ckpt.layout import latest_checkpoint
 from adaptkit.data.config import write_dataset_config
 from adaptkit.data.history import (
     list_history_files,

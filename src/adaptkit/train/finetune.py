@@ -24,15 +24,13 @@ from adaptkit.ckpt.adapter import (
     write_adapter_files,
 )
 from adaptkit.ckpt.checkpoint import (
-    ADAPTER_FILES,
-    MODEL_FILE,
     Checkpoint,
     fingerprint,
-    is_full,
     load_state_dict_file,
     load_training_state,
     save_checkpoint,
 )
+from adaptkit.ckpt.layout import ADAPTER_FILES, MODEL_FILE, is_full
 from adaptkit.ckpt.load import load_checkpoint
 from adaptkit.ckpt.token_order import own_task_data, settle_token_order
 from adaptkit.data.config import DatasetEntry, load_dataset_configs, robot_entry

@@ -22,13 +22,8 @@ from typing import Any
 from torch import nn
 
 from adaptkit import lockfile
-from adaptkit.ckpt.checkpoint import (
-    STATE_FILE,
-    epoch_dir,
-    epoch_dirs,
-    latest_checkpoint,
-    save_checkpoint,
-)
+from adaptkit.ckpt.checkpoint import save_checkpoint
+from adaptkit.ckpt.layout import STATE_FILE, epoch_dir, epoch_dirs, latest_checkpoint
 from adaptkit.errors import AdaptkitError
 from adaptkit.fileio import check_folder_name, make_dirs, os_errors, sweep_temps
 from adaptkit.meta import CheckpointMeta

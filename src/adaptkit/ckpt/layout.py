@@ -1,0 +1,65 @@
+"""The `NNNN_epoch` layout of a run folder and the file names of a checkpoint, written once.
+
+A run folder holds `NNNN_epoch/` dirs; each is a full checkpoint (model.pth, metadata.json,
+config.json, + state.pth while training) or an adapter (adapter_config.json +
+adapter_model.safetensors: one group on top of a base). Torch-free, so the CLI and the Hub
+lookup can name these files without loading torch (adaptkit.ckpt.checkpoint reads and writes
+them)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+MODEL_FILE, METADATA_FILE, CONFIG_FILE, STATE_FILE = (
+    "model.pth",
+    "metadata.json",
+    "config.json",
+    "state.pth",
+)
+REQUIRED_FILES = (MODEL_FILE, METADATA_FILE, CONFIG_FILE)
+ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE = "adapter_config.json", "adapter_model.safetensors"
+ADAPTER_FILES = (ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE)
+EPOCH_RE = re.compile(r"^(\d+)_epoch$")
+
+
+def epoch_dir(save_dir: Path | str, name: str, epoch: int) -> Path:
+    """`{save_dir}/{name}/{epoch:04d}_epoch`, the reference layout."""
+    return Path(save_dir) / name / f"{epoch:04d}_epoch"
+
+
+def is_full(path: Path) -> bool:
+    """A complete checkpoint in the reference layout (model.pth, metadata.json, config.json)."""
+    return path.is_dir() and all((path / f).is_file() for f in REQUIRED_FILES)
+
+
+def is_adapter(path: Path) -> bool:
+    """An adapter dir (adapter_config.json + adapter_model.safetensors) without a model.pth."""
+    return (
+        path.is_dir()
+        and not (path / MODEL_FILE).exists()
+        and all((path / f).is_file() for f in ADAPTER_FILES)
+    )
+
+
+def is_complete(path: Path) -> bool:
+    """A full checkpoint or an adapter-sized epoch."""
+    return is_full(path) or is_adapter(path)
+
+
+def epoch_dirs(run_dir: Path | str) -> list[tuple[int, Path]]:
+    """Every complete `NNNN_epoch` dir of a run, oldest first."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        return []
+    return sorted(
+        (int(m.group(1)), p)
+        for p in run_dir.iterdir()
+        if (m := EPOCH_RE.match(p.name)) and is_complete(p)
+    )
+
+
+def latest_checkpoint(run_dir: Path | str) -> Path | None:
+    """The complete `NNNN_epoch` dir with the highest epoch in `run_dir`, or None."""
+    found = epoch_dirs(run_dir)
+    return found[-1][1] if found else None
