@@ -178,13 +178,13 @@ def _linear_weights(modules) -> int:
 
 
 def child_train(args) -> None:
+    from adaptkit.adapt.surgery import add_group, freeze
     from adaptkit.ckpt.load import load_checkpoint
     from adaptkit.data.config import DatasetEntry
     from adaptkit.data.history import write_history
     from adaptkit.data.windows import WindowDataset, make_loader
     from adaptkit.meta import Stats
     from adaptkit.robot import RobotSpec
-    from adaptkit.surgery import add_group, freeze
     from adaptkit.train.config import TrainConfig
     from adaptkit.train.distributed import DistInfo
     from adaptkit.train.loop import Trainer, seed_everything

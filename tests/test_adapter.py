@@ -13,6 +13,7 @@ from helpers_train import TINY_MODEL, job, make_world, state_dict, tiny_train
 from typer.testing import CliRunner
 
 from adaptkit import defaults
+from adaptkit.adapt.surgery import add_group
 from adaptkit.ckpt.adapter import BaseRef, save_adapter
 from adaptkit.ckpt.load import load_adapter, load_checkpoint, merge_adapter
 from adaptkit.cli import app
@@ -21,7 +22,6 @@ from adaptkit.evaluate import EvalSettings, compare, evaluate
 from adaptkit.model import GroupDims, Vintix
 from adaptkit.plugins import get_registry
 from adaptkit.progress import Reporter
-from adaptkit.surgery import add_group
 from adaptkit.train import finetune, pretrain
 
 MC_GROUP = "minicheetah_locomotion"

@@ -20,6 +20,7 @@ from helpers_model import (
     write_reference_checkpoint,
 )
 
+from adaptkit.adapt.surgery import add_group, robot_task_meta
 from adaptkit.ckpt.adapter import BaseRef, save_adapter
 from adaptkit.ckpt.checkpoint import (
     checkpoint_fingerprint,
@@ -32,7 +33,6 @@ from adaptkit.ckpt.load import load_adapter, load_checkpoint
 from adaptkit.errors import AdaptkitError
 from adaptkit.meta import CheckpointMeta, Stats
 from adaptkit.model import GroupDims, Vintix
-from adaptkit.surgery import add_group, robot_task_meta
 
 
 def test_reference_layout_loads_strictly_from_run_dir(tmp_path):

@@ -6,11 +6,11 @@ import numpy as np
 import torch
 from helpers_model import reference_config, tiny_meta, tiny_model, tiny_stats
 
+from adaptkit.adapt.surgery import add_group
 from adaptkit.ckpt.checkpoint import save_checkpoint
 from adaptkit.ckpt.load import load_checkpoint
 from adaptkit.evaluate import EvalSettings, evaluate
 from adaptkit.model import GroupDims
-from adaptkit.surgery import add_group
 
 QUAD = {"quadruped_locomotion": GroupDims(45, 12)}
 TASKS = {"go1_walking_ad": "quadruped_locomotion", "go2_walking_ad": "quadruped_locomotion"}

@@ -10,12 +10,12 @@ from helpers_model import TINY_GROUPS, random_batch, tiny_model
 from helpers_train import TINY_MODEL, job, make_world, tiny_train
 from typer.testing import CliRunner
 
+from adaptkit.adapt.surgery import freeze, warm_start_group
 from adaptkit.ckpt.load import load_adapter, load_checkpoint, merge_adapter
 from adaptkit.cli import app
 from adaptkit.errors import AdaptkitError
 from adaptkit.model import GroupDims
 from adaptkit.plugins import get_registry
-from adaptkit.surgery import freeze, warm_start_group
 from adaptkit.train import finetune, pretrain
 
 MC_GROUP = "minicheetah_locomotion"

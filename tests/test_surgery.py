@@ -16,13 +16,7 @@ from helpers_model import (
 )
 from typer.testing import CliRunner
 
-from adaptkit.ckpt.checkpoint import fingerprint, save_checkpoint
-from adaptkit.ckpt.load import load_checkpoint
-from adaptkit.cli import app
-from adaptkit.errors import AdaptkitError
-from adaptkit.meta import CheckpointMeta, Stats
-from adaptkit.model import GroupDims, Vintix, action_loss
-from adaptkit.surgery import (
+from adaptkit.adapt.surgery import (
     add_group,
     freeze,
     frozen_fingerprint,
@@ -31,6 +25,12 @@ from adaptkit.surgery import (
     verify_against_checkpoint,
     verify_frozen,
 )
+from adaptkit.ckpt.checkpoint import fingerprint, save_checkpoint
+from adaptkit.ckpt.load import load_checkpoint
+from adaptkit.cli import app
+from adaptkit.errors import AdaptkitError
+from adaptkit.meta import CheckpointMeta, Stats
+from adaptkit.model import GroupDims, Vintix, action_loss
 
 NEW = "mini_locomotion"
 

@@ -12,7 +12,7 @@ from adaptkit.errors import AdaptkitError
 
 
 class FreezeMode(str, enum.Enum):
-    """What a fine-tune trains (adaptkit.surgery.freeze)."""
+    """What a fine-tune trains (adaptkit.adapt.surgery.freeze)."""
 
     TRANSFORMER = "transformer"  # only the new group; the transformer and everything old frozen
     NONE = "none"  # everything (full fine-tune)

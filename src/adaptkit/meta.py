@@ -302,5 +302,5 @@ class CheckpointMeta:
         if orphans:
             raise AdaptkitError(
                 f"{where}: model groups {orphans} have no task entry (a new group needs a "
-                "complete metadata entry — use adaptkit.surgery.add_group)"
+                "complete metadata entry — use adaptkit.adapt.surgery.add_group)"
             )

@@ -72,7 +72,7 @@ def groups(
 ) -> None:
     """Groups and tasks inside a checkpoint, their obs/act dims, layouts and parameter counts,
     and the token order (and why)."""
-    from adaptkit.surgery import describe_groups
+    from adaptkit.adapt.surgery import describe_groups
 
     # shapes only: a full checkpoint's weights are mapped, never hashed
     loaded = _load(ckpt, base, token_order, data_dir, json_out, hash_weights=False)
@@ -106,7 +106,7 @@ def inspect(
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Model config, token order (and why), parameters per module and the weights' fingerprint."""
-    from adaptkit.surgery import describe_checkpoint
+    from adaptkit.adapt.surgery import describe_checkpoint
 
     info = describe_checkpoint(_load(ckpt, base, token_order, data_dir, json_out))
     if json_out:

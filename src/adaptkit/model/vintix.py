@@ -214,7 +214,7 @@ class Vintix(nn.Module):
 
     def add_group_modules(self, name: str, dims: GroupDims) -> None:
         """Create only the new group's modules (never re-initialise others — the HPT bug), on the
-        model's device and dtype. Metadata is `adaptkit.surgery.add_group`'s job."""
+        model's device and dtype. Metadata is `adaptkit.adapt.surgery.add_group`'s job."""
         _check_group_name(name)
         if name in self._groups:
             raise AdaptkitError(f"group {name!r} already exists in the model")

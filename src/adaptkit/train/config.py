@@ -216,7 +216,7 @@ class FinetuneJob:
     # Other robots (e.g. the registry's): their histories under data_dir may be the base's own
     # tasks' data, for that check.
     known_robots: tuple[RobotSpec, ...] = ()
-    # Adaptation modes beyond the freeze mode (adaptkit.surgery, adaptkit.model.lora):
+    # Adaptation modes beyond the freeze mode (adaptkit.adapt.surgery, adaptkit.model.lora):
     # warm_start: "auto" or an old group's name: the new group starts from that group's weights
     # (the tensors whose shapes match); None: freshly initialised.
     warm_start: str | None = None

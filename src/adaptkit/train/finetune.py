@@ -16,6 +16,16 @@ from typing import Any
 import torch
 
 from adaptkit import defaults
+from adaptkit.adapt.surgery import (
+    FreezeMode,
+    add_group,
+    add_lora,
+    freeze,
+    frozen_fingerprint,
+    parameter_report,
+    verify_frozen,
+    warm_start_group,
+)
 from adaptkit.ckpt.adapter import (
     BaseRef,
     adapter_config,
@@ -43,16 +53,6 @@ from adaptkit.meta import Stats
 from adaptkit.model import GroupDims, Vintix
 from adaptkit.progress import SILENT, NoteCollector, Reporter
 from adaptkit.robot import RobotSpec
-from adaptkit.surgery import (
-    FreezeMode,
-    add_group,
-    add_lora,
-    freeze,
-    frozen_fingerprint,
-    parameter_report,
-    verify_frozen,
-    warm_start_group,
-)
 from adaptkit.train import distributed as dd
 from adaptkit.train.config import FinetuneJob, RunResult, TrainConfig
 from adaptkit.train.loop import Trainer, seed_everything, window_loader

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from adaptkit import defaults
+from adaptkit.adapt.surgery import parameter_report
 from adaptkit.ckpt.checkpoint import load_training_state
 from adaptkit.ckpt.config_file import read_model_config
 from adaptkit.ckpt.load import load_checkpoint
@@ -25,7 +26,6 @@ from adaptkit.meta import CheckpointMeta, TaskMeta
 from adaptkit.model import GroupDims, ModelConfig, Vintix
 from adaptkit.plugins import Registry
 from adaptkit.progress import SILENT, NoteCollector, Reporter
-from adaptkit.surgery import parameter_report
 from adaptkit.train import distributed as dd
 from adaptkit.train.config import RunResult, TrainConfig
 from adaptkit.train.loop import Trainer, seed_everything, window_loader
