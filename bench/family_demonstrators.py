@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from adaptkit.family.quadruped import nearest_members, quadruped_family
 from adaptkit.plugins import get_registry
-from adaptkit.quadruped_family import nearest_members, quadruped_family
 from adaptkit.sim.demonstrator import TrotDemonstrator
 from adaptkit.sim.family_gait import SearchBudget, _check, cached_demonstrator
 from adaptkit.sim.policy import StandPolicy

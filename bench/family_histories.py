@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from adaptkit.data.improvement import in_window_improvement
-from adaptkit.quadruped_family import quadruped_family
+from adaptkit.family.quadruped import quadruped_family
 from adaptkit.sim.collect import collect_histories
 
 # name: (episode_length, noise_cycle, steps_per_history, context_len). One cycle per history:

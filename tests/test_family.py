@@ -16,9 +16,9 @@ from typer.testing import CliRunner
 from adaptkit import AdaptkitError
 from adaptkit.cli import app
 from adaptkit.data.improvement import in_window_improvement
-from adaptkit.family import CACHE_ENV, gait_file
-from adaptkit.plugins import load_registry
-from adaptkit.quadruped_family import (
+from adaptkit.family import CACHE_ENV
+from adaptkit.family.core import gait_file
+from adaptkit.family.quadruped import (
     BUILTIN_BODIES,
     RANGES,
     body_distance,
@@ -27,6 +27,7 @@ from adaptkit.quadruped_family import (
     quadruped_family,
     sample_body,
 )
+from adaptkit.plugins import load_registry
 from adaptkit.sim import family_gait
 from adaptkit.sim.collect import collect_histories, episode_noise
 from adaptkit.sim.env import LocomotionEnv
@@ -165,7 +166,7 @@ def test_third_party_family_registers_through_the_hook(tmp_path):
             """
             from adaptkit import hookimpl
             from adaptkit.family import RobotFamily
-            from adaptkit.quadruped_family import member_spec
+            from adaptkit.family.quadruped import member_spec
 
             def build(seed, index, folder):
                 spec = member_spec(seed, index, folder)

@@ -1,9 +1,9 @@
-"""The procedural quadruped family (adaptkit.quadruped_family), family seed 0: bodies spanning
+"""The procedural quadruped family (adaptkit.family.quadruped), family seed 0: bodies spanning
 Go1/Go2/A1/Mini Cheetah, one shared group `quadruped_family_locomotion`. Registered through the
 `register_families` hook exactly as a third-party family would be."""
 
 from adaptkit import hookimpl
-from adaptkit.quadruped_family import quadruped_family
+from adaptkit.family.quadruped import quadruped_family
 
 
 @hookimpl

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pluggy
 
-from adaptkit.family import RobotFamily
+from adaptkit.family.core import RobotFamily
 from adaptkit.robot import RobotSpec
 
 hookspec = pluggy.HookspecMarker("adaptkit")

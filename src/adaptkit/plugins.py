@@ -15,7 +15,7 @@ import pluggy
 
 from adaptkit import hookspecs
 from adaptkit.errors import AdaptkitError
-from adaptkit.family import RobotFamily
+from adaptkit.family.core import RobotFamily
 from adaptkit.robot import RobotSpec, paths_relative_to
 
 ENTRY_POINT_GROUP = "adaptkit"

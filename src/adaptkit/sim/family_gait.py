@@ -22,7 +22,13 @@ import numpy as np
 
 from adaptkit.errors import AdaptkitError
 from adaptkit.execute import Job
-from adaptkit.family import RobotFamily, body_fingerprint, gait_file, read_gait, write_if_changed
+from adaptkit.family.core import (
+    RobotFamily,
+    body_fingerprint,
+    gait_file,
+    read_gait,
+    write_if_changed,
+)
 from adaptkit.plugins import get_registry
 from adaptkit.robot import GaitParams, RobotSpec
 from adaptkit.sim.demonstrator import TrotDemonstrator

@@ -55,7 +55,7 @@ from adaptkit.errors import AdaptkitError
 from adaptkit.evaluate import EvalSettings, ModelPolicy, evaluate_policy
 from adaptkit.evaluate.score import score_against
 from adaptkit.execute import Job, raise_failed, run_wave
-from adaptkit.family import CACHE_ENV, RobotFamily, cache_root
+from adaptkit.family.core import CACHE_ENV, RobotFamily, cache_root
 from adaptkit.fileio import read_json, write_json
 from adaptkit.plugins import Registry, get_registry, plugin_files, worker_registry
 from adaptkit.progress import SILENT, Reporter

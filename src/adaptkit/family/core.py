@@ -1,4 +1,5 @@
-"""RobotFamily: a procedural family of robots, declared by a plugin (`register_families`).
+"""RobotFamily: a procedural family of robots, declared by a plugin (`register_families`), and
+the cache its generated members live in.
 
 A family is a deterministic function (family seed, index) -> RobotSpec. Its members are not
 listed one by one in the registry: `adaptkit robots` shows a family as one line with its member

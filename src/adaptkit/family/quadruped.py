@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from adaptkit.family import RobotFamily, write_if_changed
+from adaptkit.family.core import RobotFamily, write_if_changed
 from adaptkit.robot import CANONICAL_JOINTS, LEGS, LOCOMOTION_OBS_NAMES, GaitParams, RobotSpec
 
 CONVENTIONS = ("unitree", "cheetah")
