@@ -35,7 +35,7 @@ def push_cmd(
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Upload a run's adapter or checkpoint to the Hugging Face Hub, with a model card."""
-    from adaptkit.publish import parse_target, prepare_push, upload
+    from adaptkit.share.push import parse_target, prepare_push, upload
 
     repo_id = parse_target(target)
     folder = out or Path("push") / repo_id.split("/")[-1]
