@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from adaptkit.bootstrap import TINY_MODEL
+from adaptkit.bootstrap.recipe import TINY_MODEL
 from adaptkit.ckpt.config_file import read_model_config
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"

@@ -12,7 +12,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from adaptkit.bootstrap import Recipe
+from adaptkit.bootstrap.recipe import Recipe
 from adaptkit.ckpt.load import load_checkpoint
 from adaptkit.cli import app
 from adaptkit.evaluate import EvalSettings, evaluate

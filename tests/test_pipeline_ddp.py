@@ -13,7 +13,7 @@ import pytest
 import torch
 from helpers_train import torchrun
 
-from adaptkit.bootstrap import build_on_rank_zero
+from adaptkit.bootstrap.rank_zero import build_on_rank_zero
 from adaptkit.errors import AdaptkitError
 
 SCRIPT = textwrap.dedent(

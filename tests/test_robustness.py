@@ -8,7 +8,7 @@ import pytest
 from helpers_model import tiny_checkpoint
 
 from adaptkit import AdaptkitError
-from adaptkit.bootstrap import has_data
+from adaptkit.bootstrap.data import has_data
 from adaptkit.ckpt.checkpoint import load_training_state
 from adaptkit.ckpt.load import load_adapter
 from adaptkit.evaluate import EvalSettings, compare

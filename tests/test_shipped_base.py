@@ -9,13 +9,12 @@ from dataclasses import replace
 import pytest
 from typer.testing import CliRunner
 
-from adaptkit.bootstrap import (
+from adaptkit.bootstrap.provenance import read_provenance
+from adaptkit.bootstrap.recipe import Recipe, recipe_matches
+from adaptkit.bootstrap.ship import (
     SHIP_CHECK,
     SHIPPED_BASE,
-    Recipe,
     default_base,
-    read_provenance,
-    recipe_matches,
     ship_base,
     ship_check,
     shipped_base,

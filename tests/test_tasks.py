@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from adaptkit.bootstrap import Recipe, ensure_robot_data
+from adaptkit.bootstrap.data import ensure_robot_data
+from adaptkit.bootstrap.recipe import Recipe
 from adaptkit.cli import app
 from adaptkit.errors import AdaptkitError
 from adaptkit.evaluate import EvalSettings

@@ -2,9 +2,9 @@
 freeze + fine-tune → zero-shot vs fine-tuned vs demonstrator vs standing still.
 
 With no base named, the base is `models/base` when one was built there, else the default base
-shipped in the package (adaptkit.bootstrap.default_base), else built. Missing learning histories
-are collected (the `Recipe`) and cached where the defaults point (`data/<robot>_trajectories`), so
-the next run starts straight at fine-tuning.
+shipped in the package (adaptkit.bootstrap.ship.default_base), else built. Missing learning
+histories are collected (the `Recipe`) and cached where the defaults point
+(`data/<robot>_trajectories`), so the next run starts straight at fine-tuning.
 Under torchrun only rank 0 builds them; the others wait.
 
 The robot's observation layout, when no dataset config names its data: `job.obs_layout`, else
@@ -18,17 +18,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from adaptkit.bootstrap import (
-    BUILD_FAILED,
-    SHIPPED_BASE,
-    Recipe,
-    base_is_built,
-    build_on_rank_zero,
-    default_base,
-    ensure_base_model,
-    ensure_robot_data,
-    has_data,
-)
+from adaptkit.bootstrap.base import ensure_base_model
+from adaptkit.bootstrap.data import ensure_robot_data, has_data
+from adaptkit.bootstrap.provenance import base_is_built
+from adaptkit.bootstrap.rank_zero import BUILD_FAILED, build_on_rank_zero
+from adaptkit.bootstrap.recipe import Recipe
+from adaptkit.bootstrap.ship import SHIPPED_BASE, default_base
 from adaptkit.ckpt.checkpoint import read_checkpoint_meta
 from adaptkit.ckpt.fit import fit_group
 from adaptkit.errors import AdaptkitError

@@ -271,7 +271,7 @@ def register(app: typer.Typer) -> None:
         as_json: bool = OPT_JSON,
     ) -> None:
         """Add ROBOT as a new group to a pretrained model, freeze the rest, train, save, compare."""
-        from adaptkit.bootstrap import Recipe
+        from adaptkit.bootstrap.recipe import Recipe
         from adaptkit.commands.evaluate import render_compare
         from adaptkit.pipeline import adapt
         from adaptkit.train import FinetuneJob, TrainConfig
@@ -351,14 +351,10 @@ def register(app: typer.Typer) -> None:
         """Rebuild the default base from its recipe: collect the base robots' histories and
         pretrain (resumable); provenance.json records the recipe, command and data
         fingerprint."""
-        from adaptkit.bootstrap import (
-            Recipe,
-            check_shippable,
-            ensure_base_model,
-            read_provenance,
-            ship_base,
-            shipped_base,
-        )
+        from adaptkit.bootstrap.base import ensure_base_model
+        from adaptkit.bootstrap.provenance import read_provenance
+        from adaptkit.bootstrap.recipe import Recipe
+        from adaptkit.bootstrap.ship import check_shippable, ship_base, shipped_base
 
         plan = Recipe.named(recipe)
         if where:

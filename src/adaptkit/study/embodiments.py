@@ -37,17 +37,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from adaptkit.bootstrap import (
-    TINY_MODEL,
-    Recipe,
-    base_is_built,
-    collection_job,
-    data_fingerprint,
-    read_provenance,
-    robot_data_folder,
-    write_base_dataset_config,
-    write_provenance,
-)
+from adaptkit.bootstrap.base import build_base, write_base_dataset_config
+from adaptkit.bootstrap.data import collection_job
+from adaptkit.bootstrap.provenance import base_is_built, read_provenance
+from adaptkit.bootstrap.recipe import TINY_MODEL, Recipe
 from adaptkit.ckpt.config_file import read_model_config
 from adaptkit.ckpt.layout import latest_checkpoint
 from adaptkit.data.windows import count_windows
@@ -70,7 +63,7 @@ from adaptkit.study.run import (
     reference_rows,
 )
 from adaptkit.tasks import get_task
-from adaptkit.train import TrainConfig, pretrain
+from adaptkit.train import TrainConfig
 
 CURVES = ("budget", "per_body")
 # the demonstrator search per body: family_gait's default, or a toy one for CI-sized runs
@@ -424,8 +417,9 @@ class EmbodimentStudy:
         # the per-body curve's smallest K may hold fewer windows than one batch: a smaller batch
         batch = min(p.pretrain_batch, windows)
         epochs, per_epoch = budget_epochs(windows, batch, p.pretrain_steps_for(k, curve))
+        note(f"embodiments: base {path.name}: {k} bodies × {n} histories, "
+             f"{epochs} × {per_epoch} optimiser steps")  # fmt: skip
         info = {
-            "complete": False,
             "k": k,
             "curve": curve,
             "seed": seed,
@@ -435,35 +429,21 @@ class EmbodimentStudy:
             "optimiser_steps": epochs * per_epoch,
             "batch_size": batch,
             "plan": p.as_dict(),
-            "data_sha256": data_fingerprint([robot_data_folder(s, data) for s in specs]),
         }
-        note(f"embodiments: base {path.name}: {k} bodies × {n} histories, "
-             f"{epochs} × {per_epoch} optimiser steps")  # fmt: skip
-        write_provenance(path, {**(marker or {}), **info})
-        result = pretrain(
-            [config],
-            data_dir=data,
-            name=path.name,
-            save_dir=path.parent,
-            model_config=read_model_config(p.model),
-            train_config=TrainConfig(
-                epochs=epochs,
-                max_steps_per_epoch=per_epoch,
-                lr=p.pretrain_lr,
-                batch_size=batch,
-                precision=p.precision,
-                seed=seed,
-                save_initial=False,
-                save_every=max(1, epochs // 4),  # a killed build resumes from its last quarter
-                trajectory_sparsity=stride,
-            ),
-            resume=latest_checkpoint(path) is not None,
-            registry=self.registry,
-            keep=1,
+        train = TrainConfig(
+            epochs=epochs,
+            max_steps_per_epoch=per_epoch,
+            lr=p.pretrain_lr,
+            batch_size=batch,
+            precision=p.precision,
+            seed=seed,
+            save_initial=False,
+            save_every=max(1, epochs // 4),  # a killed build resumes from its last quarter
+            trajectory_sparsity=stride,
         )
-        done = {**info, "complete": True, "final_loss": result.final_loss,
-                "seconds": round(result.seconds, 2)}  # fmt: skip
-        write_provenance(path, done)
+        done = build_base(path, specs, data, config, info, model=p.model, train=train,
+                          registry=self.registry, resume=latest_checkpoint(path) is not None,
+                          keep=1)  # fmt: skip
         write_json(path / BASE_DONE, {"seconds": done["seconds"]})
         return path
 
@@ -537,7 +517,7 @@ class EmbodimentStudy:
         common = {"out": str(self.out), "plan": p, "plugin_files": list(self.files)}
         job = functools.partial(Job, threads=p.threads)
         self.wave("pretraining", [
-            job(f"base-{base_name(*b)}", self.base_path(*b) / BASE_DONE, build_base,
+            job(f"base-{base_name(*b)}", self.base_path(*b) / BASE_DONE, base_job,
                 {**common, "k": b[0], "curve": b[1], "seed": b[2]})
             for b in p.bases()
         ])  # fmt: skip
@@ -563,7 +543,7 @@ def _worker_study(out: str, plan: EmbodimentPlan, plugin_files: Sequence[str]) -
     return EmbodimentStudy(plan, Path(out), worker_registry(plugin_files), executor="inline")
 
 
-def build_base(
+def base_job(
     out: str, plan: EmbodimentPlan, k: int, curve: str, seed: int, plugin_files: Sequence[str]
 ) -> None:
     """One base (a job of the pretraining wave)."""

@@ -12,7 +12,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from adaptkit.bootstrap import TINY_MODEL, Recipe
+from adaptkit.bootstrap.recipe import TINY_MODEL, Recipe
 from adaptkit.ckpt.config_file import read_model_config
 from adaptkit.errors import AdaptkitError
 from adaptkit.evaluate import EvalSettings

@@ -31,12 +31,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from adaptkit.bootstrap import (
-    collection_job,
-    ensure_base_model,
-    read_provenance,
-    robot_data_folder,
-)
+from adaptkit.bootstrap.base import ensure_base_model
+from adaptkit.bootstrap.data import collection_job, robot_data_folder
+from adaptkit.bootstrap.provenance import read_provenance
 from adaptkit.ckpt.checkpoint import read_checkpoint_meta
 from adaptkit.ckpt.layout import latest_checkpoint
 from adaptkit.data.config import write_dataset_config

@@ -192,7 +192,7 @@ class FinetuneJob:
     """Everything one fine-tune needs. `None` fields take the documented defaults."""
 
     robot: RobotSpec
-    # None: models/base if built, else the shipped base (adaptkit.bootstrap.default_base); a
+    # None: models/base if built, else the shipped base (adaptkit.bootstrap.ship.default_base); a
     # local path or a Hub reference
     pretrained_path: Path | str | None = None
     dataset_config_paths: tuple[Path, ...] = ()  # empty: the robot plugin's own entry

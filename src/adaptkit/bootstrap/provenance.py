@@ -1,0 +1,31 @@
+"""A base's `provenance.json`, the one record of how a base model folder was built (recipe or
+plan, command, data fingerprint, adaptkit version; `complete` once pretraining finished)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from adaptkit.ckpt.layout import latest_checkpoint
+from adaptkit.errors import AdaptkitError
+from adaptkit.fileio import read_json, write_json
+
+BUILD_MARKER = "provenance.json"  # written into a base model folder adaptkit builds
+
+
+def read_provenance(base: Path) -> dict[str, Any] | None:
+    """The provenance.json of a base this module built (None: none, or unreadable)."""
+    try:
+        return read_json(base / BUILD_MARKER)
+    except AdaptkitError:
+        return None
+
+
+def write_provenance(base: Path, info: dict[str, Any]) -> None:
+    write_json(base / BUILD_MARKER, info, "provenance")
+
+
+def base_is_built(base: Path | str) -> bool:
+    """A checkpoint is there and, if this module built it, the build finished."""
+    marker = read_provenance(Path(base))
+    return latest_checkpoint(Path(base)) is not None and (marker is None or marker.get("complete"))
