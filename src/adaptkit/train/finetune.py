@@ -1,14 +1,14 @@
 """Fine-tune a robot as a new group of a pretrained model: pre-flight → surgery → fit → verify.
 
 `FinetuneJob` (adaptkit.train.config) holds every setting, built once by the CLI or a Python
-caller; `finetune(job)` reads top to bottom. The run folder is locked for the whole run; every
+caller; `finetune(job)` reads top to bottom. The run is opened, trained and closed as a
+pretraining run is (adaptkit.train.session): the run folder is locked for the whole run; every
 check that can fail (the data included: `adaptkit.train.preflight`) runs before anything is
 written; the base checkpoint is only read.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,14 +51,13 @@ from adaptkit.defaults import SaveFormat
 from adaptkit.errors import AdaptkitError
 from adaptkit.meta import Stats
 from adaptkit.model import GroupDims, Vintix
-from adaptkit.progress import SILENT, NoteCollector, Reporter
+from adaptkit.progress import SILENT, Reporter
 from adaptkit.robot import RobotSpec
-from adaptkit.train import distributed as dd
 from adaptkit.train.config import FinetuneJob, RunResult, TrainConfig
-from adaptkit.train.loop import Trainer, seed_everything, window_loader
-from adaptkit.train.metrics import MetricsLogger, check_installed
+from adaptkit.train.loop import seed_everything
+from adaptkit.train.metrics import MetricsLogger
 from adaptkit.train.preflight import check_training_data
-from adaptkit.train.run_dir import RunDir
+from adaptkit.train.session import Session, run_session
 
 
 @dataclass
@@ -88,36 +87,24 @@ def finetune(
     alone (adaptkit.ckpt.adapter). Pass `metrics` to keep logging after training (it is opened here
     on rank 0 and left open for the caller to close).
     """
-    info = dd.setup(job.device)
-    own = metrics is None
-    metrics = MetricsLogger(job.log) if metrics is None else metrics
-    try:
-        return _finetune(job, info, NoteCollector(reporter if info.is_main else SILENT), metrics)
-    finally:
-        if own:
-            metrics.close()
-        dd.teardown(info)
+    return run_session(
+        job.save_dir,
+        job.run_name,
+        lambda session: _finetune(session, job),
+        keep=job.keep,
+        device=job.device,
+        reporter=reporter,
+        log=job.log,
+        metrics=metrics,
+    )
 
 
-def _finetune(
-    job: FinetuneJob, info: dd.DistInfo, reporter: NoteCollector, metrics: MetricsLogger
-) -> RunResult:
-    run = RunDir(job.save_dir, job.run_name, keep=job.keep)
-    with run.hold(info.is_main):  # one run per folder; a failed pre-flight leaves no trace
-        return _locked(job, run, info, reporter, metrics)
-
-
-def _locked(
-    job: FinetuneJob,
-    run: RunDir,
-    info: dd.DistInfo,
-    reporter: NoteCollector,
-    metrics: MetricsLogger,
-) -> RunResult:
-    t0 = time.perf_counter()
-    check_installed(metrics.destinations)
+def _finetune(session: Session, job: FinetuneJob) -> RunResult:
+    """The fine-tune body of a session: the robot's data, the base plus a new group (or the
+    run's newest checkpoint), trained, then the frozen weights verified."""
+    info, reporter, run = session.info, session.reporter, session.run
     # -- pre-flight: nothing is written until all of it passes -------------------------------
-    resume_from = run.prepare(job.resume, info.is_main)
+    resume_from = session.prepare(job.resume)
     # without a dataset config the robot's own folder holds its data, per layout
     named = job.robot.for_layout(job.obs_layout) if job.obs_layout else job.robot
     entry, ignored = robot_entry(named, job.data_folder, job.dataset_config_paths)
@@ -128,7 +115,7 @@ def _locked(
     files = entry.history_files(hint)
     robot = _data_robot(job, entry, files, reporter)
     if resume_from is not None:
-        start = _resume(job, robot, resume_from, reporter)
+        start = _resume(session, job, robot, resume_from)
     else:
         if job.resume:
             reporter.note(f"--resume: no checkpoint in {run.path} yet, starting")
@@ -155,8 +142,7 @@ def _locked(
     cfg = start.cfg
     model = start.ckpt.model.to(info.device)
     context_len = cfg.context_len or model.config.context_len
-    _, loader = window_loader([entry], {robot.task: stats}, context_len, cfg, info, data.histories)
-    data.histories.clear()  # the windows hold their own (normalised) copy: free the raw arrays
+    _, loader = session.windows([entry], {robot.task: stats}, context_len, cfg, data.histories)
 
     # -- surgery: a new group, everything else frozen ------------------------------------------
     meta = start.ckpt.meta
@@ -220,26 +206,20 @@ def _locked(
             extra = lambda tmp: write_adapter_files(tmp, m, acfg)  # noqa: E731
         return save_checkpoint(path, m, meta, config_json, state=state, extra=extra)
 
-    if info.is_main:
-        metrics.open(
-            run.path,
-            resume_step=start.saved.get("global_step") if resume_from is not None else None,
-            config={**config_json, "trainable": frozen.as_dict()},
-        )
-    trainer = Trainer(
+    loop = session.fit(
         model,
         loader,
         cfg,
-        info,
-        run,
-        run.saver(meta, config_json, run_state, write_epoch),
         context_len,
-        find_unused=dd.needs_find_unused(model, [robot.group]),
-        reporter=reporter,
-        metrics=metrics,
+        meta,
+        config_json,
+        run_state,
+        groups=[robot.group],
         tasks=[robot.task],
+        saved=start.saved if resume_from is not None else None,
+        write_epoch=write_epoch,
+        logged_config={**config_json, "trainable": frozen.as_dict()},
     )
-    loop = trainer.run(start.saved if resume_from is not None else None)
 
     # -- verify: the frozen tensors of the saved weights are bit-identical to the base ---------
     verified, detail = None, "nothing frozen (full fine-tune)"
@@ -258,21 +238,16 @@ def _locked(
         if info.is_main:
             _verify_adapter(final, model, robot.group)
         adapter = final
-    result = RunResult.from_loop(
-        run.path,
+    return session.result(
         loop,
-        time.perf_counter() - t0,
         resume_from,
         trainable={"rows": report, "freeze": frozen.as_dict()},
         frozen_verified=verified,
         frozen_report=detail,
         adapter=adapter,
-        notes=reporter.notes,
         robot=robot,
         token_order=model.config.token_order,
     )
-    reporter.event("done", {"result": result})
-    return result
 
 
 def _data_robot(
@@ -351,7 +326,7 @@ def _fresh(job: FinetuneJob, robot: RobotSpec, reporter: Reporter) -> _Start:
     )
 
 
-def _resume(job: FinetuneJob, robot: RobotSpec, resume_from: Path, reporter: Reporter) -> _Start:
+def _resume(session: Session, job: FinetuneJob, robot: RobotSpec, resume_from: Path) -> _Start:
     """The run's newest checkpoint; the run keeps its own settings, stats, base and order."""
     saved = load_training_state(resume_from) or {}
     if saved.get("kind") != "finetune" or "base_fingerprint" not in saved:
@@ -359,9 +334,7 @@ def _resume(job: FinetuneJob, robot: RobotSpec, resume_from: Path, reporter: Rep
             f"cannot resume from {resume_from}: its state.pth is not a fine-tune's "
             "(no base fingerprint); resume it with the command that started it"
         )
-    cfg, ignored = job.train.resumed(saved.get("train_config", {}))
-    if ignored:
-        reporter.note("resuming with the run's own settings; ignored " + ", ".join(ignored))
+    cfg = session.resumed(job.train, saved)
     ckpt = load_checkpoint(resume_from)
     if robot.group not in ckpt.model.groups or robot.task not in ckpt.meta:
         raise AdaptkitError(
@@ -374,7 +347,7 @@ def _resume(job: FinetuneJob, robot: RobotSpec, resume_from: Path, reporter: Rep
             f"cannot resume from {resume_from}: its task '{robot.task}' is {d.obs_dim}-dim, the "
             f"data in {job.data_folder} is {robot.obs_dim}-dim"
         )
-    reporter.note(f"resuming from {resume_from}")
+    session.reporter.note(f"resuming from {resume_from}")
     ref = saved.get("base_ref") or {}
     return _Start(
         ckpt=ckpt,

@@ -1,12 +1,13 @@
 """Pretrain a base model from scratch on every training task of some dataset configs.
 
-Like `finetune`: the run folder is locked for the run, and the pre-flight checks every history
-(`adaptkit.train.preflight`) before anything is written."""
+Opened, trained and closed as `finetune` is (adaptkit.train.session): the run folder is locked
+for the run, and the pre-flight checks every history (`adaptkit.train.preflight`) before
+anything is written. What is pretraining's own: every training task of the configs, a fresh
+model (or the run's newest checkpoint on resume)."""
 
 from __future__ import annotations
 
 import dataclasses
-import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -25,13 +26,12 @@ from adaptkit.errors import AdaptkitError
 from adaptkit.meta import CheckpointMeta, TaskMeta
 from adaptkit.model import GroupDims, ModelConfig, Vintix
 from adaptkit.plugins import Registry
-from adaptkit.progress import SILENT, NoteCollector, Reporter
+from adaptkit.progress import SILENT, Reporter
 from adaptkit.train import distributed as dd
 from adaptkit.train.config import RunResult, TrainConfig
-from adaptkit.train.loop import Trainer, seed_everything, window_loader
-from adaptkit.train.metrics import MetricsLogger, check_installed
+from adaptkit.train.loop import seed_everything
 from adaptkit.train.preflight import check_training_data
-from adaptkit.train.run_dir import RunDir
+from adaptkit.train.session import Session, run_session
 
 
 def pretrain(
@@ -58,48 +58,43 @@ def pretrain(
     torchrun each process reads only its part of every task's history files (rank r: files r,
     r + W, ...) instead of all of them; stats are merged over the parts (docs/cluster.md).
     """
-    metrics = MetricsLogger(log)  # a bad destination fails before anything starts
-    info = dd.setup(device)
-    try:
-        run = RunDir(save_dir, name, keep=keep)
-        with run.hold(info.is_main):  # one run per folder; a failed pre-flight leaves no trace
-            return _locked(
-                [Path(p) for p in dataset_config_paths],
-                Path(data_dir),
-                run,
-                model_config,
-                train_config or TrainConfig(),
-                resume,
-                Path(stats_path) if stats_path else None,
-                info,
-                NoteCollector(reporter if info.is_main else SILENT),
-                registry,
-                metrics,
-                shard_data,
-            )
-    finally:
-        metrics.close()
-        dd.teardown(info)
+    return run_session(
+        save_dir,
+        name,
+        lambda session: _pretrain(
+            session,
+            [Path(p) for p in dataset_config_paths],
+            Path(data_dir),
+            model_config,
+            train_config or TrainConfig(),
+            resume,
+            Path(stats_path) if stats_path else None,
+            registry,
+            shard_data,
+        ),
+        keep=keep,
+        device=device,
+        reporter=reporter,
+        log=log,
+    )
 
 
-def _locked(
+def _pretrain(
+    session: Session,
     config_paths: list[Path],
     data_dir: Path,
-    run: RunDir,
     model_config: ModelConfig | Mapping[str, Any] | str | Path | None,
     cfg: TrainConfig,
     resume: bool,
     stats_path: Path | None,
-    info: dd.DistInfo,
-    reporter: NoteCollector,
     registry: Registry | None,
-    metrics: MetricsLogger,
     shard_data: bool = False,
 ) -> RunResult:
-    t0 = time.perf_counter()
-    check_installed(metrics.destinations)
+    """The pretraining body of a session: every training task's data, a fresh model (or the
+    run's newest checkpoint), trained."""
+    info, reporter = session.info, session.reporter
     # -- pre-flight: nothing is written until all of it passes ---------------------------------
-    resume_from = run.prepare(resume, info.is_main)
+    resume_from = session.prepare(resume)
     entries = train_entries(load_dataset_configs(config_paths, data_dir))
     if shard_data and info.enabled:
         entries = [dataclasses.replace(e, shard=(info.rank, info.world_size)) for e in entries]
@@ -128,9 +123,7 @@ def _locked(
     saved: dict[str, Any] | None = None
     if resume_from is not None:
         saved = load_training_state(resume_from) or {}
-        cfg, ignored = cfg.resumed(saved.get("train_config", {}))
-        if ignored:
-            reporter.note("resuming with the run's own settings; ignored " + ", ".join(ignored))
+        cfg = session.resumed(cfg, saved)
         ckpt = load_checkpoint(resume_from)
         missing = [e.task for e in entries if e.task not in ckpt.meta]
         if missing:
@@ -139,7 +132,7 @@ def _locked(
         reporter.note(f"resuming from {resume_from}")
     else:
         if resume:
-            reporter.note(f"--resume: no checkpoint in {run.path} yet, starting")
+            reporter.note(f"--resume: no checkpoint in {session.run.path} yet, starting")
         mcfg = (
             model_config
             if isinstance(model_config, ModelConfig)
@@ -173,8 +166,7 @@ def _locked(
             "(recorded in the checkpoint metadata)"
         )
     context_len = cfg.context_len or (model.config if model else mcfg).context_len
-    dataset, loader = window_loader(entries, stats, context_len, cfg, info, data.histories)
-    data.histories.clear()  # the windows hold their own (normalised) copy: free the raw arrays
+    dataset, loader = session.windows(entries, stats, context_len, cfg, data.histories)
     if model is None:
         dims = dataset.dims  # WindowDataset already refused a group with mixed dims
         meta = CheckpointMeta(
@@ -201,33 +193,16 @@ def _locked(
         context_len, {"dataset_config_paths": [str(p) for p in config_paths]}
     )
     run_state = {"train_config": cfg.to_dict(), "kind": "pretrain"}
-    if info.is_main:
-        metrics.open(
-            run.path,
-            resume_step=saved.get("global_step") if saved is not None else None,
-            config=config_json,
-        )
-    trainer = Trainer(
+    loop = session.fit(
         model,
         loader,
         cfg,
-        info,
-        run,
-        run.saver(meta, config_json, run_state),
         context_len,
-        find_unused=dd.needs_find_unused(model, dataset.groups),
-        reporter=reporter,
-        metrics=metrics,
+        meta,
+        config_json,
+        run_state,
+        groups=dataset.groups,
         tasks=list(dataset.dims),
+        saved=saved,
     )
-    loop = trainer.run(saved)
-    result = RunResult.from_loop(
-        run.path,
-        loop,
-        time.perf_counter() - t0,
-        resume_from,
-        trainable={"rows": report, "freeze": None},
-        notes=reporter.notes,
-    )
-    reporter.event("done", {"result": result})
-    return result
+    return session.result(loop, resume_from, trainable={"rows": report, "freeze": None})
