@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from adaptkit.adapt.modes import ModeChoice
 from adaptkit.ckpt.checkpoint import (
     Checkpoint,
     fingerprint,
@@ -34,6 +35,7 @@ from adaptkit.model import GroupDims, Vintix, unwrap
 from adaptkit.model.lora import META_KEY as LORA_META_KEY
 from adaptkit.model.lora import TARGETS as LORA_TARGETS
 from adaptkit.model.lora import LoRASpec
+from adaptkit.progress import SILENT, Reporter
 from adaptkit.robot import RobotSpec
 
 
@@ -108,6 +110,38 @@ def add_group(
             ):
                 new.load_state_dict(ref.state_dict())
     meta.add(entry)
+
+
+# -- a mode applied ---------------------------------------------------------------------------
+def apply_mode(
+    model: nn.Module,
+    meta: CheckpointMeta,
+    robot: RobotSpec,
+    stats: Stats,
+    choice: ModeChoice,
+    reporter: Reporter = SILENT,
+) -> dict[str, Any]:
+    """The surgery of a fresh fine-tune in `choice`'s mode (adaptkit.adapt.modes), in place:
+    the robot's new group, started fresh or warm from an old group, LoRA when the mode has it,
+    then the mode's own `setup`. Returns what config.json records of it (the warm start's
+    source). Freezing follows (`freeze`, with `choice.freeze` and its patterns)."""
+    recorded: dict[str, Any] = {}
+    add_group(model, meta, robot, stats)
+    if choice.warm_start is not None:
+        warm = warm_start_group(model, robot.group, choice.warm_start)
+        reporter.note(warm.describe())
+        recorded["warm_start"] = warm.source
+    if choice.lora_rank is not None:
+        lora = add_lora(model, meta, robot, choice.lora_rank, choice.lora_alpha)
+        reporter.note(
+            f"LoRA rank {lora.rank} (alpha {lora.alpha:g}) on {len(lora.targets)} trunk "
+            f"Linear layers for group '{robot.group}' only"
+        )
+    if choice.mode.setup is not None:
+        note = choice.mode.setup(model, meta, robot)
+        if note:
+            reporter.note(note)
+    return recorded
 
 
 # -- freezing ----------------------------------------------------------------------------------

@@ -34,3 +34,15 @@ def run_name(value: str | None) -> str | None:
         return check_folder_name(value, "run name")
     except AdaptkitError as exc:
         raise typer.BadParameter(str(exc)) from None
+
+
+def finetune_mode(value: str | None) -> str | None:
+    """--mode: a fine-tune's adaptation mode from the table (adaptkit.adapt.modes)."""
+    if value is None:
+        return None
+    from adaptkit.adapt.modes import mode_names
+
+    names = mode_names(scratch=False)
+    if value not in names:
+        raise typer.BadParameter(f"expected one of {', '.join(names)}, got {value!r}")
+    return value

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 
+from adaptkit.adapt.modes import mode_names
 from adaptkit.commands.render import RichReporter, console
 from adaptkit.plugins import get_registry
 
@@ -47,7 +48,7 @@ def register(app: typer.Typer) -> None:
         modes: str = typer.Option(
             None,
             "--modes",
-            help="Adaptation modes: frozen,warm,lora,full,scratch.",
+            help=f"Adaptation modes: {','.join(mode_names())}.",
             show_default="the preset's",
         ),
         seeds: str = typer.Option(

@@ -10,6 +10,7 @@ from typing import Any
 import typer
 
 from adaptkit import defaults as D
+from adaptkit.adapt.modes import mode_names, modes_help
 from adaptkit.commands import flags
 from adaptkit.commands.registry import complete_robot
 from adaptkit.commands.render import RichReporter, print_json
@@ -163,10 +164,20 @@ def register(app: typer.Typer) -> None:
             None, "--name", help="Run name.", show="ROBOT_finetune", callback=flags.run_name
         ),
         save_dir: Path = OPT_SAVE_DIR,
+        mode: str = _opt(
+            None,
+            "--mode",
+            help=f"Adaptation mode — {modes_help(scratch=False)}. --freeze, --warm-start and "
+            "--lora-rank spell one too, or change the mode's settings.",
+            show="frozen, or the one the flags below spell",
+            callback=flags.finetune_mode,
+            metavar="<" + "|".join(mode_names(scratch=False)) + ">",
+        ),
         freeze: FreezeMode = _opt(
-            FreezeMode.TRANSFORMER,
+            None,
             "--freeze",
             help="transformer: only the new group trains; none: everything trains.",
+            show="the mode's: transformer, none for --mode full",
         ),
         freeze_transformer: bool = _opt(
             False,
@@ -271,13 +282,22 @@ def register(app: typer.Typer) -> None:
         as_json: bool = OPT_JSON,
     ) -> None:
         """Add ROBOT as a new group to a pretrained model, freeze the rest, train, save, compare."""
+        from adaptkit.adapt.modes import resolve_mode
         from adaptkit.bootstrap.recipe import Recipe
         from adaptkit.commands.evaluate import render_compare
         from adaptkit.pipeline import adapt
         from adaptkit.train import FinetuneJob, TrainConfig
 
-        if freeze_transformer and freeze is not FreezeMode.TRANSFORMER:
+        if freeze_transformer and freeze is FreezeMode.NONE:
             raise AdaptkitError(f"--freeze_transformer contradicts --freeze {freeze.value}")
+        # the flags as one mode and its settings (what trains, start, LoRA, the default lr)
+        choice = resolve_mode(
+            mode,
+            freeze=FreezeMode.TRANSFORMER if freeze_transformer else freeze,
+            warm_start=warm_start,
+            lora_rank=lora_rank,
+            lora_alpha=lora_alpha,
+        )
         registry = get_registry()
         plan = Recipe.named(recipe)
         options = _given(
@@ -293,10 +313,17 @@ def register(app: typer.Typer) -> None:
             data_dir=data_dir,
             name=name,
             save_dir=save_dir,
-            freeze=freeze,
+            mode=choice.mode.name,
+            freeze=choice.freeze,
             freeze_patterns=tuple(freeze_pattern or ()),
             train=TrainConfig.for_finetune(
-                freeze, **{"epochs": plan.finetune_epochs, "precision": plan.precision, **options}
+                choice.freeze,
+                **{
+                    "lr": choice.lr,
+                    "epochs": plan.finetune_epochs,
+                    "precision": plan.precision,
+                    **options,
+                },
             ),
             resume=resume,
             stats_path=stats,
@@ -306,9 +333,9 @@ def register(app: typer.Typer) -> None:
             log=tuple(log or ()),
             obs_layout=obs_layout,
             token_order=token_order.value if token_order else None,
-            warm_start=warm_start,
-            lora_rank=lora_rank,
-            lora_alpha=lora_alpha,
+            warm_start=choice.warm_start,
+            lora_rank=choice.lora_rank,
+            lora_alpha=choice.lora_alpha,
         )
         evaluation = plan.eval_settings(num_envs=eval_envs, episodes=eval_episodes, seed=eval_seed)
         result = adapt(

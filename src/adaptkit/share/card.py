@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from adaptkit.adapt.modes import MODES
 from adaptkit.ckpt.adapter import read_adapter
 from adaptkit.ckpt.hub import parse_hub_ref
 from adaptkit.ckpt.layout import ADAPTER_FILES, is_adapter
@@ -124,6 +125,7 @@ def model_card(
         *([f"- Group: `{group}`"] if group else []),
         *([f"- Base model: `{base_name}`"] if base_name else []),
         *([f"- Token order: `{token_order}`"] if token_order else []),
+        *([_mode_line(config["adaptkit_mode"])] if config.get("adaptkit_mode") else []),
         "", "## Use", "", "```bash",
         f"adaptkit eval hf://{repo_id}" + (f" --robot {robot}" if robot else " --robot ROBOT"),
         "```", "", "```python", "import adaptkit", "",
@@ -153,3 +155,9 @@ def model_card(
     if trained:
         lines += [f"- Settings: {json.dumps(trained)}"]
     return "\n".join(lines) + "\n"
+
+
+def _mode_line(name: str) -> str:
+    """The run's recorded adaptation mode and its help line (adaptkit.adapt.modes)."""
+    mode = MODES.get(name)
+    return f"- Adaptation mode: `{name}`" + (f" ({mode.help})" if mode else "")

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from adaptkit.adapt.modes import get_mode, mode_names
 from adaptkit.bootstrap.base import build_base, write_base_dataset_config
 from adaptkit.bootstrap.data import collection_job
 from adaptkit.bootstrap.provenance import base_is_built, read_provenance
@@ -55,7 +56,7 @@ from adaptkit.progress import SILENT, Reporter
 from adaptkit.robot import RobotSpec
 from adaptkit.sim.family_gait import SearchBudget, accepted_members, gait_search_job
 from adaptkit.study.embodiments_report import write_embodiment_report
-from adaptkit.study.plan import MODES, ROBOTS, SIZES, StudyPlan
+from adaptkit.study.plan import ROBOTS, SIZES, StudyPlan
 from adaptkit.study.run import (
     _Study,
     budget_epochs,
@@ -105,7 +106,7 @@ class EmbodimentPlan:
     # -- adaptation of the built-in robots on each budget base (adaptkit.study.run's cells) -----
     robots: tuple[str, ...] = ROBOTS
     sizes: tuple[str, ...] = ("1ep", "10ep")
-    modes: tuple[str, ...] = MODES
+    modes: tuple[str, ...] = field(default_factory=mode_names)
     seeds: tuple[int, ...] = (0, 1, 2)
     robot_episodes: int = 30  # one history of the SPEC schedule: its last episodes are the best
     budget_steps: int = 40
@@ -121,7 +122,7 @@ class EmbodimentPlan:
             ("--curves", self.curves, CURVES),
             ("--robots", self.robots, ROBOTS),
             ("--sizes", self.sizes, SIZES),
-            ("--modes", self.modes, MODES),
+            ("--modes", self.modes, mode_names()),
         ):
             bad = [v for v in values if v not in allowed]
             if bad or not values:
@@ -499,7 +500,7 @@ class EmbodimentStudy:
         """The leave-one-out study's cells for the built-in robots on `base` (k None: scratch),
         run as that study's waves of jobs."""
         p = self.plan
-        modes = [m for m in p.modes if (m == "scratch") == (k is None)]
+        modes = [m for m in p.modes if get_mode(m).scratch == (k is None)]
         if not modes:
             return
         folder = self.out / "adapt" / ("scratch" if k is None else f"k{k:03d}")

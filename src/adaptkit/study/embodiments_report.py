@@ -15,14 +15,14 @@ from typing import Any
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from adaptkit.adapt.modes import MODES, mode_names
 from adaptkit.errors import AdaptkitError
 from adaptkit.fileio import read_json, write_json, write_text_atomic
-from adaptkit.study.report import WIN_MARGIN, fmt_ci, mean_ci
+from adaptkit.study.report import WIN_MARGIN, fmt_ci, is_scratch, mean_ci
 
 ICL_MARGIN = 0.1  # episode 3 − episode 1, in units of the stand → demonstrator gap
 ZERO_SHOT_GOAL = 0.5
 _signed = functools.partial(fmt_ci, signed=True)  # score differences carry their sign
-KEEPS_OLD_BODIES = ("frozen", "warm", "lora")  # modes that leave every old group bit-identical
 
 
 def _read(paths: Iterable[Path]) -> list[dict[str, Any]]:
@@ -72,7 +72,7 @@ def summarise(out: Path) -> dict[str, Any]:
         probes += [{**p, "curve": "per_body"} for p in probes
                    if _k(p["base"]) == top and p["curve"] == "budget"]  # fmt: skip
     for c in cells:
-        c["k"] = None if c["mode"] == "scratch" else _k(c.get("base") or "k0")
+        c["k"] = None if is_scratch(c["mode"]) else _k(c.get("base") or "k0")
 
     # zero-shot and in-context gain per (curve, K): built-ins and held-out family bodies
     probe_rows = []
@@ -113,7 +113,7 @@ def summarise(out: Path) -> dict[str, Any]:
     scratch = {
         (c["robot"], c["size"], c["seed"]): c["normalised_score"]
         for c in cells
-        if c["mode"] == "scratch"
+        if is_scratch(c["mode"])
     }
     adapt_rows = []
     by: dict[tuple[int, str, str, str], list[dict[str, Any]]] = defaultdict(list)
@@ -145,7 +145,7 @@ def summarise(out: Path) -> dict[str, Any]:
             }
         )
     scratch_rows = []
-    for key in sorted({(c["robot"], c["size"]) for c in cells if c["mode"] == "scratch"}):
+    for key in sorted({(c["robot"], c["size"]) for c in cells if is_scratch(c["mode"])}):
         vals = [v for (r, s, _), v in scratch.items() if (r, s) == key]
         m, ci = mean_ci(vals)
         scratch_rows.append(
@@ -211,7 +211,7 @@ def _goals(
     adaptation = {}
     for k in sorted({r["k"] for r in adapt_rows}):
         best = {}
-        for mode in KEEPS_OLD_BODIES:
+        for mode in (m.name for m in MODES.values() if m.keeps_old):  # old bodies untouched
             wins = [
                 r["robot"]
                 for r in adapt_rows
@@ -388,7 +388,7 @@ def _plot(s: dict[str, Any], path: Path) -> None:
             ax2.plot(
                 ks, [r["gain_reset"] for r in rows], "x:", color=f"C{i}", label=f"{bodies}, reset"
             )
-    for j, mode in enumerate(m for m in ("frozen", "warm", "lora", "full")):
+    for j, mode in enumerate(mode_names(scratch=False)):
         rows = [r for r in s["adaptation"] if r["mode"] == mode and r["size"] == "1ep"]
         ks = sorted({r["k"] for r in rows})
         means = []

@@ -12,6 +12,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from adaptkit.adapt.modes import mode_names
 from adaptkit.bootstrap.recipe import TINY_MODEL, Recipe
 from adaptkit.ckpt.config_file import read_model_config
 from adaptkit.errors import AdaptkitError
@@ -20,10 +21,6 @@ from adaptkit.tasks import get_task
 
 # data sizes: subsets of the robot's learning histories, from the low-noise end of history 0
 SIZES = ("1ep", "10ep", "1hist", "all")
-# adaptation modes: a new group with the trunk frozen; the same, warm-started from an old
-# group; + group-conditional LoRA on the trunk; everything trains; and the same model size
-# trained from scratch on the robot's data alone
-MODES = ("frozen", "warm", "lora", "full", "scratch")
 ROBOTS = ("go1", "go2", "a1", "minicheetah")
 PRESETS = ("ci", "readme", "full", "varied")
 # The readme preset's data, bases and evaluation: 4 histories × 10k steps per robot of short
@@ -66,7 +63,8 @@ class StudyPlan:
     targets: tuple[str, ...] = ROBOTS
     pool: tuple[str, ...] = ROBOTS
     sizes: tuple[str, ...] = ("10ep", "1hist")
-    modes: tuple[str, ...] = MODES
+    # adaptation modes (adaptkit.adapt.modes; default: every mode of the table)
+    modes: tuple[str, ...] = field(default_factory=mode_names)
     seeds: tuple[int, ...] = (0, 1)
     # -- data, bases and evaluation: the bootstrap recipe (its base_robots is set per target, the
     # pool without it; its eval_* fields and episode_length are the held-out evaluation's) -------
@@ -88,7 +86,7 @@ class StudyPlan:
         for name, values, allowed in (
             ("--robots", self.targets, self.pool),
             ("--sizes", self.sizes, SIZES),
-            ("--modes", self.modes, MODES),
+            ("--modes", self.modes, mode_names()),
         ):
             if not values:
                 raise AdaptkitError(f"{name}: give at least one")

@@ -14,10 +14,11 @@ from typing import Any
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from adaptkit.adapt.modes import MODES, mode_names
 from adaptkit.errors import AdaptkitError
 from adaptkit.evaluate.score import score_against
 from adaptkit.fileio import read_json, write_json, write_text_atomic
-from adaptkit.study.plan import MODES, SIZES
+from adaptkit.study.plan import SIZES
 from adaptkit.tasks import DEFAULT_TASK, TASKS
 
 # two-sided 95 % Student t quantiles t(0.975, df), df = 1..30 (beyond: the normal's 1.96)
@@ -27,6 +28,12 @@ T95 = (
     2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
 )  # fmt: skip
 WIN_MARGIN = 0.2  # a base "wins" when it beats scratch by this much normalised score
+
+
+def is_scratch(mode: str) -> bool:
+    """A cell of this mode trained without a base (the same-budget comparison every base mode
+    is held against); a mode no longer in the table counts as one with a base."""
+    return mode in MODES and MODES[mode].scratch
 
 
 def mean_ci(values: Sequence[float]) -> tuple[float | None, float | None]:
@@ -84,7 +91,8 @@ def aggregate(cells: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
     def order(key: tuple[str, str, str]) -> tuple[str, int, int]:
         r, s, m = key
-        return (r, SIZES.index(s) if s in SIZES else 99, MODES.index(m) if m in MODES else 99)
+        modes = mode_names()
+        return (r, SIZES.index(s) if s in SIZES else 99, modes.index(m) if m in modes else 99)
 
     rows = []
     for key in sorted(groups, key=order):
@@ -120,14 +128,12 @@ def findings(
     by = {(r["robot"], r["size"], r["mode"]): r for r in rows}
     wins, comparisons = [], []
     for (robot, size, mode), r in by.items():
-        if mode != "scratch":
+        if not is_scratch(mode):
             continue
         adapted = [
             by[(robot, size, m)]
-            for m in MODES
-            if m != "scratch"
-            and (robot, size, m) in by
-            and by[(robot, size, m)]["normalised_mean"] is not None
+            for m in mode_names(scratch=False)
+            if (robot, size, m) in by and by[(robot, size, m)]["normalised_mean"] is not None
         ]
         if not adapted or r["normalised_mean"] is None:
             continue
@@ -149,7 +155,7 @@ def findings(
     best_per_size = {}
     for size in SIZES:
         means = {}
-        for mode in MODES:
+        for mode in mode_names():
             vals = [
                 r["normalised_mean"]
                 for r in rows
@@ -168,16 +174,17 @@ def paired(cells: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     95 % CI over those pairs (robots × seeds: more pairs than seeds per robot, and the pairing
     removes what a robot or a seed does to every mode alike)."""
     score = {(c["robot"], c["size"], c["mode"], c["seed"]): c["normalised_score"] for c in cells}
+    scratch = next(iter(mode_names(scratch=True)), None)  # the mode every other is paired with
     out = []
     for size in SIZES:
-        for mode in MODES[:-1]:
+        for mode in mode_names(scratch=False):
             diffs = [
-                v - score[(r, s, "scratch", seed)]
+                v - score[(r, s, scratch, seed)]
                 for (r, s, m, seed), v in score.items()
                 if s == size
                 and m == mode
                 and v is not None
-                and score.get((r, s, "scratch", seed)) is not None
+                and score.get((r, s, scratch, seed)) is not None
             ]
             if diffs:
                 mean, ci = mean_ci(diffs)
@@ -369,7 +376,7 @@ def _overview(rows: Sequence[dict[str, Any]]) -> list[str]:
         if (r["robot"], r["size"]) not in cols:
             cols.append((r["robot"], r["size"]))
     by = {(r["robot"], r["size"], r["mode"]): r for r in rows}
-    modes = [m for m in MODES if any(r["mode"] == m for r in rows)]
+    modes = [m for m in mode_names() if any(r["mode"] == m for r in rows)]
     out = [
         "| mode | " + " | ".join(f"{robot} {size}" for robot, size in cols) + " |",
         "| --- |" + " --- |" * len(cols),
@@ -392,7 +399,7 @@ def _plot_study(rows: Sequence[dict[str, Any]], path: Path) -> None:
         sizes = [s for s in SIZES if any(r["size"] == s and r["robot"] == robot for r in rows)]
         # the mean over seeds as a line, every seed as a dot (with two seeds a 95 % t-interval
         # is ±12.7 standard errors: drawn, it would hide the data)
-        for k, mode in enumerate(m for m in MODES if any(r["mode"] == m for r in rows)):
+        for k, mode in enumerate(m for m in mode_names() if any(r["mode"] == m for r in rows)):
             pts = sorted(
                 (sizes.index(r["size"]), r)
                 for r in rows
@@ -402,7 +409,7 @@ def _plot_study(rows: Sequence[dict[str, Any]], path: Path) -> None:
                 continue
             xs = [x + 0.04 * (k - 2) for x, _ in pts]
             color = f"C{k}"
-            style = "--" if mode == "scratch" else "-"
+            style = "--" if is_scratch(mode) else "-"
             ax.plot(xs, [r["normalised_mean"] for _, r in pts], style, color=color, label=mode)
             for x, (_, r) in zip(xs, pts, strict=True):
                 ys = [v for v in r["scores"] if v is not None]

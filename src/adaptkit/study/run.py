@@ -31,6 +31,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from adaptkit.adapt.modes import START_WARM, Mode, get_mode
 from adaptkit.bootstrap.base import ensure_base_model
 from adaptkit.bootstrap.data import collection_job, robot_data_folder
 from adaptkit.bootstrap.provenance import read_provenance
@@ -43,7 +44,7 @@ from adaptkit.data.history import (
 )
 from adaptkit.data.subset import write_subset
 from adaptkit.data.windows import count_windows
-from adaptkit.defaults import FreezeMode, SaveFormat
+from adaptkit.defaults import SaveFormat
 from adaptkit.errors import AdaptkitError
 from adaptkit.evaluate import EvalSettings, ModelPolicy, evaluate_policy
 from adaptkit.evaluate.score import score_against
@@ -59,6 +60,7 @@ from adaptkit.study.report import read_cell, write_report
 from adaptkit.train import FinetuneJob, TrainConfig, finetune, pretrain
 
 EPISODES_OF = {"1ep": 1, "10ep": 10}  # the other sizes: one history, all histories
+ICL_MODE = "frozen"  # the in-context stage adapts its long-context base with the trunk frozen
 
 
 def run_study(
@@ -238,9 +240,13 @@ class _Study:
         cfg: Path,
         lengths: list[int],
         context: int | None = None,
+        mode: Mode | None = None,
     ) -> tuple[Any, dict[str, Any]]:
-        """Train one cell's model; returns the run result and the cell's training facts."""
+        """Train one cell's model in its adaptation mode (`mode`: another than the cell's
+        name says, e.g. the in-context stage's); returns the run result and the cell's
+        training facts."""
         p = self.plan
+        mode = mode or get_mode(cell.mode)
         ctx, stride = cell_shape(lengths, context or p.context_len(), p.batch_size)
         n_win = count_windows(lengths, ctx, stride)
         epochs, per_epoch = budget_epochs(n_win, p.batch_size, p.budget_steps)
@@ -258,7 +264,7 @@ class _Study:
         )
         runs = self.out / "runs"
         shutil.rmtree(runs / cell.id, ignore_errors=True)  # a cell cut short starts again
-        if cell.mode == "scratch":
+        if mode.scratch:  # no base: the base's model size on the subset alone
             result = pretrain(
                 [cfg],
                 self.data,
@@ -271,7 +277,7 @@ class _Study:
             )
         else:
             warm = None
-            if cell.mode == "warm":  # from the group of the robot's kin, if the base has it
+            if mode.start == START_WARM:  # from the group of the robot's kin, if the base has it
                 own = self.registry.robot(spec.name).group
                 warm = own if own != spec.group and _has_group(base, own) else "auto"
             job = FinetuneJob(
@@ -281,12 +287,12 @@ class _Study:
                 data_dir=self.data,
                 name=cell.id,
                 save_dir=runs,
-                freeze=FreezeMode.NONE if cell.mode == "full" else FreezeMode.TRANSFORMER,
+                mode=mode.name,
                 train=train,
                 save=SaveFormat.FULL,
                 keep=1,
                 warm_start=warm,
-                lora_rank=p.lora_rank if cell.mode == "lora" else None,
+                lora_rank=p.lora_rank if mode.lora_rank is not None else None,
             )
             result = finetune(job)
         facts = {
@@ -329,7 +335,7 @@ class _Study:
             {
                 **dataclasses.asdict(cell),
                 "id": cell.id,
-                "base": base.name if cell.mode != "scratch" else None,
+                "base": None if get_mode(cell.mode).scratch else base.name,
                 "group": spec.group,
                 "normalised_score": score_against(summary["mean_return"], refs),
                 "mean_return": summary["mean_return"],
@@ -440,7 +446,9 @@ class _Study:
         cfg, lengths = self.subset(spec, p.icl_size)
         # trained as a frozen-trunk cell ("icl" names its run folder)
         run = Cell(target, p.icl_size, "icl", p.seeds[0])
-        result, facts = self.train(run, spec, base, cfg, lengths, context=p.icl_context)
+        result, facts = self.train(
+            run, spec, base, cfg, lengths, context=p.icl_context, mode=get_mode(ICL_MODE)
+        )
         t1 = time.perf_counter()
         curves = {}
         for label, reset in (("chained", False), ("reset", True)):

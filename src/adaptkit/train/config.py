@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from adaptkit import defaults
+from adaptkit.adapt.modes import ModeChoice, lr_for, resolve_mode
 from adaptkit.ckpt.hub import parse_hub_ref
 from adaptkit.defaults import FreezeMode, SaveFormat
 from adaptkit.errors import AdaptkitError, short_repr
@@ -67,10 +68,8 @@ class TrainConfig:
         Mini Cheetah, one learning history × 10 epochs: 1e-4 → 52 % of the demonstrator's
         return, 3e-4 → 92 %, 1e-3 → 101 % (with all eight histories every lr reaches ≈100 %).
         """
-        frozen = str(freeze_mode) == defaults.FreezeMode.TRANSFORMER.value
-        lr = defaults.FINETUNE_LR_FROZEN if frozen else defaults.FINETUNE_LR_FULL
         base = {"epochs": defaults.FINETUNE_EPOCHS, "precision": defaults.FINETUNE_PRECISION.value}
-        return cls(**{"lr": lr, **base, **overrides})
+        return cls(**{"lr": lr_for(freeze_mode), **base, **overrides})
 
     def replace(self, **changes: Any) -> TrainConfig:
         return dataclasses.replace(self, **changes)
@@ -199,9 +198,14 @@ class FinetuneJob:
     data_dir: Path | None = None  # None: data/
     name: str | None = None  # None: <robot>_finetune
     save_dir: Path = defaults.SAVE_DIR
-    freeze: FreezeMode = FreezeMode.TRANSFORMER
-    freeze_patterns: tuple[str, ...] = ()
-    train: TrainConfig | None = None  # None: TrainConfig.for_finetune(freeze)
+    # The adaptation mode (adaptkit.adapt.modes: frozen, warm, lora, full, ...); None: the one
+    # the fields below spell (lora_rank → lora, warm_start → warm, freeze none → full, else
+    # frozen). Those fields, when given, override the mode's settings; after construction they
+    # hold what the run applies (`choice`).
+    mode: str | None = None
+    freeze: FreezeMode | None = None  # what trains; None: the mode's
+    freeze_patterns: tuple[str, ...] = ()  # applied after the mode's own patterns
+    train: TrainConfig | None = None  # None: TrainConfig.for_finetune, at the mode's lr
     resume: bool = False
     stats_path: Path | None = None
     device: str | None = None  # None: cuda when available
@@ -216,7 +220,7 @@ class FinetuneJob:
     # Other robots (e.g. the registry's): their histories under data_dir may be the base's own
     # tasks' data, for that check.
     known_robots: tuple[RobotSpec, ...] = ()
-    # Adaptation modes beyond the freeze mode (adaptkit.adapt.surgery, adaptkit.model.lora):
+    # The mode's settings (adaptkit.adapt.surgery, adaptkit.model.lora), given or the mode's:
     # warm_start: "auto" or an old group's name: the new group starts from that group's weights
     # (the tensors whose shapes match); None: freshly initialised.
     warm_start: str | None = None
@@ -226,7 +230,6 @@ class FinetuneJob:
     lora_alpha: float | None = None  # None: 2 × rank (the update is scaled by alpha / rank)
 
     def __post_init__(self) -> None:
-        self.freeze = FreezeMode(self.freeze)
         if self.lora_rank is not None and (
             isinstance(self.lora_rank, bool)
             or not isinstance(self.lora_rank, int)
@@ -235,11 +238,14 @@ class FinetuneJob:
             raise AdaptkitError(f"--lora-rank: must be an integer >= 1, got {self.lora_rank!r}")
         if self.warm_start is not None and not str(self.warm_start).strip():
             raise AdaptkitError("--warm-start: give 'auto' or an old group's name")
+        self.freeze_patterns = tuple(self.freeze_patterns)
+        choice = self.choice  # the one resolution of the flags into a mode and its settings
+        self.mode, self.freeze = choice.mode.name, choice.freeze
+        self.warm_start, self.lora_rank = choice.warm_start, choice.lora_rank
         self.save = SaveFormat(self.save)
         self.log = parse_destinations(self.log or None)
         self.known_robots = tuple(self.known_robots)
         self.dataset_config_paths = tuple(Path(p) for p in self.dataset_config_paths)
-        self.freeze_patterns = tuple(self.freeze_patterns)
         self.save_dir = Path(self.save_dir)
         for attr in ("data_dir", "stats_path"):
             if getattr(self, attr) is not None:
@@ -247,7 +253,19 @@ class FinetuneJob:
         if self.pretrained_path is not None and not _is_hub(self.pretrained_path):
             self.pretrained_path = Path(self.pretrained_path)  # a Hub reference stays a string
         if self.train is None:
-            self.train = TrainConfig.for_finetune(self.freeze)
+            self.train = TrainConfig.for_finetune(self.freeze, lr=choice.lr)
+
+    @property
+    def choice(self) -> ModeChoice:
+        """The mode and the settings this fine-tune applies it with (adaptkit.adapt.modes)."""
+        return resolve_mode(
+            self.mode,
+            freeze=self.freeze,
+            warm_start=self.warm_start,
+            lora_rank=self.lora_rank,
+            lora_alpha=self.lora_alpha,
+            patterns=self.freeze_patterns,
+        )
 
     @property
     def run_name(self) -> str:

@@ -17,14 +17,11 @@ import torch
 
 from adaptkit import defaults
 from adaptkit.adapt.surgery import (
-    FreezeMode,
-    add_group,
-    add_lora,
+    apply_mode,
     freeze,
     frozen_fingerprint,
     parameter_report,
     verify_frozen,
-    warm_start_group,
 )
 from adaptkit.ckpt.adapter import (
     BaseRef,
@@ -47,7 +44,7 @@ from adaptkit.data.config import DatasetEntry, load_dataset_configs, robot_entry
 from adaptkit.data.history import extra_observation_rows
 from adaptkit.data.layout import spec_for_data
 from adaptkit.data.stats_file import choose_stats
-from adaptkit.defaults import SaveFormat
+from adaptkit.defaults import FreezeMode, SaveFormat
 from adaptkit.errors import AdaptkitError
 from adaptkit.meta import Stats
 from adaptkit.model import GroupDims, Vintix
@@ -67,6 +64,7 @@ class _Start:
     ckpt: Checkpoint
     robot: RobotSpec  # in the observation layout of its data
     cfg: TrainConfig
+    mode: str  # the adaptation mode's name (adaptkit.adapt.modes)
     freeze: FreezeMode
     patterns: tuple[str, ...]
     stats: tuple[Stats, str] | None  # (stats, source); None: computed by the pre-flight
@@ -144,22 +142,12 @@ def _finetune(session: Session, job: FinetuneJob) -> RunResult:
     context_len = cfg.context_len or model.config.context_len
     _, loader = session.windows([entry], {robot.task: stats}, context_len, cfg, data.histories)
 
-    # -- surgery: a new group, everything else frozen ------------------------------------------
+    # -- surgery: the adaptation mode applied (a new group; what else trains, the mode says) ------
     meta = start.ckpt.meta
     extra_cfg: dict[str, Any] = {}
     if resume_from is None:
         seed_everything(cfg.seed)  # the new group's initial weights depend on the seed only
-        add_group(model, meta, robot, stats)
-        if job.warm_start is not None:
-            warm = warm_start_group(model, robot.group, job.warm_start)
-            reporter.note(warm.describe())
-            extra_cfg["warm_start"] = warm.source
-        if job.lora_rank is not None:
-            lora = add_lora(model, meta, robot, job.lora_rank, job.lora_alpha)
-            reporter.note(
-                f"LoRA rank {lora.rank} (alpha {lora.alpha:g}) on {len(lora.targets)} trunk "
-                f"Linear layers for group '{robot.group}' only"
-            )
+        extra_cfg = apply_mode(model, meta, robot, stats, job.choice, reporter)
     frozen = freeze(model, start.freeze, new_group=robot.group, patterns=start.patterns)
     # hashes taken while loading are those of these very tensors: no second pass over them
     before = start.saved.get("frozen_hashes") or frozen_fingerprint(
@@ -181,6 +169,7 @@ def _finetune(session: Session, job: FinetuneJob) -> RunResult:
             "pretrained_path": start.base.name,
             "freeze": start.freeze.value,
             "robot": robot.name,
+            "adaptkit_mode": start.mode,
             **extra_cfg,
         },
     )
@@ -195,6 +184,7 @@ def _finetune(session: Session, job: FinetuneJob) -> RunResult:
         "save_format": save_format,
         "kind": "finetune",
         "robot": robot.name,
+        "mode": start.mode,
     }
 
     def write_epoch(path: Path, m: torch.nn.Module, state: dict[str, Any]) -> Path:
@@ -318,8 +308,9 @@ def _fresh(job: FinetuneJob, robot: RobotSpec, reporter: Reporter) -> _Start:
         ckpt=ckpt,
         robot=robot,
         cfg=job.train,
+        mode=job.mode,
         freeze=job.freeze,
-        patterns=job.freeze_patterns,
+        patterns=job.choice.freeze_patterns(robot.group),
         stats=chosen,
         base=BaseRef(ckpt.fingerprint, str(job.base_path), ckpt.path.resolve()),
         base_bytes=sum(t.numel() * t.element_size() for t in weights),
@@ -353,6 +344,7 @@ def _resume(session: Session, job: FinetuneJob, robot: RobotSpec, resume_from: P
         ckpt=ckpt,
         robot=robot,
         cfg=cfg,
+        mode=str(saved.get("mode", job.mode)),
         freeze=FreezeMode(saved.get("freeze_mode", job.freeze)),
         patterns=tuple(saved.get("freeze_patterns", job.freeze_patterns)),
         stats=(ckpt.meta[robot.task].stats, f"checkpoint task '{robot.task}'"),
