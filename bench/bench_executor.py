@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 
 from adaptkit.execute import Job, available_cpus, run_jobs
+from adaptkit.study.leave_one_out import run_study
 from adaptkit.study.plan import StudyPlan
-from adaptkit.study.run import run_study
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_executor_jobs import touch

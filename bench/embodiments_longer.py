@@ -12,7 +12,8 @@ from __future__ import annotations
 import argparse
 import statistics
 
-from adaptkit.study.embodiments import EmbodimentPlan, run_embodiments
+from adaptkit.study.embodiments import run_embodiments
+from adaptkit.study.embodiments_plan import EmbodimentPlan
 from adaptkit.study.embodiments_report import summarise
 
 

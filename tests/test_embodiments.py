@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 from adaptkit import AdaptkitError
 from adaptkit.cli import app
 from adaptkit.family import CACHE_ENV
-from adaptkit.study.embodiments import EmbodimentPlan, base_name
+from adaptkit.study.embodiments import base_name
+from adaptkit.study.embodiments_plan import EmbodimentPlan
 from adaptkit.study.embodiments_report import summarise
 
 INLINE = ("--executor", "inline")  # one process: worker start-up would dominate at toy size

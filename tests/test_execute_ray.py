@@ -96,8 +96,8 @@ def test_jobs_spread_over_two_nodes(cluster, tmp_path):
 
 
 def test_ci_study_on_ray_same_cells_as_in_process(cluster, tmp_path):
+    from adaptkit.study.leave_one_out import run_study
     from adaptkit.study.plan import StudyPlan
-    from adaptkit.study.run import run_study
 
     plan = StudyPlan.preset_named("ci").replace(icl=False)
     t0 = time.perf_counter()

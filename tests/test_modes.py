@@ -15,8 +15,8 @@ from adaptkit.adapt.modes import MODES, Mode, get_mode, mode_names, register_mod
 from adaptkit.defaults import FreezeMode
 from adaptkit.errors import AdaptkitError
 from adaptkit.plugins import get_registry
+from adaptkit.study.leave_one_out import run_study
 from adaptkit.study.plan import StudyPlan
-from adaptkit.study.run import run_study
 from adaptkit.train import finetune, pretrain
 
 # the new group's encoders frozen again after the mode's `trains` made the whole group trainable

@@ -12,9 +12,9 @@ from typer.testing import CliRunner
 from adaptkit.cli import app
 from adaptkit.data.windows import count_windows
 from adaptkit.errors import AdaptkitError
+from adaptkit.study.common import budget_epochs, cell_shape, mean_ci
 from adaptkit.study.plan import StudyPlan, parse_list
-from adaptkit.study.report import findings, mean_ci
-from adaptkit.study.run import budget_epochs, cell_shape
+from adaptkit.study.report import findings
 
 
 def test_plan_presets_and_axes():

@@ -1,16 +1,20 @@
 """The `Recipe`: the sizes of everything the defaults build (data, base, evaluation), the tiny
-model CI runs on, and which of its fields a built base depends on."""
+model CI runs on, and which of its fields a built base depends on.
+
+Light (no torch): the studies' presets, which the CLI's --help lists, are made of recipes."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from adaptkit import defaults
 from adaptkit.errors import AdaptkitError
-from adaptkit.evaluate import EvalSettings
 from adaptkit.tasks import DEFAULT_TASK
+
+if TYPE_CHECKING:
+    from adaptkit.evaluate import EvalSettings
 
 # a model small enough for seconds-long pipeline runs (CI; the study's `ci` preset)
 TINY_MODEL: dict[str, Any] = {
@@ -85,6 +89,8 @@ class Recipe:
             "episode_length": self.episode_length,
             "task": self.task,
         }
+        from adaptkit.evaluate import EvalSettings  # torch: not for the CLI's --help (module doc)
+
         return EvalSettings(**{**base, **{k: v for k, v in given.items() if v is not None}})
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import enum
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import typer
 from adaptkit.adapt.modes import mode_names
 from adaptkit.commands.render import RichReporter, console
 from adaptkit.plugins import get_registry
+from adaptkit.study.presets import presets_help
 
 
 class Executor(str, enum.Enum):
@@ -29,9 +29,7 @@ def register(app: typer.Typer) -> None:
         preset: str = typer.Option(
             "readme",
             "--preset",
-            help="ci (tiny, seconds), readme (≈ 40 min on 2 cores), full, varied (the harder "
-            "task: speed commands, random mass and friction; ≈ 1 h); embodiments, "
-            "embodiments-small, embodiments-ci: bases of K procedural bodies (docs/family.md).",
+            help=presets_help() + ".",
         ),
         out: Path = typer.Option(
             None, "--out", help="Results folder (resumable).", show_default="study/PRESET"
@@ -118,52 +116,37 @@ def register(app: typer.Typer) -> None:
         """Leave-one-out × data size × adaptation mode × seed, against same-budget scratch, on
         the same held-out env seed; then the in-context stage and a report (report.md,
         summary.json, study.png, icl.png)."""
-        from adaptkit.study.plan import StudyPlan, parse_list
-        from adaptkit.study.report import write_report
-        from adaptkit.study.run import run_study
+        from adaptkit.study.kinds import kind_of
+        from adaptkit.study.plan import parse_list
+        from adaptkit.study.presets import preset_plan
 
         folder = out or Path("study") / preset
         kind = executor or (Executor.RAY if ray else Executor.LOCAL)
         if ray and kind is not Executor.RAY:
             raise typer.BadParameter(f"--ray goes with --executor ray, not {kind.value}")
         where = f"ray:{ray or 'auto'}" if kind is Executor.RAY else kind.value
-        axes = {
-            "robots": parse_list("--robots", robots),
-            "sizes": parse_list("--sizes", sizes),
-            "modes": parse_list("--modes", modes),
-            "seeds": parse_list("--seeds", seeds, int),
-            "budget_steps": budget_steps,
-        }
-        if preset.startswith("embodiments"):
-            from adaptkit.study.embodiments import EmbodimentPlan, run_embodiments
-
-            given = {"--keep-runs": keep_runs, "--icl": icl is not None,
-                     "--icl-robot": icl_robot, "--icl-size": icl_size}  # fmt: skip
-            for flag in (f for f, v in given.items() if v):
-                raise typer.BadParameter(f"{flag} is not an option of the embodiment presets")
-            from adaptkit.study.embodiments_report import write_embodiment_report
-
-            eplan = EmbodimentPlan.preset_named(preset)
-            changes = {**axes, "ks": parse_list("--ks", ks, int), "task": task}
-            eplan = eplan.replace(**{k: v for k, v in changes.items() if v is not None})
-            if report_only:
-                write_embodiment_report(folder)
-            else:
-                run_embodiments(eplan, folder, get_registry(), RichReporter(), where, workers)
-            console.print(f"report: {folder / 'report.md'}")
-            return
-        plan = StudyPlan.preset_named(preset)
-        axes["targets"] = axes.pop("robots")
-        changes = {
-            **axes,
-            "recipe": dataclasses.replace(plan.recipe, task=task) if task else None,
-            "icl": icl,
-            "icl_robot": icl_robot,
-            "icl_size": icl_size,
-        }
-        plan = plan.replace(**{k: v for k, v in changes.items() if v is not None})
+        plan = preset_plan(preset)
+        study = kind_of(plan)  # the runner and report of what the preset builds
+        given = {"--keep-runs": keep_runs, "--icl": icl is not None, "--icl-robot": icl_robot,
+                 "--icl-size": icl_size}  # fmt: skip
+        for flag in (f for f in study.refuses if given.get(f)):
+            raise typer.BadParameter(f"{flag} is not an option of the {study.name} presets")
+        plan = plan.with_options(
+            {
+                "robots": parse_list("--robots", robots),
+                "sizes": parse_list("--sizes", sizes),
+                "modes": parse_list("--modes", modes),
+                "seeds": parse_list("--seeds", seeds, int),
+                "budget_steps": budget_steps,
+                "ks": parse_list("--ks", ks, int),
+                "task": task,
+                "icl": icl,
+                "icl_robot": icl_robot,
+                "icl_size": icl_size,
+            }
+        )
         if report_only:
-            write_report(folder)
+            study.report(folder)
         else:
-            run_study(plan, folder, get_registry(), RichReporter(), keep_runs, where, workers)
+            study.run(plan, folder, get_registry(), RichReporter(), where, workers, keep_runs)
         console.print(f"report: {folder / 'report.md'}")

@@ -9,8 +9,9 @@ All four built-in robots are held out. For every base and held-out body (the bui
 family's shared group, plus family members no base saw) the probe runs `icl_episodes` episodes
 with the context chained across them and with it reset between them: zero-shot is the chained
 mean, the in-context gain episode 3 − episode 1 (both in units of the stand → demonstrator gap).
-Then, on each budget base, the leave-one-out study's cells (adaptkit.study.run) adapt every
-built-in robot in each mode at each data size against same-budget scratch.
+Then, on each budget base, the leave-one-out study's cells (adaptkit.study.leave_one_out) adapt
+every built-in robot in each mode at each data size against same-budget scratch. The plan and
+its presets: adaptkit.study.embodiments_plan.
 
     OUT/plan.json                 the plan (a rerun must agree on what the results depend on)
     OUT/bodies.json               the family members used, demonstrator acceptance and spread
@@ -33,20 +34,17 @@ import math
 import os
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from adaptkit.adapt.modes import get_mode, mode_names
+from adaptkit.adapt.modes import get_mode
 from adaptkit.bootstrap.base import build_base, write_base_dataset_config
 from adaptkit.bootstrap.data import collection_job
 from adaptkit.bootstrap.provenance import base_is_built, read_provenance
-from adaptkit.bootstrap.recipe import TINY_MODEL, Recipe
-from adaptkit.ckpt.config_file import read_model_config
 from adaptkit.ckpt.layout import latest_checkpoint
 from adaptkit.data.windows import count_windows
 from adaptkit.errors import AdaptkitError
-from adaptkit.evaluate import EvalSettings, ModelPolicy, evaluate_policy
+from adaptkit.evaluate import ModelPolicy, evaluate_policy
 from adaptkit.evaluate.score import score_against
 from adaptkit.execute import Job, raise_failed, run_wave
 from adaptkit.family.core import CACHE_ENV, RobotFamily, cache_root
@@ -55,245 +53,12 @@ from adaptkit.plugins import Registry, get_registry, plugin_files, worker_regist
 from adaptkit.progress import SILENT, Reporter
 from adaptkit.robot import RobotSpec
 from adaptkit.sim.family_gait import SearchBudget, accepted_members, gait_search_job
+from adaptkit.study.common import budget_epochs, check_plan_file, gain, reference_rows, spread
+from adaptkit.study.embodiments_plan import GAIT_SEARCHES, EmbodimentPlan
 from adaptkit.study.embodiments_report import write_embodiment_report
-from adaptkit.study.plan import ROBOTS, SIZES, StudyPlan
-from adaptkit.study.run import (
-    _Study,
-    budget_epochs,
-    check_plan_file,
-    reference_rows,
-)
-from adaptkit.tasks import get_task
+from adaptkit.study.leave_one_out import LeaveOneOutStudy
+from adaptkit.study.plan import ROBOTS
 from adaptkit.train import TrainConfig
-
-CURVES = ("budget", "per_body")
-# the demonstrator search per body: family_gait's default, or a toy one for CI-sized runs
-GAIT_SEARCHES = {
-    "default": SearchBudget(),
-    "quick": SearchBudget(rounds=1, batch=6, seconds=2.0, check_envs=2, check_seconds=2.0),
-}
-PRESETS = ("embodiments", "embodiments-small", "embodiments-ci")
-
-
-@dataclass(frozen=True)
-class EmbodimentPlan:
-    preset: str = "embodiments"
-    family: str = "quadfam"
-    ks: tuple[int, ...] = (3, 10, 30, 100)
-    curves: tuple[str, ...] = CURVES
-    base_seeds: tuple[int, ...] = (0, 1, 2)
-    # the largest K's seeds (None: base_seeds): the in-context goal needs three there
-    top_seeds: tuple[int, ...] | None = None
-    held_out_bodies: int = 3  # family members after the largest K's, seen by no base
-    gait_search: str = "default"  # "quick": a toy search (the ci preset), cached apart
-    # -- the family's data: one noise cycle of `noise_cycle` short episodes per history, so a
-    # window of the model's context holds whole episodes that improve on each other ----------
-    task: str = "walk"
-    episode_length: int = 86
-    noise_cycle: int = 3
-    histories_per_body: int = 16  # at the largest K; the per_body curve's at every K
-    collect_envs: int = 16
-    # -- pretraining: the same optimiser steps at every K on the budget curve ---------------
-    model: dict[str, Any] = field(default_factory=dict)  # ModelConfig overrides ({}: default)
-    pretrain_steps: int = 1000
-    pretrain_batch: int = 32
-    pretrain_lr: float = 3e-4
-    precision: str = "auto"
-    # -- probes: zero-shot and the in-context curve ------------------------------------------
-    probe_envs: int = 8
-    icl_episodes: int = 6
-    eval_seed: int = 777  # never used to collect training data
-    # -- adaptation of the built-in robots on each budget base (adaptkit.study.run's cells) -----
-    robots: tuple[str, ...] = ROBOTS
-    sizes: tuple[str, ...] = ("1ep", "10ep")
-    modes: tuple[str, ...] = field(default_factory=mode_names)
-    seeds: tuple[int, ...] = (0, 1, 2)
-    robot_episodes: int = 30  # one history of the SPEC schedule: its last episodes are the best
-    budget_steps: int = 40
-    batch_size: int = 16
-    lr: float = 1e-3
-    lora_rank: int = 4
-    eval_envs: int = 8
-    eval_episodes: int = 3
-    threads: int = 1
-
-    def __post_init__(self) -> None:
-        for name, values, allowed in (
-            ("--curves", self.curves, CURVES),
-            ("--robots", self.robots, ROBOTS),
-            ("--sizes", self.sizes, SIZES),
-            ("--modes", self.modes, mode_names()),
-        ):
-            bad = [v for v in values if v not in allowed]
-            if bad or not values:
-                raise AdaptkitError(f"{name}: {bad or 'none'} not among {', '.join(allowed)}")
-        if not self.ks or any(isinstance(k, bool) or not isinstance(k, int) or k < 1
-                              for k in self.ks):  # fmt: skip
-            raise AdaptkitError(f"--ks: give body counts >= 1, got {list(self.ks)}")
-        for name in ("episode_length", "noise_cycle", "histories_per_body", "pretrain_steps",
-                     "pretrain_batch", "probe_envs", "icl_episodes", "robot_episodes",
-                     "budget_steps", "batch_size", "eval_envs", "eval_episodes", "threads",
-                     "collect_envs"):  # fmt: skip
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise AdaptkitError(f"embodiment plan: {name} must be an integer >= 1, got {v!r}")
-        if self.gait_search not in GAIT_SEARCHES:
-            raise AdaptkitError(f"gait_search: expected one of {', '.join(GAIT_SEARCHES)}")
-        if self.icl_episodes < 3:
-            raise AdaptkitError("embodiment plan: icl_episodes must be >= 3 (episode 3 vs 1)")
-        if self.history_steps <= self.context_len():
-            raise AdaptkitError(
-                f"embodiment plan: a history ({self.noise_cycle} × {self.episode_length} steps) "
-                f"must be longer than the model's context ({self.context_len()})"
-            )
-        for name, values in (("--ks", self.ks), ("base_seeds", self.base_seeds),
-                             ("top_seeds", self.top_seeds or self.base_seeds)):  # fmt: skip
-            if not values or len(set(values)) != len(values):
-                raise AdaptkitError(f"{name}: give distinct values, got {list(values)}")
-        get_task(self.task)
-        self.cell_plan(self.modes)  # the adaptation cells' own checks, before hours of work
-
-    # -- presets ------------------------------------------------------------------------------
-    @classmethod
-    def preset_named(cls, name: str) -> EmbodimentPlan:
-        if name == "embodiments":
-            return cls()
-        if name == "embodiments-small":
-            # the smallest version that still answers the questions: every K, one base seed,
-            # the goal's data size (1 episode), three adaptation seeds
-            return cls(preset=name, base_seeds=(0,), top_seeds=(0, 1, 2), sizes=("1ep",),
-                       histories_per_body=8, pretrain_steps=600)  # fmt: skip
-        if name == "embodiments-ci":
-            return cls(
-                preset=name,
-                ks=(1, 2),
-                base_seeds=(0,),
-                held_out_bodies=1,
-                gait_search="quick",
-                episode_length=20,
-                noise_cycle=2,
-                histories_per_body=2,
-                collect_envs=2,
-                model=dict(TINY_MODEL),
-                pretrain_steps=3,
-                pretrain_batch=2,
-                precision="fp32",
-                probe_envs=2,
-                icl_episodes=3,
-                robots=("minicheetah",),
-                sizes=("1ep",),
-                modes=("frozen", "scratch"),
-                seeds=(0,),
-                robot_episodes=3,
-                budget_steps=2,
-                batch_size=2,
-                eval_envs=2,
-                eval_episodes=2,
-            )
-        raise AdaptkitError(f"--preset: expected one of {', '.join(PRESETS)}, got {name!r}")
-
-    def replace(self, **changes: Any) -> EmbodimentPlan:
-        return dataclasses.replace(self, **changes)
-
-    # -- derived ------------------------------------------------------------------------------
-    @property
-    def history_steps(self) -> int:
-        return self.noise_cycle * self.episode_length
-
-    def context_len(self) -> int:
-        return read_model_config(self.model).context_len
-
-    def histories_for(self, k: int, curve: str) -> int:
-        """Histories per body of base K: the same total data at every K on the budget curve."""
-        if curve == "per_body":
-            return self.histories_per_body
-        return max(1, round(self.histories_per_body * max(self.ks) / k))
-
-    def pretrain_steps_for(self, k: int, curve: str) -> int:
-        if curve == "per_body":
-            return max(1, round(self.pretrain_steps * k / max(self.ks)))
-        return self.pretrain_steps
-
-    def bases(self) -> list[tuple[int, str, int]]:
-        """(K, curve, seed) of every base to build; the per_body base at the largest K is the
-        budget one (same data, same steps)."""
-        top = max(self.ks)
-        first = self.base_seeds[0]
-        every = [
-            (k, c, s)
-            for c in self.curves
-            for k in sorted(self.ks)
-            for s in (self.top_seeds or self.base_seeds if k == top else self.base_seeds)
-            if not (c == "per_body" and k == top and "budget" in self.curves)
-        ]
-        # the first seed of every base before the others: results for each K come early
-        return sorted(every, key=lambda b: (b[2] != first, CURVES.index(b[1]), b[0]))
-
-    def family_recipe(self, histories: int) -> Recipe:
-        return Recipe(
-            histories=histories,
-            steps_per_history=self.history_steps,
-            collect_envs=self.collect_envs,
-            episode_length=self.episode_length,
-            noise_cycle=self.noise_cycle,
-            task=self.task,
-        )
-
-    def robot_recipe(self) -> Recipe:
-        """The built-in robots' data and the adaptation cells' evaluation."""
-        return Recipe(
-            histories=1,
-            steps_per_history=self.robot_episodes * self.episode_length,
-            collect_envs=4,
-            precision=self.precision,
-            model=dict(self.model),
-            eval_envs=self.eval_envs,
-            eval_episodes=self.eval_episodes,
-            eval_seed=self.eval_seed,
-            episode_length=self.episode_length,
-            task=self.task,
-        )
-
-    def probe_settings(self, data_dir: Path, reset: bool = False) -> EvalSettings:
-        return EvalSettings(
-            num_envs=self.probe_envs,
-            episodes=self.icl_episodes,
-            seed=self.eval_seed,
-            episode_length=self.episode_length,
-            task=self.task,
-            data_dir=data_dir,
-            device="cpu",
-            threads=self.threads,
-            reset_context=reset,
-        )
-
-    def cell_plan(self, modes: Sequence[str]) -> StudyPlan:
-        return StudyPlan(
-            preset=self.preset,
-            targets=self.robots,
-            pool=ROBOTS,
-            sizes=self.sizes,
-            modes=tuple(modes),
-            seeds=self.seeds,
-            recipe=self.robot_recipe(),
-            budget_steps=self.budget_steps,
-            batch_size=self.batch_size,
-            lr=self.lr,
-            lora_rank=self.lora_rank,
-            threads=self.threads,
-            icl=False,
-        )
-
-    def as_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
-
-    def data_key(self) -> dict[str, Any]:
-        """What the folder's data, bases and results depend on (the axes may grow)."""
-        axes = ("preset", "ks", "curves", "base_seeds", "top_seeds", "robots", "sizes", "modes",
-                "seeds", "threads")  # fmt: skip
-        # the largest K sets every base's data (histories_for) and which bodies are held out
-        return {**{k: v for k, v in self.as_dict().items() if k not in axes}, "k_max": max(self.ks)}
 
 
 def base_name(k: int, curve: str, seed: int) -> str:
@@ -352,7 +117,7 @@ class EmbodimentStudy:
         ones after them; their demonstrator searches run as jobs first (cached)."""
         p = self.plan
         need = max(p.ks) + p.held_out_bodies
-        budget = GAIT_SEARCHES[p.gait_search]
+        budget = SearchBudget(**GAIT_SEARCHES[p.gait_search])
         guess = min(self.family.size, math.ceil(need / 0.8))  # ≈ 85 % are accepted
         self.wave("gait searches", [gait_search_job(self.family, i, None, budget)
                                     for i in range(guess)])  # fmt: skip
@@ -367,9 +132,9 @@ class EmbodimentStudy:
                     "looked_at": len(records),
                     "accepted": len(accepted),
                     "rejected": {r.robot: r.reason for r in records if not r.accepted},
-                    "demonstrator_score": _spread([r.tune_score for r in accepted]),
-                    "demonstrator_speed": _spread([r.speed for r in accepted]),
-                    "search_seconds": _spread([r.seconds for r in records]),
+                    "demonstrator_score": spread([r.tune_score for r in accepted]),
+                    "demonstrator_speed": spread([r.speed for r in accepted]),
+                    "search_seconds": spread([r.seconds for r in records]),
                     "train_bodies": [s.name for s in specs[: max(p.ks)]],
                     "held_out_bodies": [s.name for s in specs[max(p.ks) :]],
                 },
@@ -488,8 +253,8 @@ class EmbodimentStudy:
             # zero-shot: every episode with a fresh context; in context: the episodes chained
             "zero_shot": curves["reset"]["normalised_score"],
             "in_context": curves["chained"]["normalised_score"],
-            "gain_chained": _gain(curves["chained"]["per_episode_normalised"]),
-            "gain_reset": _gain(curves["reset"]["per_episode_normalised"]),
+            "gain_chained": gain(curves["chained"]["per_episode_normalised"]),
+            "gain_reset": gain(curves["reset"]["per_episode_normalised"]),
             "curves": curves,
             "seconds": round(time.perf_counter() - t0, 2),
         }
@@ -504,7 +269,7 @@ class EmbodimentStudy:
         if not modes:
             return
         folder = self.out / "adapt" / ("scratch" if k is None else f"k{k:03d}")
-        study = _Study(p.cell_plan(modes), folder, self.registry, self.reporter, False,
+        study = LeaveOneOutStudy(p.cell_plan(modes), folder, self.registry, self.reporter, False,
                        given_base=base, data=self.robot_data)  # fmt: skip
         self.failed.update(study.run(self.executor, self.workers))
 
@@ -557,21 +322,6 @@ def run_probe(
     """One base on one held-out body (a job of the probes wave)."""
     study = _worker_study(out, plan, plugin_files)
     study.probe(Path(base), study.registry.robot(body))
-
-
-def _gain(per_episode: Sequence[float | None]) -> float | None:
-    if len(per_episode) < 3 or per_episode[0] is None or per_episode[2] is None:
-        return None
-    return per_episode[2] - per_episode[0]
-
-
-def _spread(xs: Sequence[float]) -> dict[str, float] | None:
-    xs = [float(x) for x in xs if x is not None and math.isfinite(x)]
-    if not xs:
-        return None
-    m = sum(xs) / len(xs)
-    sd = math.sqrt(sum((x - m) ** 2 for x in xs) / max(1, len(xs) - 1))
-    return {"mean": m, "sd": sd, "min": min(xs), "max": max(xs), "n": len(xs)}
 
 
 @contextlib.contextmanager

@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 from adaptkit.adapt.modes import MODES, mode_names
 from adaptkit.errors import AdaptkitError
 from adaptkit.fileio import read_json, write_json, write_text_atomic
-from adaptkit.study.report import WIN_MARGIN, fmt_ci, is_scratch, mean_ci
+from adaptkit.study.common import WIN_MARGIN, fmt_ci, is_scratch, mean_ci
 
 ICL_MARGIN = 0.1  # episode 3 − episode 1, in units of the stand → demonstrator gap
 ZERO_SHOT_GOAL = 0.5

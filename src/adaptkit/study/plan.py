@@ -9,20 +9,21 @@ number of optimiser steps, then evaluated on the same held-out env seed as every
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from adaptkit.adapt.modes import mode_names
 from adaptkit.bootstrap.recipe import TINY_MODEL, Recipe
-from adaptkit.ckpt.config_file import read_model_config
 from adaptkit.errors import AdaptkitError
-from adaptkit.evaluate import EvalSettings
 from adaptkit.tasks import get_task
+
+if TYPE_CHECKING:
+    from adaptkit.evaluate import EvalSettings
 
 # data sizes: subsets of the robot's learning histories, from the low-noise end of history 0
 SIZES = ("1ep", "10ep", "1hist", "all")
 ROBOTS = ("go1", "go2", "a1", "minicheetah")
-PRESETS = ("ci", "readme", "full", "varied")
 # The readme preset's data, bases and evaluation: 4 histories × 10k steps per robot of short
 # (250-step) episodes, so a 256-step context sees about one; bases pretrained 2 epochs at
 # batch 32; 16 envs × 3 episodes at env seed 777, which no training data used.
@@ -118,58 +119,26 @@ class StudyPlan:
         if self.icl_robot is not None and self.icl_robot not in self.targets:
             raise AdaptkitError(f"--icl-robot: {self.icl_robot!r} is not among --robots")
 
-    # -- presets ------------------------------------------------------------------------------
+    # -- presets and options -------------------------------------------------------------------
     @classmethod
     def preset_named(cls, name: str) -> StudyPlan:
-        if name == "readme":
-            return cls()
-        if name == "full":
-            return cls(
-                preset="full",
-                sizes=SIZES,
-                seeds=(0, 1, 2),
-                recipe=dataclasses.replace(
-                    STUDY_RECIPE, histories=8, steps_per_history=15_000, pretrain_epochs=3
-                ),
-                budget_steps=150,
-            )
-        if name == "varied":
-            # the harder task (adaptkit.tasks): speed commands re-drawn within episodes, random
-            # mass and friction; the readme preset's sizes and budget otherwise, three seeds,
-            # two targets: the new robot and the one with the closest kin in the pool (Go2)
-            return cls(
-                preset="varied",
-                recipe=dataclasses.replace(STUDY_RECIPE, task="varied"),
-                targets=("minicheetah", "go1"),
-                seeds=(0, 1, 2),
-                icl=False,
-            )
-        if name == "ci":
-            return cls(
-                preset="ci",
-                targets=("minicheetah",),
-                pool=("go1", "minicheetah"),
-                sizes=("1hist",),
-                seeds=(0,),
-                recipe=dataclasses.replace(
-                    STUDY_RECIPE,
-                    histories=1,
-                    steps_per_history=300,
-                    episode_length=100,
-                    collect_envs=1,
-                    model=dict(TINY_MODEL),
-                    pretrain_epochs=1,
-                    batch_size=8,
-                    precision="fp32",
-                    eval_envs=2,
-                    eval_episodes=2,
-                ),
-                budget_steps=3,
-                batch_size=4,
-                icl_context=64,
-                icl_episodes=3,
-            )
-        raise AdaptkitError(f"--preset: expected one of {', '.join(PRESETS)}, got {name!r}")
+        """The plan of a preset of this kind (PRESETS)."""
+        if name not in PRESETS:
+            raise AdaptkitError(f"--preset: expected one of {', '.join(PRESETS)}, got {name!r}")
+        return PRESETS[name].build()
+
+    def with_options(self, options: Mapping[str, Any]) -> StudyPlan:
+        """The plan with the study command's options that were given (None: not given):
+        robots (the targets), sizes, modes, seeds, budget_steps, task, icl, icl_robot,
+        icl_size; `ks` is the embodiment study's and not read here."""
+        given = {k: v for k, v in options.items() if v is not None}
+        changes = {k: given[k] for k in ("sizes", "modes", "seeds", "budget_steps", "icl",
+                                          "icl_robot", "icl_size") if k in given}  # fmt: skip
+        if "robots" in given:
+            changes["targets"] = given["robots"]
+        if "task" in given:
+            changes["recipe"] = dataclasses.replace(self.recipe, task=given["task"])
+        return self.replace(**changes)
 
     def replace(self, **changes: Any) -> StudyPlan:
         return dataclasses.replace(self, **changes)
@@ -199,6 +168,8 @@ class StudyPlan:
         return {**model, **({"context_len": context} if context is not None else {})}
 
     def context_len(self) -> int:
+        from adaptkit.ckpt.config_file import read_model_config  # torch: not for --help
+
         return read_model_config(self.recipe.model).context_len
 
     def base_recipe(self, target: str, context: int | None = None) -> Recipe:
@@ -233,6 +204,75 @@ class StudyPlan:
         for k in ("base_robots", "finetune_epochs"):
             r.pop(k)
         return {k: list(v) if isinstance(v, tuple) else v for k, v in {**d, **r}.items()}
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named plan: how to build it, and a few words for --help."""
+
+    build: Callable[[], Any]
+    note: str = ""
+
+
+def _full() -> StudyPlan:
+    return StudyPlan(
+        preset="full",
+        sizes=SIZES,
+        seeds=(0, 1, 2),
+        recipe=dataclasses.replace(
+            STUDY_RECIPE, histories=8, steps_per_history=15_000, pretrain_epochs=3
+        ),
+        budget_steps=150,
+    )
+
+
+def _varied() -> StudyPlan:
+    # the harder task (adaptkit.tasks): speed commands re-drawn within episodes, random mass
+    # and friction; the readme preset's sizes and budget otherwise, three seeds, two targets:
+    # the new robot and the one with the closest kin in the pool (Go2)
+    return StudyPlan(
+        preset="varied",
+        recipe=dataclasses.replace(STUDY_RECIPE, task="varied"),
+        targets=("minicheetah", "go1"),
+        seeds=(0, 1, 2),
+        icl=False,
+    )
+
+
+def _ci() -> StudyPlan:
+    return StudyPlan(
+        preset="ci",
+        targets=("minicheetah",),
+        pool=("go1", "minicheetah"),
+        sizes=("1hist",),
+        seeds=(0,),
+        recipe=dataclasses.replace(
+            STUDY_RECIPE,
+            histories=1,
+            steps_per_history=300,
+            episode_length=100,
+            collect_envs=1,
+            model=dict(TINY_MODEL),
+            pretrain_epochs=1,
+            batch_size=8,
+            precision="fp32",
+            eval_envs=2,
+            eval_episodes=2,
+        ),
+        budget_steps=3,
+        batch_size=4,
+        icl_context=64,
+        icl_episodes=3,
+    )
+
+
+# the leave-one-out study's presets, in --help's order (adaptkit.study.presets: every kind's)
+PRESETS: dict[str, Preset] = {
+    "ci": Preset(_ci, "tiny, seconds"),
+    "readme": Preset(StudyPlan, "≈ 40 min on 2 cores"),
+    "full": Preset(_full),
+    "varied": Preset(_varied, "the harder task: speed commands, random mass and friction; ≈ 1 h"),
+}
 
 
 def parse_list(option: str, text: str | None, cast: type = str) -> tuple[Any, ...] | None:

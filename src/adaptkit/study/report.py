@@ -6,7 +6,6 @@ the cells that finished, and says how many there are."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -14,41 +13,13 @@ from typing import Any
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from adaptkit.adapt.modes import MODES, mode_names
+from adaptkit.adapt.modes import mode_names
 from adaptkit.errors import AdaptkitError
 from adaptkit.evaluate.score import score_against
 from adaptkit.fileio import read_json, write_json, write_text_atomic
+from adaptkit.study.common import WIN_MARGIN, fmt_ci, is_scratch, mean_ci
 from adaptkit.study.plan import SIZES
 from adaptkit.tasks import DEFAULT_TASK, TASKS
-
-# two-sided 95 % Student t quantiles t(0.975, df), df = 1..30 (beyond: the normal's 1.96)
-T95 = (
-    12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
-    2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
-    2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
-)  # fmt: skip
-WIN_MARGIN = 0.2  # a base "wins" when it beats scratch by this much normalised score
-
-
-def is_scratch(mode: str) -> bool:
-    """A cell of this mode trained without a base (the same-budget comparison every base mode
-    is held against); a mode no longer in the table counts as one with a base."""
-    return mode in MODES and MODES[mode].scratch
-
-
-def mean_ci(values: Sequence[float]) -> tuple[float | None, float | None]:
-    """Mean and the half-width of its 95 % confidence interval (t-distribution over the seeds;
-    None with fewer than two values)."""
-    xs = [float(v) for v in values if v is not None and math.isfinite(v)]
-    if not xs:
-        return None, None
-    m = sum(xs) / len(xs)
-    if len(xs) < 2:
-        return m, None
-    sd = math.sqrt(sum((x - m) ** 2 for x in xs) / (len(xs) - 1))
-    t = T95[len(xs) - 2] if len(xs) - 1 <= len(T95) else 1.96
-    return m, t * sd / math.sqrt(len(xs))
-
 
 # what the report reads of each finished cell, and the types it needs
 _CELL_KEYS = {
@@ -191,13 +162,6 @@ def paired(cells: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
                 out.append({"size": size, "mode": mode, "pairs": len(diffs), "mean": mean,
                             "ci95": ci})  # fmt: skip
     return out
-
-
-def fmt_ci(mean: float | None, ci: float | None = None, signed: bool = False) -> str:
-    """A mean and its 95 % half-width for a report table ("—" when there is no mean)."""
-    if mean is None:
-        return "—"
-    return f"{mean:{'+' if signed else ''}.2f}" + (f" ± {ci:.2f}" if ci is not None else "")
 
 
 def write_report(out: Path | str) -> dict[str, Any]:

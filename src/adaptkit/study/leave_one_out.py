@@ -1,4 +1,6 @@
-"""Run a study into a resumable results folder.
+"""The leave-one-out study's runner (`LeaveOneOutStudy`, `run_study`): each target robot
+adapted to a base pretrained without it, every cell of the plan run into a resumable folder.
+The embodiment study runs its adaptation cells through it too, on its own bases and data.
 
     OUT/plan.json           the plan (a rerun must agree on what the results depend on)
     OUT/data/               learning histories of every robot (collected once) and the subsets
@@ -23,15 +25,13 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
-import math
 import shutil
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from adaptkit.adapt.modes import START_WARM, Mode, get_mode
+from adaptkit.adapt.modes import Mode, get_mode
 from adaptkit.bootstrap.base import ensure_base_model
 from adaptkit.bootstrap.data import collection_job, robot_data_folder
 from adaptkit.bootstrap.provenance import read_provenance
@@ -43,8 +43,6 @@ from adaptkit.data.history import (
     read_history,
 )
 from adaptkit.data.subset import write_subset
-from adaptkit.data.windows import count_windows
-from adaptkit.defaults import SaveFormat
 from adaptkit.errors import AdaptkitError
 from adaptkit.evaluate import EvalSettings, ModelPolicy, evaluate_policy
 from adaptkit.evaluate.score import score_against
@@ -53,11 +51,10 @@ from adaptkit.fileio import read_json, write_json
 from adaptkit.plugins import Registry, get_registry, plugin_files, worker_registry
 from adaptkit.progress import SILENT, Reporter
 from adaptkit.robot import RobotSpec
-from adaptkit.sim.demonstrator import load_demonstrator
-from adaptkit.sim.policy import StandPolicy
+from adaptkit.study.cell_training import train_cell
+from adaptkit.study.common import check_plan_file, reference_rows
 from adaptkit.study.plan import Cell, StudyPlan
 from adaptkit.study.report import read_cell, write_report
-from adaptkit.train import FinetuneJob, TrainConfig, finetune, pretrain
 
 EPISODES_OF = {"1ep": 1, "10ep": 10}  # the other sizes: one history, all histories
 ICL_MODE = "frozen"  # the in-context stage adapts its long-context base with the trunk frozen
@@ -79,7 +76,7 @@ def run_study(
     registry = registry if registry is not None else get_registry()
     out = Path(out).resolve()  # workers (a Ray node) may start in another folder
     _check_plan(plan, out)
-    study = _Study(plan, out, registry, reporter, keep_runs)
+    study = LeaveOneOutStudy(plan, out, registry, reporter, keep_runs)
     failed = study.run(executor, workers)
     write_report(out)
     raise_failed("study", failed, out)
@@ -90,62 +87,11 @@ def _check_plan(plan: StudyPlan, out: Path) -> None:
     check_plan_file(out, plan.as_dict(), plan.data_key())
 
 
-def check_plan_file(out: Path, plan: dict[str, Any], data_key: dict[str, Any]) -> None:
-    """OUT/plan.json: written on the first run; a rerun must agree on what the results depend
-    on (`data_key`), else a one-line error names the settings that differ."""
-    path = out / "plan.json"
-    now = json.loads(json.dumps(data_key))
-    if path.is_file():
-        try:
-            old = json.loads(path.read_text())
-        except (OSError, ValueError) as exc:
-            raise AdaptkitError(f"{path}: unreadable ({exc}); use another --out") from None
-        was = old.get("data_key", {}) if isinstance(old, dict) else {}
-        differ = sorted(k for k in set(was) | set(now) if was.get(k) != now.get(k))
-        if differ:
-            raise AdaptkitError(
-                f"{path}: this results folder was made with other settings ({', '.join(differ)}); "
-                "use another --out, or the preset it was made with"
-            )
-    write_json(path, {"plan": plan, "data_key": now}, "study plan")
-
-
-def reference_rows(spec: RobotSpec, settings: EvalSettings) -> dict[str, Any]:
-    """The robot's demonstrator and standing still under `settings`: the two ends of the
-    normalised score (adaptkit.evaluate.score)."""
-    return {
-        label: evaluate_policy(policy, spec, settings, label=label).summary
-        for label, policy in (
-            ("demonstrator", load_demonstrator(spec, None)),
-            ("stand", StandPolicy(spec.action_dim)),
-        )
-    }
-
-
-def cell_shape(lengths: Sequence[int], context: int, batch: int) -> tuple[int, int]:
-    """The context and window stride for a data subset: the model's context when the shortest
-    history holds two of it, else half the shortest history; the stride a quarter of the
-    context, made smaller until the data give at least one batch."""
-    shortest = min(lengths)
-    ctx = context if shortest > 2 * context else max(2, shortest // 2)
-    stride = max(1, ctx // 4)
-    while stride > 1 and count_windows(lengths, ctx, stride) < batch:
-        stride = max(1, stride // 2)
-    return ctx, stride
-
-
-def budget_epochs(n_windows: int, batch: int, budget: int) -> tuple[int, int]:
-    """(epochs, steps per epoch) giving ≈ `budget` optimiser steps over `n_windows` windows."""
-    per_epoch = n_windows // batch
-    if per_epoch < 1:
-        raise AdaptkitError(f"study: {n_windows} windows make no batch of {batch}")
-    epochs = math.ceil(budget / per_epoch)
-    return epochs, math.ceil(budget / epochs)
-
-
-class _Study:
-    """`given_base`: one base for every target instead of leave-one-out bases built here, and
-    `data`: the robots' histories elsewhere than OUT/data (the embodiment study's cells)."""
+class LeaveOneOutStudy:
+    """A StudyPlan run into OUT in waves of jobs (`run`); each job rebuilds its study from OUT
+    (the module-level job functions below). `given_base`: one base for every target instead of
+    leave-one-out bases built here, and `data`: the robots' histories elsewhere than OUT/data
+    (both: the embodiment study's cells, on its bases)."""
 
     def __init__(
         self,
@@ -244,75 +190,13 @@ class _Study:
     ) -> tuple[Any, dict[str, Any]]:
         """Train one cell's model in its adaptation mode (`mode`: another than the cell's
         name says, e.g. the in-context stage's); returns the run result and the cell's
-        training facts."""
-        p = self.plan
-        mode = mode or get_mode(cell.mode)
-        ctx, stride = cell_shape(lengths, context or p.context_len(), p.batch_size)
-        n_win = count_windows(lengths, ctx, stride)
-        epochs, per_epoch = budget_epochs(n_win, p.batch_size, p.budget_steps)
-        train = TrainConfig(
-            epochs=epochs,
-            max_steps_per_epoch=per_epoch,
-            lr=p.lr,
-            batch_size=p.batch_size,
-            precision=p.recipe.precision,
-            seed=cell.seed,
-            save_initial=False,
-            save_every=epochs,
-            context_len=ctx,
-            trajectory_sparsity=stride,
-        )
+        training facts (adaptkit.study.cell_training)."""
         runs = self.out / "runs"
         shutil.rmtree(runs / cell.id, ignore_errors=True)  # a cell cut short starts again
-        if mode.scratch:  # no base: the base's model size on the subset alone
-            result = pretrain(
-                [cfg],
-                self.data,
-                cell.id,
-                runs,
-                p.model_with(context),
-                train,
-                registry=self.registry,
-                keep=1,
-            )
-        else:
-            warm = None
-            if mode.start == START_WARM:  # from the group of the robot's kin, if the base has it
-                own = self.registry.robot(spec.name).group
-                warm = own if own != spec.group and _has_group(base, own) else "auto"
-            job = FinetuneJob(
-                robot=spec,
-                pretrained_path=latest_checkpoint(base),
-                dataset_config_paths=(cfg,),
-                data_dir=self.data,
-                name=cell.id,
-                save_dir=runs,
-                mode=mode.name,
-                train=train,
-                save=SaveFormat.FULL,
-                keep=1,
-                warm_start=warm,
-                lora_rank=p.lora_rank if mode.lora_rank is not None else None,
-            )
-            result = finetune(job)
-        facts = {
-            "data_steps": int(sum(lengths)),
-            "context_len": ctx,
-            "stride": stride,
-            "windows": n_win,
-            "epochs": epochs,
-            "steps": result.steps,
-            "final_loss": result.final_loss,
-            "trainable_params": next(
-                (
-                    r["trainable"]
-                    for r in result.trainable.get("rows", [])
-                    if r["module"] == "total"
-                ),
-                None,
-            ),
-        }
-        return result, facts
+        return train_cell(
+            self.plan, cell, mode or get_mode(cell.mode), spec, base, cfg, lengths,
+            runs=runs, data=self.data, registry=self.registry, context=context,
+        )  # fmt: skip
 
     def evaluate(self, ckpt: Path, spec: RobotSpec, label: str, **changes: Any) -> dict[str, Any]:
         settings = self.eval_settings(**changes)
@@ -506,9 +390,9 @@ def _study(
     plugin_files: Sequence[str],
     keep_runs: bool,
     where: dict[str, str | None],
-) -> _Study:
+) -> LeaveOneOutStudy:
     base, data = where.get("given_base"), where.get("data")
-    return _Study(
+    return LeaveOneOutStudy(
         plan,
         Path(out),
         worker_registry(plugin_files),
@@ -555,8 +439,3 @@ def run_icl(
     study = _study(out, plan, plugin_files, keep_runs, where)
     _, spec, refs = study.prepare(plan.icl_target)
     study.icl(plan.icl_target, spec, refs)
-
-
-def _has_group(base: Path, group: str) -> bool:
-    meta = read_checkpoint_meta(base)
-    return group in meta.groups
