@@ -25,7 +25,7 @@ import torch
 
 from adaptkit.evaluate.policies import ModelPolicy
 from adaptkit.evaluate.resolve import Resolution
-from adaptkit.export import export_policy
+from adaptkit.export.build import export_policy
 from adaptkit.meta import Stats
 from adaptkit.model import GroupDims, ModelConfig, Vintix
 from adaptkit.plugins import get_registry

@@ -19,8 +19,8 @@ from adaptkit.ckpt.load import load_checkpoint
 from adaptkit.cli import app
 from adaptkit.errors import AdaptkitError
 from adaptkit.evaluate import EvalSettings, ModelPolicy, rollout
-from adaptkit.export import ExportedPolicy, export_policy
-from adaptkit.export.build import export_checkpoint
+from adaptkit.export.build import export_checkpoint, export_policy
+from adaptkit.export.runtime import ExportedPolicy
 from adaptkit.plugins import get_registry
 from adaptkit.sim.env import LocomotionEnv
 

@@ -19,6 +19,7 @@ from adaptkit.commands.registry import complete_robot
 from adaptkit.commands.render import RichReporter, console, print_json
 from adaptkit.defaults import TokenOrderChoice
 from adaptkit.errors import AdaptkitError
+from adaptkit.export.formats import FORMATS, formats_help
 from adaptkit.plugins import get_registry
 
 
@@ -26,9 +27,7 @@ def export_cmd(
     checkpoint: str = typer.Argument(
         ..., help="Run folder (latest epoch), NNNN_epoch folder, adapter or hf://ORG/NAME."
     ),
-    fmt: str = typer.Option(
-        "torchscript", "--format", help="torchscript (needs torch) or onnx (needs onnxruntime)."
-    ),
+    fmt: str = typer.Option("torchscript", "--format", help=formats_help() + "."),
     robot: str | None = typer.Option(
         None,
         "--robot",
@@ -48,7 +47,6 @@ def export_cmd(
 ) -> None:
     """A standalone policy for a robot's control loop: raw observation in, raw action out."""
     from adaptkit.evaluate import EvalSettings
-    from adaptkit.export import FORMATS
     from adaptkit.export.build import export_checkpoint, recorded_robot
 
     if fmt not in FORMATS:

@@ -1,20 +1,6 @@
-"""Standalone policies for a robot's control loop: TorchScript or ONNX, with a JSON sidecar.
+"""Standalone policies for a robot's control loop, with a JSON sidecar.
 
-Modules: step (the scriptable one-token step with explicit state), build (write the files from a
-ModelPolicy), runtime (run an exported file as a rollout policy)."""
-
-from adaptkit.export.build import FORMATS, ExportResult, export_policy, policy_step, sidecar_path
-from adaptkit.export.runtime import ExportedPolicy, read_sidecar
-from adaptkit.export.step import PolicyStep, StatefulPolicy
-
-__all__ = [
-    "FORMATS",
-    "ExportResult",
-    "ExportedPolicy",
-    "PolicyStep",
-    "StatefulPolicy",
-    "export_policy",
-    "policy_step",
-    "read_sidecar",
-    "sidecar_path",
-]
+Modules: formats (the table of export formats: TorchScript, ONNX, one module each), step (the
+scriptable one-token step with explicit state), build (write the files from a ModelPolicy),
+runtime (run an exported file as a rollout policy), robot_policy (`adaptkit.load_policy`).
+Nothing is imported here, so `adaptkit.export.formats` stays torch-free for the CLI's --help."""

@@ -1,16 +1,13 @@
-"""Write a standalone policy: TorchScript (`policy.pt`, needs torch) or ONNX (`policy.onnx`,
-needs onnxruntime), and its JSON sidecar (`policy.pt.json` / `policy.onnx.json`) with what a
-control loop must know.
+"""Write a standalone policy in one of the export formats (adaptkit.export.formats: TorchScript
+`policy.pt`, ONNX `policy.onnx`) and its JSON sidecar (`policy.pt.json` / `policy.onnx.json`)
+with what a control loop must know.
 
 The policy is built from the same `ModelPolicy` evaluation steps (group, stats, reward scale,
 token order, context window), so the exported actions are the in-simulator ones."""
 
 from __future__ import annotations
 
-import contextlib
-import logging
-import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -23,23 +20,16 @@ from adaptkit.ckpt.load import load_checkpoint, peek_config
 from adaptkit.errors import AdaptkitError
 from adaptkit.evaluate.policies import STD_EPS, ModelPolicy
 from adaptkit.evaluate.settings import EvalSettings
-from adaptkit.export.step import PolicyStep, StatefulPolicy
-from adaptkit.fileio import atomic_path, make_dirs, write_json
+from adaptkit.export.formats import get_format
+from adaptkit.export.step import PolicyStep
+from adaptkit.fileio import make_dirs, write_json
 from adaptkit.progress import SILENT, Reporter
 from adaptkit.robot import RobotSpec
 from adaptkit.sim.physics import CONTROL_DT
 from adaptkit.version import __version__
 
-FORMATS = ("torchscript", "onnx")
 SIDECAR_FORMAT = "adaptkit-exported-policy"
 SIDECAR_VERSION = 1
-POLICY_FILES = {"torchscript": "policy.pt", "onnx": "policy.onnx"}
-ONNX_INPUTS = ("obs", "reward", "prev_action", "step_index", "position", "k_cache", "v_cache")
-ONNX_OUTPUTS = (
-    "action", "next_prev_action", "next_step_index", "next_position", "next_k_cache",
-    "next_v_cache",
-)  # fmt: skip
-ONNX_OPSET = 18
 
 
 @dataclass(frozen=True)
@@ -94,32 +84,13 @@ def sidecar(
 ) -> dict[str, Any]:
     """What the robot's control loop must know besides the network."""
     robot = policy.robot or spec
-    step_io = {
-        "inputs": {
-            "obs": "[B, obs_dim] float32, raw (normalised inside), in obs_names order",
-            "reward": "[B] float32, raw reward of the previous action (ignored at step_index 0)",
-            "prev_action": "[B, act_dim] float32 state (zeros at first)",
-            "step_index": "[B] int64 state: episode step; set 0 where an episode starts",
-            "position": "[] int64 state: tokens seen (0 for a fresh context)",
-            "k_cache": "[layers, B, heads, context_len, head_dim] float32 state (zeros at first)",
-            "v_cache": "like k_cache",
-        },
-        "outputs": {
-            "action": "[B, act_dim] float32 raw action (what the env takes)",
-            "next_*": "the state to pass in at the next step",
-        },
-    }
-    torchscript_io = {
-        "reset(batch=1)": "forget the context",
-        "start_episode(mask=None)": "next act() begins an episode, context kept",
-        "act(obs, reward)": "obs [obs_dim] or [B, obs_dim], reward of the previous action",
-    }
+    form = get_format(fmt)
     step = policy_step(policy)
     out: dict[str, Any] = {
         "format": SIDECAR_FORMAT,
         "format_version": SIDECAR_VERSION,
-        "runtime": fmt,
-        "file": POLICY_FILES[fmt],
+        "runtime": form.name,
+        "file": form.file,
         "robot": robot.name,
         "task": policy.res.task,
         "group": policy.group,
@@ -151,7 +122,7 @@ def sidecar(
             "head_dim": step.head_dim,
             "hidden_dim": policy.model.config.hidden_dim,
         },
-        "state": step_io if fmt == "onnx" else torchscript_io,
+        "state": form.state,
         "adaptkit_version": __version__,
     }
     if checkpoint is not None:
@@ -163,66 +134,6 @@ def sidecar(
     return out
 
 
-def _write_torchscript(step: PolicyStep, path: Path) -> None:
-    with warnings.catch_warnings():  # torch 2.13 deprecates TorchScript; robots still run it
-        warnings.simplefilter("ignore", DeprecationWarning)
-        scripted = torch.jit.script(StatefulPolicy(step))
-    with atomic_path(path, "TorchScript policy") as tmp:
-        scripted.save(str(tmp))
-
-
-@contextlib.contextmanager
-def _quiet_exporter() -> Iterator[None]:
-    loggers = [logging.getLogger(n) for n in ("torch.onnx", "torch._export", "torch.export")]
-    levels = [lg.level for lg in loggers]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for lg in loggers:
-            lg.setLevel(logging.ERROR)
-        try:
-            yield
-        finally:
-            for lg, level in zip(loggers, levels, strict=True):
-                lg.setLevel(level)
-
-
-def _write_onnx(step: PolicyStep, path: Path) -> None:
-    try:
-        import onnx  # noqa: F401  (the exporter needs it; fail with the extra's name)
-        import onnxscript  # noqa: F401
-    except ImportError:
-        raise AdaptkitError(
-            "--format onnx: needs the onnx extra: pip install 'adaptkit[onnx]'"
-        ) from None
-    state = step.initial_state(1)
-    args = (torch.zeros(1, step.obs_dim), torch.zeros(1), *state.values())
-    batch = torch.export.Dim("batch", min=1, max=4096)
-    shapes = {
-        "obs": {0: batch},
-        "reward": {0: batch},
-        "prev_action": {0: batch},
-        "step_index": {0: batch},
-        "position": None,
-        "k_cache": {1: batch},
-        "v_cache": {1: batch},
-    }
-    # the exporter logs and warns about things that do not concern the user (torchvision ops,
-    # renamed axes): keep the terminal for adaptkit's own lines
-    with atomic_path(path, "ONNX policy") as tmp, _quiet_exporter():
-        program = torch.onnx.export(
-            step,
-            args,
-            input_names=list(ONNX_INPUTS),
-            output_names=list(ONNX_OUTPUTS),
-            dynamic_shapes=shapes,
-            opset_version=ONNX_OPSET,
-            dynamo=True,
-            external_data=False,
-            verbose=False,
-        )
-        program.save(str(tmp), external_data=False)
-
-
 def export_policy(
     policy: ModelPolicy,
     spec: RobotSpec,
@@ -230,16 +141,12 @@ def export_policy(
     fmt: str = "torchscript",
     checkpoint: Checkpoint | None = None,
 ) -> ExportResult:
-    """Write `policy` as a standalone file in `out_dir` (policy.pt or policy.onnx) and its
-    sidecar (the file's name + .json)."""
-    if fmt not in FORMATS:
-        raise AdaptkitError(f"--format: expected one of {', '.join(FORMATS)}, got {fmt!r}")
+    """Write `policy` as a standalone file in `out_dir` in the format `fmt` (its file: policy.pt,
+    policy.onnx) and its sidecar (the file's name + .json)."""
+    form = get_format(fmt)
     out = make_dirs(out_dir, "export folder")
-    target = out / POLICY_FILES[fmt]
-    if fmt == "torchscript":
-        _write_torchscript(policy_step(policy, in_place=True), target)
-    else:
-        _write_onnx(policy_step(policy, in_place=False), target)
+    target = out / form.file
+    form.write(policy_step(policy, in_place=form.in_place), target)
     meta = sidecar(policy, spec, fmt, checkpoint)
     side = write_json(sidecar_path(target), meta, "export sidecar")
     return ExportResult(target, side, meta)
@@ -265,8 +172,7 @@ def export_checkpoint(
 ) -> ExportResult:
     """Load a checkpoint (a run, an epoch, an adapter or a Hub reference) as the evaluation
     would for `spec`, on the CPU in float32, and export it (see `export_policy`)."""
-    if fmt not in FORMATS:
-        raise AdaptkitError(f"--format: expected one of {', '.join(FORMATS)}, got {fmt!r}")
+    get_format(fmt)  # an unknown format fails before the checkpoint loads
     settings = replace(settings, device="cpu")
     ckpt = load_checkpoint(
         checkpoint, base=settings.base, device="cpu", token_order=settings.token_order

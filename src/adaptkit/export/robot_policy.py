@@ -18,12 +18,14 @@ from adaptkit.errors import AdaptkitError
 from adaptkit.evaluate.policies import ModelPolicy
 from adaptkit.evaluate.settings import EvalSettings
 from adaptkit.export.build import recorded_robot
+from adaptkit.export.formats import FORMATS
 from adaptkit.export.runtime import ExportedPolicy
 from adaptkit.plugins import get_registry
 from adaptkit.robot import RobotSpec
 from adaptkit.sim.policy import Policy
 
-EXPORTED_SUFFIXES = (".pt", ".onnx")
+# a file with a format's suffix (policy.pt, policy.onnx) is an exported policy
+EXPORTED_SUFFIXES = tuple(Path(f.file).suffix for f in FORMATS.values())
 
 
 class RobotPolicy:
