@@ -12,7 +12,7 @@ from adaptkit import defaults as D
 from adaptkit.ckpt.layout import EPOCH_RE
 from adaptkit.commands import flags
 from adaptkit.commands.registry import complete_robot
-from adaptkit.commands.render import RichReporter, console, fmt, print_json, table
+from adaptkit.commands.render import RichReporter, console, fmt, print_json, render_compare, table
 from adaptkit.defaults import KVDtype, Sim, TokenOrderChoice
 from adaptkit.errors import AdaptkitError
 from adaptkit.plugins import get_registry
@@ -322,33 +322,6 @@ def compare_cmd(
         )
         return
     render_compare(rep, f"{robot} in {sim}: seed {seed}, {num_envs} envs")
-
-
-def render_compare(rep: Any, title: str) -> None:
-    """The comparison table (one row per policy) and the files written."""
-    rows = [
-        (
-            r["label"],
-            r["mode"] or "-",
-            "-"
-            if r["mean_return"] is None
-            else f"{fmt(r['mean_return'])} ± {fmt(r['std_return'])}",
-            " / ".join(fmt(m) for m in r["per_episode_mean"]),
-            fmt(r["pct_demonstrator"], 1),
-            fmt(r["normalised_score"]),
-            fmt(r["mean_speed"]),
-            "-" if r["num_episodes"] is None else f"{r['falls']}/{r['num_episodes']}",
-        )
-        for r in rep.rows
-    ]
-    cols = ["policy", "mode", "return", "per episode", "% demo", "norm", "speed", "falls"]
-    console.print(table(title, cols, rows))
-    for label, why in rep.not_applicable.items():
-        console.print(f"[yellow]{label}:[/] {why}", highlight=False, soft_wrap=True)
-    notes = {r.summary["note"] for r in rep.reports.values() if r.summary.get("note")}
-    for note in sorted(notes):  # the same budget for every policy: usually one line
-        console.print(f"[cyan]note:[/] {note}", highlight=False)
-    console.print(f"wrote {', '.join(str(p) for p in rep.files.values())}", highlight=False)
 
 
 def _named_models(models: list[str], labels: list[str]) -> list[tuple[str, str]]:

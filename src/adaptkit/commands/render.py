@@ -47,6 +47,33 @@ def fmt(x: float | None, digits: int = 2) -> str:
     return "-" if x is None else f"{x:.{digits}f}"
 
 
+def render_compare(rep: Any, title: str) -> None:
+    """The comparison table (one row per policy) and the files written."""
+    rows = [
+        (
+            r["label"],
+            r["mode"] or "-",
+            "-"
+            if r["mean_return"] is None
+            else f"{fmt(r['mean_return'])} ± {fmt(r['std_return'])}",
+            " / ".join(fmt(m) for m in r["per_episode_mean"]),
+            fmt(r["pct_demonstrator"], 1),
+            fmt(r["normalised_score"]),
+            fmt(r["mean_speed"]),
+            "-" if r["num_episodes"] is None else f"{r['falls']}/{r['num_episodes']}",
+        )
+        for r in rep.rows
+    ]
+    cols = ["policy", "mode", "return", "per episode", "% demo", "norm", "speed", "falls"]
+    console.print(table(title, cols, rows))
+    for label, why in rep.not_applicable.items():
+        console.print(f"[yellow]{label}:[/] {why}", highlight=False, soft_wrap=True)
+    notes = {r.summary["note"] for r in rep.reports.values() if r.summary.get("note")}
+    for note in sorted(notes):  # the same budget for every policy: usually one line
+        console.print(f"[cyan]note:[/] {note}", highlight=False)
+    console.print(f"wrote {', '.join(str(p) for p in rep.files.values())}", highlight=False)
+
+
 def training_summary(result: Any) -> None:
     """A training run's outcome: time, losses, the frozen-weights check, where it saved."""
     losses = ", ".join(f"{x:.4f}" for x in result.epoch_losses)

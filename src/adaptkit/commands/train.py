@@ -10,10 +10,10 @@ from typing import Any
 import typer
 
 from adaptkit import defaults as D
-from adaptkit.adapt.modes import mode_names, modes_help
+from adaptkit.adapt.modes import mode_names, modes_help, resolve_mode
 from adaptkit.commands import flags
 from adaptkit.commands.registry import complete_robot
-from adaptkit.commands.render import RichReporter, print_json
+from adaptkit.commands.render import RichReporter, print_json, render_compare
 from adaptkit.defaults import FreezeMode, Precision, SaveFormat, TokenOrderChoice
 from adaptkit.errors import AdaptkitError
 from adaptkit.plugins import get_registry
@@ -282,9 +282,7 @@ def register(app: typer.Typer) -> None:
         as_json: bool = OPT_JSON,
     ) -> None:
         """Add ROBOT as a new group to a pretrained model, freeze the rest, train, save, compare."""
-        from adaptkit.adapt.modes import resolve_mode
         from adaptkit.bootstrap.recipe import Recipe
-        from adaptkit.commands.evaluate import render_compare
         from adaptkit.pipeline import adapt
         from adaptkit.train import FinetuneJob, TrainConfig
 
