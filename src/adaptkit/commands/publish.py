@@ -1,4 +1,4 @@
-"""`adaptkit push`: parse, call adaptkit.publish, render."""
+"""`adaptkit push`: parse, call adaptkit.share.push, render."""
 
 from __future__ import annotations
 
