@@ -228,6 +228,9 @@ class FinetuneJob:
     # applies to the new group's tokens only (old groups stay bit-identical); None: no LoRA.
     lora_rank: int | None = None
     lora_alpha: float | None = None  # None: 2 × rank (the update is scaled by alpha / rank)
+    # The command that started the run, as typed (the CLI passes its argv): recorded in the
+    # run's config.json, adapter and model card. None: a Python caller (recorded as such).
+    command: str | None = None
 
     def __post_init__(self) -> None:
         if self.lora_rank is not None and (
