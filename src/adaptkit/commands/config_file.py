@@ -53,19 +53,29 @@ def recorded_command() -> str:
 
 # -- keys ------------------------------------------------------------------------------------
 def _key(param: Any) -> str:
-    """The name a config file uses for `param`: its first long option name, else its name."""
+    """The name a config file uses for `param`: an argument's name, an option's first long
+    name — unless an argument has that name (compare's `--models` marker): then its own."""
     longs = [o[2:] for o in param.opts if o.startswith("--")]
-    return longs[0] if longs else str(param.name)
+    if getattr(param, "param_type_name", "") == "argument" or not longs:
+        return str(param.name)
+    args = getattr(param, "_adaptkit_arguments", ())
+    return str(param.name) if longs[0] in args else longs[0]
 
 
 def _names(param: Any) -> set[str]:
     """Every spelling of `param` a config file may use (dashes or underscores)."""
-    names = {str(param.name), *(o[2:] for o in param.opts if o.startswith("--"))}
+    names = {_key(param), str(param.name)}
+    if _key(param) != str(param.name) or not getattr(param, "_adaptkit_arguments", ()):
+        names |= {o[2:] for o in param.opts if o.startswith("--")}
     return names | {n.replace("-", "_") for n in names} | {n.replace("_", "-") for n in names}
 
 
 def _params(ctx: Any) -> list[Any]:
-    return [p for p in ctx.command.params if p.name not in _SKIP and p.expose_value]
+    params = [p for p in ctx.command.params if p.name not in _SKIP and p.expose_value]
+    arguments = {str(p.name) for p in params if getattr(p, "param_type_name", "") == "argument"}
+    for p in params:
+        p._adaptkit_arguments = arguments  # what _key must not collide with
+    return params
 
 
 # -- reading ---------------------------------------------------------------------------------
@@ -158,9 +168,7 @@ def resolved(ctx: Any) -> dict[str, Any]:
 
 
 def config_text(ctx: Any) -> str:
-    head = (
-        f"# the resolved config of `adaptkit {ctx.info_name}` (run it again with --config FILE)\n"
-    )
+    head = f"# the resolved config of `adaptkit {ctx.info_name}` (repeat it: --config FILE)\n"
     return head + yaml.safe_dump(resolved(ctx), sort_keys=False, allow_unicode=True)
 
 
