@@ -14,6 +14,7 @@ from typing import Any
 from adaptkit import defaults
 from adaptkit.adapt.modes import ModeChoice, lr_for, resolve_mode
 from adaptkit.ckpt.hub import parse_hub_ref
+from adaptkit.ckpt.shipped import is_shipped_name
 from adaptkit.defaults import FreezeMode, SaveFormat
 from adaptkit.errors import AdaptkitError, short_repr
 from adaptkit.robot import RobotSpec
@@ -183,7 +184,8 @@ class TrainConfig:
 
 
 def _is_hub(path: Path | str) -> bool:
-    return parse_hub_ref(path) is not None
+    """A Hub reference, or a shipped base's portable name (adaptkit:NAME@FP): not local paths."""
+    return is_shipped_name(path) or parse_hub_ref(path) is not None
 
 
 @dataclass
