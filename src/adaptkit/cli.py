@@ -88,7 +88,11 @@ app = typer.Typer(
     help="Adapt pretrained Vintix-style in-context RL transformers to new robots.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
+    # plain help: rich's panels cut long option names ("--dataset_con…") and kept the docstrings'
+    # line breaks mid-sentence; click's formatter wraps every paragraph to the terminal instead
+    rich_markup_mode=None,
+    # help as wide as the terminal (click alone stops at 80 columns)
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 200},
 )
 
 

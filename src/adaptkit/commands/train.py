@@ -151,7 +151,8 @@ def register(app: typer.Typer) -> None:
             "--pretrained_path",
             help="Base checkpoint: an NNNN_epoch dir, a run dir (newest epoch), or a Hub repo "
             "(hf://ORG/NAME, optionally @REV and /SUBFOLDER).",
-            show="SAVE_DIR/base, built from Go1/Go2/A1 on first use",
+            show="SAVE_DIR/base if built there, else the base shipped with adaptkit "
+            "(adaptkit:default)",
         ),
         dataset_config_paths: list[str] = _opt(
             None,
