@@ -1,0 +1,225 @@
+"""Docs that run as written (issue 34, item 4): every Python and bash block of README.md and
+docs/*.md is checked, so an import or a flag that moves breaks CI instead of a reader.
+
+- every Python block parses, and every name it imports exists (modules imported, names looked
+  up; a third-party package that is not installed skips only its own imports);
+- every `adaptkit ...` line of a bash block names a real command, and every `--option` on it is
+  one of that command's (or the root's) options;
+- a block marked `<!-- docs-test: run (needs PKG) -->` runs in full (skipped without PKG);
+- the quickstart's whole tour (docs/quickstart_tiny.md) runs in a temp folder (slow);
+- the extras table of docs/install.md is checked against pyproject.toml.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import importlib.util
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import tomllib
+import typer
+
+from adaptkit.cli import app
+
+REPO = Path(__file__).resolve().parents[1]
+PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+_FENCE = re.compile(r"^```(\w*)\s*$")
+_MARK = re.compile(r"<!--\s*docs-test:\s*(\w+)(?:\s*\(needs ([\w.]+)\))?\s*-->")
+
+
+def blocks(lang: str) -> list[tuple[str, int, str, str | None]]:
+    """(page, line, code, marker) of every fenced block in `lang` on the pages."""
+    out = []
+    for page in PAGES:
+        lines = page.read_text(encoding="utf-8").splitlines()
+        i = 0
+        while i < len(lines):
+            m = _FENCE.match(lines[i].strip())
+            if m and m.group(1):
+                start, body = i, []
+                i += 1
+                while i < len(lines) and lines[i].strip() != "```":
+                    body.append(lines[i])
+                    i += 1
+                prev = next((lines[j] for j in range(start - 1, -1, -1) if lines[j].strip()), "")
+                mark = _MARK.search(prev)
+                if m.group(1) == lang:
+                    code = "\n".join(_dedent(body))
+                    out.append((page.relative_to(REPO).as_posix(), start + 1, code, mark))
+            i += 1
+    return out
+
+
+def _dedent(lines: list[str]) -> list[str]:
+    pad = min((len(x) - len(x.lstrip()) for x in lines if x.strip()), default=0)
+    return [x[pad:] for x in lines]
+
+
+def _ids(items):
+    return [f"{page}:{line}" for page, line, *_ in items]
+
+
+PYTHON = blocks("python")
+BASH = blocks("bash")
+
+
+@pytest.mark.parametrize(("page", "line", "code", "mark"), PYTHON, ids=_ids(PYTHON))
+def test_python_blocks_parse_and_import_what_exists(page, line, code, mark):
+    tree = ast.parse(code, f"{page}:{line}")
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                _import(alias.name, page, line)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            module = _import(node.module, page, line)
+            if module is None:
+                continue
+            for alias in node.names:
+                if not hasattr(module, alias.name):
+                    try:
+                        importlib.import_module(f"{node.module}.{alias.name}")
+                    except ImportError:
+                        pytest.fail(f"{page}:{line}: `from {node.module} import {alias.name}`: "
+                                    f"{node.module} has no {alias.name}")  # fmt: skip
+
+
+def _import(name: str, page: str, line: int):
+    top = name.split(".")[0]
+    if top != "adaptkit" and importlib.util.find_spec(top) is None:
+        return None  # an extra that is not installed here: its own test runs where it is
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        missing = getattr(exc, "name", None) or ""
+        if (
+            missing
+            and missing.split(".")[0] != "adaptkit"
+            and not importlib.util.find_spec(missing.split(".")[0])
+        ):
+            return None  # an adaptkit module of an extra that is not installed here
+        pytest.fail(f"{page}:{line}: `import {name}` fails: {exc}")
+
+
+def _commands() -> dict[tuple[str, ...], object]:
+    """Every command path (`('eval',)`, `('data', 'validate')`) → its click command."""
+    root = typer.main.get_command(app)
+    out: dict[tuple[str, ...], object] = {(): root}
+
+    def walk(group, path):
+        for name, cmd in getattr(group, "commands", {}).items():
+            out[(*path, name)] = cmd
+            walk(cmd, (*path, name))
+
+    walk(root, ())
+    return out
+
+
+COMMANDS = _commands()
+
+
+def _options(cmd) -> set[str]:
+    names = {"--help", "-h"}
+    for p in cmd.params:
+        names |= set(getattr(p, "opts", ())) | set(getattr(p, "secondary_opts", ()) or ())
+    return names
+
+
+def adaptkit_lines(code: str) -> list[list[str]]:
+    """The words of each `adaptkit ...` command in a bash block (continuations joined, comments
+    and whatever follows `&&`, `;`, `|` split off)."""
+    text = re.sub(r"\\\n\s*", " ", code)
+    out = []
+    for line in text.splitlines():
+        try:
+            words = shlex.split(line, comments=True)
+        except ValueError:
+            continue
+        part: list[str] = []
+        for w in [*words, "&&"]:
+            if w in ("&&", "||", ";", "|"):
+                if part and part[0] == "adaptkit":
+                    out.append(part)
+                part = []
+            else:
+                part.append(w)
+    return out
+
+
+@pytest.mark.parametrize(("page", "line", "code", "mark"), BASH, ids=_ids(BASH))
+def test_bash_blocks_name_real_commands_and_options(page, line, code, mark):
+    root_opts = _options(COMMANDS[()])
+    for words in adaptkit_lines(code):
+        rest = words[1:]
+        while rest and rest[0] in root_opts:  # global options before the command
+            rest = rest[2:] if rest[0] in ("--plugin", "--disable-plugin") else rest[1:]
+        path: tuple[str, ...] = ()
+        while rest and (*path, rest[0]) in COMMANDS:
+            path, rest = (*path, rest[0]), rest[1:]
+        if not path:
+            if rest and not rest[0].startswith("-"):
+                pytest.fail(f"{page}:{line}: `{shlex.join(words)}`: no command {rest[0]!r}")
+            continue
+        known = _options(COMMANDS[path]) | root_opts
+        for w in rest:
+            if w.startswith("--") and w.split("=", 1)[0] not in known:
+                pytest.fail(
+                    f"{page}:{line}: `{shlex.join(words)}`: `adaptkit {' '.join(path)}` has no "
+                    f"option {w.split('=', 1)[0]}"
+                )
+
+
+RUN = [b for b in PYTHON if b[3] is not None and b[3].group(1) == "run"]
+
+
+@pytest.mark.parametrize(("page", "line", "code", "mark"), RUN, ids=_ids(RUN))
+def test_blocks_marked_run_run(page, line, code, mark, tmp_path, monkeypatch):
+    if mark.group(2):
+        pytest.importorskip(mark.group(2))
+    monkeypatch.chdir(tmp_path)
+    exec(compile(code, f"{page}:{line}", "exec"), {"__name__": "__docs__"})
+
+
+def test_the_checks_see_the_blocks():
+    """The extractor finds the blocks it claims to check (a broken fence regex checks nothing)."""
+    assert len(PYTHON) >= 8 and len(BASH) >= 15 and RUN
+    assert sum(len(adaptkit_lines(code)) for _, _, code, _ in BASH) >= 40
+
+
+@pytest.mark.slow
+def test_the_quickstart_tour_runs_as_written(tmp_path):
+    """docs/quickstart_tiny.md's block, as `bash -e` runs it, in a folder of its own."""
+    ((_, _, code, _),) = [b for b in BASH if b[0] == "docs/quickstart_tiny.md"]
+    (tmp_path / "configs").symlink_to(REPO / "configs")
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    proc = subprocess.run(["bash", "-e", "-c", code], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=1800)  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert (tmp_path / "tiny" / "study" / "report.md").is_file()
+
+
+def test_the_extras_table_matches_pyproject():
+    extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]
+    text = (REPO / "docs" / "install.md").read_text()
+    rows = dict(re.findall(r"^\| `([\w-]+)` \| ([^|]*) \|", text, re.M))
+    assert set(rows) == set(extras), "docs/install.md's extras table vs pyproject.toml"
+    (spec,) = extras["all"]
+    in_all = set(spec.split("[", 1)[1].rstrip("]").split(","))
+    assert set(re.findall(r"`([\w-]+)`", rows["all"])) == in_all
+    for name, reqs in extras.items():
+        if name == "all":
+            continue
+        for req in reqs:  # each package the extra installs is named in its row
+            pkg = re.split(r"[<>=\[ ]", req, maxsplit=1)[0].lower()
+            assert pkg.replace("_", "-") in rows[name].lower().replace("_", "-"), (name, pkg)
+    readme = (REPO / "README.md").read_text()
+    docs_row = next(x for x in readme.splitlines() if x.startswith("| [Install and extras]"))
+    assert set(re.findall(r"`([\w-]+)`", docs_row)) >= set(extras) - {"dev"}
