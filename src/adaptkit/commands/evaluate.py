@@ -92,7 +92,7 @@ OPT_THREADS = typer.Option(
 )
 OPT_JSON = typer.Option(False, "--json", help="Print the result as JSON.")
 OPT_SIM = typer.Option(
-    D.SIM, "--sim", help="Physics: mujoco, or genesis (pip install 'adaptkit\\[genesis]')."
+    D.SIM, "--sim", help="Physics: mujoco, or genesis (pip install 'adaptkit[genesis]')."
 )
 OPT_TASK = typer.Option(
     DEFAULT_TASK,
