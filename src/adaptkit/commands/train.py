@@ -475,6 +475,7 @@ def register(app: typer.Typer) -> None:
             keep=keep,
             log=log or None,
             shard_data=shard_data,
+            command=recorded_command(),
         )
         save_resolved(result.run_dir)
         _summary(result, as_json)
