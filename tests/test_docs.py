@@ -5,7 +5,8 @@ docs/*.md is checked, so an import or a flag that moves breaks CI instead of a r
   up; a third-party package that is not installed skips only its own imports);
 - every `adaptkit ...` line of a bash block names a real command, and every `--option` on it is
   one of that command's (or the root's) options;
-- a block marked `<!-- docs-test: run (needs PKG) -->` runs in full (skipped without PKG);
+- a block marked `<!-- docs-test: run (needs PKG) -->` runs in full, Python or bash (skipped
+  without PKG);
 - the quickstart's whole tour (docs/quickstart_tiny.md) runs in a temp folder (slow);
 - the extras table of docs/install.md is checked against pyproject.toml.
 """
@@ -176,6 +177,7 @@ def test_bash_blocks_name_real_commands_and_options(page, line, code, mark):
 
 
 RUN = [b for b in PYTHON if b[3] is not None and b[3].group(1) == "run"]
+RUN_BASH = [b for b in BASH if b[3] is not None and b[3].group(1) == "run"]
 
 
 @pytest.mark.parametrize(("page", "line", "code", "mark"), RUN, ids=_ids(RUN))
@@ -186,9 +188,24 @@ def test_blocks_marked_run_run(page, line, code, mark, tmp_path, monkeypatch):
     exec(compile(code, f"{page}:{line}", "exec"), {"__name__": "__docs__"})
 
 
+def _bash(code: str, cwd: Path, timeout: int) -> subprocess.CompletedProcess:
+    """A block as `bash -e -o pipefail` runs it, with this environment's adaptkit first."""
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    return subprocess.run(["bash", "-e", "-o", "pipefail", "-c", code], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout)  # fmt: skip
+
+
+@pytest.mark.parametrize(("page", "line", "code", "mark"), RUN_BASH, ids=_ids(RUN_BASH))
+def test_bash_blocks_marked_run_run(page, line, code, mark, tmp_path):
+    if mark.group(2):
+        pytest.importorskip(mark.group(2))
+    proc = _bash(code, tmp_path, 300)
+    assert proc.returncode == 0, f"{page}:{line}: " + proc.stdout[-2000:] + proc.stderr[-2000:]
+
+
 def test_the_checks_see_the_blocks():
     """The extractor finds the blocks it claims to check (a broken fence regex checks nothing)."""
-    assert len(PYTHON) >= 8 and len(BASH) >= 15 and RUN
+    assert len(PYTHON) >= 8 and len(BASH) >= 15 and RUN and RUN_BASH
     assert sum(len(adaptkit_lines(code)) for _, _, code, _ in BASH) >= 40
 
 
@@ -197,9 +214,7 @@ def test_the_quickstart_tour_runs_as_written(tmp_path):
     """docs/quickstart_tiny.md's block, as `bash -e` runs it, in a folder of its own."""
     ((_, _, code, _),) = [b for b in BASH if b[0] == "docs/quickstart_tiny.md"]
     (tmp_path / "configs").symlink_to(REPO / "configs")
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    proc = subprocess.run(["bash", "-e", "-c", code], cwd=tmp_path, env=env, capture_output=True,
-                          text=True, timeout=1800)  # fmt: skip
+    proc = _bash(code, tmp_path, 1800)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert (tmp_path / "tiny" / "study" / "report.md").is_file()
 
