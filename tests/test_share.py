@@ -217,3 +217,25 @@ def test_user_text_in_the_card_is_quoted(pushed, tmp_path):
     assert "`a\\|b`c`" not in text and "``a|b`c``" in text
     card = hub.ModelCard.load(out / "README.md")
     assert [r.metric_name for r in card.data.eval_results] == ["mean_reward (x | `y` <b>\n## z)"]
+
+
+def test_data_adaptkit_collected_is_recorded_and_shown(tmp_path):
+    """Histories adaptkit collected carry the collector's record in their task JSON (the facts
+    sim/collect writes); the run records it and the card shows it instead of "not recorded"."""
+    from helpers_train import write_task
+
+    from adaptkit.data.provenance import data_record
+    from adaptkit.share.card import _data_lines
+
+    folder = write_task(tmp_path / "mc", 45, 12)
+    collector = {"method": "continuous_noise_distillation", "expert": "trot", "histories": 2,
+                 "steps_per_history": 120, "seed": 3, "sim": "mujoco", "task": "walk"}  # fmt: skip
+    (folder / "mc.json").write_text(json.dumps({"task": "t", "collector": collector}))
+    files = sorted(folder.glob("*.h5"))
+    record = data_record("t", folder, "mc", [], files)
+    assert record["collected_by"] == {"adaptkit": collector}
+    assert record["dataset_config"] == "the robot plugin's entry" and record["histories"] == 2
+    lines = _data_lines({"data": record})
+    assert any(x.startswith("- Collected by adaptkit: `{") and '"seed": 3' in x for x in lines)
+    (files[0]).write_bytes(files[0].read_bytes() + b"x")  # other bytes, another fingerprint
+    assert data_record("t", folder, "mc", [], files)["sha256"] != record["sha256"]
