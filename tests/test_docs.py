@@ -6,7 +6,8 @@ docs/*.md is checked, so an import or a flag that moves breaks CI instead of a r
 - every `adaptkit ...` line of a bash block names a real command, and every `--option` on it is
   one of that command's (or the root's) options;
 - a block marked `<!-- docs-test: run (needs PKG) -->` runs in full, Python or bash (skipped
-  without PKG);
+  without PKG); one marked `toy` runs its own text on a toy-size world of what the policy pages
+  assume (a fine-tune run, its exports, its push in a Hub cache);
 - the quickstart's whole tour (docs/quickstart_tiny.md) runs in a temp folder (slow);
 - the extras table of docs/install.md is checked against pyproject.toml.
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 import ast
 import importlib
 import importlib.util
+import json
 import os
 import re
 import shlex
@@ -203,9 +205,92 @@ def test_bash_blocks_marked_run_run(page, line, code, mark, tmp_path):
     assert proc.returncode == 0, f"{page}:{line}: " + proc.stdout[-2000:] + proc.stderr[-2000:]
 
 
+TOY = [b for b in PYTHON if b[3] is not None and b[3].group(1) == "toy"]
+
+
+class _Steps:
+    """`while running:` for a docs block: true for a few steps, then false."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def __bool__(self) -> bool:
+        self.n -= 1
+        return self.n >= 0
+
+
+@pytest.fixture(scope="module")
+def toy_world(tmp_path_factory):
+    """What the policy pages assume, at toy size: a fine-tune run models/minicheetah_finetune
+    (a tiny base, one epoch), its exports (export/minicheetah/policy.pt; policy.onnx when the onnx
+    extra is here; copies beside the working folder for the blocks that open "policy.pt"), and
+    hf://ORG/NAME — its push (--with-export) laid out in a Hub cache (HF_HUB_OFFLINE)."""
+    from helpers_hub import folder_files, lay_out
+    from helpers_train import TINY_MODEL, job, make_world, tiny_train
+    from typer.testing import CliRunner
+
+    from adaptkit.plugins import get_registry
+    from adaptkit.train import finetune, pretrain
+
+    root = tmp_path_factory.mktemp("toy_docs")
+    paths = make_world(root)
+    base = pretrain([paths["pretrain_config"]], paths["data"], "base", root / "models",
+                    TINY_MODEL, tiny_train(epochs=1))  # fmt: skip
+    robot = get_registry().robot("minicheetah")
+    finetune(job(robot, base.run_dir, paths["data"], "minicheetah_finetune", root / "models",
+                 tiny_train(epochs=1)))  # fmt: skip
+    mp = pytest.MonkeyPatch()
+    mp.chdir(root)
+    try:
+        run = CliRunner().invoke
+        formats = ["torchscript"]
+        if all(importlib.util.find_spec(m) for m in ("onnx", "onnxscript", "onnxruntime")):
+            formats.append("onnx")
+        for fmt in formats:
+            res = run(app, ["export", "models/minicheetah_finetune", "--format", fmt])
+            assert res.exit_code == 0, res.output
+        for f in (root / "export" / "minicheetah").iterdir():
+            (root / f.name).write_bytes(f.read_bytes())
+        res = run(app, ["push", "models/minicheetah_finetune", "hf://ORG/NAME", "--dry-run",
+                        "--out", "push/NAME", "--with-export"])  # fmt: skip
+        assert res.exit_code == 0, res.output
+    finally:
+        mp.undo()
+    lay_out(root / "hf", "ORG/NAME", "b" * 40, folder_files(root / "push" / "NAME"), ["main"])
+    return root
+
+
+@pytest.mark.parametrize(("page", "line", "code", "mark"), TOY, ids=_ids(TOY))
+def test_policy_blocks_run_on_a_toy_run(page, line, code, mark, toy_world, monkeypatch):
+    """The block's own text, on the toy world, with the names it leaves to the reader (obs,
+    reward, running, ...) given toy values."""
+    import numpy as np
+
+    if mark.group(2):
+        pytest.importorskip(mark.group(2))
+    monkeypatch.chdir(toy_world)
+    monkeypatch.setenv("HF_HUB_CACHE", str(toy_world / "hf"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    rng = np.random.default_rng(0)
+    side = json.loads((toy_world / "policy.pt.json").read_text())
+    m = side["model"]
+    names = {
+        "__name__": "__docs__",
+        "obs": rng.normal(size=45).astype(np.float32), "reward": 0.5, "r": 0.5,
+        "running": _Steps(5), "episode_ended": True,
+        "obs_batch": rng.normal(size=(2, 45)).astype(np.float32), "rewards": np.zeros(2),
+        "act_dim": side["act_dim"],
+        "cache_shape": (m["layers"], 1, m["heads"], side["context_len"], m["head_dim"]),
+    }  # fmt: skip
+    exec(compile(code, f"{page}:{line}", "exec"), names)
+    action = names.get("action")
+    if action is not None and not isinstance(action, list):
+        assert np.asarray(action).shape[-1] == 12 and np.isfinite(np.asarray(action)).all()
+
+
 def test_the_checks_see_the_blocks():
     """The extractor finds the blocks it claims to check (a broken fence regex checks nothing)."""
-    assert len(PYTHON) >= 8 and len(BASH) >= 15 and RUN and RUN_BASH
+    assert len(PYTHON) >= 8 and len(BASH) >= 15 and RUN and RUN_BASH and len(TOY) >= 4
     assert sum(len(adaptkit_lines(code)) for _, _, code, _ in BASH) >= 40
 
 
