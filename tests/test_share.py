@@ -152,7 +152,9 @@ def test_a_base_with_other_weights_is_refused(pushed, tmp_path, monkeypatch):
 
 
 # -- the push folder (issue 35, item 1) ------------------------------------------------------
-@pytest.mark.parametrize("case", ["readme_only", "readme_and_more", "working_folder", "run"])
+@pytest.mark.parametrize(
+    "case", ["readme_only", "readme_and_more", "working_folder", "run", "card_and_foreign_export"]
+)
 def test_push_never_replaces_a_folder_it_did_not_write(pushed, tmp_path, monkeypatch, case):
     monkeypatch.chdir(tmp_path)
     out = {"working_folder": tmp_path, "run": pushed["run"]}.get(case, tmp_path / "mine")
@@ -162,6 +164,10 @@ def test_push_never_replaces_a_folder_it_did_not_write(pushed, tmp_path, monkeyp
     if case == "readme_and_more":
         (out / "notes.txt").write_text("keep me")
         (out / "adapter_config.json").write_text("{}")
+    if case == "card_and_foreign_export":  # adaptkit's card, but export/ holds a user's file
+        (out / "README.md").write_bytes((pushed["folder"] / "README.md").read_bytes())
+        (out / "export").mkdir()
+        (out / "export" / "thesis.tex").write_text("mine")
     before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
     res = _cli("push", pushed["run"], "hf://me/x", "--dry-run", "--out", out, ok=False)
     assert res.exit_code == 1 and "error: --out" in res.output, res.output

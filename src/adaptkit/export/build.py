@@ -20,7 +20,7 @@ from adaptkit.ckpt.load import load_checkpoint, peek_config
 from adaptkit.errors import AdaptkitError
 from adaptkit.evaluate.policies import STD_EPS, ModelPolicy
 from adaptkit.evaluate.settings import EvalSettings
-from adaptkit.export.formats import get_format
+from adaptkit.export.formats import FORMATS, get_format
 from adaptkit.export.step import PolicyStep
 from adaptkit.fileio import make_dirs, read_json, write_json
 from adaptkit.progress import SILENT, Reporter
@@ -156,7 +156,7 @@ def recorded_robot(checkpoint: str | Path) -> str | None:
     """The robot a run was trained for, else None: a fine-tune's config.json or adapter config
     records it, an exported file's sidecar names it."""
     path = Path(str(checkpoint))
-    if path.is_file() and path.suffix in (".pt", ".onnx"):
+    if path.is_file() and path.suffix in {Path(f.file).suffix for f in FORMATS.values()}:
         try:
             robot = read_json(sidecar_path(path)).get("robot")
         except (AdaptkitError, AttributeError):

@@ -15,6 +15,7 @@ from adaptkit.ckpt.checkpoint import resolve_checkpoint
 from adaptkit.ckpt.hub import INSTALL_HINT, PREFIX, parse_hub_ref
 from adaptkit.ckpt.layout import ADAPTER_FILES, REQUIRED_FILES
 from adaptkit.errors import AdaptkitError
+from adaptkit.export.formats import FORMATS
 from adaptkit.fileio import atomic_dir, read_json, write_json
 from adaptkit.share.card import CARD_FILE, evaluation_rows, model_card
 
@@ -62,8 +63,12 @@ def _ours(out: Path) -> bool:
     entries = list(out.iterdir())
     if any(p.name not in allowed or p.is_symlink() for p in entries):
         return False
-    if any(p.name == EXPORT_DIR and not p.is_dir() for p in entries):
-        return False
+    exported = {n for f in FORMATS.values() for n in (f.file, f.file + ".json")}
+    for p in entries:
+        if p.name == EXPORT_DIR and (
+            not p.is_dir() or any(q.name not in exported or not q.is_file() for q in p.iterdir())
+        ):
+            return False  # an export/ of someone else's files
     card = out / CARD_FILE
     try:
         head = card.read_text(encoding="utf-8", errors="replace")[:4096]
