@@ -143,3 +143,13 @@ def test_a_one_episode_plot_has_a_tick_at_episode_one():
 def test_outputs_in_the_working_folder_are_ignored_by_git():
     ignored = set((REPO / ".gitignore").read_text().split())
     assert {"/export/", "/push/", "/models/", "/eval/", "/compare/", "/study/"} <= ignored
+
+
+def test_an_argument_and_an_option_of_the_same_name_keep_apart(tmp_path):
+    """compare has a `models` argument and a `--models` marker flag: `models` is the argument;
+    an option's other spellings (`label` for --labels) are keys too."""
+    cfg = _config(tmp_path, "robot: go1\nmodels: [x, y]\nlabel: a,b\n")
+    res = _run("compare", "--config", cfg, "--print-config")
+    assert res.exit_code == 0, res.output
+    got = yaml.safe_load(res.stdout)
+    assert got["models"] == ["x", "y"] and got["labels"] == ["a,b"] and got["models_flag"] is False

@@ -52,30 +52,32 @@ def recorded_command() -> str:
 
 
 # -- keys ------------------------------------------------------------------------------------
-def _key(param: Any) -> str:
+def _params(ctx: Any) -> list[Any]:
+    """The command's own options and arguments (not --config, --print-config, --help)."""
+    return [p for p in ctx.command.params if p.name not in _SKIP and p.expose_value]
+
+
+def _arguments(ctx: Any) -> set[str]:
+    return {str(p.name) for p in _params(ctx) if getattr(p, "param_type_name", "") == "argument"}
+
+
+def _key(param: Any, arguments: set[str]) -> str:
     """The name a config file uses for `param`: an argument's name, an option's first long
     name — unless an argument has that name (compare's `--models` marker): then its own."""
     longs = [o[2:] for o in param.opts if o.startswith("--")]
-    if getattr(param, "param_type_name", "") == "argument" or not longs:
+    if str(param.name) in arguments or not longs or longs[0] in arguments:
         return str(param.name)
-    args = getattr(param, "_adaptkit_arguments", ())
-    return str(param.name) if longs[0] in args else longs[0]
+    return longs[0]
 
 
-def _names(param: Any) -> set[str]:
-    """Every spelling of `param` a config file may use (dashes or underscores)."""
-    names = {_key(param), str(param.name)}
-    if _key(param) != str(param.name) or not getattr(param, "_adaptkit_arguments", ()):
-        names |= {o[2:] for o in param.opts if o.startswith("--")}
-    return names | {n.replace("-", "_") for n in names} | {n.replace("_", "-") for n in names}
-
-
-def _params(ctx: Any) -> list[Any]:
-    params = [p for p in ctx.command.params if p.name not in _SKIP and p.expose_value]
-    arguments = {str(p.name) for p in params if getattr(p, "param_type_name", "") == "argument"}
-    for p in params:
-        p._adaptkit_arguments = arguments  # what _key must not collide with
-    return params
+def _names(param: Any, arguments: set[str]) -> set[str]:
+    """Every spelling of `param` a config file may use: its key, its name, its long option
+    names (dashes or underscores) — none that is an argument's name, unless it is that
+    argument."""
+    names = {_key(param, arguments), str(param.name), *(o[2:] for o in param.opts if o[:2] == "--")}
+    names |= {n.replace("-", "_") for n in names} | {n.replace("_", "-") for n in names}
+    own = {str(param.name)} if str(param.name) in arguments else set()
+    return {n for n in names if n not in arguments or n in own}
 
 
 # -- reading ---------------------------------------------------------------------------------
@@ -93,8 +95,8 @@ def read_config(ctx: Any, path: Path) -> dict[str, Any]:
         raise AdaptkitError(
             f"{where}: expected a mapping of option names to values, got {type(data).__name__}"
         )
-    params = _params(ctx)
-    by_name = {n: p for p in params for n in _names(p)}
+    params, arguments = _params(ctx), _arguments(ctx)
+    by_name = {n: p for p in params for n in _names(p, arguments)}
     out: dict[str, Any] = {}
     for key, value in data.items():
         param = by_name.get(str(key))
@@ -106,7 +108,7 @@ def read_config(ctx: Any, path: Path) -> dict[str, Any]:
                 "lists the keys"
             )
         if param.name in out:
-            raise AdaptkitError(f"{where}: {key!r} given twice (as {_key(param)!r})")
+            raise AdaptkitError(f"{where}: {key!r} given twice (as {_key(param, arguments)!r})")
         if value is None:
             continue  # null: the option's own default
         many = getattr(param, "multiple", False) or param.nargs == -1
@@ -164,7 +166,8 @@ def _plain(value: Any) -> Any:
 def resolved(ctx: Any) -> dict[str, Any]:
     """Every option and argument of the command as this run resolved it (command line, then
     --config, then the defaults), in the config file's keys."""
-    return {_key(p): _plain(ctx.params.get(str(p.name))) for p in _params(ctx)}
+    arguments = _arguments(ctx)
+    return {_key(p, arguments): _plain(ctx.params.get(str(p.name))) for p in _params(ctx)}
 
 
 def config_text(ctx: Any) -> str:
@@ -196,7 +199,8 @@ class ConfigCommand(typer.core.TyperCommand):
         except BadParameter as exc:
             source = ctx.get_parameter_source(exc.param.name) if exc.param is not None else None
             if ctx.meta.get(_META) and getattr(source, "name", "") == "DEFAULT_MAP":
-                raise UsageError(f"{ctx.meta[_META]}: {_key(exc.param)}: {exc.message}") from None
+                key = _key(exc.param, _arguments(ctx))
+                raise UsageError(f"{ctx.meta[_META]}: {key}: {exc.message}") from None
             raise
 
     def invoke(self, ctx: Any) -> Any:
