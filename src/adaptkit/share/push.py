@@ -120,13 +120,13 @@ def prepare_push(
     kind, files = _files(ckpt, what)
     out = Path(out_dir)
     check_out_folder(out, ckpt)
+    rows = evaluation_rows(ckpt, list(evaluations or []))  # a bad --eval file: before exporting
     with atomic_dir(out_dir, "push folder") as tmp:
         for name in files:
             shutil.copy2(ckpt / name, tmp / name)
         exported = []
         if write_exports is not None:
             exported = [p.relative_to(tmp).as_posix() for p in write_exports(tmp / EXPORT_DIR)]
-        rows = evaluation_rows(ckpt, list(evaluations or []))
         card = model_card(ckpt, repo_id, kind, rows, command, exports=exported)
         (tmp / CARD_FILE).write_text(card, encoding="utf-8")
     return PushPlan(Path(out_dir), repo_id, kind, (*files, *exported, CARD_FILE), card)

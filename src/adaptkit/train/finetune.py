@@ -337,7 +337,9 @@ def _base_ref(job: FinetuneJob, ckpt: Checkpoint) -> BaseRef:
     return BaseRef(ckpt.fingerprint, str(job.base_path), ckpt.path.resolve())
 
 
-def _provenance(job: FinetuneJob, robot: RobotSpec, entry: DatasetEntry, files: list[Path]):
+def _provenance(
+    job: FinetuneJob, robot: RobotSpec, entry: DatasetEntry, files: list[Path]
+) -> dict[str, Any]:
     """What the run records so that another machine can use and redo it: the robot, the plugin
     that provides it, the data's provenance and the command that started the run."""
     return {
