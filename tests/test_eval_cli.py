@@ -19,7 +19,10 @@ QUAD = {"quadruped_locomotion": GroupDims(45, 12)}
 
 
 @pytest.fixture
-def calls(monkeypatch):
+def calls(monkeypatch, tmp_path):
+    # the commands save their resolved config (run.yaml) in their output folder, relative to
+    # the working folder: keep that out of the checkout
+    monkeypatch.chdir(tmp_path)
     seen: dict = {}
 
     def fake(name):
