@@ -187,7 +187,14 @@ def test_blocks_marked_run_run(page, line, code, mark, tmp_path, monkeypatch):
     if mark.group(2):
         pytest.importorskip(mark.group(2))
     monkeypatch.chdir(tmp_path)
-    exec(compile(code, f"{page}:{line}", "exec"), {"__name__": "__docs__"})
+    from adaptkit.adapt.modes import MODES
+
+    saved = dict(MODES)  # a block may register a mode (python_api.md): the table is global
+    try:
+        exec(compile(code, f"{page}:{line}", "exec"), {"__name__": "__docs__"})
+    finally:
+        MODES.clear()
+        MODES.update(saved)
 
 
 def _bash(code: str, cwd: Path, timeout: int) -> subprocess.CompletedProcess:
