@@ -330,3 +330,13 @@ def test_the_extras_table_matches_pyproject():
     readme = (REPO / "README.md").read_text()
     docs_row = next(x for x in readme.splitlines() if x.startswith("| [Install and extras]"))
     assert set(re.findall(r"`([\w-]+)`", docs_row)) >= set(extras) - {"dev"}
+
+
+def test_the_plugin_pages_file_adds_a_robot(tmp_path):
+    """docs/plugins.md's first block is a file that, "saved anywhere, adds a robot", loaded as
+    the page says: `adaptkit --plugin spot_plugin.py robots`."""
+    code = next(c for p, _, c, _ in PYTHON if p == "docs/plugins.md" and "spot_plugin.py" in c)
+    (tmp_path / "spot_plugin.py").write_text(code)
+    proc = _bash("adaptkit --plugin spot_plugin.py robots", tmp_path, 300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert re.search(r"^\W*spot\b", proc.stdout, re.M), proc.stdout
