@@ -12,6 +12,8 @@ import typer.core
 from rich.markup import escape
 
 from adaptkit.commands import data, evaluate, export, model, publish, registry, sim, study, train
+from adaptkit.commands.clicklib import Abort, ClickException, UsageError
+from adaptkit.commands.config_file import remember_argv
 from adaptkit.commands.render import err_console, stop_live_displays
 from adaptkit.errors import AdaptkitError
 from adaptkit.fileio import os_cause
@@ -23,6 +25,30 @@ class _Group(typer.core.TyperGroup):
     """One line on stderr for bad input anywhere below: an AdaptkitError or an OS error (disk
     full, read-only, ...) exits 1, an option value of the wrong type or outside its choices exits
     2 (the usage-error convention)."""
+
+    def main(self, args: Any = None, *a: Any, standalone_mode: bool = True, **kw: Any) -> Any:
+        """Usage errors (a mistyped option, a missing argument, a bad --config) as the one line
+        every other error is, exit 2, instead of a boxed panel; and the command line remembered
+        as typed, for the runs that record it (adaptkit.commands.config_file)."""
+        remember_argv(args)
+        try:
+            rv = super().main(args, *a, standalone_mode=False, **kw)
+        except ClickException as exc:
+            if not standalone_mode:
+                raise
+            hint = ""
+            if isinstance(exc, UsageError) and exc.ctx is not None:
+                hint = f" (see `{exc.ctx.command_path} --help`)"
+            _one_line(exc.format_message() + hint)
+            sys.exit(exc.exit_code)
+        except Abort:
+            if not standalone_mode:
+                raise
+            _one_line("aborted")
+            sys.exit(1)
+        if not standalone_mode:
+            return rv
+        sys.exit(rv if isinstance(rv, int) else 0)
 
     def invoke(self, ctx: Any) -> Any:
         try:
@@ -62,7 +88,11 @@ app = typer.Typer(
     help="Adapt pretrained Vintix-style in-context RL transformers to new robots.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
+    # plain help: rich's panels cut long option names ("--dataset_con…") and kept the docstrings'
+    # line breaks mid-sentence; click's formatter wraps every paragraph to the terminal instead
+    rich_markup_mode=None,
+    # help as wide as the terminal (click alone stops at 80 columns)
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 200},
 )
 
 

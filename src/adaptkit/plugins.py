@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pluggy
 
@@ -194,6 +195,19 @@ class Registry:
             if family.parse_index(robot_name) is not None:
                 return self._robot_owner[family.name]
         raise KeyError(robot_name)
+
+
+def plugin_record(registry: Registry, robot_name: str) -> dict[str, Any] | None:
+    """Which plugin provides a robot, as a run records it so that another machine knows what to
+    install: the plugin's name, its distribution and version (an installed package), or the
+    file's name (a `--plugin FILE`, not installable by name). None: no plugin registered it."""
+    try:
+        info = registry.plugins[registry.owner(robot_name)]
+    except KeyError:
+        return None
+    if info.origin == "file":
+        return {"plugin": info.name, "file": Path(info.source).name, "distribution": None}
+    return {"plugin": info.name, "distribution": info.source, "version": info.version}
 
 
 def _module_dir(name: str) -> Path | None:

@@ -6,11 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from adaptkit.ckpt.layout import latest_checkpoint
+from adaptkit.ckpt.layout import PROVENANCE_FILE, latest_checkpoint
 from adaptkit.errors import AdaptkitError
 from adaptkit.fileio import read_json, write_json
 
-BUILD_MARKER = "provenance.json"  # written into a base model folder adaptkit builds
+BUILD_MARKER = PROVENANCE_FILE  # written into a base model folder adaptkit builds
 
 
 def read_provenance(base: Path) -> dict[str, Any] | None:

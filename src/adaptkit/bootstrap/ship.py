@@ -13,6 +13,7 @@ from adaptkit.bootstrap.provenance import read_provenance, write_provenance
 from adaptkit.bootstrap.recipe import Recipe, recipe_matches
 from adaptkit.ckpt.checkpoint import checkpoint_fingerprint
 from adaptkit.ckpt.layout import REQUIRED_FILES, latest_checkpoint
+from adaptkit.ckpt.shipped import shipped_folder
 from adaptkit.errors import AdaptkitError
 from adaptkit.evaluate import EvalSettings, ModelPolicy, evaluate_policy
 from adaptkit.fileio import atomic_dir
@@ -20,7 +21,7 @@ from adaptkit.plugins import Registry
 
 # The default recipe's base, shipped inside the package (rebuilt by `adaptkit build-base --ship`):
 # the main job adapts from it instead of rebuilding it on every fresh machine.
-SHIPPED_BASE = Path(__file__).resolve().parents[1] / "bases" / "default"
+SHIPPED_BASE = shipped_folder("default")  # found by name + fingerprint: adaptkit.ckpt.shipped
 # the shipped base's recorded check: its zero-shot return on one of its own robots, re-run by a test
 SHIP_CHECK = {"robot": "go1", "num_envs": 2, "max_steps": 150, "seed": 777}
 

@@ -34,6 +34,7 @@ from adaptkit.ckpt.layout import (
     is_adapter,
     latest_checkpoint,
 )
+from adaptkit.ckpt.shipped import is_shipped_name, resolve_shipped
 from adaptkit.errors import AdaptkitError
 from adaptkit.fileio import atomic_dir, missing_cause, to_json_text, torch_save_to
 from adaptkit.meta import CheckpointMeta
@@ -48,7 +49,7 @@ def resolve_checkpoint(path: Path | str) -> Path:
 
     A Hugging Face Hub reference (`hf://org/name[@rev][/sub]`, or a bare `org/name` that is no
     local path) resolves to its snapshot in the local Hub cache first (adaptkit.ckpt.hub)."""
-    path = resolve_model_path(path)
+    path = resolve_shipped(path) if is_shipped_name(path) else resolve_model_path(path)
     if path.is_file() and path.name == MODEL_FILE:
         path = path.parent
     if not path.exists():

@@ -21,6 +21,8 @@ REQUIRED_FILES = (MODEL_FILE, METADATA_FILE, CONFIG_FILE)
 ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE = "adapter_config.json", "adapter_model.safetensors"
 ADAPTER_FILES = (ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE)
 EPOCH_RE = re.compile(r"^(\d+)_epoch$")
+# how a base folder adaptkit built was made (adaptkit.bootstrap.provenance writes it)
+PROVENANCE_FILE = "provenance.json"
 
 
 def epoch_dir(save_dir: Path | str, name: str, epoch: int) -> Path:

@@ -14,7 +14,7 @@ from adaptkit.defaults import SIM, Sim
 from adaptkit.plugins import get_registry
 
 OPT_SIM = typer.Option(
-    SIM, "--sim", help="Physics: mujoco, or genesis (pip install 'adaptkit\\[genesis]')."
+    SIM, "--sim", help="Physics: mujoco, or genesis (pip install 'adaptkit[genesis]')."
 )
 
 

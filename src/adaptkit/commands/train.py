@@ -12,6 +12,13 @@ import typer
 from adaptkit import defaults as D
 from adaptkit.adapt.modes import mode_names, modes_help, resolve_mode
 from adaptkit.commands import flags
+from adaptkit.commands.config_file import (
+    OPT_CONFIG,
+    OPT_PRINT_CONFIG,
+    ConfigCommand,
+    recorded_command,
+    save_resolved,
+)
 from adaptkit.commands.registry import complete_robot
 from adaptkit.commands.render import RichReporter, print_json, render_compare
 from adaptkit.defaults import FreezeMode, Precision, SaveFormat, TokenOrderChoice
@@ -133,7 +140,7 @@ OPT_TOKEN_ORDER = _opt(
 def register(app: typer.Typer) -> None:
     """Attach this module's commands to the root app."""
 
-    @app.command("finetune")
+    @app.command("finetune", cls=ConfigCommand)
     def finetune_cmd(
         robot: str = typer.Argument(
             ..., help="Robot name (see `adaptkit robots`).", autocompletion=complete_robot
@@ -144,7 +151,8 @@ def register(app: typer.Typer) -> None:
             "--pretrained_path",
             help="Base checkpoint: an NNNN_epoch dir, a run dir (newest epoch), or a Hub repo "
             "(hf://ORG/NAME, optionally @REV and /SUBFOLDER).",
-            show="SAVE_DIR/base, built from Go1/Go2/A1 on first use",
+            show="SAVE_DIR/base if built there, else the base shipped with adaptkit "
+            "(adaptkit:default)",
         ),
         dataset_config_paths: list[str] = _opt(
             None,
@@ -280,6 +288,8 @@ def register(app: typer.Typer) -> None:
         ),
         log: list[str] = OPT_LOG,
         as_json: bool = OPT_JSON,
+        config: Path = OPT_CONFIG,
+        print_config: bool = OPT_PRINT_CONFIG,
     ) -> None:
         """Add ROBOT as a new group to a pretrained model, freeze the rest, train, save, compare."""
         from adaptkit.bootstrap.recipe import Recipe
@@ -334,6 +344,7 @@ def register(app: typer.Typer) -> None:
             warm_start=choice.warm_start,
             lora_rank=choice.lora_rank,
             lora_alpha=choice.lora_alpha,
+            command=recorded_command(),
         )
         evaluation = plan.eval_settings(num_envs=eval_envs, episodes=eval_episodes, seed=eval_seed)
         result = adapt(
@@ -344,6 +355,7 @@ def register(app: typer.Typer) -> None:
             evaluation=evaluation,
             reporter=RichReporter(quiet=as_json),
         )
+        save_resolved(result.finetune.run_dir)
         _summary(result.finetune, as_json, result.compare)
         if result.compare is not None and not as_json:
             s = result.compare.reports["fine-tuned"].summary
@@ -395,7 +407,7 @@ def register(app: typer.Typer) -> None:
             dest = ship_base(base, registry)
             print_json({"shipped": str(dest), **(read_provenance(dest) or {}).get("check", {})})
 
-    @app.command("pretrain")
+    @app.command("pretrain", cls=ConfigCommand)
     def pretrain_cmd(
         configs: list[str] = typer.Argument(..., help="Dataset config YAML(s)."),
         name: str = _opt(
@@ -436,6 +448,8 @@ def register(app: typer.Typer) -> None:
             help="Under torchrun: each process reads only its part of every task's histories "
             "(docs/cluster.md).",
         ),
+        config: Path = OPT_CONFIG,
+        print_config: bool = OPT_PRINT_CONFIG,
     ) -> None:
         """Train a base model from scratch on every training task of the dataset configs."""
         from adaptkit.train import TrainConfig, pretrain
@@ -461,5 +475,7 @@ def register(app: typer.Typer) -> None:
             keep=keep,
             log=log or None,
             shard_data=shard_data,
+            command=recorded_command(),
         )
+        save_resolved(result.run_dir)
         _summary(result, as_json)

@@ -14,15 +14,15 @@ from typing import Any
 
 import torch
 
-from adaptkit.ckpt.checkpoint import Checkpoint, load_training_state
+from adaptkit.ckpt.checkpoint import Checkpoint, load_training_state, resolve_checkpoint
 from adaptkit.ckpt.layout import is_adapter
 from adaptkit.ckpt.load import load_checkpoint, peek_config
 from adaptkit.errors import AdaptkitError
 from adaptkit.evaluate.policies import STD_EPS, ModelPolicy
 from adaptkit.evaluate.settings import EvalSettings
-from adaptkit.export.formats import get_format
+from adaptkit.export.formats import FORMATS, get_format
 from adaptkit.export.step import PolicyStep
-from adaptkit.fileio import make_dirs, write_json
+from adaptkit.fileio import make_dirs, read_json, write_json
 from adaptkit.progress import SILENT, Reporter
 from adaptkit.robot import RobotSpec
 from adaptkit.sim.physics import CONTROL_DT
@@ -153,9 +153,21 @@ def export_policy(
 
 
 def recorded_robot(checkpoint: str | Path) -> str | None:
-    """The robot a fine-tune run was trained for (its config.json records it), else None."""
+    """The robot a run was trained for, else None: a fine-tune's config.json or adapter config
+    records it, an exported file's sidecar names it."""
+    path = Path(str(checkpoint))
+    if path.is_file() and path.suffix in {Path(f.file).suffix for f in FORMATS.values()}:
+        try:
+            robot = read_json(sidecar_path(path)).get("robot")
+        except (AdaptkitError, AttributeError):
+            return None
+        return robot if isinstance(robot, str) else None
     try:
         robot = peek_config(checkpoint).extra.get("robot")
+        if robot is None and is_adapter(resolve_checkpoint(checkpoint)):
+            from adaptkit.ckpt.adapter import read_adapter
+
+            robot = read_adapter(resolve_checkpoint(checkpoint))[0].config.get("robot")
     except AdaptkitError:
         return None
     return robot if isinstance(robot, str) else None

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from adaptkit.ckpt.hub import parse_hub_ref, resolve_hub_file
 from adaptkit.errors import AdaptkitError
 from adaptkit.evaluate.policies import ModelPolicy
 from adaptkit.evaluate.settings import EvalSettings
@@ -92,6 +93,9 @@ def load_policy(
     (group, context_len, data_dir for zero-shot stats, token_order, base, device, threads)."""
     settings = settings or EvalSettings(data_dir=None)
     path = Path(str(source))
+    ref = parse_hub_ref(source) if path.suffix in EXPORTED_SUFFIXES else None
+    if ref is not None and ref.subfolder:  # a pushed export: hf://ORG/NAME/export/policy.pt
+        path = resolve_hub_file(ref)
     registry = get_registry()
     if path.suffix in EXPORTED_SUFFIXES and path.is_file():
         exported = ExportedPolicy(path, threads=settings.threads or 1)

@@ -14,6 +14,7 @@ from typing import Any
 from adaptkit import defaults
 from adaptkit.adapt.modes import ModeChoice, lr_for, resolve_mode
 from adaptkit.ckpt.hub import parse_hub_ref
+from adaptkit.ckpt.shipped import is_shipped_name
 from adaptkit.defaults import FreezeMode, SaveFormat
 from adaptkit.errors import AdaptkitError, short_repr
 from adaptkit.robot import RobotSpec
@@ -183,7 +184,8 @@ class TrainConfig:
 
 
 def _is_hub(path: Path | str) -> bool:
-    return parse_hub_ref(path) is not None
+    """A Hub reference, or a shipped base's portable name (adaptkit:NAME@FP): not local paths."""
+    return is_shipped_name(path) or parse_hub_ref(path) is not None
 
 
 @dataclass
@@ -228,6 +230,9 @@ class FinetuneJob:
     # applies to the new group's tokens only (old groups stay bit-identical); None: no LoRA.
     lora_rank: int | None = None
     lora_alpha: float | None = None  # None: 2 × rank (the update is scaled by alpha / rank)
+    # The command that started the run, as typed (the CLI passes its argv): recorded in the
+    # run's config.json, adapter and model card. None: a Python caller (recorded as such).
+    command: str | None = None
 
     def __post_init__(self) -> None:
         if self.lora_rank is not None and (

@@ -37,17 +37,21 @@ from adaptkit.ckpt.checkpoint import (
     load_training_state,
     save_checkpoint,
 )
+from adaptkit.ckpt.hub import parse_hub_ref
 from adaptkit.ckpt.layout import ADAPTER_FILES, MODEL_FILE, is_full
 from adaptkit.ckpt.load import load_checkpoint
+from adaptkit.ckpt.shipped import is_shipped_name, portable_name
 from adaptkit.ckpt.token_order import own_task_data, settle_token_order
 from adaptkit.data.config import DatasetEntry, load_dataset_configs, robot_entry
 from adaptkit.data.history import extra_observation_rows
 from adaptkit.data.layout import spec_for_data
+from adaptkit.data.provenance import data_record
 from adaptkit.data.stats_file import choose_stats
 from adaptkit.defaults import FreezeMode, SaveFormat
 from adaptkit.errors import AdaptkitError
 from adaptkit.meta import Stats
 from adaptkit.model import GroupDims, Vintix
+from adaptkit.plugins import get_registry, plugin_record
 from adaptkit.progress import SILENT, Reporter
 from adaptkit.robot import RobotSpec
 from adaptkit.train.config import FinetuneJob, RunResult, TrainConfig
@@ -161,6 +165,8 @@ def _finetune(session: Session, job: FinetuneJob) -> RunResult:
     save_format = _save_format(job, start, group_only, reporter)
 
     # -- fit -----------------------------------------------------------------------------------
+    provenance = _provenance(job, robot, entry, files)
+    recorded = {k: start.ckpt.config.extra[k] for k in provenance if k in start.ckpt.config.extra}
     config_json = cfg.config_json(
         context_len,
         {
@@ -171,6 +177,8 @@ def _finetune(session: Session, job: FinetuneJob) -> RunResult:
             "robot": robot.name,
             "adaptkit_mode": start.mode,
             **extra_cfg,
+            # a resumed run keeps what its start recorded (the command that started it)
+            **(recorded if resume_from is not None and recorded else provenance),
         },
     )
     run_state = {
@@ -312,9 +320,35 @@ def _fresh(job: FinetuneJob, robot: RobotSpec, reporter: Reporter) -> _Start:
         freeze=job.freeze,
         patterns=job.choice.freeze_patterns(robot.group),
         stats=chosen,
-        base=BaseRef(ckpt.fingerprint, str(job.base_path), ckpt.path.resolve()),
+        base=_base_ref(job, ckpt),
         base_bytes=sum(t.numel() * t.element_size() for t in weights),
     )
+
+
+def _base_ref(job: FinetuneJob, ckpt: Checkpoint) -> BaseRef:
+    """The base as the run records it, portably: a shipped base by name + fingerprint
+    (adaptkit:default@…), a Hub reference as given; a local path as given, with the folder it
+    resolved to (the only one that is of this machine)."""
+    shipped = portable_name(ckpt.path, ckpt.fingerprint)
+    if shipped is not None:
+        return BaseRef(ckpt.fingerprint, shipped)
+    if parse_hub_ref(job.base_path) is not None or is_shipped_name(job.base_path):
+        return BaseRef(ckpt.fingerprint, str(job.base_path))
+    return BaseRef(ckpt.fingerprint, str(job.base_path), ckpt.path.resolve())
+
+
+def _provenance(
+    job: FinetuneJob, robot: RobotSpec, entry: DatasetEntry, files: list[Path]
+) -> dict[str, Any]:
+    """What the run records so that another machine can use and redo it: the robot, the plugin
+    that provides it, the data's provenance and the command that started the run."""
+    return {
+        "robot_plugin": plugin_record(get_registry(), job.robot.name),
+        "data": data_record(
+            robot.task, entry.path, entry.raw_path, job.dataset_config_paths, files
+        ),
+        "command": job.command,  # None: started from Python, not the command line
+    }
 
 
 def _resume(session: Session, job: FinetuneJob, robot: RobotSpec, resume_from: Path) -> _Start:
