@@ -562,6 +562,22 @@ def test_a_signalled_finetune_says_what_was_kept_and_how_to_resume(base, tmp_pat
     assert not list(run.glob(".*tmp-*"))  # the epoch being written was not left half-done
 
 
+def test_a_signalled_pretrain_says_what_was_kept_and_how_to_resume(tmp_path):
+    from helpers_train import make_world
+
+    paths = make_world(tmp_path)
+    tiny = Path(__file__).resolve().parents[1] / "configs" / "model_tiny.yaml"
+    run = tmp_path / "models" / "base"
+    proc = _adaptkit("pretrain", paths["pretrain_config"], "--data-dir", paths["data"],
+                     "--save-dir", tmp_path / "models", "--epochs", 400, "--batch-size", 8,
+                     "--precision", "fp32", "--model-config", tiny)  # fmt: skip
+    err = _signal_when(proc, lambda: (run / "0001_epoch").is_dir(), signal.SIGTERM)
+    assert proc.returncode == 143
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {run}: interrupted by SIGTERM; ")
+    assert "to continue: adaptkit pretrain " in lines[0] and lines[0].endswith(" --resume")
+
+
 def test_a_signalled_collect_says_nothing_of_it_was_kept(tmp_path):
     data = tmp_path / "data"
     proc = _adaptkit("collect", "minicheetah", "--histories", 4, "--num-envs", 4,
@@ -853,12 +869,22 @@ def test_a_signalled_eval_keeps_the_earlier_outputs_and_leaves_no_temp(quad, tmp
     out = tmp_path / "ev"
     assert cli("eval", quad.parent, *ROLL, "--out", out).exit_code == 0
     before = snapshot(out)
-    proc = _adaptkit("eval", quad.parent, *ROLL[:4], "--episodes", 1, "--episode-length", 1000,
-                     "--out", out)  # fmt: skip
-    err = _signal_when(proc, lambda: list(out.glob(".outputs.tmp-*")), signum)
+    # the signal must land while eval writes its set: the writing takes milliseconds, so the
+    # child's plot step is held open (test instrumentation only; the command runs unchanged)
+    hold = (
+        "import sys, time; import adaptkit.evaluate.report as r; p = r.plot_curves; "
+        "r.plot_curves = lambda *a, **k: (p(*a, **k), time.sleep(60)); "
+        "from adaptkit.cli import main; sys.argv[0] = 'adaptkit'; main()"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", hold, "eval", str(quad.parent), *ROLL, "--out", str(out)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    err = _signal_when(proc, lambda: list(out.glob(".outputs.tmp-*/curve.png")), signum)
     assert proc.returncode == 128 + signum
     assert err.strip() == f"error: interrupted by {signal.Signals(signum).name}"
     assert snapshot(out) == before
+    assert not list(out.glob(".*tmp-*"))
 
 
 # -- P8. eval --exported with options the file cannot honour (beyond item 9's) --------------------
