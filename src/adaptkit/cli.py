@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shlex
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -13,9 +15,9 @@ from rich.markup import escape
 
 from adaptkit.commands import data, evaluate, export, model, publish, registry, sim, study, train
 from adaptkit.commands.clicklib import Abort, ClickException, UsageError
-from adaptkit.commands.config_file import remember_argv
+from adaptkit.commands.config_file import remember_argv, remembered_argv
 from adaptkit.commands.render import err_console, stop_live_displays
-from adaptkit.errors import AdaptkitError
+from adaptkit.errors import AdaptkitError, Interrupted, raise_on_signal, signal_name, signal_of
 from adaptkit.fileio import os_cause
 from adaptkit.plugins import load_registry, set_registry
 from adaptkit.version import __version__
@@ -53,6 +55,17 @@ class _Group(typer.core.TyperGroup):
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
+        except Interrupted as exc:  # a signal: what was kept, and how to go on
+            go_on = ""
+            if exc.resume:
+                argv = remembered_argv()
+                again = [*argv, *([] if "--resume" in argv else ["--resume"])]
+                go_on = f"; to continue: {shlex.join(['adaptkit', *again])}"
+            _one_line(f"{exc}{go_on}")
+            raise typer.Exit(128 + exc.signum) from None
+        except KeyboardInterrupt as exc:  # a signal where no job said what it kept
+            _one_line(f"interrupted by {signal_name(signal_of(exc))}")
+            raise typer.Exit(128 + signal_of(exc)) from None
         except AdaptkitError as exc:
             _one_line(str(exc))
             raise typer.Exit(1) from None
@@ -123,4 +136,10 @@ for _module in (registry, model, data, sim, train, evaluate, export, publish, st
 
 
 def main() -> None:
+    # SIGTERM (a scheduler's stop, `kill`) as Ctrl-C is: an exception, so temp files are
+    # removed, locks released, and the job says in one line what it kept
+    # SIGHUP (the terminal closed) too; a signal set to be ignored (nohup) stays ignored
+    for signum in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+        if signum is not None and signal.getsignal(signum) is signal.SIG_DFL:
+            signal.signal(signum, raise_on_signal)
     app()

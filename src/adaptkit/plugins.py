@@ -17,6 +17,7 @@ import pluggy
 from adaptkit import hookspecs
 from adaptkit.errors import AdaptkitError
 from adaptkit.family.core import RobotFamily
+from adaptkit.fileio import not_a_file
 from adaptkit.robot import RobotSpec, paths_relative_to
 
 ENTRY_POINT_GROUP = "adaptkit"
@@ -85,7 +86,7 @@ class Registry:
         if name in disabled:
             return
         if not path.is_file():
-            raise AdaptkitError(f"plugin file {path}: not found")
+            raise AdaptkitError(f"plugin file {path}: {not_a_file(path)}")
         if name in self.plugins:
             raise AdaptkitError(
                 f"plugin file {path}: a plugin named {name!r} is already loaded "

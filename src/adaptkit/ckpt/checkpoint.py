@@ -29,10 +29,13 @@ from adaptkit.ckpt.layout import (
     CONFIG_FILE,
     METADATA_FILE,
     MODEL_FILE,
+    PROVENANCE_FILE,
     REQUIRED_FILES,
+    RESTORE_HINT,
     STATE_FILE,
     is_adapter,
     latest_checkpoint,
+    read_record,
 )
 from adaptkit.ckpt.shipped import is_shipped_name, resolve_shipped
 from adaptkit.errors import AdaptkitError
@@ -131,6 +134,28 @@ def load_state_dict_file(path: Path, mmap: bool = True) -> dict[str, torch.Tenso
     if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
         raise AdaptkitError(f"{path}: expected a plain state dict of tensors")
     return sd
+
+
+def check_recorded_fingerprint(ckpt_dir: Path, sd: Mapping[str, torch.Tensor]) -> None:
+    """When the run folder's provenance.json records the fingerprint of this epoch (a shipped
+    base: "shipped_from", "fingerprint"), the weights must have it: a damaged or edited copy
+    is refused, not used (and recorded by an adapter as its base). Cheap: one hash of the
+    weights (the default shipped base is 2.6 MB)."""
+    record = read_record(ckpt_dir.parent)
+    if not record or record.get("shipped_from") != ckpt_dir.name:
+        return
+    want = record.get("fingerprint")
+    if not isinstance(want, str):
+        raise AdaptkitError(
+            f"{ckpt_dir.parent / PROVENANCE_FILE}: field 'fingerprint' is missing; {RESTORE_HINT}"
+        )
+    got = digest(fingerprint(sd))
+    if got != want:
+        raise AdaptkitError(
+            f"{ckpt_dir / MODEL_FILE}: its weights' fingerprint {got[:16]} differs from the "
+            f"{want[:16]} that {ckpt_dir.parent / PROVENANCE_FILE} records (a damaged or edited "
+            f"copy); {RESTORE_HINT}"
+        )
 
 
 def checkpoint_fingerprint(path: Path | str) -> str:
@@ -346,6 +371,7 @@ def load_full_checkpoint(
     config, order = checkpoint_config(ckpt_dir / CONFIG_FILE, config_overrides, token_order)
     meta = CheckpointMeta.read(ckpt_dir / METADATA_FILE)
     sd = load_state_dict_file(ckpt_dir / MODEL_FILE)
+    check_recorded_fingerprint(ckpt_dir, sd)
     with torch.device("meta"):
         model = build_model(config, meta)
     load_weights(model, sd, str(ckpt_dir / MODEL_FILE), assign=True)

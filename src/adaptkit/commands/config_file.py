@@ -46,9 +46,14 @@ def remember_argv(args: Sequence[str] | None) -> None:
     _argv = list(sys.argv[1:] if args is None else args)
 
 
+def remembered_argv() -> list[str]:
+    """The arguments the root command parsed (sys.argv[1:] before it ran)."""
+    return list(_argv if _argv is not None else sys.argv[1:])
+
+
 def recorded_command() -> str:
     """`adaptkit …` exactly as it was typed (quoted for a POSIX shell)."""
-    return shlex.join(["adaptkit", *(_argv if _argv is not None else sys.argv[1:])])
+    return shlex.join(["adaptkit", *remembered_argv()])
 
 
 # -- keys ------------------------------------------------------------------------------------

@@ -147,7 +147,7 @@ def video_settings(video: bool, envs: int, seconds: float | None, size: str, gif
         return None
     from adaptkit.evaluate.video import VideoSettings
 
-    match = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", size)
+    match = re.fullmatch(r"\s*([0-9]+)\s*[xX]\s*([0-9]+)\s*", size)
     if match is None:
         raise AdaptkitError(f"--video-size: expected WIDTHxHEIGHT (e.g. 480x320), got {size!r}")
     width, height = int(match[1]), int(match[2])
@@ -226,6 +226,11 @@ def eval_cmd(
     if exported is not None:
         from adaptkit.export.runtime import evaluate_exported
 
+        if video or gif:  # the film is drawn by the checkpoint's rollout, not the file's
+            raise AdaptkitError(
+                f"--video: films a checkpoint's rollout; {exported} is an exported file (film "
+                "the checkpoint it came from: adaptkit eval CKPT --video)"
+            )
         report = evaluate_exported(
             exported, registry.robot(robot), settings, out_dir=out,
             reporter=RichReporter(quiet=json_out),

@@ -90,7 +90,8 @@ class RobotFamily:
         """The index a member name stands for, or None when it is no member of this family."""
         prefix = f"{self.name}_"
         tail = robot_name[len(prefix) :] if robot_name.startswith(prefix) else ""
-        if len(tail) != INDEX_DIGITS or not tail.isdigit():
+        # ASCII digits only: str.isdigit() (and int()) take ０００１ or ١٢٣٤ as numbers too
+        if len(tail) != INDEX_DIGITS or not (tail.isascii() and tail.isdigit()):
             return None
         return int(tail)
 

@@ -22,6 +22,7 @@ from torch.utils.data import DataLoader
 from adaptkit.data.config import DatasetEntry
 from adaptkit.data.history import History
 from adaptkit.data.windows import WindowDataset
+from adaptkit.errors import Interrupted, signal_name, signal_of
 from adaptkit.meta import CheckpointMeta, Stats
 from adaptkit.progress import SILENT, NoteCollector, Reporter
 from adaptkit.train import distributed as dd
@@ -152,7 +153,15 @@ def run_session(
                 run, info, NoteCollector(reporter if info.is_main else SILENT), metrics
             )
             check_installed(metrics.destinations)
-            return body(session)
+            try:
+                return body(session)
+            except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM through the CLI's handler
+                signum = signal_of(exc)
+                raise Interrupted(
+                    f"{run.path}: interrupted by {signal_name(signum)}; {run.recovery()}",
+                    signum,
+                    resume=run.resumable(),
+                ) from None
     finally:
         if own:
             metrics.close()
