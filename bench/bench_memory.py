@@ -11,6 +11,7 @@ line runs as its own process under `/usr/bin/time -v`:
     python bench/bench_memory.py                               # default + fork, default budget
     python bench/bench_memory.py --sizes fork --max-memory 4G  # the fork line within 4 GB
     python bench/bench_memory.py --sizes fork --compare-main /work/main/src  # today's code too
+    python bench/bench_memory.py --sizes fork --checkpointing  # the checkpointed plan
 
 Sizes: default = the shipped base's (hidden 128, 3 layers, context 256, batch 32); fork =
 hidden 256, 3 layers, 4 heads, MLP 128, dropout 0.1, context 2048, global batch 32 (65,536
@@ -112,6 +113,7 @@ def run_line(
     out: Path,
     max_memory: str | None,
     pythonpath: str | None = None,
+    checkpointing: bool = False,
 ) -> dict:
     """The fine-tune line under /usr/bin/time -v: its plan line, peak RSS, wall, rate."""
     name = f"run{int(time.time() * 1000) % 10**8}"
@@ -124,6 +126,8 @@ def run_line(
     ]  # fmt: skip
     if max_memory:
         cmd += ["--max-memory", max_memory]
+    if checkpointing:
+        cmd += ["--activation-checkpointing"]
     env = {**os.environ, "COLUMNS": "200"}
     if pythonpath:
         env["PYTHONPATH"] = pythonpath
@@ -153,6 +157,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="default,fork")
     ap.add_argument("--max-memory", default=None, help="passed to the fine-tune")
+    ap.add_argument("--checkpointing", action="store_true", help="--activation-checkpointing")
     ap.add_argument("--released-depth", type=int, default=2)
     ap.add_argument("--dir", default=str(Path(tempfile.gettempdir()) / "adaptkit-bench-memory"))
     ap.add_argument("--compare-main", default=None, metavar="SRC")
@@ -162,7 +167,10 @@ def main() -> None:
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; {root}")
     for size in args.sizes.split(","):
         ckpt, cfg, data, batch = build(root, size, args.released_depth)
-        r = run_line(ckpt, cfg, data, batch, root / size / "runs", args.max_memory)
+        r = run_line(
+            ckpt, cfg, data, batch, root / size / "runs", args.max_memory,
+            checkpointing=args.checkpointing,
+        )  # fmt: skip
         ratio = r["peak"] / r["planned"] if r["planned"] else float("nan")
         planned = r["planned"] / 2**30 if r["planned"] else float("nan")
         print(f"\n[{size}] {r['plan']}")
