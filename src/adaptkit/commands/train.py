@@ -119,7 +119,14 @@ OPT_CHECKPOINTING = _opt(
     None,
     "--activation-checkpointing/--no-activation-checkpointing",
     help="Recompute each transformer block in the backward instead of storing it.",
-    show="on when the activations would take over 4 GiB",
+    show="as the memory plan decides",
+)
+OPT_MAX_MEMORY = _opt(
+    None,
+    "--max-memory",
+    help="Memory the run may peak at (e.g. 4G, 512M): micro-batches, accumulation and "
+    "checkpointing are chosen to fit, the global batch unchanged.",
+    show="what the process holds + 60% of the free memory",
 )
 OPT_LOG = _opt(
     None,
@@ -248,6 +255,7 @@ def register(app: typer.Typer) -> None:
         ),
         keep: int = OPT_KEEP,
         checkpointing: bool = OPT_CHECKPOINTING,
+        max_memory: str = OPT_MAX_MEMORY,
         stats: Path = _opt(
             None, "--stats", help="stats.json with the robot's task.", show="found or computed"
         ),
@@ -295,6 +303,7 @@ def register(app: typer.Typer) -> None:
         from adaptkit.bootstrap.recipe import Recipe
         from adaptkit.pipeline import adapt
         from adaptkit.train import FinetuneJob, TrainConfig
+        from adaptkit.train.memory import parse_memory
 
         if freeze_transformer and freeze is FreezeMode.NONE:
             raise AdaptkitError(f"--freeze_transformer contradicts --freeze {freeze.value}")
@@ -313,6 +322,7 @@ def register(app: typer.Typer) -> None:
             trajectory_sparsity=stride, grad_accum=grad_accum, precision=precision,
             warmup_ratio=warmup_ratio, weight_decay=weight_decay, save_every=save_every,
             seed=seed, activation_checkpointing=checkpointing,
+            max_memory=parse_memory(max_memory),
         )  # fmt: skip
         job = FinetuneJob(
             robot=registry.robot(robot),
@@ -438,6 +448,7 @@ def register(app: typer.Typer) -> None:
         resume: bool = OPT_RESUME,
         keep: int = OPT_KEEP,
         checkpointing: bool = OPT_CHECKPOINTING,
+        max_memory: str = OPT_MAX_MEMORY,
         stats: Path = _opt(None, "--stats", help="stats.json.", show="found or computed"),
         device: str = OPT_DEVICE,
         log: list[str] = OPT_LOG,
@@ -453,12 +464,14 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Train a base model from scratch on every training task of the dataset configs."""
         from adaptkit.train import TrainConfig, pretrain
+        from adaptkit.train.memory import parse_memory
 
         cfg = TrainConfig(**_given(
             epochs=epochs, lr=lr, batch_size=batch_size, context_len=context_len,
             trajectory_sparsity=stride, grad_accum=grad_accum, precision=precision,
             warmup_ratio=warmup_ratio, weight_decay=weight_decay, save_every=save_every,
             seed=seed, activation_checkpointing=checkpointing,
+            max_memory=parse_memory(max_memory),
         ))  # fmt: skip
         result = pretrain(
             parse_config_paths(configs),

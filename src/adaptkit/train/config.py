@@ -21,7 +21,8 @@ from adaptkit.robot import RobotSpec
 from adaptkit.train.metrics import parse_destinations
 
 PRECISIONS = tuple(p.value for p in defaults.Precision)
-CHECKPOINT_FROM_BYTES = 4 * 2**30  # activation checkpointing by default above this estimate
+# what describes the machine rather than the run: a resumed run takes the given value
+MACHINE_KEYS = ("max_memory",)
 
 
 @dataclass
@@ -50,8 +51,10 @@ class TrainConfig:
     num_workers: int = 0
     max_steps_per_epoch: int | None = None  # cap optimiser steps per epoch (quick runs, benches)
     shuffle: bool = True
-    # recompute transformer blocks in the backward; None: when activations would pass 4 GiB
+    # recompute transformer blocks in the backward; None: as the memory plan decides
     activation_checkpointing: bool | None = None
+    # bytes the process may peak at (adaptkit.train.memory); None: a share of what is free
+    max_memory: int | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.precision, defaults.Precision):
@@ -96,6 +99,9 @@ class TrainConfig:
             v = getattr(self, name)
             if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
                 raise bad(name, "an integer >= 1 (or unset)")
+        mm = self.max_memory
+        if mm is not None and (isinstance(mm, bool) or not isinstance(mm, int) or mm < 2**20):
+            raise bad("max_memory", "a number of bytes >= 1 MiB (or unset)")
         for name in ("seed", "num_workers"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or (name == "num_workers" and v < 0):
@@ -132,16 +138,6 @@ class TrainConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
 
-    def checkpointing_for(self, config: Any, context_len: int) -> bool:
-        """Whether to recompute blocks: as set, else when the activations the backward keeps
-        would pass CHECKPOINT_FROM_BYTES (estimated: per token and layer ≈ 12 hidden-wide and
-        3 MLP-wide fp32 tensors)."""
-        if self.activation_checkpointing is not None:
-            return self.activation_checkpointing
-        per_token = 4 * (12 * config.hidden_dim + 3 * config.intermediate_size)
-        tokens = self.batch_size * context_len
-        return tokens * config.transformer_depth * per_token > CHECKPOINT_FROM_BYTES
-
     def stride(self, context_len: int) -> int:
         """Window start stride: trajectory_sparsity, else a quarter of the context."""
         return self.trajectory_sparsity or max(1, context_len // 4)
@@ -157,6 +153,7 @@ class TrainConfig:
         """The settings a resumed run continues with (its own: else it could not end where an
         uninterrupted run ends), and the given values that were ignored for them."""
         cfg = TrainConfig.from_dict(dict(saved))
+        cfg = cfg.replace(**{k: getattr(self, k) for k in MACHINE_KEYS})
         ignored = [
             f"{k}={v!r} (run: {getattr(cfg, k)!r})"
             for k, v in self.to_dict().items()

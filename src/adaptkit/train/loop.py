@@ -31,6 +31,13 @@ from adaptkit.model import action_loss
 from adaptkit.progress import SILENT, Reporter
 from adaptkit.train import distributed as dd
 from adaptkit.train.config import TrainConfig
+from adaptkit.train.memory import (
+    MemoryPlan,
+    default_budget,
+    plan_memory,
+    probe_activations,
+    resident_bytes,
+)
 from adaptkit.train.metrics import MetricsLogger
 from adaptkit.train.run_dir import RunDir, SaveFn
 from adaptkit.train.schedule import make_optimizer, make_scheduler
@@ -207,8 +214,11 @@ class Trainer:
         self.loss_fn = loss_fn or action_loss  # MSE over every position, in fp32
         self.reporter = reporter if info.is_main else SILENT
         inner = model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
-        self.checkpointing = cfg.checkpointing_for(inner.config, context_len)
+        self.precision = resolve_precision(cfg.precision, info.device)
+        self.plan = self._plan_memory(inner)  # micro-batch and checkpointing from a budget
+        self.checkpointing = self.plan.checkpointing
         inner.transformer.checkpointing = self.checkpointing
+        self.reporter.note(self.plan.line(cfg.grad_accum, info.world_size))
         self.owns_metrics = metrics is None
         self.metrics = metrics if metrics is not None else MetricsLogger()
         self.tasks = list(tasks)
@@ -234,13 +244,48 @@ class Trainer:
         self.scheduler = make_scheduler(
             self.optimizer, self.total_steps, cfg.warmup_ratio, cfg.min_lr_ratio
         )
-        self.precision = resolve_precision(cfg.precision, info.device)
         self.global_batch = cfg.batch_size * cfg.grad_accum * info.world_size
         self.tokens_per_step = self.global_batch * context_len
         self.epoch = 0  # epochs completed
         self.global_step = 0
         self.epoch_losses: list[float] = []
         self._batches: list[Mapping[str, Any]] = []
+
+    def _plan_memory(self, inner: nn.Module) -> MemoryPlan:
+        """What a micro-batch keeps, measured on this model (adaptkit.train.memory), and the
+        split of each batch that fits the budget."""
+        dev, cfg = self.info.device, self.cfg
+        view = self.loader.dataset
+        acts = probe_activations(
+            inner,
+            lambda m: view[[0] * m],  # the first window, m times: no random draw
+            self.loss_fn,
+            dev,
+            lambda: autocast(dev, self.precision),
+        )
+        resident = resident_bytes(dev)
+        if cfg.max_memory is not None:
+            budget, source = cfg.max_memory, "--max-memory"
+        else:
+            budget, source = default_budget(dev, resident)
+        trainable = sum(p.numel() for p in inner.parameters() if p.requires_grad)
+        return plan_memory(
+            acts, cfg.batch_size, trainable, resident, budget, source,
+            checkpointing=cfg.activation_checkpointing,
+        )  # fmt: skip
+
+    def _chunks(self, batch: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+        """The batch as the plan's micro-batches (itself when it runs in one pass)."""
+        n, m = self.plan.chunks, self.plan.micro_batch
+        if n == 1:
+            return [batch]
+
+        def part(value: Any, i: int) -> Any:
+            if isinstance(value, torch.Tensor | list | tuple) and len(value) == self.cfg.batch_size:
+                return value[i * m : (i + 1) * m]
+            return value  # the batch's one group name
+
+        return [{k: part(v, i) for k, v in batch.items()} for i in range(n)]
 
     # -- state ---------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -327,25 +372,29 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         total = 0.0
         self._batches = []  # this step's micro-batches, for diagnose_nonfinite
+        parts = cfg.grad_accum * self.plan.chunks  # equal micro-batches of the global batch
         for micro in range(cfg.grad_accum):
             batch = next(it)
             self._batches.append(batch)
-            last = micro == cfg.grad_accum - 1
             dev = info.device
-            with dd.no_sync(self.ddp, last):
-                with autocast(dev, self.precision):
-                    pred = self.ddp(
-                        batch["group"],
-                        batch["obs"].to(dev, non_blocking=True),
-                        batch["prev_action"].to(dev, non_blocking=True),
-                        batch["prev_reward"].to(dev, non_blocking=True),
-                        batch["step_num"].to(dev, non_blocking=True),
-                    )
-                    loss = self.loss_fn(pred, batch["target"].to(dev, non_blocking=True))
-                self._count_task_losses(batch, pred)
-                # mean over micro-batches; DDP then averages over ranks: the global-batch mean
-                (loss / cfg.grad_accum).backward()
-            total += loss.item()
+            chunks = self._chunks(batch)
+            for c, chunk in enumerate(chunks):
+                last = micro == cfg.grad_accum - 1 and c == len(chunks) - 1
+                with dd.no_sync(self.ddp, last):
+                    with autocast(dev, self.precision):
+                        pred = self.ddp(
+                            chunk["group"],
+                            chunk["obs"].to(dev, non_blocking=True),
+                            chunk["prev_action"].to(dev, non_blocking=True),
+                            chunk["prev_reward"].to(dev, non_blocking=True),
+                            chunk["step_num"].to(dev, non_blocking=True),
+                        )
+                        loss = self.loss_fn(pred, chunk["target"].to(dev, non_blocking=True))
+                    self._count_task_losses(chunk, pred)
+                    # mean over micro-batches; DDP then averages over ranks: the global mean
+                    (loss / parts).backward()
+                total += loss.item() / len(chunks)
+                del pred, loss
         if cfg.grad_clip is not None:
             torch.nn.utils.clip_grad_norm_(self.params, cfg.grad_clip, foreach=False)
         self.optimizer.step()
