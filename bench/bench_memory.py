@@ -10,7 +10,7 @@ line runs as its own process under `/usr/bin/time -v`:
 
     python bench/bench_memory.py                               # default + fork, default budget
     python bench/bench_memory.py --sizes fork --max-memory 4G  # the fork line within 4 GB
-    python bench/bench_memory.py --sizes fork --compare-main /work/main/src  # today's code too
+    python bench/bench_memory.py --sizes fork --compare-main OLD_CHECKOUT/src  # today's code too
     python bench/bench_memory.py --sizes fork --checkpointing  # the checkpointed plan
 
 Sizes: default = the shipped base's (hidden 128, 3 layers, context 256, batch 32); fork =
