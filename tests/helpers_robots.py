@@ -44,11 +44,13 @@ def toy_mjcf(
     corners: dict[str, tuple[int, int]] | None = None,
     motors: dict[str, float] | None = None,
     trunk_mass: float = 4.0,
+    floor: bool = True,
 ) -> str:
     """The toy as MJCF: trunk 4 kg, hips at (±0.17, ±0.06), thighs 0.04 further out, thigh and
     calf 0.18 m, foot spheres. `axis` +1: thigh/knee axes +y (knees flex to negative angles),
     −1: −y. `drop`: (leg, kind) hinges left out; `corners`: where legs sit; `motors`: torque
-    motors (kind -> Nm limit) in the file."""
+    motors (kind -> Nm limit) in the file; `floor`: a ground plane in the file (as many have;
+    adaptkit adds its own)."""
     corners = corners or CORNER
     knee_range = "-2.7 -0.9" if axis > 0 else "0.9 2.7"
     thigh_range = "-1.5 3.0" if axis > 0 else "-3.0 1.5"
@@ -90,7 +92,7 @@ def toy_mjcf(
   <compiler angle="radian"/>
   <default><joint damping="0.2" armature="0.01" frictionloss="0.1"/></default>
   <worldbody>
-    <geom name="ground" type="plane" size="5 5 0.1"/>
+    {'<geom name="ground" type="plane" size="5 5 0.1"/>' if floor else ""}
     <body name="torso" pos="0 0 0.4">
       <freejoint/>
       <geom type="box" size="0.2 0.08 0.05" mass="{trunk_mass}"/>{"".join(legs)}
