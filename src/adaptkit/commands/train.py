@@ -213,7 +213,23 @@ def register(app: typer.Typer) -> None:
             help="LoRA scale numerator (update × alpha/rank).",
             show="2 × rank",
         ),
-        epochs: int = _opt(None, "--epochs", help="Epochs.", show=str(D.FINETUNE_EPOCHS)),
+        epochs: int = _opt(
+            None, "--epochs", help="Epochs (at most: early stopping).", show=str(D.FINETUNE_EPOCHS)
+        ),
+        val_share: float = _opt(
+            None,
+            "--val-share",
+            help="Share of the histories held out for early stopping on their validation loss "
+            "(0: off, every epoch kept).",
+            show=str(D.FINETUNE_VAL_SHARE),
+        ),
+        patience: int = _opt(
+            None,
+            "--patience",
+            min=1,
+            help="Stop after this many epochs without a 1 % better validation loss.",
+            show=str(D.FINETUNE_PATIENCE),
+        ),
         lr: float = _opt(
             None,
             "--lr",
@@ -302,7 +318,8 @@ def register(app: typer.Typer) -> None:
             epochs=epochs, lr=lr, batch_size=batch_size, context_len=context_len,
             trajectory_sparsity=stride, grad_accum=grad_accum, precision=precision,
             warmup_ratio=warmup_ratio, weight_decay=weight_decay, save_every=save_every,
-            seed=seed, activation_checkpointing=checkpointing,
+            seed=seed, activation_checkpointing=checkpointing, val_share=val_share,
+            patience=patience,
         )  # fmt: skip
         job = FinetuneJob(
             robot=registry.robot(robot),

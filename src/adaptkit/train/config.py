@@ -51,6 +51,12 @@ class TrainConfig:
     shuffle: bool = True
     # recompute transformer blocks in the backward; None: when activations would pass 4 GiB
     activation_checkpointing: bool | None = None
+    # early stopping on a held-out validation loss (adaptkit.train.early_stop): this share of
+    # the histories held out (0: off, as pretraining and the study's budgeted cells run), stop
+    # after `patience` epochs that do not improve it by a relative `min_delta`
+    val_share: float = 0.0
+    patience: int = 2
+    min_delta: float = 0.01
 
     def __post_init__(self) -> None:
         if isinstance(self.precision, defaults.Precision):
@@ -68,7 +74,12 @@ class TrainConfig:
         Mini Cheetah, one learning history × 10 epochs: 1e-4 → 52 % of the demonstrator's
         return, 3e-4 → 92 %, 1e-3 → 101 % (with all eight histories every lr reaches ≈100 %).
         """
-        base = {"epochs": defaults.FINETUNE_EPOCHS, "precision": defaults.FINETUNE_PRECISION.value}
+        base = {
+            "epochs": defaults.FINETUNE_EPOCHS,
+            "precision": defaults.FINETUNE_PRECISION.value,
+            "val_share": defaults.FINETUNE_VAL_SHARE,
+            "patience": defaults.FINETUNE_PATIENCE,
+        }
         return cls(**{"lr": lr_for(freeze_mode), **base, **overrides})
 
     def replace(self, **changes: Any) -> TrainConfig:
@@ -87,7 +98,7 @@ class TrainConfig:
         def number(v: Any) -> bool:
             return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
 
-        for name in ("epochs", "batch_size", "grad_accum", "save_every"):
+        for name in ("epochs", "batch_size", "grad_accum", "save_every", "patience"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise bad(name, "an integer >= 1")
@@ -114,6 +125,10 @@ class TrainConfig:
             raise bad("weight_decay", "a number >= 0")
         if not (number(self.warmup_ratio) and 0.0 <= self.warmup_ratio < 1.0):
             raise bad("warmup_ratio", "a number in [0, 1)")
+        if not (number(self.val_share) and 0.0 <= self.val_share <= 0.5):
+            raise bad("val_share", "a number in [0, 0.5] (0: no early stopping)")
+        if not (number(self.min_delta) and 0.0 <= self.min_delta < 1.0):
+            raise bad("min_delta", "a number in [0, 1)")
         if not (number(self.min_lr_ratio) and 0.0 <= self.min_lr_ratio <= 1.0):
             raise bad("min_lr_ratio", "a number in [0, 1]")
         if self.precision not in PRECISIONS:
@@ -300,6 +315,7 @@ class RunResult:
     notes: list[str] = field(default_factory=list)
     robot: RobotSpec | None = None  # the robot as trained: in its data's observation layout
     token_order: str | None = None  # the order the model was trained with (recorded)
+    early_stop: dict[str, Any] | None = None  # where and why it stopped (train.early_stop)
 
     @classmethod
     def from_loop(
@@ -316,6 +332,7 @@ class RunResult:
             seconds=seconds,
             tokens_per_s=loop.tokens / max(loop.seconds, 1e-9),
             resumed_from=resumed_from,
+            early_stop=loop.early_stop,
             **extra,
         )
 
@@ -340,5 +357,6 @@ class RunResult:
             "adapter": str(self.adapter) if self.adapter else None,
             "obs_layout": (self.robot.obs_layout or "custom") if self.robot else None,
             "token_order": self.token_order,
+            "early_stop": self.early_stop,
             "notes": self.notes,
         }

@@ -51,6 +51,7 @@ from adaptkit.model import GroupDims, Vintix
 from adaptkit.progress import SILENT, Reporter
 from adaptkit.robot import RobotSpec
 from adaptkit.train.config import FinetuneJob, RunResult, TrainConfig
+from adaptkit.train.early_stop import MIN_EPOCHS, EarlyStop, split_histories
 from adaptkit.train.loop import seed_everything
 from adaptkit.train.metrics import MetricsLogger
 from adaptkit.train.preflight import check_training_data
@@ -140,7 +141,19 @@ def _finetune(session: Session, job: FinetuneJob) -> RunResult:
     cfg = start.cfg
     model = start.ckpt.model.to(info.device)
     context_len = cfg.context_len or model.config.context_len
-    _, loader = session.windows([entry], {robot.task: stats}, context_len, cfg, data.histories)
+    train_histories, val_loader, early = dict(data.histories), None, None
+    if cfg.val_share > 0 and cfg.epochs >= MIN_EPOCHS:  # the same split on --resume
+        kept, held, how = split_histories(data.histories[robot.task], cfg.val_share, context_len)
+        if held:
+            train_histories = {robot.task: kept}
+            val_loader = session.held_out_windows(
+                [entry], {robot.task: stats}, context_len, cfg, {robot.task: held}
+            )
+            early = EarlyStop(cfg.patience, cfg.min_delta)
+            how += f"; stop after {cfg.patience} epoch(s) without a {cfg.min_delta:.0%} better loss"
+        reporter.note(f"early stopping on a validation loss: {how}")
+    data.histories.clear()
+    _, loader = session.windows([entry], {robot.task: stats}, context_len, cfg, train_histories)
 
     # -- surgery: the adaptation mode applied (a new group; what else trains, the mode says) ------
     meta = start.ckpt.meta
@@ -209,7 +222,11 @@ def _finetune(session: Session, job: FinetuneJob) -> RunResult:
         saved=start.saved if resume_from is not None else None,
         write_epoch=write_epoch,
         logged_config={**config_json, "trainable": frozen.as_dict()},
+        val_loader=val_loader,
+        early_stop=early,
     )
+    if loop.early_stop is not None:
+        reporter.note(loop.early_stop["reason"])
 
     # -- verify: the frozen tensors of the saved weights are bit-identical to the base ---------
     verified, detail = None, "nothing frozen (full fine-tune)"
