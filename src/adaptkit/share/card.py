@@ -126,6 +126,7 @@ def model_card(
         *([f"- Base model: `{base_name}`"] if base_name else []),
         *([f"- Token order: `{token_order}`"] if token_order else []),
         *([_mode_line(config["adaptkit_mode"])] if config.get("adaptkit_mode") else []),
+        *([_init_line(config["adaptkit_init"])] if config.get("adaptkit_init") else []),
         "", "## Use", "", "```bash",
         f"adaptkit eval hf://{repo_id}" + (f" --robot {robot}" if robot else " --robot ROBOT"),
         "```", "", "```python", "import adaptkit", "",
@@ -161,3 +162,16 @@ def _mode_line(name: str) -> str:
     """The run's recorded adaptation mode and its help line (adaptkit.adapt.modes)."""
     mode = MODES.get(name)
     return f"- Adaptation mode: `{name}`" + (f" ({mode.help})" if mode else "")
+
+
+def _init_line(record: Any) -> str:
+    """How the new group started (config.json's adaptkit_init: the --init choice and, for
+    `auto`, the zero-shot probe that made it)."""
+    if not isinstance(record, dict):
+        return f"- New group started: `{record}`"
+    line = f"- New group started: `{record.get('init')}` (asked: `{record.get('asked')}`)"
+    groups, stand = record.get("groups"), record.get("stand")
+    if isinstance(groups, dict) and isinstance(stand, int | float):
+        probe = ", ".join(f"`{g}` {r:.2f}" for g, r in groups.items() if isinstance(r, int | float))
+        line += f"; zero-shot probe {probe or 'no group fits'} vs standing still {stand:.2f}"
+    return line

@@ -243,6 +243,12 @@ class FinetuneJob:
     # applies to the new group's tokens only (old groups stay bit-identical); None: no LoRA.
     lora_rank: int | None = None
     lora_alpha: float | None = None  # None: 2 × rank (the update is scaled by alpha / rank)
+    # How the new group starts (adaptkit.adapt.modes.parse_init): auto, fresh or warm:GROUP;
+    # None: the mode's start. `auto` is settled by the main job's zero-shot probe
+    # (adaptkit.pipeline), which records what it measured in `init_record` (config.json's
+    # adaptkit_init, the model card); a fine-tune run without the probe starts fresh.
+    init: str | None = None
+    init_record: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.lora_rank is not None and (
@@ -257,6 +263,7 @@ class FinetuneJob:
         choice = self.choice  # the one resolution of the flags into a mode and its settings
         self.mode, self.freeze = choice.mode.name, choice.freeze
         self.warm_start, self.lora_rank = choice.warm_start, choice.lora_rank
+        self.init = choice.init
         self.save = SaveFormat(self.save)
         self.log = parse_destinations(self.log or None)
         self.known_robots = tuple(self.known_robots)
@@ -275,6 +282,7 @@ class FinetuneJob:
         """The mode and the settings this fine-tune applies it with (adaptkit.adapt.modes)."""
         return resolve_mode(
             self.mode,
+            init=self.init,
             freeze=self.freeze,
             warm_start=self.warm_start,
             lora_rank=self.lora_rank,

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from adaptkit import defaults
+from adaptkit.adapt.modes import START_AUTO, START_FRESH
 from adaptkit.adapt.surgery import (
     apply_mode,
     freeze,
@@ -72,6 +73,7 @@ class _Start:
     base: BaseRef
     base_bytes: int | None  # size of the base's weights (None on resume: the run's format holds)
     saved: dict[str, Any] = field(default_factory=dict)  # the trainer state to resume from
+    init: dict[str, Any] | None = None  # how the new group started (config.json adaptkit_init)
 
 
 def finetune(
@@ -184,6 +186,7 @@ def _finetune(session: Session, job: FinetuneJob) -> RunResult:
             "robot": robot.name,
             "adaptkit_mode": start.mode,
             **extra_cfg,
+            **({"adaptkit_init": start.init} if start.init else {}),
         },
     )
     run_state = {
@@ -198,6 +201,7 @@ def _finetune(session: Session, job: FinetuneJob) -> RunResult:
         "kind": "finetune",
         "robot": robot.name,
         "mode": start.mode,
+        "init": start.init,
     }
 
     def write_epoch(path: Path, m: torch.nn.Module, state: dict[str, Any]) -> Path:
@@ -331,7 +335,16 @@ def _fresh(job: FinetuneJob, robot: RobotSpec, reporter: Reporter) -> _Start:
         stats=chosen,
         base=BaseRef(ckpt.fingerprint, str(job.base_path), ckpt.path.resolve()),
         base_bytes=sum(t.numel() * t.element_size() for t in weights),
+        init=_init_record(job),
     )
+
+
+def _init_record(job: FinetuneJob) -> dict[str, Any]:
+    """How the new group starts, as config.json's adaptkit_init records it: what was applied
+    (an `auto` nothing probed starts fresh), what was asked, and the probe's figures if any."""
+    choice, probed = job.choice, dict(job.init_record or {})
+    applied = START_FRESH if choice.start == START_AUTO else choice.init
+    return {**probed, "init": applied, "asked": probed.get("asked", choice.init)}
 
 
 def _resume(session: Session, job: FinetuneJob, robot: RobotSpec, resume_from: Path) -> _Start:
@@ -372,6 +385,7 @@ def _resume(session: Session, job: FinetuneJob, robot: RobotSpec, resume_from: P
         ),
         base_bytes=None,
         saved=saved,
+        init=saved.get("init"),
     )
 
 
