@@ -13,7 +13,18 @@ import typer
 import typer.core
 from rich.markup import escape
 
-from adaptkit.commands import data, evaluate, export, model, publish, registry, sim, study, train
+from adaptkit.commands import (
+    data,
+    evaluate,
+    export,
+    model,
+    onboard,
+    publish,
+    registry,
+    sim,
+    study,
+    train,
+)
 from adaptkit.commands.clicklib import Abort, ClickException, UsageError
 from adaptkit.commands.config_file import remember_argv, remembered_argv
 from adaptkit.commands.render import err_console, stop_live_displays
@@ -131,7 +142,7 @@ def root(
     set_registry(load_registry(plugin_files=list(plugin), disabled=list(disable_plugin)))
 
 
-for _module in (registry, model, data, sim, train, evaluate, export, publish, study):
+for _module in (registry, onboard, model, data, sim, train, evaluate, export, publish, study):
     _module.register(app)
 
 

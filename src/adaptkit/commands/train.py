@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.markup import escape
 
 from adaptkit import defaults as D
 from adaptkit.adapt.modes import mode_names, modes_help, resolve_mode
@@ -20,7 +21,7 @@ from adaptkit.commands.config_file import (
     save_resolved,
 )
 from adaptkit.commands.registry import complete_robot
-from adaptkit.commands.render import RichReporter, print_json, render_compare
+from adaptkit.commands.render import RichReporter, err_console, print_json, render_compare
 from adaptkit.defaults import FreezeMode, Precision, SaveFormat, TokenOrderChoice
 from adaptkit.errors import AdaptkitError
 from adaptkit.plugins import get_registry
@@ -57,13 +58,18 @@ def _given(**kw: Any) -> dict[str, Any]:
     return {k: v for k, v in kw.items() if v is not None}
 
 
-def _summary(result: Any, as_json: bool, compare: Any = None) -> None:
+def _summary(
+    result: Any, as_json: bool, compare: Any = None, warnings: Any = None, init: Any = None
+) -> None:
     """JSON on request; the text summary was drawn when training ended (RichReporter's
     `training_summary`), before any evaluation's bars and tables."""
     if as_json:
-        print_json(
-            {**({"compare": compare.rows} if compare is not None else {}), **result.as_dict()}
-        )
+        extra = {"compare": compare.rows} if compare is not None else {}
+        if warnings is not None:
+            extra["warnings"] = list(warnings)
+        if init is not None:
+            extra["init"] = init
+        print_json({**extra, **result.as_dict()})
 
 
 # Options both training commands share (each declared once).
@@ -206,6 +212,14 @@ def register(app: typer.Typer) -> None:
             help="fnmatch on param names; '!pat' freezes (repeatable).",
             show=False,
         ),
+        init: str = _opt(
+            None,
+            "--init",
+            help="How the new group starts: auto (warm from the old group that does best "
+            "zero-shot on the robot in a seconds-long probe, when that beats standing still; "
+            "else fresh), fresh, or warm:GROUP.",
+            show="auto (the frozen mode's; lora/full: fresh)",
+        ),
         warm_start: str = _opt(
             None,
             "--warm-start",
@@ -228,7 +242,23 @@ def register(app: typer.Typer) -> None:
             help="LoRA scale numerator (update × alpha/rank).",
             show="2 × rank",
         ),
-        epochs: int = _opt(None, "--epochs", help="Epochs.", show=str(D.FINETUNE_EPOCHS)),
+        epochs: int = _opt(
+            None, "--epochs", help="Epochs (at most: early stopping).", show=str(D.FINETUNE_EPOCHS)
+        ),
+        val_share: float = _opt(
+            None,
+            "--val-share",
+            help="Share of the histories held out for early stopping on their validation loss "
+            "(0: off, every epoch kept).",
+            show=str(D.FINETUNE_VAL_SHARE),
+        ),
+        patience: int = _opt(
+            None,
+            "--patience",
+            min=1,
+            help="Stop after this many epochs without a 1 % better validation loss.",
+            show=str(D.FINETUNE_PATIENCE),
+        ),
         lr: float = _opt(
             None,
             "--lr",
@@ -310,6 +340,7 @@ def register(app: typer.Typer) -> None:
         # the flags as one mode and its settings (what trains, start, LoRA, the default lr)
         choice = resolve_mode(
             mode,
+            init=init,
             freeze=FreezeMode.TRANSFORMER if freeze_transformer else freeze,
             warm_start=warm_start,
             lora_rank=lora_rank,
@@ -322,7 +353,7 @@ def register(app: typer.Typer) -> None:
             trajectory_sparsity=stride, grad_accum=grad_accum, precision=precision,
             warmup_ratio=warmup_ratio, weight_decay=weight_decay, save_every=save_every,
             seed=seed, activation_checkpointing=checkpointing,
-            max_memory=parse_memory(max_memory),
+            max_memory=parse_memory(max_memory), val_share=val_share, patience=patience,
         )  # fmt: skip
         job = FinetuneJob(
             robot=registry.robot(robot),
@@ -355,6 +386,7 @@ def register(app: typer.Typer) -> None:
             lora_rank=choice.lora_rank,
             lora_alpha=choice.lora_alpha,
             command=recorded_command(),
+            init=choice.init,
         )
         evaluation = plan.eval_settings(num_envs=eval_envs, episodes=eval_episodes, seed=eval_seed)
         result = adapt(
@@ -366,7 +398,7 @@ def register(app: typer.Typer) -> None:
             reporter=RichReporter(quiet=as_json),
         )
         save_resolved(result.finetune.run_dir)
-        _summary(result.finetune, as_json, result.compare)
+        _summary(result.finetune, as_json, result.compare, result.warnings, result.init)
         if result.compare is not None and not as_json:
             s = result.compare.reports["fine-tuned"].summary
             render_compare(
@@ -374,6 +406,9 @@ def register(app: typer.Typer) -> None:
                 f"{robot}: zero-shot vs fine-tuned, seed {s['seed']}, {s['num_envs']} envs × "
                 f"{s['episodes_requested']} episodes in one context",
             )
+        if not as_json:
+            for warning in result.warnings:  # below the table it is about
+                err_console.print(f"[bold yellow]warning:[/] {escape(warning)}", highlight=False)
 
     @app.command("build-base")
     def build_base_cmd(

@@ -79,6 +79,12 @@ class RobotFamily:
             )
         if not callable(self.build):
             raise AdaptkitError(f"family {self.name!r}: field 'build' must be callable")
+        # numpy's generators take non-negative seeds only: a negative one failed deep inside
+        # the first member's build
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise AdaptkitError(
+                f"family {self.name!r}: field 'seed' must be an integer >= 0, got {self.seed!r}"
+            )
 
     def member_name(self, index: int) -> str:
         return f"{self.name}_{index:0{INDEX_DIGITS}d}"

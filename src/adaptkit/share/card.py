@@ -268,6 +268,7 @@ def model_card(
         *_plugin_lines(robot, config.get("robot_plugin")),
         *([f"- Token order: {code(facts['token_order'])}"] if facts.get("token_order") else []),
         *([_mode_line(config["adaptkit_mode"])] if config.get("adaptkit_mode") else []),
+        *([_init_line(config["adaptkit_init"])] if config.get("adaptkit_init") else []),
         "", "## Use", "", "```bash", eval_line, "```", "",
         "```python", "import adaptkit", "", load,
         "action = policy.act(obs)  # raw observation in, raw action out", "```", "",
@@ -327,3 +328,18 @@ def _mode_line(name: Any) -> str:
     """The run's recorded adaptation mode and its help line (adaptkit.adapt.modes)."""
     mode = MODES.get(name) if isinstance(name, str) else None
     return f"- Adaptation mode: {code(name)}" + (f" ({mode.help})" if mode else "")
+
+
+def _init_line(record: Any) -> str:
+    """How the new group started (config.json's adaptkit_init: the --init choice and, for
+    `auto`, the zero-shot probe that made it); every recorded value quoted like the rest."""
+    if not isinstance(record, dict):
+        return f"- New group started: {code(record)}"
+    line = f"- New group started: {code(record.get('init'))} (asked: {code(record.get('asked'))})"
+    groups, stand = record.get("groups"), record.get("stand")
+    if isinstance(groups, dict) and isinstance(stand, int | float):
+        probe = ", ".join(
+            f"{code(g)} {r:.2f}" for g, r in groups.items() if isinstance(r, int | float)
+        )
+        line += f"; zero-shot probe {probe or 'no group fits'} vs standing still {stand:.2f}"
+    return line

@@ -55,6 +55,12 @@ class TrainConfig:
     activation_checkpointing: bool | None = None
     # bytes the process may peak at (adaptkit.train.memory); None: a share of what is free
     max_memory: int | None = None
+    # early stopping on a held-out validation loss (adaptkit.train.early_stop): this share of
+    # the histories held out (0: off, as pretraining and the study's budgeted cells run), stop
+    # after `patience` epochs that do not improve it by a relative `min_delta`
+    val_share: float = 0.0
+    patience: int = 2
+    min_delta: float = 0.01
 
     def __post_init__(self) -> None:
         if isinstance(self.precision, defaults.Precision):
@@ -72,7 +78,12 @@ class TrainConfig:
         Mini Cheetah, one learning history × 10 epochs: 1e-4 → 52 % of the demonstrator's
         return, 3e-4 → 92 %, 1e-3 → 101 % (with all eight histories every lr reaches ≈100 %).
         """
-        base = {"epochs": defaults.FINETUNE_EPOCHS, "precision": defaults.FINETUNE_PRECISION.value}
+        base = {
+            "epochs": defaults.FINETUNE_EPOCHS,
+            "precision": defaults.FINETUNE_PRECISION.value,
+            "val_share": defaults.FINETUNE_VAL_SHARE,
+            "patience": defaults.FINETUNE_PATIENCE,
+        }
         return cls(**{"lr": lr_for(freeze_mode), **base, **overrides})
 
     def replace(self, **changes: Any) -> TrainConfig:
@@ -91,7 +102,7 @@ class TrainConfig:
         def number(v: Any) -> bool:
             return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
 
-        for name in ("epochs", "batch_size", "grad_accum", "save_every"):
+        for name in ("epochs", "batch_size", "grad_accum", "save_every", "patience"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise bad(name, "an integer >= 1")
@@ -121,6 +132,10 @@ class TrainConfig:
             raise bad("weight_decay", "a number >= 0")
         if not (number(self.warmup_ratio) and 0.0 <= self.warmup_ratio < 1.0):
             raise bad("warmup_ratio", "a number in [0, 1)")
+        if not (number(self.val_share) and 0.0 <= self.val_share <= 0.5):
+            raise bad("val_share", "a number in [0, 0.5] (0: no early stopping)")
+        if not (number(self.min_delta) and 0.0 <= self.min_delta < 1.0):
+            raise bad("min_delta", "a number in [0, 1)")
         if not (number(self.min_lr_ratio) and 0.0 <= self.min_lr_ratio <= 1.0):
             raise bad("min_lr_ratio", "a number in [0, 1]")
         if self.precision not in PRECISIONS:
@@ -230,6 +245,12 @@ class FinetuneJob:
     # The command that started the run, as typed (the CLI passes its argv): recorded in the
     # run's config.json, adapter and model card. None: a Python caller (recorded as such).
     command: str | None = None
+    # How the new group starts (adaptkit.adapt.modes.parse_init): auto, fresh or warm:GROUP;
+    # None: the mode's start. `auto` is settled by the main job's zero-shot probe
+    # (adaptkit.pipeline), which records what it measured in `init_record` (config.json's
+    # adaptkit_init, the model card); a fine-tune run without the probe starts fresh.
+    init: str | None = None
+    init_record: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.lora_rank is not None and (
@@ -244,6 +265,7 @@ class FinetuneJob:
         choice = self.choice  # the one resolution of the flags into a mode and its settings
         self.mode, self.freeze = choice.mode.name, choice.freeze
         self.warm_start, self.lora_rank = choice.warm_start, choice.lora_rank
+        self.init = choice.init
         self.save = SaveFormat(self.save)
         self.log = parse_destinations(self.log or None)
         self.known_robots = tuple(self.known_robots)
@@ -262,6 +284,7 @@ class FinetuneJob:
         """The mode and the settings this fine-tune applies it with (adaptkit.adapt.modes)."""
         return resolve_mode(
             self.mode,
+            init=self.init,
             freeze=self.freeze,
             warm_start=self.warm_start,
             lora_rank=self.lora_rank,
@@ -302,6 +325,7 @@ class RunResult:
     notes: list[str] = field(default_factory=list)
     robot: RobotSpec | None = None  # the robot as trained: in its data's observation layout
     token_order: str | None = None  # the order the model was trained with (recorded)
+    early_stop: dict[str, Any] | None = None  # where and why it stopped (train.early_stop)
 
     @classmethod
     def from_loop(
@@ -318,6 +342,7 @@ class RunResult:
             seconds=seconds,
             tokens_per_s=loop.tokens / max(loop.seconds, 1e-9),
             resumed_from=resumed_from,
+            early_stop=loop.early_stop,
             **extra,
         )
 
@@ -342,5 +367,6 @@ class RunResult:
             "adapter": str(self.adapter) if self.adapter else None,
             "obs_layout": (self.robot.obs_layout or "custom") if self.robot else None,
             "token_order": self.token_order,
+            "early_stop": self.early_stop,
             "notes": self.notes,
         }

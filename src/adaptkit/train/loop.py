@@ -31,6 +31,7 @@ from adaptkit.model import action_loss
 from adaptkit.progress import SILENT, Reporter
 from adaptkit.train import distributed as dd
 from adaptkit.train.config import TrainConfig
+from adaptkit.train.early_stop import EarlyStop, validation_loss
 from adaptkit.train.memory import (
     MemoryPlan,
     default_budget,
@@ -179,6 +180,7 @@ class LoopResult:
     tokens: int
     seconds: float
     step_losses: list[float] = field(default_factory=list)
+    early_stop: dict[str, Any] | None = None  # EarlyStop.summary: where and why it stopped
 
 
 class Trainer:
@@ -202,8 +204,15 @@ class Trainer:
         reporter: Reporter = SILENT,
         metrics: MetricsLogger | None = None,
         tasks: Sequence[str] = (),
+        val_loader: DataLoader | None = None,
+        early_stop: EarlyStop | None = None,
     ) -> None:
+        """`val_loader` and `early_stop` together: after every epoch the loss on the held-out
+        windows decides whether the epoch is kept and whether to stop (adaptkit.train.early_stop);
+        without them every `save_every`-th epoch and the last are saved, as always."""
         self.model = model
+        self.val_loader = val_loader
+        self.early_stop = early_stop if val_loader is not None else None
         self.loader = loader
         self.sampler = loader.sampler
         self.cfg = cfg
@@ -299,6 +308,7 @@ class Trainer:
             "epoch_losses": list(self.epoch_losses),
             "rng": rng_state(),  # the data order needs no state: it is a function of (seed, epoch)
             "world_size": self.info.world_size,
+            **({"early_stop": self.early_stop.state_dict()} if self.early_stop else {}),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -313,6 +323,8 @@ class Trainer:
         self.epoch = int(state["epoch"])
         self.global_step = int(state["global_step"])
         self.epoch_losses = [float(x) for x in state["epoch_losses"]]
+        if self.early_stop is not None and "early_stop" in state:
+            self.early_stop.load_state_dict(dict(state["early_stop"]))
         set_rng_state(state["rng"])
 
     # -- running -------------------------------------------------------------------------
@@ -427,7 +439,15 @@ class Trainer:
         )
         t_start = time.perf_counter()
         tokens = 0
+        # early stopping: the trained weights of the kept epoch — at the start the model's own
+        # (a fresh run's 0000_epoch, or a resumed run's newest checkpoint, the best so far)
+        best: dict[str, torch.Tensor] = {}
+        if self.early_stop is not None and self.early_stop.best_epoch == self.epoch:
+            params = self.model.named_parameters()
+            best = {n: p.detach().to("cpu", copy=True) for n, p in params if p.requires_grad}
         while self.epoch < cfg.epochs:
+            if self.early_stop is not None and self.early_stop.stopped_at is not None:
+                break  # a resumed run that had already stopped
             self.sampler.set_epoch(self.epoch)
             it = iter(self.loader)
             losses: list[float] = []
@@ -479,10 +499,40 @@ class Trainer:
                 {"epoch": self.epoch, "loss": self.epoch_losses[-1], "task_loss": epoch_tasks},
             )
             self._emit("epoch", epoch=self.epoch, loss=self.epoch_losses[-1])
-            if self.epoch % cfg.save_every == 0 or self.epoch == cfg.epochs:
+            keep = self.epoch % cfg.save_every == 0 or self.epoch == cfg.epochs
+            stop = False
+            if self.early_stop is not None and self.val_loader is not None:
+                amp = autocast(self.info.device, self.precision)
+                val = validation_loss(self.model, self.val_loader, self.info.device, amp)
+                keep, stop = self.early_stop.update(self.epoch, val)
+                stop = stop and self.epoch < cfg.epochs
+                if stop:
+                    self.early_stop.stopped(self.epoch)
+                if keep:  # the best weights so far (what trains: the rest cannot change)
+                    params = self.model.named_parameters()
+                    best = {
+                        n: p.detach().to("cpu", copy=True) for n, p in params if p.requires_grad
+                    }
+                self.metrics.log_summary(
+                    self.global_step,
+                    "validation",
+                    {"epoch": self.epoch, "val_loss": val, "kept": keep},
+                )
+                self._emit("validation", epoch=self.epoch, val_loss=val, kept=keep, stop=stop)
+            if keep:
                 path = self._checkpoint()
                 if path is not None:
                     checkpoints.append(path)
+            if stop:
+                break
+        stopped = self.early_stop.summary(cfg.epochs) if self.early_stop is not None else None
+        if stopped is not None:
+            self.metrics.log_summary(self.global_step, "early_stop", stopped)
+            if best and self.early_stop.best_epoch != self.epoch:  # end on the kept weights
+                with torch.no_grad():
+                    for n, p in self.model.named_parameters():
+                        if n in best:
+                            p.copy_(best[n].to(p.device))
         return LoopResult(
             epoch_losses=list(self.epoch_losses),
             checkpoints=checkpoints,
@@ -490,4 +540,5 @@ class Trainer:
             tokens=tokens,
             seconds=time.perf_counter() - t_start,
             step_losses=step_losses,
+            early_stop=stopped,
         )
