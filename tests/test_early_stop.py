@@ -123,3 +123,29 @@ def test_resume_ends_where_an_uninterrupted_run_ends(world):
     newest = epoch_dirs(done.run_dir)[-1][1]
     first, last = state_dict(done.last_checkpoint), state_dict(newest)
     assert all(torch.equal(first[k], last[k]) for k in first)
+
+
+def test_validation_runs_in_the_memory_plans_micro_batches(world, monkeypatch):
+    # a 1 MiB budget splits every loaded batch of 8 into micro-batches of 1 (issue 36's plan):
+    # the held-out windows then go through the model one at a time too, and the run stops
+    # where the unsplit run stops, on (nearly) the same validation losses
+    import adaptkit.train.early_stop as early_stop
+
+    sizes: list[int] = []
+    split = early_stop.split_batch
+
+    def spy(batch, size):
+        pieces = split(batch, size)
+        sizes.extend(len(p["obs"]) for p in pieces)
+        return pieces
+
+    monkeypatch.setattr(early_stop, "split_batch", spy)
+    whole = _run(world, "whole_val", max_memory=2**40)
+    assert sizes and max(sizes) == 8  # one pass per loaded batch
+    sizes.clear()
+    parts = _run(world, "split_val", max_memory=2**20)
+    assert sizes and max(sizes) == 1
+    assert parts.early_stop["stopped_at"] == whole.early_stop["stopped_at"]
+    np.testing.assert_allclose(
+        parts.early_stop["val_losses"], whole.early_stop["val_losses"], rtol=1e-4
+    )

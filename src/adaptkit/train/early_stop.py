@@ -22,6 +22,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from adaptkit.data.history import History
+from adaptkit.data.windows import split_batch
 from adaptkit.model import action_loss
 
 MIN_EPOCHS = 3
@@ -53,26 +54,33 @@ def split_histories(
 
 @torch.no_grad()
 def validation_loss(
-    model: nn.Module, loader: DataLoader, device: torch.device, autocast: Any
+    model: nn.Module,
+    loader: DataLoader,
+    device: torch.device,
+    autocast: Any,
+    micro_batch: int | None = None,
 ) -> float:
     """Mean action loss over every window of `loader` (eval mode, no gradients; the model's
-    mode is restored)."""
+    mode is restored). `micro_batch`: at most this many windows per forward (the training
+    memory plan's split, adaptkit.train.memory); None: each loaded batch in one pass."""
     was_training = model.training
     model.eval()
     total, count = 0.0, 0
     try:
-        for batch in loader:
-            with autocast:
-                pred = model(
-                    batch["group"],
-                    batch["obs"].to(device),
-                    batch["prev_action"].to(device),
-                    batch["prev_reward"].to(device),
-                    batch["step_num"].to(device),
-                )
-            n = int(batch["obs"].shape[0])
-            total += float(action_loss(pred, batch["target"].to(device))) * n
-            count += n
+        for loaded in loader:
+            pieces = [loaded] if micro_batch is None else split_batch(loaded, micro_batch)
+            for batch in pieces:
+                with autocast:
+                    pred = model(
+                        batch["group"],
+                        batch["obs"].to(device),
+                        batch["prev_action"].to(device),
+                        batch["prev_reward"].to(device),
+                        batch["step_num"].to(device),
+                    )
+                n = int(batch["obs"].shape[0])
+                total += float(action_loss(pred, batch["target"].to(device))) * n
+                count += n
     finally:
         model.train(was_training)
     return total / count if count else math.nan

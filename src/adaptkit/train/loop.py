@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader
 
 from adaptkit.data.config import DatasetEntry
 from adaptkit.data.history import History
-from adaptkit.data.windows import WindowDataset, make_loader
+from adaptkit.data.windows import WindowDataset, make_loader, split_batch
 from adaptkit.errors import AdaptkitError
 from adaptkit.meta import Stats
 from adaptkit.model import action_loss
@@ -285,16 +285,9 @@ class Trainer:
 
     def _chunks(self, batch: Mapping[str, Any]) -> list[Mapping[str, Any]]:
         """The batch as the plan's micro-batches (itself when it runs in one pass)."""
-        n, m = self.plan.chunks, self.plan.micro_batch
-        if n == 1:
+        if self.plan.chunks == 1:
             return [batch]
-
-        def part(value: Any, i: int) -> Any:
-            if isinstance(value, torch.Tensor | list | tuple) and len(value) == self.cfg.batch_size:
-                return value[i * m : (i + 1) * m]
-            return value  # the batch's one group name
-
-        return [{k: part(v, i) for k, v in batch.items()} for i in range(n)]
+        return split_batch(batch, self.plan.micro_batch)
 
     # -- state ---------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -503,7 +496,10 @@ class Trainer:
             stop = False
             if self.early_stop is not None and self.val_loader is not None:
                 amp = autocast(self.info.device, self.precision)
-                val = validation_loss(self.model, self.val_loader, self.info.device, amp)
+                # in the plan's micro-batches: a loaded batch may not fit in one forward
+                val = validation_loss(
+                    self.model, self.val_loader, self.info.device, amp, self.plan.micro_batch
+                )
                 keep, stop = self.early_stop.update(self.epoch, val)
                 stop = stop and self.epoch < cfg.epochs
                 if stop:
