@@ -80,6 +80,10 @@ def test_the_adapter_names_its_base_and_its_origins_portably(pushed):
     # the command as it was typed, not rebuilt
     assert run["command"].startswith("adaptkit finetune minicheetah --data-dir ")
     assert "--context-len 8 --lr 0.003 --no-eval" in run["command"]
+    # beside the command, how the new group started (issue 33's --init auto probe)
+    assert run["adaptkit_init"]["asked"] == "auto"
+    init = run["adaptkit_init"]["init"]
+    assert init == "fresh" or init.startswith("warm:")
     # nothing names a path of machine A
     for name in ("adapter_config.json", "README.md", "export/policy.pt.json"):
         assert str(shipped.SHIPPED_BASES) not in (folder / name).read_text(), name
@@ -98,6 +102,7 @@ def test_the_card_parses_and_says_what_was_recorded(pushed):
     assert "- Command (recorded by the run):" in text
     assert "'adaptkit' 'finetune'" not in text  # plain words stay unquoted
     assert "adaptkit finetune minicheetah --data-dir" in text
+    assert "- New group started: `" in text and "(asked: `auto`)" in text
     assert 'adaptkit.load_policy("hf://me/mc")' in text  # no robot to pass: it is recorded
     assert 'adaptkit.load_policy("hf://me/mc/export/policy.pt")' in text
 
