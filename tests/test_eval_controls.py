@@ -31,7 +31,7 @@ def _run(policy: ControlledPolicy, seed: int = 0):
 
 def test_the_table_and_its_checks():
     assert set(CONTROLS) == {
-        "chained", "reset", "rewards-zeroed", "rewards-shuffled", "neutral", "foreign",
+        "chained", "reset", "rewards-zeroed", "rewards-shuffled", "blank", "neutral", "foreign",
     }  # fmt: skip
     with pytest.raises(AdaptkitError, match="rewards must be one of"):
         Control("bad", "x", rewards="double")
@@ -115,6 +115,20 @@ def test_foreign_feeds_the_recorded_tokens_step_for_step():
         assert int(tok.step_num[j, n]) == 0
         assert not torch.equal(tok.obs[j, n], recorded.obs[j, n])
     assert res.actions.shape[1] == N
+
+
+def test_blank_feeds_nothing_but_the_step_count():
+    pol = _policy("blank", prefix=1)
+    _run(pol)
+    tok = pol.tokens()
+    first = [FakeEnv(N)._length(j) for j in range(N)]
+    for j in range(N):
+        n = first[j]
+        assert torch.count_nonzero(tok.obs[j, :n]) == 0
+        assert torch.count_nonzero(tok.prev_act[j, :n]) == 0
+        assert torch.count_nonzero(tok.prev_rew[j, :n]) == 0
+        assert tok.step_num[j, :n].tolist() == list(range(n))
+        assert torch.count_nonzero(tok.obs[j, n]) > 0  # the env's own episode
 
 
 def test_a_short_foreign_recording_is_refused_in_one_line():

@@ -25,8 +25,14 @@ from adaptkit.study.embodiments import (
     build_base,
 )
 
-# the foreign body each probed body's `foreign` control reads: one of the other convention
-FOREIGN = {"go1": "minicheetah", "go2": "minicheetah", "a1": "minicheetah", "minicheetah": "go2"}
+# per probed body: (the body whose demonstrator history the `foreign` control reads — same
+# joint-axis convention —, the body whose model run `foreign-model` reads — the other one)
+FOREIGN = {
+    "go1": ("go2", "minicheetah"),
+    "go2": ("a1", "minicheetah"),
+    "a1": ("go2", "minicheetah"),
+    "minicheetah": ("quadfam_0011", "go2"),
+}
 
 
 class Say(Reporter):
@@ -46,6 +52,7 @@ def main() -> None:
     ap.add_argument("--history-episodes", type=int, default=None, help="episodes per history")
     ap.add_argument("--window-stride", type=int, default=None)
     ap.add_argument("--pretrain-steps", type=int, default=None)
+    ap.add_argument("--reward-scale", type=float, default=None)
     a = ap.parse_args()
     ks = tuple(int(k) for k in a.ks.split(","))
     seeds = tuple(int(s) for s in a.seeds.split(","))
@@ -61,6 +68,7 @@ def main() -> None:
         "noise_cycle": a.history_episodes,
         "window_stride": a.window_stride,
         "pretrain_steps": a.pretrain_steps,
+        "reward_scale": a.reward_scale,
     }
     plan = plan.replace(**{k: v for k, v in extra.items() if v is not None})
     out = Path(a.out).resolve()
@@ -82,15 +90,21 @@ def main() -> None:
     built = [st.base_path(*b) for b in plan.bases() if (st.base_path(*b) / BASE_DONE).is_file()]
     bodies = dict(FOREIGN)
     if not a.no_family_probes:
-        for s in held:  # family bodies: a built-in of the other joint-axis convention
-            bodies[s.name] = "go2" if s.joint_signs[1] < 0 else "minicheetah"
+        same = {}
+        for sp in held:  # family bodies: another held-out body (or a built-in) of their kind
+            same.setdefault(sp.joint_signs[1] < 0, []).append(sp.name)
+        for sp in held:
+            kin = [n for n in same[sp.joint_signs[1] < 0] if n != sp.name]
+            other = "go2" if sp.joint_signs[1] < 0 else "minicheetah"
+            bodies[sp.name] = (kin[0] if kin else ("minicheetah" if other == "go2" else "go2"),
+                               other)  # fmt: skip
     probes = []
     for b in built:
-        for body, foreign in bodies.items():
+        for body, (foreign, fmodel) in bodies.items():
             done = out / "controls" / b.name / f"{body}.json"
             probes.append(job(f"ctl-{b.name}-{body}", done, J.probe_controls,
                               {**common, "base": str(b), "body": body, "foreign": foreign,
-                               "done": str(done)}))  # fmt: skip
+                               "foreign_model": fmodel, "done": str(done)}))  # fmt: skip
     st.wave("controls", probes)
     print("failed:", st.failed)
 

@@ -12,14 +12,23 @@ control changes one of those and keeps the rest:
 | `reset` | a fresh context at every episode start | position + history |
 | `rewards-zeroed` | chained, every reward token 0 | the rewards |
 | `rewards-shuffled` | chained, each env reads another env's rewards | reward ↔ behaviour |
-| `neutral` | the first episodes stand still (teacher-forced) | what they show |
-| `foreign` | the first episodes' tokens from another body's run | which body it is |
+| `blank` | the first episodes' tokens all zero (observation, action, reward) | what they show |
+| `neutral` | the first episodes stand still (teacher-forced) | all but what standing shows |
+| `foreign` | the first episodes' tokens from another body (standing) | which body it is |
 
-`neutral` and `foreign` replace the first `prefix_episodes` episodes' context: the env runs
-them with the joints held (so every later episode starts from the same states as in the other
-controls) and they are not scored. `neutral` feeds the model what it really saw while standing;
-`foreign` feeds it the tokens of a chained run of the same model on another body (same number
-of steps), recorded first (`record_tokens`).
+`blank`, `neutral` and `foreign` replace the first `prefix_episodes` episodes' context: the env
+runs them with the joints held (so every later episode starts from the same states as in the
+other controls) and they are not scored. `blank` feeds zeros (the window position and nothing
+else); `neutral` what the model really saw while its body stood; `foreign` the tokens another
+body produced over as many steps, recorded first (`record_tokens`: standing, its demonstrator,
+or the model's own run there). Telescoping at the first scored episode:
+
+    chained − reset = (blank − reset)        position
+                    + (neutral − blank)      what the body shows standing (identification)
+                    + (zeroed − neutral)     what its own earlier episodes show
+                    + (chained − zeroed)     the rewards
+
+and `neutral − foreign` (the same standing, another body) is identification on its own.
 """
 
 from __future__ import annotations
@@ -34,9 +43,10 @@ import torch
 
 from adaptkit.errors import AdaptkitError
 from adaptkit.evaluate.policies import ModelPolicy
+from adaptkit.sim.policy import Policy, StandPolicy
 
 REWARD_MODES = ("keep", "zero", "shuffle")
-PREFIXES = ("stand", "foreign")
+PREFIXES = ("stand", "blank", "foreign")
 SHUFFLE_SEED = 12345  # the fixed derangement of envs the shuffled rewards come from
 
 
@@ -66,6 +76,7 @@ CONTROLS: dict[str, Control] = {
         Control(
             "rewards-shuffled", "chained, each env reads another env's rewards", rewards="shuffle"
         ),
+        Control("blank", "the first episodes' tokens all zero: position alone", prefix="blank"),
         Control("neutral", "the first episodes stand still, teacher-forced", prefix="stand"),
         Control("foreign", "the first episodes' context from another body", prefix="foreign"),
     )
@@ -119,6 +130,7 @@ class ControlledPolicy:
         prefix_episodes: int = 0,
         foreign: Tokens | None = None,
         record: bool = False,
+        teacher: Policy | None = None,
     ) -> None:
         if control.prefix is not None and prefix_episodes < 1:
             raise AdaptkitError(f"control {control.name!r} needs prefix_episodes >= 1")
@@ -128,6 +140,8 @@ class ControlledPolicy:
         self.prefix_episodes = prefix_episodes if control.prefix is not None else 0
         self.foreign = foreign
         self.record = record
+        # who acts in the prefix episodes (the model reads what it executes): joints held
+        self.teacher = teacher or StandPolicy(model.res.action_dim)
         self.name = model.name
         self.robot, self.group = model.robot, model.group
         model.reset_context = control.reset_context
@@ -143,9 +157,7 @@ class ControlledPolicy:
             raise AdaptkitError(
                 f"foreign context: {self.foreign.obs.shape[0]} envs recorded, {num_envs} needed"
             )
-        da = self.model.res.action_dim
-        self._held = np.zeros((num_envs, da), np.float32)
-        self._held_token = self.model.action_token(torch.zeros(num_envs, da))
+        self.teacher.reset(num_envs)
         self._recorded = []
 
     def in_prefix(self) -> np.ndarray:
@@ -169,15 +181,24 @@ class ControlledPolicy:
             m.prev_act[rows] = f.prev_act[rows, ts].to(m.prev_act.dtype)
             m.prev_rew[rows] = f.prev_rew[rows, ts].to(m.prev_rew.dtype)
             m.step_num[rows] = f.step_num[rows, ts].to(m.step_num.dtype)
+        blank_rows = np.flatnonzero(pre) if self.control.prefix == "blank" else []
+        if len(blank_rows):  # what was seen, done and earned: nothing (the step count stays)
+            rows = torch.as_tensor(blank_rows, device=m.device)
+            o[rows] = 0.0
+            m.prev_act[rows] = 0.0
+            m.prev_rew[rows] = 0.0
         if self.record:
             self._recorded.append(
                 (o.clone(), m.prev_act.clone(), m.prev_rew.clone(), m.step_num.clone())
             )
         actions = m.act_normalised(o)
-        if pre.any():
-            rows = torch.as_tensor(np.flatnonzero(pre), device=m.device)
-            m.prev_act[rows] = self._held_token[rows].to(m.prev_act.dtype)  # what was executed
-            actions = np.where(pre[:, None], self._held, actions)
+        if self.prefix_episodes:
+            taught = np.asarray(self.teacher.act(obs, env), np.float32)
+            if pre.any():
+                rows = torch.as_tensor(np.flatnonzero(pre), device=m.device)
+                token = m.action_token(torch.as_tensor(taught[pre]))
+                m.prev_act[rows] = token.to(m.prev_act.dtype)  # what was executed
+                actions = np.where(pre[:, None], taught, actions)
         return actions
 
     def observe(self, actions: np.ndarray, rewards: np.ndarray, done: np.ndarray) -> None:
@@ -187,12 +208,15 @@ class ControlledPolicy:
         elif self.control.rewards == "shuffle":
             rewards = rewards[self.perm]
         pre = self.in_prefix()
+        if self.prefix_episodes:
+            self.teacher.observe(actions, rewards, done)
         self.model.observe(actions, rewards, done)
         self.prefix_step[pre] += 1
         self.episode[np.asarray(done, bool)] += 1
 
     def close(self) -> None:
         self.model.close()
+        self.teacher.close()
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -231,12 +255,20 @@ def _policy(checkpoint: Any, spec: Any, settings: Any, label: str) -> ModelPolic
     return ModelPolicy.from_checkpoint(checkpoint, spec, settings, name=label)
 
 
-def record_tokens(checkpoint: Any, spec: Any, settings: Any, steps: int) -> Tokens:
-    """The tokens a chained run of the model on `spec` reads over its first `steps` steps."""
+def record_tokens(
+    checkpoint: Any, spec: Any, settings: Any, steps: int, teacher: Policy | None = None
+) -> Tokens:
+    """The tokens the model reads over the first `steps` steps of a run on `spec`: its own
+    chained run, or — `teacher` — every step executed by that policy (e.g. the body's
+    demonstrator: a successful history of that body)."""
     from adaptkit.evaluate.report import evaluate_policy
 
     model = _policy(checkpoint, spec, settings, "foreign")
-    policy = ControlledPolicy(model, CONTROLS["chained"], record=True)
+    if teacher is None:
+        policy = ControlledPolicy(model, CONTROLS["chained"], record=True)
+    else:  # the whole run is a prefix the teacher plays
+        policy = ControlledPolicy(model, CONTROLS["neutral"], steps + 1, record=True,
+                                  teacher=teacher)  # fmt: skip
     run = dataclasses.replace(settings, episodes=None, max_steps=steps, reset_context=False)
     evaluate_policy(policy, model.robot or spec, run, label="foreign")
     return policy.tokens()

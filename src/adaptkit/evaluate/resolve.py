@@ -124,6 +124,10 @@ def resolve(
             robot=fitted,
         )
     found = robot_stats(fitted, data_dir)
+    # the rewards the model reads at the scale its group was trained with (one scale for all
+    # of today's built-in tasks: the same as the robot's own)
+    scales = {t.reward_scale for t in meta.tasks.values() if t.group == chosen}
+    scale = scales.pop() if len(scales) == 1 else float(spec.reward_scale)
     if found is not None:
         stats, source = found[0], f"robot data ({found[1]})"
     else:
@@ -136,7 +140,7 @@ def resolve(
         mode="zero-shot",
         stats_source=source,
         stats=stats,
-        reward_scale=float(spec.reward_scale),
+        reward_scale=scale,
         action_dim=act_dim,
         robot=fitted,
     )
