@@ -7,14 +7,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+from adaptkit.ckpt.load import load_checkpoint
 from adaptkit.evaluate.controls import CONTROLS, record_tokens, run_control
 from adaptkit.evaluate.score import score_against
-from adaptkit.loader import load_checkpoint
+from adaptkit.fileio import write_json
 from adaptkit.plugins import worker_registry
 from adaptkit.sim.demonstrator import load_demonstrator
 from adaptkit.sim.policy import StandPolicy
-from adaptkit.study.embodiments import EmbodimentPlan, EmbodimentStudy
-from adaptkit.study.run import write_json
+from adaptkit.study.embodiments import EmbodimentStudy
+from adaptkit.study.embodiments_plan import EmbodimentPlan
 
 PREFIX = 2
 

@@ -17,13 +17,8 @@ import jobs as J
 from adaptkit.execute import Job
 from adaptkit.plugins import get_registry, plugin_files
 from adaptkit.progress import Reporter
-from adaptkit.study.embodiments import (
-    BASE_DONE,
-    EmbodimentPlan,
-    EmbodimentStudy,
-    base_name,
-    build_base,
-)
+from adaptkit.study.embodiments import BASE_DONE, EmbodimentStudy, base_name, build_base
+from adaptkit.study.embodiments_plan import EmbodimentPlan
 
 # per probed body: (the body whose demonstrator history the `foreign` control reads — same
 # joint-axis convention —, the body whose model run `foreign-model` reads — the other one)
@@ -74,7 +69,7 @@ def main() -> None:
     out = Path(a.out).resolve()
     reg = get_registry()
     st = EmbodimentStudy(plan, out, reg, Say(), "local", a.workers)
-    from adaptkit.study.run import check_plan_file
+    from adaptkit.study.common import check_plan_file
 
     check_plan_file(out, plan.as_dict(), plan.data_key())
     train, held = st.bodies()

@@ -176,9 +176,11 @@ class EmbodimentStudy:
                 f"{self.out / 'bodies.json'}: lists {len(names)} bodies, base needs {k}"
             )
         specs = [self.registry.robot(name) for name in names]
+        if p.reward_scale is not None:
+            specs = [dataclasses.replace(s, reward_scale=p.reward_scale) for s in specs]
         config = write_base_dataset_config(specs, data, f"k{k:03d}.yaml")
         ctx = p.context_len()
-        stride = max(1, ctx // 4)
+        stride = p.window_stride or max(1, ctx // 4)
         windows = count_windows([p.history_steps] * (n * k), ctx, stride)
         # the per-body curve's smallest K may hold fewer windows than one batch: a smaller batch
         batch = min(p.pretrain_batch, windows)
