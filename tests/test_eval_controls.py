@@ -1,6 +1,8 @@
 """The in-context controls (adaptkit.evaluate.controls): each changes what the model reads, and
 only that."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -144,3 +146,60 @@ def test_chained_under_the_wrapper_is_the_plain_model():
     a = rollout(plain, FakeEnv(N), EPISODES, None, record_actions=True).actions
     b = _run(_policy("chained")).actions
     np.testing.assert_array_equal(a, b)
+
+
+# -- every control on a real env, and the decomposition --------------------------------------
+def _curves(**per_control: list[float | None]) -> dict:
+    return {c: {"per_episode_normalised": v} for c, v in per_control.items()}
+
+
+def test_the_decomposition_telescopes_and_reads_the_first_scored_episode():
+    curves = _curves(
+        chained=[0.0, 0.4, 0.9], reset=[0.0, 0.1, 0.2], blank=[None, None, 0.25],
+        neutral=[None, None, 0.6], foreign=[None, None, 0.1],
+        **{"rewards-zeroed": [0.0, 0.3, 0.7], "rewards-shuffled": [0.0, 0.4, 0.8]},
+    )  # fmt: skip
+    from adaptkit.evaluate.in_context import decompose
+
+    d = decompose(curves, 2)
+    parts = d["position"] + d["standing"] + d["own_history"] + d["rewards"]
+    assert d["context"] == pytest.approx(0.7) and parts == pytest.approx(d["context"])
+    assert d["position"] == pytest.approx(0.05) and d["identification"] == pytest.approx(0.5)
+    assert d["gain_reward_driven"] == pytest.approx(0.9 - 0.7)
+    assert d["gain_reward_driven_shuffled"] == pytest.approx(0.9 - 0.8)
+    assert decompose(_curves(chained=[0.0, 1.0]), 2)["context"] is None  # missing: None
+
+
+def test_run_controls_on_mujoco_gives_every_control_and_refuses_too_few_episodes():
+    from helpers_eval import in_memory_checkpoint
+
+    from adaptkit.evaluate.in_context import foreign_body, run_controls
+    from adaptkit.evaluate.settings import EvalSettings
+    from adaptkit.model import GroupDims, ModelConfig, Vintix
+    from adaptkit.plugins import load_registry
+
+    reg = load_registry()
+    go1 = reg.robot("go1")
+    torch.manual_seed(0)
+    cfg = ModelConfig(observation_emb_dim=8, action_emb_dim=4, reward_emb_dim=4,
+                      transformer_depth=1, transformer_heads=2, intermediate_size=16,
+                      context_len=64)  # fmt: skip
+    model = Vintix(cfg, {"quadruped_locomotion": GroupDims(45, 12)}).eval()
+    entry = {"group_name": "quadruped_locomotion", "observation_shape": {"proprio": [45]},
+             "action_dim": 12, "action_type": "continuous", "reward_scale": 1.0,
+             "obs_mean": [0.0] * 45, "obs_std": [1.0] * 45, "acs_mean": [0.0] * 12,
+             "acs_std": [1.0] * 12}  # fmt: skip
+    ckpt = in_memory_checkpoint(model, {"go1_walking_ad": entry})
+    settings = EvalSettings(num_envs=2, episodes=3, episode_length=15, seed=777,
+                            device="cpu", data_dir=None)  # fmt: skip
+    foreign = foreign_body(go1, list(reg.robots.values()))
+    assert foreign.joint_signs[1] == -go1.joint_signs[1]  # the other joint convention
+    refs = {"demonstrator": {"mean_return": 0.3}, "stand": {"mean_return": 0.1}}
+    out = run_controls(ckpt, go1, settings, refs, foreign, prefix_episodes=2)
+    assert set(out["curves"]) == set(CONTROLS)
+    for name, c in out["curves"].items():
+        scored = [x is not None for x in c["per_episode_return"]]
+        assert scored == ([False, False, True] if CONTROLS[name].prefix else [True] * 3)
+    assert out["decomposition"]["context"] is not None
+    with pytest.raises(AdaptkitError, match="prefix episodes need --episodes above 2"):
+        run_controls(ckpt, go1, dataclasses.replace(settings, episodes=2), refs, foreign)

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from adaptkit.ckpt.load import load_checkpoint
-from adaptkit.evaluate.controls import CONTROLS, record_tokens, run_control
+from adaptkit.evaluate.controls import CONTROLS
+from adaptkit.evaluate.in_context import record_tokens, run_control
 from adaptkit.evaluate.score import score_against
 from adaptkit.fileio import write_json
 from adaptkit.plugins import worker_registry

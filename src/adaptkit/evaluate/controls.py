@@ -33,7 +33,6 @@ and `neutral − foreign` (the same standing, another body) is identification on
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -238,62 +237,3 @@ def scored_curve(
 ) -> list[dict[str, Any]]:
     """The per-episode rows a control's score counts: the prefix episodes dropped."""
     return [row for row in per_episode if row["episode"] >= prefix_episodes]
-
-
-# -- running every control on one model and body -----------------------------------------------
-@dataclass
-class ControlRun:
-    """One control's per-episode figures (prefix episodes dropped: None)."""
-
-    control: str
-    per_episode_return: list[float | None]
-    per_episode_falls: list[int | None]
-    episodes_scored: int
-
-
-def _policy(checkpoint: Any, spec: Any, settings: Any, label: str) -> ModelPolicy:
-    return ModelPolicy.from_checkpoint(checkpoint, spec, settings, name=label)
-
-
-def record_tokens(
-    checkpoint: Any, spec: Any, settings: Any, steps: int, teacher: Policy | None = None
-) -> Tokens:
-    """The tokens the model reads over the first `steps` steps of a run on `spec`: its own
-    chained run, or — `teacher` — every step executed by that policy (e.g. the body's
-    demonstrator: a successful history of that body)."""
-    from adaptkit.evaluate.report import evaluate_policy
-
-    model = _policy(checkpoint, spec, settings, "foreign")
-    if teacher is None:
-        policy = ControlledPolicy(model, CONTROLS["chained"], record=True)
-    else:  # the whole run is a prefix the teacher plays
-        policy = ControlledPolicy(model, CONTROLS["neutral"], steps + 1, record=True,
-                                  teacher=teacher)  # fmt: skip
-    run = dataclasses.replace(settings, episodes=None, max_steps=steps, reset_context=False)
-    evaluate_policy(policy, model.robot or spec, run, label="foreign")
-    return policy.tokens()
-
-
-def run_control(
-    checkpoint: Any,
-    spec: Any,
-    settings: Any,
-    control: Control,
-    prefix_episodes: int = 2,
-    foreign: Tokens | None = None,
-) -> ControlRun:
-    """`settings.episodes` episodes of every env under `control` (its prefix episodes among
-    them, not scored)."""
-    from adaptkit.evaluate.report import evaluate_policy
-
-    model = _policy(checkpoint, spec, settings, control.name)
-    policy = ControlledPolicy(model, control, prefix_episodes, foreign)
-    s = evaluate_policy(policy, model.robot or spec, settings, label=control.name).summary
-    n = settings.episodes
-    rets: list[float | None] = [None] * n
-    falls: list[int | None] = [None] * n
-    for row in s["per_episode"]:
-        k = row["episode"]
-        if k < n and k >= policy.prefix_episodes:
-            rets[k], falls[k] = row["mean"], row["falls"]
-    return ControlRun(control.name, rets, falls, sum(r is not None for r in rets))
