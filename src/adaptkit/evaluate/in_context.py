@@ -7,8 +7,10 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from adaptkit.ckpt.checkpoint import Checkpoint
 from adaptkit.errors import AdaptkitError
 from adaptkit.evaluate.controls import (
     CONTROLS,
@@ -19,6 +21,7 @@ from adaptkit.evaluate.controls import (
 )
 from adaptkit.evaluate.policies import ModelPolicy
 from adaptkit.evaluate.settings import EvalSettings
+from adaptkit.fileio import file_set, write_json
 from adaptkit.robot import RobotSpec
 from adaptkit.sim.policy import Policy, StandPolicy
 
@@ -178,3 +181,66 @@ def decompose(curves: Mapping[str, Any], prefix_episodes: int = 2) -> dict[str, 
         "gain_reward_driven": _minus(gain("chained"), gain("rewards-zeroed")),
         "gain_reward_driven_shuffled": _minus(gain("chained"), gain("rewards-shuffled")),
     }
+
+
+def evaluate_controls(
+    checkpoint: Any,
+    spec: RobotSpec,
+    settings: EvalSettings,
+    robots: Sequence[RobotSpec],
+    out_dir: Path | None = None,
+    prefix_episodes: int = 2,
+) -> dict[str, Any]:
+    """`run_controls` against the body's own demonstrator and standing still under the same
+    settings (the normalised score's two ends); `robots` are the candidates for the foreign
+    body. With `out_dir`: controls.json and controls.png there, as one set."""
+    from adaptkit.ckpt.load import load_checkpoint
+    from adaptkit.evaluate.report import evaluate_policy
+    from adaptkit.sim.demonstrator import load_demonstrator
+
+    if not isinstance(checkpoint, Checkpoint):
+        checkpoint = load_checkpoint(checkpoint, base=settings.base, device=settings.torch_device())
+    refs = {
+        label: evaluate_policy(policy, spec, dataclasses.replace(settings, reset_context=False),
+                               label=label).summary
+        for label, policy in (("demonstrator", load_demonstrator(spec, settings.expert)),
+                              ("stand", StandPolicy(spec.action_dim)))
+    }  # fmt: skip
+    result = run_controls(
+        checkpoint, spec, settings, refs, foreign_body(spec, robots), prefix_episodes
+    )
+    result["refs"] = {k: v["mean_return"] for k, v in refs.items()}
+    result["settings"] = settings.as_dict()
+    if out_dir is not None:
+        out = Path(out_dir)
+        with file_set(out, "controls", replaces=CONTROL_FILES) as tmp:
+            write_json(tmp / CONTROL_FILES[0], result, "controls")
+            plot_controls(result, tmp / CONTROL_FILES[1], f"{spec.name}: in-context controls")
+        result["files"] = [str(out / f) for f in CONTROL_FILES]
+    return result
+
+
+CONTROL_FILES = ("controls.json", "controls.png")
+
+
+def plot_controls(result: Mapping[str, Any], path: Path, title: str) -> None:
+    """The per-episode normalised score of every control, one line each."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7, 4))
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    for i, (name, c) in enumerate(result["curves"].items()):
+        pts = [(k + 1, v) for k, v in enumerate(c["per_episode_normalised"]) if v is not None]
+        if pts:
+            x, y = zip(*pts, strict=True)
+            ax.plot(x, y, "o-" if len(pts) > 1 else "o", color=f"C{i}", label=name, ms=4)
+    ax.axhline(0, color="grey", lw=0.5)
+    ax.axhline(1, color="grey", lw=0.5, ls=":")
+    ax.set_xlabel("episode (chained in one context)")
+    ax.set_ylabel("normalised score (stand 0, demonstrator 1)")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
