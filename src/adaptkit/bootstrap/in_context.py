@@ -26,6 +26,14 @@ def in_context_base(folder: Path = IN_CONTEXT_BASE) -> Path:
     return folder
 
 
+def shipped_in_context(folder: Path = IN_CONTEXT_BASE) -> Path | None:
+    """The shipped in-context base, None when none is shipped."""
+    try:
+        return in_context_base(folder)
+    except AdaptkitError:
+        return None
+
+
 def in_context_episode_length(folder: Path) -> int | None:
     """The episode length the base's training histories had (None: not recorded)."""
     info: dict[str, Any] = read_provenance(folder) or {}
