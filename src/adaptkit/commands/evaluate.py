@@ -313,6 +313,16 @@ def _render_controls(
         f"share of ep {k} − ep 1: {fmt(d['gain_reward_driven'])}",
         highlight=False,
     )
+    console.print(f"normalisation: {result['stats_source']}", highlight=False)
+    from adaptkit.evaluate.resolve import NO_ROBOT_DATA
+
+    if NO_ROBOT_DATA in (result["stats_source"] or ""):
+        console.print(
+            f"note: no data of {spec.name} in {settings.data_dir}: the model read it with its "
+            f"group's average stats; collect some first (`adaptkit collect {spec.name} "
+            f"--data-dir {settings.data_dir}`, docs/in_context.md)",
+            highlight=False,
+        )
     console.print(f"wrote {', '.join(result['files'])}", highlight=False)
 
 

@@ -35,6 +35,7 @@ class ControlRun:
     per_episode_falls: list[int | None]
     episodes_scored: int
     group: str  # the model's group the body ran through
+    stats_source: str  # where the observation/action normalisation came from
 
 
 def _policy(checkpoint: Any, spec: RobotSpec, settings: EvalSettings, label: str) -> ModelPolicy:
@@ -88,7 +89,8 @@ def run_control(
         k = row["episode"]
         if policy.prefix_episodes <= k < n:
             rets[k], falls[k] = row["mean"], row["falls"]
-    return ControlRun(control.name, rets, falls, sum(r is not None for r in rets), model.group)
+    return ControlRun(control.name, rets, falls, sum(r is not None for r in rets), model.group,
+                      model.res.stats_source)  # fmt: skip
 
 
 def foreign_body(spec: RobotSpec, candidates: Sequence[RobotSpec]) -> RobotSpec:
@@ -132,10 +134,10 @@ def run_controls(
         steps = prefix_episodes * int(settings.episode_length or 1000) + 1
         tokens = record_tokens(checkpoint, foreign, settings, steps, StandPolicy(spec.action_dim))
     curves: dict[str, Any] = {}
-    group = None
+    group = stats = None
     for control in chosen:
         run = run_control(checkpoint, spec, settings, control, prefix_episodes, tokens)
-        group = run.group
+        group, stats = run.group, run.stats_source
         curves[control.name] = {
             "per_episode_return": run.per_episode_return,
             "per_episode_normalised": [score_against(r, refs) for r in run.per_episode_return],
@@ -144,6 +146,9 @@ def run_controls(
     return {
         "body": spec.name,
         "group": group,
+        # zero-shot reads the body with its own data's stats; without data, its group's
+        # average, under which a base may not move at all (docs/in_context.md)
+        "stats_source": stats,
         "foreign": foreign.name,
         "prefix_episodes": prefix_episodes,
         "curves": curves,

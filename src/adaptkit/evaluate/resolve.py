@@ -48,6 +48,9 @@ class Resolution:
         }
 
 
+NO_ROBOT_DATA = "no robot data"  # in a zero-shot stats_source: the group's average was used
+
+
 def robot_stats(spec: RobotSpec, data_dir: str | Path | None) -> tuple[Stats, str] | None:
     """The robot's own stats (plugin file, data_dir/stats.json, or computed from its histories
     in data_dir), in adaptkit.meta's order; None when there are none."""
@@ -133,7 +136,7 @@ def resolve(
     else:
         tasks = meta.group_tasks()[chosen]
         stats = meta.group_mean_stats(chosen)
-        source = f"average of checkpoint tasks {', '.join(tasks)} (no robot data)"
+        source = f"average of checkpoint tasks {', '.join(tasks)} ({NO_ROBOT_DATA})"
     return Resolution(
         group=chosen,
         task=None,
