@@ -3,7 +3,7 @@
 For every built-in robot: the in-context base through its family group, no gradient step, 3
 episodes chained in one context (the `zero-shot` reference row), against a new group fine-tuned
 from it on 1 demonstrator episode (mode `warm`: the new group starts as the family group, trunk
-frozen) — both on the held-out env seed 777, 8 envs, the in-context recipe's episode length.
+frozen; `--mode scratch`: the same model trained on that data alone) — both on the held-out env seed 777, 8 envs, the in-context recipe's episode length.
 It is the embodiment study's adaptation stage on one base, so it reuses that machinery.
 
     python bench/in_context_finetune.py --out runs/ic-finetune [--base PATH] [--seeds 0,1,2]
@@ -17,6 +17,7 @@ import argparse
 import math
 from pathlib import Path
 
+from adaptkit.adapt.modes import get_mode
 from adaptkit.bootstrap.in_context import in_context_base
 from adaptkit.evaluate.score import score_against
 from adaptkit.fileio import read_json
@@ -57,8 +58,9 @@ def main() -> None:
     registry = get_registry()
     study = EmbodimentStudy(plan, out, registry, Say(), "local", a.workers)
     study.wave("robot data", study.collections([]))  # no family bodies: the robots' only
-    study.adapt(base, IN_CONTEXT_K)
-    folder = out / "adapt" / f"k{IN_CONTEXT_K:03d}"
+    scratch = get_mode(a.mode).scratch  # the same model trained on the robot's data alone
+    study.adapt(base, None if scratch else IN_CONTEXT_K)
+    folder = out / "adapt" / ("scratch" if scratch else f"k{IN_CONTEXT_K:03d}")
 
     tuned = f"fine-tuned {a.mode}, {a.size}"
     print(

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from adaptkit.errors import AdaptkitError
+
 from adaptkit.data.history import read_history
 from adaptkit.data.windows import keep_episodes
 
@@ -123,6 +125,11 @@ def position_predictability(
             eps = np.unique(episode_of[idx])
             for a, b in itertools.pairwise(eps):
                 prev_pairs.append((quality[starts[a]], quality[starts[b]]))
+    if not windows:
+        raise AdaptkitError(
+            f"position predictability: no training window of {context_len} steps fits in these "
+            "histories (each must be longer than the context)"
+        )
     pos, q = np.concatenate(pos_rows), np.concatenate(q_rows)
     total = float(q.var())
     bins = np.unique(pos)
