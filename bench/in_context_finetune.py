@@ -3,7 +3,8 @@
 For every built-in robot: the in-context base through its family group, no gradient step, 3
 episodes chained in one context (the `zero-shot` reference row), against a new group fine-tuned
 from it on 1 demonstrator episode (mode `warm`: the new group starts as the family group, trunk
-frozen; `--mode scratch`: the same model trained on that data alone) — both on the held-out env seed 777, 8 envs, the in-context recipe's episode length.
+frozen; `--mode scratch`: the same model trained on that data alone) — both on the held-out
+env seed 777, 8 envs, the in-context recipe's episode length.
 It is the embodiment study's adaptation stage on one base, so it reuses that machinery.
 
     python bench/in_context_finetune.py --out runs/ic-finetune [--base PATH] [--seeds 0,1,2]

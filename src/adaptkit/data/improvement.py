@@ -17,10 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from adaptkit.errors import AdaptkitError
-
 from adaptkit.data.history import read_history
 from adaptkit.data.windows import keep_episodes
+from adaptkit.errors import AdaptkitError
 
 
 @dataclass(frozen=True)
