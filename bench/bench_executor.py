@@ -5,7 +5,9 @@ each timed run starts from a copy of it without its cells, so it times the cells
 
     python bench/bench_executor.py [--preset ci] [--budget-steps 40] [--jobs 40]
 
-Prints wall times and their ratio; figures in docs/cluster.md come from this script.
+Prints wall times and their ratio, and the per-job overhead: inline, local with the workers
+spawned by the call, local on a kept pool (`keep_workers`, what a study uses) once it is
+started, Ray on warm workers; figures in docs/cluster.md come from this script.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from adaptkit.execute import Job, available_cpus, run_jobs
+from adaptkit.execute import Job, available_cpus, keep_workers, run_jobs
 from adaptkit.study.leave_one_out import run_study
 from adaptkit.study.plan import StudyPlan
 
@@ -66,7 +68,15 @@ def main() -> None:
     print(f"{n} jobs (--preset {args.preset} --budget-steps {args.budget_steps}): 1 worker "
           f"{one:.1f} s, 2 workers {two:.1f} s, speed-up {one / two:.2f}x")  # fmt: skip
     for executor in ("inline", "local"):
-        print(f"empty job, {executor}: {per_job_ms(executor, args.jobs):.1f} ms/job (2 workers)")
+        print(f"empty job, {executor}: {per_job_ms(executor, args.jobs):.1f} ms/job (2 workers, "
+              f"{'spawn included' if executor == 'local' else 'in this process'})")  # fmt: skip
+    with keep_workers():  # a study's pool: started once, then every wave runs on it
+        t0 = time.perf_counter()
+        per_job_ms("local", 4)
+        start = time.perf_counter() - t0
+        warm = per_job_ms("local", args.jobs)
+    print(f"empty job, local kept pool: {warm:.1f} ms/job once started "
+          f"(2 workers; starting them and 4 jobs: {start:.1f} s)")  # fmt: skip
     try:
         import ray
     except ImportError:

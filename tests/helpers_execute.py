@@ -44,3 +44,11 @@ def write_ray_node(done: str, seconds: float) -> None:
 
     time.sleep(seconds)
     Path(done).write_text(ray.get_runtime_context().get_node_id())
+
+
+def sleep_and_log_pid(done: str, pid_file: str, seconds: float) -> None:
+    """Append this worker's pid to `pid_file`, sleep, then write `done`."""
+    with open(pid_file, "a") as fh:
+        fh.write(f"{os.getpid()}\n")
+    time.sleep(seconds)
+    Path(done).write_text("ok\n")

@@ -14,6 +14,7 @@ from adaptkit.data.windows import (
     WindowDataset,
     collate_windows,
     make_loader,
+    split_batch,
 )
 from adaptkit.errors import AdaptkitError
 from adaptkit.meta import Stats
@@ -145,3 +146,15 @@ def test_make_loader_yields_collated_single_group_batches(tmp_path):
     b = batches[0]
     assert b["obs"].shape[1:] == (8, 3) and isinstance(b["group"], str)
     assert b["target"].shape == (len(b["task"]), 8, 2)
+
+
+def test_split_batch_keeps_every_window_once_in_order(tmp_path):
+    ds = WindowDataset([_toy(tmp_path, histories=2)], STATS, context_len=3, stride=1)
+    batch = collate_windows([ds[i] for i in range(5)])
+    pieces = split_batch(batch, 2)
+    assert [len(p["obs"]) for p in pieces] == [2, 2, 1]
+    assert all(p["group"] == "g" for p in pieces)
+    assert [t for p in pieces for t in p["task"]] == batch["task"]
+    for key in ("obs", "prev_action", "prev_reward", "target", "step_num"):
+        assert torch.equal(torch.cat([p[key] for p in pieces]), batch[key])
+    assert len(split_batch(batch, 8)) == 1

@@ -19,7 +19,10 @@ QUAD = {"quadruped_locomotion": GroupDims(45, 12)}
 
 
 @pytest.fixture
-def calls(monkeypatch):
+def calls(monkeypatch, tmp_path):
+    # the commands save their resolved config (run.yaml) in their output folder, relative to
+    # the working folder: keep that out of the checkout
+    monkeypatch.chdir(tmp_path)
     seen: dict = {}
 
     def fake(name):
@@ -88,7 +91,9 @@ def test_eval_end_to_end_and_errors(registry, tmp_path):
     summary = json.loads(res.stdout)
     assert summary["num_episodes"] == 4 and summary["mode"] == "native"
     assert summary["checkpoint"] == str(ckpt)
-    assert {p.name for p in out.iterdir()} == {"episodes.csv", "summary.json", "curve.png"}
+    assert {p.name for p in out.iterdir()} == {
+        "episodes.csv", "summary.json", "curve.png", "run.yaml",  # run.yaml: the resolved config
+    }  # fmt: skip
     # rich table form
     res = CliRunner().invoke(app, args[:-1])
     assert res.exit_code == 0 and "return per episode in context" in res.output

@@ -142,3 +142,105 @@ def test_two_executors_never_run_one_job_twice(tmp_path):
         assert len((tmp_path / f"j{i}.log").read_text().splitlines()) == 1
         assert (tmp_path / "done" / f"j{i}.ok").exists()
     assert sum(c[0] for c in counts) == 6 and all(c[3] == 0 for c in counts)
+
+
+# -- issue 35, item 5: hangs and leaks -------------------------------------------------------
+def test_dead_ray_address_fails_in_seconds_naming_it(tmp_path):
+    """Nothing listens on 127.0.0.1:1: one line naming the address, not minutes of retries."""
+    t0 = time.perf_counter()
+    with pytest.raises(AdaptkitError, match=r"--ray 127\.0\.0\.1:1: no Ray cluster answers"):
+        run_jobs(_jobs(tmp_path, 1), tmp_path / "claims", "ray:127.0.0.1:1")
+    assert time.perf_counter() - t0 < 15
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    # a zombie (dead, not yet reaped by its new parent) is gone too
+    with open(f"/proc/{pid}/stat") as fh:
+        return fh.read().rsplit(")", 1)[1].split()[0] == "Z"
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc")
+def test_local_workers_end_with_their_parent(tmp_path):
+    """kill -9 of the process running the jobs: its workers end too (mid-job), instead of
+    running on and then blocking forever."""
+    pid_file, done = tmp_path / "worker.pid", tmp_path / "slow.ok"
+    script = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        from pathlib import Path
+        from adaptkit.execute import Job, run_jobs
+        import helpers_execute as hx
+        job = Job("slow", Path({str(done)!r}), hx.sleep_and_log_pid,
+                  {{"done": {str(done)!r}, "pid_file": {str(pid_file)!r}, "seconds": 120}})
+        run_jobs([job], Path({str(tmp_path / "claims")!r}), "local", workers=1)
+    """)
+    parent = subprocess.Popen([sys.executable, "-c", script])
+    try:
+        deadline = time.time() + 120
+        while not pid_file.exists() and time.time() < deadline:
+            time.sleep(0.1)
+        worker = int(pid_file.read_text().split()[0])
+        assert not _gone(worker)
+    finally:
+        parent.kill()
+        parent.wait()
+    deadline = time.time() + 10
+    while not _gone(worker) and time.time() < deadline:
+        time.sleep(0.1)
+    alive = not _gone(worker)
+    if alive:
+        os.kill(worker, signal.SIGKILL)
+    assert not alive, "the worker outlived its killed parent"
+    assert not done.exists()
+    # its claim is stale (pid gone): a rerun runs the job at once
+    assert claim_is_stale(tmp_path / "claims" / "slow.claim")
+
+
+def test_empty_garbage_and_reused_pid_claims_do_not_block(tmp_path):
+    """Claims nobody holds — empty, garbage, a live pid that is not the claim's owner (reused)
+    — are taken over at once, not left 'claimed by another live runner' for the lease."""
+    (tmp_path / "done").mkdir()
+    claims = tmp_path / "claims"
+    claims.mkdir()
+    (claims / "j0.claim").write_text("")
+    (claims / "j1.claim").write_text("{not json")
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:  # a live process of this host, started after the claim says its owner did
+        host = socket.gethostname()
+        (claims / "j2.claim").write_text(
+            json.dumps({"host": host, "pid": other.pid, "started": time.time() - 60})
+        )
+        (claims / "j3.claim").write_text(json.dumps({"host": host, "pid": 2**40}))
+        notes = NoteCollector()
+        t0 = time.perf_counter()
+        s = run_jobs(_jobs(tmp_path, 4), claims, "inline", reporter=notes)
+    finally:
+        other.kill()
+        other.wait()
+    assert sorted(s.ran) == ["j0", "j1", "j2", "j3"] and s.ok, s
+    assert time.perf_counter() - t0 < 30
+    assert not any("claimed by another" in n for n in notes.notes)
+    # a claim a live runner holds still keeps others off
+    held = take_claim(claims, "live")
+    assert held is not None and take_claim(claims, "live") is None
+    held.release()
+
+
+def test_kept_workers_serve_every_wave(tmp_path):
+    """Within keep_workers, the waves run on the same worker processes (started once)."""
+    from adaptkit.execute import keep_workers
+
+    (tmp_path / "done").mkdir()
+    with keep_workers():
+        for wave in range(2):
+            jobs = [_job(tmp_path, 10 * wave + i) for i in range(3)]
+            s = run_jobs(jobs, tmp_path / "claims", "local", workers=2)
+            assert s.ok and len(s.ran) == 3
+    pids = {
+        int(p.read_text().split()[0]) for p in tmp_path.glob("j*.log")
+    }  # one "pid start end threads" line per job
+    assert 1 <= len(pids) <= 2, pids

@@ -3,10 +3,10 @@ layout: models--ORG--NAME/{refs,blobs,snapshots}); nothing touches the network."
 
 from __future__ import annotations
 
-import hashlib
 import sys
 
 import pytest
+from helpers_hub import lay_out as _lay_out
 from helpers_model import tiny_checkpoint
 from typer.testing import CliRunner
 
@@ -17,23 +17,6 @@ from adaptkit.errors import AdaptkitError
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 OTHER = "fedcba9876543210fedcba9876543210fedcba98"
-
-
-def _lay_out(cache, repo, commit, files, refs):
-    """models--org--name/blobs/<sha256>, snapshots/<commit>/<file> → ../../blobs/<sha256>,
-    refs/<name> holding the commit, as huggingface_hub writes them."""
-    root = cache / f"models--{repo.replace('/', '--')}"
-    for rel, data in files.items():
-        sha = hashlib.sha256(data).hexdigest()
-        blob = root / "blobs" / sha
-        blob.parent.mkdir(parents=True, exist_ok=True)
-        blob.write_bytes(data)
-        link = root / "snapshots" / commit / rel
-        link.parent.mkdir(parents=True, exist_ok=True)
-        link.symlink_to(blob)
-    for ref in refs:
-        (root / "refs").mkdir(parents=True, exist_ok=True)
-        (root / "refs" / ref).write_text(commit)
 
 
 @pytest.fixture

@@ -21,16 +21,22 @@ def run(tmp_path_factory):
     """A LoRA fine-tune of Mini Cheetah on a tiny base, and its comparison written by hand in
     compare.json's layout (runs: label → eval summary)."""
     root = tmp_path_factory.mktemp("push")
-    _, result, _ = lora_finetune(root, save="full")
+    base, result, _ = lora_finetune(root, save="full")
     summary = {"robot": "minicheetah", "num_episodes": 8, "num_envs": 4, "seed": 7, "task": "walk"}
+    model = {**summary, "policy": "model"}
     compare = {
         "robot": "minicheetah",
         "runs": {
-            "zero-shot": {**summary, "mean_return": 1.5, "std_return": 0.25},
-            "fine-tuned": {**summary, "mean_return": 12.25, "std_return": 1.0},
-            "stand": {**summary, "mean_return": float("nan"), "std_return": None},
+            "zero-shot": {**model, "checkpoint": str(base.checkpoints[-1]), "mean_return": 1.5,
+                          "std_return": 0.25},
+            "fine-tuned": {**model, "checkpoint": str(result.checkpoints[-1]),
+                           "mean_return": 12.25, "std_return": 1.0},
+            "demonstrator": {**summary, "policy": "demonstrator", "mean_return": 19.98,
+                             "std_return": 0.01},
+            "stand": {**summary, "policy": "stand", "mean_return": float("nan"),
+                      "std_return": None},
         },
-    }
+    }  # fmt: skip
     (result.run_dir / "compare").mkdir()
     (result.run_dir / "compare" / "compare.json").write_text(
         json.dumps(compare).replace("NaN", "null")
@@ -54,12 +60,15 @@ def test_dry_run_writes_the_adapter_and_a_card_the_hub_parses(run, tmp_path):
     assert data["library_name"] == "adaptkit" and "minicheetah" in data["tags"]
     assert "base_model" not in data  # a local base is no Hub repo
     results = {r.metric_name: r.metric_value for r in card.data.eval_results}
-    assert results == {
-        "mean_reward (zero-shot)": "1.50 +/- 0.25",
-        "mean_reward (fine-tuned)": "12.25 +/- 1.00",
-    }  # the NaN row (no finished episode) is left out
+    # only the pushed model's own result: the base zero-shot and the demonstrator are
+    # references, named as such in the body; the NaN row (no finished episode) is left out
+    assert results == {"mean_reward (fine-tuned)": "12.25 +/- 1.00"}
     assert all(r.task_type == "reinforcement-learning" for r in card.data.eval_results)
-    assert "adaptkit finetune minicheetah --pretrained-path" in card.text
+    assert "(reference: another model" not in card.text  # the prefix is the section's
+    assert "`zero-shot` (another model compared on the same seeds (not this one))" in card.text
+    assert "`demonstrator` (the demonstrator (scripted expert))" in card.text
+    # the command the run recorded at training time (a Python caller here), not a rebuilt one
+    assert "- Command: none (the run was started from Python" in card.text
     # the folder is a checkpoint adaptkit loads (onto its recorded base)
     assert load_checkpoint(out).groups.keys() >= {"minicheetah_locomotion"}
 

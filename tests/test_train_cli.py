@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import yaml
 from helpers_train import TINY_MODEL, make_world, tiny_train
@@ -53,6 +55,15 @@ def test_pretrain_then_seed_spelling(cli_world, monkeypatch):
     )  # fmt: skip
     assert r.exit_code == 0, r.output
     assert (root / "models" / "base" / "0001_epoch" / "model.pth").is_file()
+    # the command as typed, in config.json; the resolved config beside the run
+    recorded = json.loads((root / "models" / "base" / "0001_epoch" / "config.json").read_text())
+    assert recorded["command"] == (
+        "adaptkit pretrain pretrain.yaml --name base --model-config tiny.yaml --epochs 1 "
+        "--batch-size 8"
+    )
+    saved = yaml.safe_load((root / "models" / "base" / "run.yaml").read_text())
+    assert saved["configs"] == ["pretrain.yaml"] and saved["epochs"] == 1
+    assert saved["model-config"] == "tiny.yaml" and saved["batch-size"] == 8
     # the seed guide's command, flag for flag
     r = _run(
         ["finetune", "minicheetah", "--pretrained_path", "models/base",

@@ -104,6 +104,10 @@ PRECISION = Precision.FP32
 FINETUNE_EPOCHS = 10
 FINETUNE_LR_FROZEN, FINETUNE_LR_FULL = 1e-3, 1e-4
 FINETUNE_PRECISION = Precision.AUTO
+# Early stopping (adaptkit.train.early_stop): one history in eight held out, stop after this many
+# epochs without a 1 % better validation loss.
+FINETUNE_VAL_SHARE = 0.125
+FINETUNE_PATIENCE = 2
 # A base this large (its weights in bytes, 100 MiB ≈ 26M fp32 parameters) counts as large: a
 # frozen-trunk fine-tune then writes adapter-sized epochs (a full copy per epoch would be mostly
 # the same bytes: 10 epochs of the released 330M model = 13 GB for 4M changed parameters), and

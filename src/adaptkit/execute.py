@@ -19,6 +19,7 @@ declaring its CPUs and GPUs; `pip install 'adaptkit[ray]'`).
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import json
 import os
 import socket
@@ -131,8 +132,8 @@ def _job_lock(claims: Path, job_id: str) -> Iterator[None]:
 
 
 def read_claim(path: Path) -> dict[str, Any] | None:
-    """The claim's owner ({host, pid, started}); None when there is none. A claim being
-    written (empty) or unreadable counts as owned by nobody known: {}."""
+    """The claim's owner ({host, pid, started, pid_start}); None when there is none. An empty or
+    unreadable claim gives {} (an owner nobody can name)."""
     try:
         text = path.read_text()
     except FileNotFoundError:
@@ -151,11 +152,44 @@ def _pid_alive(pid: int) -> bool:
         return False
     except PermissionError:  # someone else's process: alive
         return True
-    return True
+    except (OverflowError, ValueError):  # not a pid this system can have
+        return False
+    try:  # a zombie (dead, not reaped yet) is not alive
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat[stat.rindex(")") + 2 :].split()[0] != "Z"
+    except (OSError, ValueError, IndexError):
+        return True
 
 
-def claim_is_stale(path: Path, lease_s: float = CLAIM_LEASE_S) -> bool:
-    """The claim's owner is gone: same host and its pid is dead, or no heartbeat for a lease."""
+def _process_start(pid: int) -> int | None:
+    """When process `pid` started, in clock ticks since boot (Linux /proc); None elsewhere or
+    when it is gone. With the pid it names one process: a pid reused later starts later."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return int(stat[stat.rindex(")") + 2 :].split()[19])  # field 22: starttime
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _owner_gone(owner: Mapping[str, Any]) -> bool:
+    """A same-host claim whose process is dead, or whose pid names another process now: where
+    /proc tells when a process started, the claim must record that start (`pid_start`) and it
+    must match, else the pid was reused (or the claim was not written by a runner)."""
+    pid = owner.get("pid")
+    if isinstance(pid, bool) or not isinstance(pid, int) or pid <= 0 or not _pid_alive(pid):
+        return True
+    start = _process_start(pid)
+    if start is None:
+        return False  # not Linux (or it just ended): the pid alone decides
+    recorded = owner.get("pid_start")
+    return isinstance(recorded, bool) or recorded != start
+
+
+def claim_is_stale(path: Path, lease_s: float = CLAIM_LEASE_S, locked: bool = False) -> bool:
+    """The claim's owner is gone: same host and its pid is dead (or reused by another
+    process), or no heartbeat for a lease. `locked`: the caller holds the job's lock, under
+    which claims are written whole, so an empty or garbled claim is nobody's (a crash between
+    create and write, a foreign file) and is stale at once."""
     owner = read_claim(path)
     if owner is None:
         return False
@@ -165,10 +199,9 @@ def claim_is_stale(path: Path, lease_s: float = CLAIM_LEASE_S) -> bool:
         return False
     if age > lease_s:
         return True
-    pid = owner.get("pid")
-    return (
-        owner.get("host") == socket.gethostname() and isinstance(pid, int) and not _pid_alive(pid)
-    )
+    if not owner:
+        return locked and fcntl is not None
+    return owner.get("host") == socket.gethostname() and _owner_gone(owner)
 
 
 class Claim:
@@ -195,10 +228,16 @@ def take_claim(claims: Path, job_id: str, lease_s: float = CLAIM_LEASE_S) -> Cla
     it."""
     claims.mkdir(parents=True, exist_ok=True)
     path = _claim_path(claims, job_id)
-    owner = {"host": socket.gethostname(), "pid": os.getpid(), "started": time.time()}
+    pid = os.getpid()
+    owner = {
+        "host": socket.gethostname(),
+        "pid": pid,
+        "started": time.time(),
+        "pid_start": _process_start(pid),
+    }
     with _job_lock(claims, job_id):
         if path.exists():
-            if not claim_is_stale(path, lease_s):
+            if not claim_is_stale(path, lease_s, locked=True):
                 return None
             path.unlink(missing_ok=True)
         try:
@@ -355,7 +394,10 @@ def run_jobs(
             for job in todo:
                 record(run_one(job, claims, lease_s))
         elif kind == "local":
-            _run_local(todo, claims, min(n, len(todo)), lease_s, record)
+            # a kept pool keeps its size across waves; a pool for this call alone, no more
+            # workers than jobs
+            size = n if _KEPT.get() is not None else min(n, len(todo))
+            _run_local(todo, claims, size, lease_s, record)
         else:
             _run_ray(todo, claims, address or "auto", lease_s, record)
     by = {s: tuple(o.id for o in outcomes if o.status == s) for s in ("ran", "busy", "skipped")}
@@ -371,6 +413,64 @@ def run_jobs(
     )
 
 
+class WorkerPool:
+    """Spawned worker processes for `local` jobs, started on first use and kept until `close`:
+    a study's waves reuse them (torch and the simulator are imported once per worker, not once
+    per wave). A pool that broke (a worker died) is replaced by a fresh one on next use."""
+
+    def __init__(self) -> None:
+        self._pool: ProcessPoolExecutor | None = None
+        self._size = 0
+
+    def get(self, workers: int, threads: int) -> ProcessPoolExecutor:
+        """A pool of at least `workers` processes (a wave that wants more starts a bigger one;
+        the first pool's thread setting stays: each job sets its own threads anyway)."""
+        if self._pool is not None and self._size < workers:
+            self.close()
+        if self._pool is None:
+            import multiprocessing
+
+            ctx = multiprocessing.get_context("spawn")
+            self._pool = ProcessPoolExecutor(
+                workers, ctx, initializer=_worker_init, initargs=(threads, os.getpid())
+            )
+            self._size = workers
+        return self._pool
+
+    def discard(self) -> None:
+        """Forget a broken pool (its processes are gone or going)."""
+        if self._pool is not None:  # its workers are dead or killed: joining them is quick
+            self._pool.shutdown(wait=True, cancel_futures=True)
+        self._pool, self._size = None, 0
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+        self._pool, self._size = None, 0
+
+
+_KEPT: contextvars.ContextVar[WorkerPool | None] = contextvars.ContextVar(
+    "adaptkit_worker_pool", default=None
+)
+
+
+@contextlib.contextmanager
+def keep_workers() -> Iterator[WorkerPool]:
+    """Within this block every `local` run_jobs call uses one WorkerPool, closed at the end (a
+    study wraps its waves in it). Nested blocks share the outer pool."""
+    outer = _KEPT.get()
+    if outer is not None:
+        yield outer
+        return
+    pool = WorkerPool()
+    token = _KEPT.set(pool)
+    try:
+        yield pool
+    finally:
+        _KEPT.reset(token)
+        pool.close()
+
+
 def _run_local(
     jobs: Sequence[Job],
     claims: Path,
@@ -378,19 +478,19 @@ def _run_local(
     lease_s: float,
     record: Callable[[_Outcome], None],
 ) -> None:
-    """Spawned worker processes. A worker that dies breaks Python's pool: the jobs it and its
-    siblings were running are reported failed (their claims are stale, so a rerun runs them
-    again) and the jobs not started yet go on on a fresh pool."""
-    import multiprocessing
-
-    ctx = multiprocessing.get_context("spawn")
+    """Jobs on spawned worker processes (the kept pool within `keep_workers`, else one for
+    this call), all submitted at once so a free worker takes the next job at once. A worker
+    that dies breaks Python's pool: the jobs it and its siblings were running are reported
+    failed (their claims are stale, so a rerun runs them again) and the jobs not started yet go
+    on on a fresh pool."""
+    kept = _KEPT.get()
+    holder = kept if kept is not None else WorkerPool()
     threads = max(j.threads for j in jobs)
     pending = list(jobs)
-    while pending:
-        broken: list[Job] = []
-        with ProcessPoolExecutor(
-            min(workers, len(pending)), ctx, initializer=_set_thread_env, initargs=(threads,)
-        ) as pool:
+    try:
+        while pending:
+            broken: list[Job] = []
+            pool = holder.get(workers, threads)
             futures: dict[Future, Job] = {
                 pool.submit(run_one, j, claims, lease_s): j for j in pending
             }
@@ -405,21 +505,38 @@ def _run_local(
                         broken.append(job)
                     except Exception as exc:  # e.g. a job's kwargs that do not pickle
                         record(_Outcome(job.id, "failed", error=f"{type(exc).__name__}: {exc}"))
-        for job in broken:
-            owner = read_claim(_claim_path(claims, job.id))
-            if job.done.exists():
-                record(_Outcome(job.id, "ran"))
-            elif owner is None:  # never started: run it on the next pool
-                pending.append(job)
-            elif claim_is_stale(_claim_path(claims, job.id), lease_s):
-                record(_Outcome(job.id, "failed", error=_died(owner)))
-            else:
-                record(_Outcome(job.id, "busy"))
+            if broken:
+                holder.discard()
+            for job in broken:
+                owner = read_claim(_claim_path(claims, job.id))
+                if job.done.exists():
+                    record(_Outcome(job.id, "ran"))
+                elif owner is None:  # never started: run it on the next pool
+                    pending.append(job)
+                elif claim_is_stale(_claim_path(claims, job.id), lease_s):
+                    record(_Outcome(job.id, "failed", error=_died(owner)))
+                else:
+                    record(_Outcome(job.id, "busy"))
+    finally:
+        if kept is None:
+            holder.close()
 
 
-def _set_thread_env(threads: int) -> None:
-    """Before the worker imports torch: its OpenMP pool sized for the jobs, not the machine."""
+PARENT_POLL_S = 0.5  # how often a worker checks that the process that started it is alive
+
+
+def _worker_init(threads: int, parent: int) -> None:
+    """In each worker, before it imports torch: its OpenMP pool sized for the jobs, not the
+    machine; and a watchdog that ends the worker (mid-job too) once its parent is gone, so a
+    killed `study` leaves no workers behind (the job's claim is then stale: a rerun runs it)."""
     os.environ.update({k: str(threads) for k in _THREAD_VARS})
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="adaptkit-parent-watch", daemon=True).start()
 
 
 def _died(owner: dict[str, Any]) -> str:
@@ -427,6 +544,28 @@ def _died(owner: dict[str, Any]) -> str:
         f"its worker process (pid {owner.get('pid')}) died mid-job (killed, or out of memory); "
         "a rerun runs it again"
     )
+
+
+RAY_CONNECT_S = 5.0  # a Ray head that does not accept a connection in this long is not there
+
+
+def _check_reachable(address: str) -> None:
+    """An explicit HOST:PORT (or ray://HOST:PORT) must accept a TCP connection within
+    RAY_CONNECT_S: `ray.init` itself retries a dead address for minutes, printing warnings."""
+    hostport = address.removeprefix("ray://")
+    host, sep, port = hostport.rpartition(":")
+    if address == "auto" or not sep or not port.isdigit():
+        return  # "auto" and addresses without a port are Ray's own to resolve
+    host = host.strip("[]")  # [::1]:6379
+    try:
+        with socket.create_connection((host, int(port)), timeout=RAY_CONNECT_S):
+            pass
+    except (OSError, ValueError, OverflowError) as exc:
+        why = (exc.strerror if isinstance(exc, OSError) else None) or str(exc) or type(exc).__name__
+        raise AdaptkitError(
+            f"--ray {address}: no Ray cluster answers there ({why} within "
+            f"{RAY_CONNECT_S:g} s); start one with `ray start --head` or give its address"
+        ) from None
 
 
 def _run_ray(
@@ -437,6 +576,7 @@ def _run_ray(
     record: Callable[[_Outcome], None],
 ) -> None:
     """Each job a Ray task declaring its CPUs and GPUs; no task retries (a rerun decides)."""
+    _check_reachable(address)  # before Ray's import: a dead address fails in seconds
     try:
         import ray
     except ImportError:

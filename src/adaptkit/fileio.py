@@ -15,13 +15,16 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import json
 import math
 import os
 import shutil
 import stat
+import sys
 import tempfile
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -66,6 +69,15 @@ def missing_cause(path: Path | str) -> str:
             return f"a symbolic link to {os.readlink(path)}, which does not exist"
         return os_cause(exc)
     return "no such file or directory"
+
+
+def not_a_file(path: Path | str) -> str:
+    """Why `path` is no readable file, in a few words: "a directory, not a file", or "not
+    found" with the cause (a dangling link, a symlink loop)."""
+    if os.path.isdir(path):
+        return "a directory, not a file"
+    cause = missing_cause(path)
+    return "not found" if cause == _CAUSES[errno.ENOENT] else f"not found ({cause})"
 
 
 def resolve_path(path: Path | str) -> Path:
@@ -273,6 +285,21 @@ def read_json(path: Path | str) -> Any:
         raise AdaptkitError(f"{path}: invalid JSON ({exc})") from None
 
 
+def canonical(obj: Any) -> Any:
+    """`obj` with every dict, list and tuple a fresh copy and every string interned, so that
+    pickle's memo (it writes an object seen before as a back-reference, by identity) sees the
+    same sharing whatever the objects' history: a run resumed from its checkpoint holds equal
+    strings and lists that are other objects than the uninterrupted run's, and its state.pth
+    differed in bytes with identical contents. Tensors and numbers are kept as they are."""
+    if type(obj) is str:
+        return sys.intern(obj)
+    if type(obj) in (dict, OrderedDict):
+        return type(obj)((canonical(k), canonical(v)) for k, v in obj.items())
+    if type(obj) in (list, tuple):
+        return type(obj)(canonical(v) for v in obj)
+    return obj
+
+
 def torch_save_to(obj: Any, fh: IO[bytes], path: Path | str, what: str = "file") -> None:
     """torch.save into the open file `fh` (written for `path`). When the file system refuses a
     write, torch's zip writer may raise its own RuntimeError (`[enforce fail at
@@ -281,7 +308,7 @@ def torch_save_to(obj: Any, fh: IO[bytes], path: Path | str, what: str = "file")
     import torch
 
     try:
-        torch.save(obj, fh)
+        torch.save(canonical(obj), fh)
     except RuntimeError as exc:
         if "inline_container" not in str(exc) and "PytorchStreamWriter" not in str(exc):
             raise
@@ -340,6 +367,38 @@ def atomic_dir(path: Path | str, what: str = "folder") -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+SET_TEMP = ".outputs.tmp-"  # the hidden folder a file set is written in
+
+
+def _hold(folder: Path) -> int | None:
+    """An flock on `folder` (a directory fd), so a sweep knows a live writer's temp from a dead
+    one's; the kernel drops it with the process. None where directories cannot be locked."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        import fcntl
+
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except (ImportError, OSError):
+        os.close(fd)
+        return None
+    return fd
+
+
+def sweep_dead_sets(folder: Path) -> None:
+    """Remove the temp folders of file sets whose writer died (killed, SIGTERM): those no live
+    writer holds a lock on."""
+    for tmp in folder.glob(SET_TEMP + "*"):
+        fd = _hold(tmp) if tmp.is_dir() and not tmp.is_symlink() else None
+        if fd is not None:
+            try:
+                shutil.rmtree(tmp, ignore_errors=True)
+            finally:
+                os.close(fd)
+
+
 @contextmanager
 def file_set(
     folder: Path | str, what: str = "outputs", replaces: tuple[str, ...] = ()
@@ -348,12 +407,16 @@ def file_set(
     system); when the block completes, every file in it is fsync'ed and renamed into `folder`
     (renames need no space, so a full disk cannot stop half-way), and the names in `replaces`
     the new set lacks are removed (an earlier run's leftovers). On any failure `folder` keeps
-    the earlier set, untouched."""
+    the earlier set, untouched. The temp folders of earlier writers that died half-way are
+    swept first (a live writer's is locked, and kept)."""
     folder = make_dirs(folder, "output folder")
-    tmp = folder / f".outputs.tmp-{uuid.uuid4().hex[:8]}"
+    sweep_dead_sets(folder)
+    tmp = folder / f"{SET_TEMP}{uuid.uuid4().hex[:8]}"
+    held: int | None = None
     try:
         with os_errors(folder, f"write the {what}"):
             tmp.mkdir()
+        held = _hold(tmp)
         yield tmp
         with os_errors(folder, f"write the {what}"):
             new = sorted(f for f in tmp.iterdir() if f.is_file())
@@ -370,6 +433,17 @@ def file_set(
         raise os_error(folder, f"write the {what}", exc) from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+        if held is not None:
+            os.close(held)
+
+
+def file_sha256(path: Path | str) -> str:
+    """sha256 of a file's bytes, read in blocks (a policy file's check in its sidecar)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def sweep_temps(folder: Path | str, pattern: str) -> None:
@@ -469,7 +543,7 @@ def read_yaml(path: Path | str, what: str = "file") -> Any:
     if not path.exists():
         raise AdaptkitError(f"{path}: {what} not found ({missing_cause(path)})")
     if not path.is_file():
-        raise AdaptkitError(f"{path}: {what} not found (a directory, not a file)")
+        raise AdaptkitError(f"{path}: the {what} is a directory, not a file")
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:

@@ -19,7 +19,7 @@ from typing import Any
 
 from adaptkit.errors import AdaptkitError, short_repr
 
-_DEVICE = re.compile(r"^(cpu|mps|cuda)(:(\d+))?$")
+_DEVICE = re.compile(r"^(cpu|mps|cuda)(:([0-9]+))?$")
 
 
 def check_device(name: str) -> str:

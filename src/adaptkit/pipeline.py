@@ -10,14 +10,21 @@ Under torchrun only rank 0 builds them; the others wait.
 The robot's observation layout, when no dataset config names its data: `job.obs_layout`, else
 the layout that fits one of the base's groups (so the zero-shot row can exist), else the
 plugin's own; with a dataset config the data's width decides (adaptkit.train.finetune).
+
+How the new group starts, when the mode says `auto` (the default): a zero-shot probe through
+every old group whose dims fit (adaptkit.evaluate.probe, seconds) picks warm from the best one
+when it beats standing still, else fresh; the run and the model card record it. After the
+comparison, a fine-tuned policy below zero-shot or below standing still is said in one line,
+with the likely cause and the command to try next (`outcome_warning`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from adaptkit.adapt.modes import START_AUTO
 from adaptkit.bootstrap.base import ensure_base_model
 from adaptkit.bootstrap.data import ensure_robot_data, has_data
 from adaptkit.bootstrap.in_context import shipped_in_context
@@ -27,8 +34,10 @@ from adaptkit.bootstrap.recipe import Recipe
 from adaptkit.bootstrap.ship import SHIPPED_BASE, default_base
 from adaptkit.ckpt.checkpoint import read_checkpoint_meta
 from adaptkit.ckpt.fit import fit_group
+from adaptkit.ckpt.layout import epoch_dirs
 from adaptkit.errors import AdaptkitError
 from adaptkit.evaluate import CompareReport, EvalSettings, compare
+from adaptkit.evaluate.probe import PROBE, probe_groups
 from adaptkit.plugins import Registry, get_registry
 from adaptkit.progress import SILENT, NoteCollector, Reporter
 from adaptkit.robot import RobotSpec
@@ -43,6 +52,8 @@ class AdaptResult:
     compare: CompareReport | None
     base: Path
     notes: list[str]  # what was built on the way (collections, the base model)
+    warnings: list[str] = field(default_factory=list)  # fine-tuned below zero-shot / standing
+    init: dict[str, Any] | None = None  # how the new group started (the probe's record)
 
 
 def base_layout(spec: RobotSpec, base: Path) -> tuple[RobotSpec, str]:
@@ -126,13 +137,17 @@ def adapt(
         build_on_rank_zero(build, ready, job.save_dir / BUILD_FAILED, rank)
     robot = job.robot if job.dataset_config_paths else data_robot()
     known = tuple(s for s in registry.robots.values() if s.name != robot.name)
+    job = replace(job, robot=robot, pretrained_path=base, data_dir=data_dir, known_robots=known)
+    resuming = job.resume and bool(epoch_dirs(job.save_dir / job.run_name))
+    if job.choice.start == START_AUTO and not resuming:  # every rank probes alike: same choice
+        settings = replace(PROBE, task=recipe.task)
+        probe = probe_groups(base, robot, settings, data_dir, known, reporter)
+        reporter.note(f"--init auto: {probe.why} ({probe.seconds:.1f} s)")
+        job = replace(job, init=probe.init, init_record=probe.record())
     metrics = MetricsLogger(job.log)  # open from training through the comparison
+    warnings: list[str] = []
     try:
-        result = finetune(
-            replace(job, robot=robot, pretrained_path=base, data_dir=data_dir, known_robots=known),
-            reporter,
-            metrics,
-        )
+        result = finetune(job, reporter, metrics)
         report = None
         # rank 0 alone compares: every rank would roll out the same envs into the same files
         if evaluate and rank == 0 and result.last_checkpoint is not None:
@@ -161,9 +176,68 @@ def adapt(
                 reporter.note(where)
                 raise
             metrics.log_summary(result.steps, "eval", eval_summary(report))
+            warning = outcome_warning(report, job)
+            if warning:  # the caller shows it after the table (AdaptResult.warnings)
+                warnings.append(warning)
+                metrics.log_summary(result.steps, "warning", {"message": warning})
     finally:
         metrics.close()
-    return AdaptResult(finetune=result, compare=report, base=base, notes=built.notes)
+    return AdaptResult(
+        finetune=result,
+        compare=report,
+        base=base,
+        notes=built.notes,
+        warnings=warnings,
+        init=job.init_record or {"init": job.choice.init},
+    )
+
+
+TOLERANCE = 0.02  # normalised score: "below zero-shot" means by more than this
+
+
+def outcome_warning(report: CompareReport, job: FinetuneJob) -> str | None:
+    """One line when the fine-tuned policy ends below zero-shot (by more than TOLERANCE) or
+    below standing still: by how much, the likely cause and the command to try next."""
+    rows = {row["label"]: row for row in report.rows}
+    ft = (rows.get("fine-tuned") or {}).get("normalised_score")
+    zs_row = rows.get("zero-shot") or {}
+    zs = zs_row.get("normalised_score")
+    if ft is None:
+        return None
+    robot, name = job.robot.name, job.run_name
+    init = (job.init_record or {}).get("init") or job.choice.init
+    if zs is not None and ft < zs - TOLERANCE:
+        demo = (rows.get("demonstrator") or {}).get("mean_return")
+        zs_return = zs_row.get("mean_return")
+        if (
+            init.startswith("warm")
+            and demo is not None
+            and zs_return is not None
+            and (zs_return > demo)
+        ):
+            cause = (
+                "the base zero-shot walks better than the robot's demonstrator, which the "
+                "fine-tune imitates"
+            )
+            nxt = f"adaptkit tune-robot {robot} --rounds 8 (a better demonstrator), then again"
+        elif init.startswith("warm"):
+            cause = "training moved the warm-started group away from a better zero-shot policy"
+            nxt = f"adaptkit finetune {robot} --epochs 3 --name {name}_short"
+        else:
+            group = zs_row.get("group") or "GROUP"
+            cause = "the new group started fresh and its histories were too few to catch up"
+            nxt = f"adaptkit finetune {robot} --init warm:{group} --name {name}_warm"
+        return (
+            f"fine-tuned ({ft:.2f} normalised) ends below zero-shot ({zs:.2f}): likely {cause}; "
+            f"try `{nxt}`"
+        )
+    if ft < 0:
+        return (
+            f"fine-tuned ({ft:.2f} normalised) ends below standing still: likely the "
+            f"histories do not teach a walk; check the demonstrator (`adaptkit demonstrator "
+            f"{robot}`) and derive it again (`adaptkit tune-robot {robot}`)"
+        )
+    return None
 
 
 EVAL_KEYS = (

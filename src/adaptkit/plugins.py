@@ -10,12 +10,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pluggy
 
 from adaptkit import hookspecs
 from adaptkit.errors import AdaptkitError
 from adaptkit.family.core import RobotFamily
+from adaptkit.fileio import not_a_file
 from adaptkit.robot import RobotSpec, paths_relative_to
 
 ENTRY_POINT_GROUP = "adaptkit"
@@ -84,7 +86,7 @@ class Registry:
         if name in disabled:
             return
         if not path.is_file():
-            raise AdaptkitError(f"plugin file {path}: not found")
+            raise AdaptkitError(f"plugin file {path}: {not_a_file(path)}")
         if name in self.plugins:
             raise AdaptkitError(
                 f"plugin file {path}: a plugin named {name!r} is already loaded "
@@ -194,6 +196,19 @@ class Registry:
             if family.parse_index(robot_name) is not None:
                 return self._robot_owner[family.name]
         raise KeyError(robot_name)
+
+
+def plugin_record(registry: Registry, robot_name: str) -> dict[str, Any] | None:
+    """Which plugin provides a robot, as a run records it so that another machine knows what to
+    install: the plugin's name, its distribution and version (an installed package), or the
+    file's name (a `--plugin FILE`, not installable by name). None: no plugin registered it."""
+    try:
+        info = registry.plugins[registry.owner(robot_name)]
+    except KeyError:
+        return None
+    if info.origin == "file":
+        return {"plugin": info.name, "file": Path(info.source).name, "distribution": None}
+    return {"plugin": info.name, "distribution": info.source, "version": info.version}
 
 
 def _module_dir(name: str) -> Path | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -85,6 +86,11 @@ LOCOMOTION_OBS_NAMES: tuple[str, ...] = OBS_LAYOUTS["locomotion45"].names()
 FORK_OBS_NAMES: tuple[str, ...] = OBS_LAYOUTS["fork33"].names()
 
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+# Sizes far above any robot (the built-in ones: 45 observations, 12 joints), refused before
+# anything else is checked: a plugin declaring 10^7 observations is a bug, and every command
+# would spend half a minute loading it.
+MAX_OBS_DIMS = 1 << 16
+MAX_JOINTS = 1024
 
 # While a plugin is imported and its hook runs, the folder of its file: relative asset paths in
 # the RobotSpecs it creates (mjcf="spot.xml") mean files beside the plugin, not in the cwd.
@@ -127,6 +133,11 @@ class GaitParams:
     phase_lead: float  # rad, thigh leads the calf lift
 
 
+def _finite_number(x: Any) -> bool:
+    """A real, finite number (not a bool, not a string that float() would read)."""
+    return isinstance(x, numbers.Real) and not isinstance(x, bool) and math.isfinite(x)
+
+
 @dataclass(frozen=True)
 class RobotSpec:
     """A robot as adaptkit sees it. Validated on creation; immutable afterwards."""
@@ -162,6 +173,10 @@ class RobotSpec:
     def __post_init__(self) -> None:
         for attr in ("obs_names", "joint_names", "default_joint_angles"):
             object.__setattr__(self, attr, tuple(getattr(self, attr)))
+        for attr, cap in (("obs_names", MAX_OBS_DIMS), ("joint_names", MAX_JOINTS)):
+            n = len(getattr(self, attr))
+            if n > cap:
+                self._fail(attr, f"has {n:,} names, more than the {cap:,} adaptkit takes")
         for attr in ("mjcf_joints", "torque_limits"):
             if getattr(self, attr) is not None:
                 object.__setattr__(self, attr, tuple(getattr(self, attr)))
@@ -300,6 +315,9 @@ class RobotSpec:
             value = getattr(self, attr)
             if not isinstance(value, str) or not _NAME_RE.match(value):
                 self._fail(attr, f"must be lower-case letters, digits and '_', got {value!r}")
+        for attr in ("obs_names", "joint_names"):
+            if not all(isinstance(n, str) for n in getattr(self, attr)):
+                self._fail(attr, "must be strings (names)")
         if self.obs_dim == 0:
             self._fail("obs_names", "must name at least one observation dimension")
         if len(set(self.obs_names)) != self.obs_dim:
@@ -314,7 +332,7 @@ class RobotSpec:
                 f"has {len(self.default_joint_angles)} values, expected {self.action_dim} "
                 "(one per joint)",
             )
-        if not all(math.isfinite(float(q)) for q in self.default_joint_angles):
+        if not all(_finite_number(q) for q in self.default_joint_angles):
             self._fail("default_joint_angles", "must be finite numbers")
         if self.mjcf_joints is not None and len(self.mjcf_joints) != self.action_dim:
             self._fail(
@@ -329,14 +347,17 @@ class RobotSpec:
             if any(t <= 0 for t in self.torque_limits):
                 self._fail("torque_limits", "must be positive")
         positive = ("action_scale", "kp", "reward_scale", "base_init_height", "base_height_target")
-        for attr in positive:
-            if not float(getattr(self, attr)) > 0:
-                self._fail(attr, f"must be > 0, got {getattr(self, attr)!r}")
-        if self.kd < 0:
-            self._fail("kd", f"must be >= 0, got {self.kd!r}")
-        if len(self.action_bounds) != 2 or not self.action_bounds[0] < self.action_bounds[1]:
+        for attr in positive:  # finite too: an inf gain or scale turns the physics into NaN
+            value = getattr(self, attr)
+            if not (_finite_number(value) and value > 0):
+                self._fail(attr, f"must be a finite number > 0, got {value!r}")
+        if not (_finite_number(self.kd) and self.kd >= 0):
+            self._fail("kd", f"must be a finite number >= 0, got {self.kd!r}")
+        bounds_ok = len(self.action_bounds) == 2 and all(map(_finite_number, self.action_bounds))
+        if not bounds_ok or not self.action_bounds[0] < self.action_bounds[1]:
             self._fail(
-                "action_bounds", f"must be (low, high) with low < high, got {self.action_bounds}"
+                "action_bounds",
+                f"must be finite (low, high) with low < high, got {self.action_bounds}",
             )
         if not isinstance(self.episode_sparsity, int) or self.episode_sparsity < 1:
             self._fail(

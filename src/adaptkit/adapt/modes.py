@@ -1,7 +1,9 @@
 """The adaptation modes, one table: how a base is adapted to a new robot.
 
 A `Mode` says what trains (the new group only, or everything), how the new group starts
-(freshly initialised, or warm from an old group), whether a group-conditional LoRA update of
+(freshly initialised, warm from an old group, or `auto`: warm from the old group that does best
+zero-shot on the robot when that beats standing still, else fresh — the main job's probe decides,
+adaptkit.pipeline), whether a group-conditional LoRA update of
 the trunk trains too (and its default rank), whether there is no base at all (`scratch`: the
 base's model size trained on the robot's data alone), freeze patterns applied on top, an
 optional surgery function of its own, whether every old group stays bit-identical, and its
@@ -22,7 +24,8 @@ from adaptkit import defaults
 from adaptkit.defaults import FreezeMode
 from adaptkit.errors import AdaptkitError
 
-START_FRESH, START_WARM = "fresh", "warm"  # how the new group starts
+START_FRESH, START_WARM, START_AUTO = "fresh", "warm", "auto"  # how the new group starts
+STARTS = (START_FRESH, START_WARM, START_AUTO)
 # setup(model, meta, robot) after the new group is added (and warm-started / given LoRA),
 # before freezing; returns a note for the run's report, or None. It must change only what the
 # checkpoint records (weights' values, which weights train): it is not re-run on --resume.
@@ -36,7 +39,7 @@ class Mode:
     name: str
     help: str  # one line: --help, the study's report, the model card
     trains: FreezeMode = FreezeMode.TRANSFORMER  # the new group only, or everything (NONE)
-    start: str = START_FRESH  # the new group freshly initialised, or warm from an old group
+    start: str = START_FRESH  # the new group fresh, warm from an old group, or auto (docstring)
     lora_rank: int | None = None  # LoRA on the trunk for the new group, at this default rank
     scratch: bool = False  # no base: the base's model size trained on the robot's data alone
     # fnmatch patterns on parameter names, applied after `trains` ("!pat" freezes; "{group}"
@@ -50,9 +53,9 @@ class Mode:
         if not self.name or not self.name.replace("-", "").replace("_", "").isalnum():
             raise AdaptkitError(f"adaptation mode {self.name!r}: a name is letters, digits, - or _")
         object.__setattr__(self, "trains", FreezeMode(self.trains))
-        if self.start not in (START_FRESH, START_WARM):
+        if self.start not in STARTS:
             raise AdaptkitError(
-                f"adaptation mode {self.name!r}: start must be {START_FRESH!r} or {START_WARM!r}"
+                f"adaptation mode {self.name!r}: start must be one of {', '.join(STARTS)}"
             )
 
     @property
@@ -108,10 +111,16 @@ class ModeChoice:
 
     mode: Mode
     freeze: FreezeMode  # what trains, the mode's unless overridden
-    warm_start: str | None  # the old group to start from ("auto" or a name); None: fresh
+    warm_start: str | None  # the old group to start from ("auto" or a name); None: not warm
     lora_rank: int | None
     lora_alpha: float | None  # None: 2 × rank
     patterns: tuple[str, ...]  # the mode's patterns, then the given ones ({group} unexpanded)
+    start: str = START_FRESH  # fresh, warm (from warm_start) or auto (still to be probed)
+
+    @property
+    def init(self) -> str:
+        """How the new group starts, spelled as --init takes it: fresh, warm:GROUP, auto."""
+        return f"warm:{self.warm_start}" if self.start == START_WARM else self.start
 
     @property
     def lr(self) -> float:
@@ -123,9 +132,21 @@ class ModeChoice:
         return tuple(p.replace("{group}", group) for p in self.patterns)
 
 
+def parse_init(init: str) -> tuple[str, str | None]:
+    """--init auto | fresh | warm:GROUP (warm alone: warm:auto) → (start, warm-start source)."""
+    text = str(init).strip()
+    if text in (START_AUTO, START_FRESH):
+        return text, None
+    if text == START_WARM or text.startswith(f"{START_WARM}:"):
+        source = text.partition(":")[2].strip() or "auto"
+        return START_WARM, source
+    raise AdaptkitError(f"--init: expected auto, fresh or warm:GROUP, got {init!r}")
+
+
 def resolve_mode(
     mode: str | None = None,
     *,
+    init: str | None = None,
     freeze: FreezeMode | str | None = None,
     warm_start: str | None = None,
     lora_rank: int | None = None,
@@ -136,8 +157,10 @@ def resolve_mode(
 
     `mode` names a table entry; without it the older flags spell one (`--lora-rank` → lora,
     `--warm-start` → warm, `--freeze none` → full, else frozen). Given flags then override the
-    mode's settings: `freeze` what trains, `warm_start` the old group (a warm mode starts from
-    "auto" unless told), `lora_rank` / `lora_alpha` the LoRA update."""
+    mode's settings: `init` how the new group starts (auto, fresh, warm:GROUP; else the mode's
+    start), `freeze` what trains, `warm_start` the old group (the older spelling of
+    --init warm:GROUP; a warm start is from "auto" unless told), `lora_rank` / `lora_alpha` the
+    LoRA update."""
     if mode is None:
         if lora_rank is not None:
             mode = "lora"
@@ -153,21 +176,31 @@ def resolve_mode(
             f"--mode {chosen.name}: trains without a base, so it is no fine-tune (the study's "
             "scratch cells pretrain it: `adaptkit pretrain`)"
         )
-    if warm_start is None and chosen.start == START_WARM:
-        warm_start = "auto"
+    start, source = chosen.start, None
+    if init is not None:
+        start, source = parse_init(init)
+        if warm_start is not None and (start, source) != (START_WARM, warm_start):
+            raise AdaptkitError(
+                f"--init {init} contradicts --warm-start {warm_start} (give one of them)"
+            )
+    elif warm_start is not None:
+        start, source = START_WARM, warm_start
+    if start == START_WARM and source is None:
+        source = "auto"
     return ModeChoice(
         mode=chosen,
         freeze=FreezeMode(freeze) if freeze is not None else chosen.trains,
-        warm_start=warm_start,
+        warm_start=source if start == START_WARM else None,
         lora_rank=lora_rank if lora_rank is not None else chosen.lora_rank,
         lora_alpha=lora_alpha,
         patterns=(*chosen.patterns, *patterns),
+        start=start,
     )
 
 
 # -- today's modes ---------------------------------------------------------------------------
 for _mode in (
-    Mode("frozen", "a new group; the trunk and every old group frozen"),
+    Mode("frozen", "a new group; the trunk and every old group frozen", start=START_AUTO),
     Mode("warm", "as frozen, the new group warm-started from an old group", start=START_WARM),
     Mode("lora", "as frozen, + a LoRA update of the trunk only the new group sees", lora_rank=4),
     Mode("full", "a new group; everything trains (old robots change)", FreezeMode.NONE,

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from adaptkit.adapt.modes import ModeChoice
+from adaptkit.adapt.modes import START_AUTO, ModeChoice
 from adaptkit.ckpt.checkpoint import (
     Checkpoint,
     fingerprint,
@@ -127,6 +127,11 @@ def apply_mode(
     source). Freezing follows (`freeze`, with `choice.freeze` and its patterns)."""
     recorded: dict[str, Any] = {}
     add_group(model, meta, robot, stats)
+    if choice.start == START_AUTO:  # nothing probed the old groups (the main job does)
+        reporter.note(
+            "--init auto: no zero-shot probe chose an old group here (`adaptkit finetune` "
+            "probes them); the new group starts fresh"
+        )
     if choice.warm_start is not None:
         warm = warm_start_group(model, robot.group, choice.warm_start)
         reporter.note(warm.describe())

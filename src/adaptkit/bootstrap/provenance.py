@@ -6,19 +6,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from adaptkit.ckpt.layout import latest_checkpoint
-from adaptkit.errors import AdaptkitError
-from adaptkit.fileio import read_json, write_json
+from adaptkit.ckpt.layout import PROVENANCE_FILE, latest_checkpoint, read_record
+from adaptkit.fileio import write_json
 
-BUILD_MARKER = "provenance.json"  # written into a base model folder adaptkit builds
+BUILD_MARKER = PROVENANCE_FILE  # written into a base model folder adaptkit builds
 
 
 def read_provenance(base: Path) -> dict[str, Any] | None:
-    """The provenance.json of a base this module built (None: none, or unreadable)."""
-    try:
-        return read_json(base / BUILD_MARKER)
-    except AdaptkitError:
-        return None
+    """The provenance.json of a base this module built (None: there is none). A damaged one is
+    a one-line error naming it, never taken for "none": that would make a shipped base look
+    missing and send the main job off to build a whole new base."""
+    return read_record(Path(base))
 
 
 def write_provenance(base: Path, info: dict[str, Any]) -> None:

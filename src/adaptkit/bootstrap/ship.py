@@ -9,10 +9,11 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from adaptkit.bootstrap.provenance import read_provenance, write_provenance
+from adaptkit.bootstrap.provenance import BUILD_MARKER, read_provenance, write_provenance
 from adaptkit.bootstrap.recipe import Recipe, recipe_matches
 from adaptkit.ckpt.checkpoint import checkpoint_fingerprint
-from adaptkit.ckpt.layout import REQUIRED_FILES, latest_checkpoint
+from adaptkit.ckpt.layout import REQUIRED_FILES, RESTORE_HINT, latest_checkpoint
+from adaptkit.ckpt.shipped import shipped_folder
 from adaptkit.errors import AdaptkitError
 from adaptkit.evaluate import EvalSettings, ModelPolicy, evaluate_policy
 from adaptkit.fileio import atomic_dir
@@ -20,16 +21,22 @@ from adaptkit.plugins import Registry
 
 # The default recipe's base, shipped inside the package (rebuilt by `adaptkit build-base --ship`):
 # the main job adapts from it instead of rebuilding it on every fresh machine.
-SHIPPED_BASE = Path(__file__).resolve().parents[1] / "bases" / "default"
+SHIPPED_BASE = shipped_folder("default")  # found by name + fingerprint: adaptkit.ckpt.shipped
 # the shipped base's recorded check: its zero-shot return on one of its own robots, re-run by a test
 SHIP_CHECK = {"robot": "go1", "num_envs": 2, "max_steps": 150, "seed": 777}
 
 
 def shipped_base(recipe: Recipe, folder: Path = SHIPPED_BASE) -> Path | None:
-    """The shipped base when it was built from `recipe` (None: not shipped, or another recipe)."""
-    info = read_provenance(folder)
-    if info is None or latest_checkpoint(folder) is None:
+    """The shipped base when it was built from `recipe` (None: not shipped, or another recipe).
+    Half a shipped base (weights without their provenance.json, or the record without the
+    weights) or a damaged record is an error naming the file, never "not shipped": that would
+    send the main job off to build a whole new base."""
+    info, newest = read_provenance(folder), latest_checkpoint(folder)
+    if info is None and newest is None:
         return None
+    if info is None or newest is None:
+        missing = folder / BUILD_MARKER if info is None else folder / "NNNN_epoch"
+        raise AdaptkitError(f"{missing}: missing from the shipped base {folder}; {RESTORE_HINT}")
     return folder if recipe_matches(info.get("recipe"), recipe) else None
 
 

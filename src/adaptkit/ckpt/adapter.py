@@ -172,6 +172,21 @@ def adapter_config(
     )
 
 
+def canonical_header(blob: bytes) -> bytes:
+    """A safetensors file with its JSON header's keys in sorted order. The writer keeps the
+    metadata in a hash map whose order changes from process to process, so the same tensors
+    gave different bytes (a resumed run's file failed a checksum against the uninterrupted
+    run's). The format: an 8-byte little-endian header length, the JSON header padded with
+    spaces to that length, then the tensor bytes, whose offsets the header gives; the same
+    keys and values in another order take the same length, so nothing else moves."""
+    n = int.from_bytes(blob[:8], "little")
+    header = json.loads(blob[8 : 8 + n])
+    text = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
+    if len(text) > n:  # never: the writer's own JSON is as compact
+        return blob
+    return blob[:8] + text.ljust(n, b" ") + blob[8 + n :]
+
+
 def write_adapter_files(folder: Path, model: nn.Module, cfg: AdapterConfig) -> None:
     """adapter_model.safetensors + adapter_config.json into `folder`: always the temp folder of
     an atomic_dir (a checkpoint's or an adapter's), which makes them durable and atomic."""
@@ -180,7 +195,7 @@ def write_adapter_files(folder: Path, model: nn.Module, cfg: AdapterConfig) -> N
     tensors = group_tensors(model, cfg.group)
     # bytes written by Python: a full disk is an OSError naming its cause
     (folder / ADAPTER_WEIGHTS_FILE).write_bytes(
-        save(tensors, metadata={"format": "pt", "group": cfg.group})
+        canonical_header(save(tensors, metadata={"format": "pt", "group": cfg.group}))
     )
     (folder / ADAPTER_CONFIG_FILE).write_text(to_json_text(cfg.to_json()))
 

@@ -29,11 +29,15 @@ from adaptkit.ckpt.layout import (
     CONFIG_FILE,
     METADATA_FILE,
     MODEL_FILE,
+    PROVENANCE_FILE,
     REQUIRED_FILES,
+    RESTORE_HINT,
     STATE_FILE,
     is_adapter,
     latest_checkpoint,
+    read_record,
 )
+from adaptkit.ckpt.shipped import is_shipped_name, resolve_shipped
 from adaptkit.errors import AdaptkitError
 from adaptkit.fileio import atomic_dir, missing_cause, to_json_text, torch_save_to
 from adaptkit.meta import CheckpointMeta
@@ -48,7 +52,7 @@ def resolve_checkpoint(path: Path | str) -> Path:
 
     A Hugging Face Hub reference (`hf://org/name[@rev][/sub]`, or a bare `org/name` that is no
     local path) resolves to its snapshot in the local Hub cache first (adaptkit.ckpt.hub)."""
-    path = resolve_model_path(path)
+    path = resolve_shipped(path) if is_shipped_name(path) else resolve_model_path(path)
     if path.is_file() and path.name == MODEL_FILE:
         path = path.parent
     if not path.exists():
@@ -130,6 +134,28 @@ def load_state_dict_file(path: Path, mmap: bool = True) -> dict[str, torch.Tenso
     if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
         raise AdaptkitError(f"{path}: expected a plain state dict of tensors")
     return sd
+
+
+def check_recorded_fingerprint(ckpt_dir: Path, sd: Mapping[str, torch.Tensor]) -> None:
+    """When the run folder's provenance.json records the fingerprint of this epoch (a shipped
+    base: "shipped_from", "fingerprint"), the weights must have it: a damaged or edited copy
+    is refused, not used (and recorded by an adapter as its base). Cheap: one hash of the
+    weights (the default shipped base is 2.6 MB)."""
+    record = read_record(ckpt_dir.parent)
+    if not record or record.get("shipped_from") != ckpt_dir.name:
+        return
+    want = record.get("fingerprint")
+    if not isinstance(want, str):
+        raise AdaptkitError(
+            f"{ckpt_dir.parent / PROVENANCE_FILE}: field 'fingerprint' is missing; {RESTORE_HINT}"
+        )
+    got = digest(fingerprint(sd))
+    if got != want:
+        raise AdaptkitError(
+            f"{ckpt_dir / MODEL_FILE}: its weights' fingerprint {got[:16]} differs from the "
+            f"{want[:16]} that {ckpt_dir.parent / PROVENANCE_FILE} records (a damaged or edited "
+            f"copy); {RESTORE_HINT}"
+        )
 
 
 def checkpoint_fingerprint(path: Path | str) -> str:
@@ -345,6 +371,7 @@ def load_full_checkpoint(
     config, order = checkpoint_config(ckpt_dir / CONFIG_FILE, config_overrides, token_order)
     meta = CheckpointMeta.read(ckpt_dir / METADATA_FILE)
     sd = load_state_dict_file(ckpt_dir / MODEL_FILE)
+    check_recorded_fingerprint(ckpt_dir, sd)
     with torch.device("meta"):
         model = build_model(config, meta)
     load_weights(model, sd, str(ckpt_dir / MODEL_FILE), assign=True)

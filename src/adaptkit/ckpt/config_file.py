@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from adaptkit.errors import AdaptkitError
-from adaptkit.fileio import read_json, read_yaml
+from adaptkit.fileio import not_a_file, read_json, read_yaml
 from adaptkit.machine import available_memory
 from adaptkit.model.config import REQUIRED_KEYS, TOKEN_ORDERS, ModelConfig
 
@@ -158,7 +158,7 @@ def read_model_config(source: Mapping[str, Any] | str | Path | None) -> ModelCon
         path = Path(source)
         where = f"model config {path}"
         if not path.is_file():
-            raise AdaptkitError(f"{where}: file not found")
+            raise AdaptkitError(f"{where}: {not_a_file(path)}")
         try:
             raw = read_yaml(path, "model config")  # YAML is a superset of JSON
         except AdaptkitError as exc:

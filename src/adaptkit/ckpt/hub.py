@@ -148,6 +148,42 @@ def resolve_hub(ref: HubRef) -> Path:
     return found
 
 
+def resolve_hub_file(ref: HubRef, companions: tuple[str, ...] = (".json",)) -> Path:
+    """The local copy of one file in a Hub repo (`ref.subfolder` names it, e.g.
+    export/policy.pt) and of its companions (the same name + each suffix: its sidecar), from the
+    Hub cache first, as `resolve_hub` does for folders."""
+    try:
+        from huggingface_hub import snapshot_download
+    except ImportError:
+        raise AdaptkitError(
+            f"{ref}: a Hugging Face Hub file needs huggingface_hub: {INSTALL_HINT}"
+        ) from None
+    patterns = [ref.subfolder, *(ref.subfolder + c for c in companions)]
+    cache = cache_dir()
+
+    def snapshot(local_only: bool) -> Path | None:
+        try:
+            root = snapshot_download(
+                ref.repo_id, revision=ref.revision, allow_patterns=patterns,
+                local_files_only=local_only, cache_dir=cache,
+                endpoint=os.environ.get("HF_ENDPOINT") or None,
+            )  # fmt: skip
+        except Exception as exc:  # not cached / offline / unreachable / no such repo
+            if local_only:
+                return None
+            raise _not_available(ref, cache, exc) from None
+        found = Path(root) / ref.subfolder
+        return found if found.is_file() else None
+
+    found = snapshot(local_only=True)
+    if found is None and _offline():
+        raise _not_available(ref, cache, None)
+    found = found or snapshot(local_only=False)
+    if found is None:
+        raise AdaptkitError(f"{ref}: the repo has no file {ref.subfolder!r}")
+    return found
+
+
 def _not_available(ref: HubRef, cache: Path, exc: Exception | None) -> AdaptkitError:
     why = "HF_HUB_OFFLINE is set" if exc is None else f"the Hub was not reached ({_why(exc)})"
     return AdaptkitError(

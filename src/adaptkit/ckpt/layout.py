@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
+
+from adaptkit.errors import AdaptkitError
+from adaptkit.fileio import read_json
 
 MODEL_FILE, METADATA_FILE, CONFIG_FILE, STATE_FILE = (
     "model.pth",
@@ -20,7 +24,11 @@ MODEL_FILE, METADATA_FILE, CONFIG_FILE, STATE_FILE = (
 REQUIRED_FILES = (MODEL_FILE, METADATA_FILE, CONFIG_FILE)
 ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE = "adapter_config.json", "adapter_model.safetensors"
 ADAPTER_FILES = (ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE)
-EPOCH_RE = re.compile(r"^(\d+)_epoch$")
+EPOCH_RE = re.compile(r"^([0-9]+)_epoch$")  # ASCII digits: \d takes ０００３ and ٣ too
+# A base folder's record of how it was built (adaptkit.bootstrap.provenance writes it); a shipped
+# base's also records the fingerprint of the epoch it ships ("shipped_from", "fingerprint"),
+# which loading that epoch checks (adaptkit.ckpt.checkpoint.check_recorded_fingerprint).
+PROVENANCE_FILE = "provenance.json"
 
 
 def epoch_dir(save_dir: Path | str, name: str, epoch: int) -> Path:
@@ -63,3 +71,25 @@ def latest_checkpoint(run_dir: Path | str) -> Path | None:
     """The complete `NNNN_epoch` dir with the highest epoch in `run_dir`, or None."""
     found = epoch_dirs(run_dir)
     return found[-1][1] if found else None
+
+
+RESTORE_HINT = (
+    "restore the folder from where it came (the base adaptkit ships: pip install "
+    "--force-reinstall --no-deps adaptkit, or git checkout -- src/adaptkit/bases in a source "
+    "checkout)"
+)
+
+
+def read_record(run_dir: Path) -> dict[str, Any] | None:
+    """A run folder's provenance.json (adaptkit.ckpt.layout.PROVENANCE_FILE), None when it has
+    none; a damaged one (unreadable, not JSON, not an object) is an error naming it."""
+    path = run_dir / PROVENANCE_FILE
+    if not path.exists() and not path.is_symlink():
+        return None
+    try:
+        record = read_json(path)
+    except AdaptkitError as exc:
+        raise AdaptkitError(f"{exc}: the base's record is damaged; {RESTORE_HINT}") from None
+    if not isinstance(record, dict):
+        raise AdaptkitError(f"{path}: expected a JSON object; {RESTORE_HINT}")
+    return record

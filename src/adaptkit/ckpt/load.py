@@ -32,6 +32,7 @@ from adaptkit.ckpt.layout import (
     is_adapter,
     is_complete,
 )
+from adaptkit.ckpt.shipped import find_by_fingerprint
 from adaptkit.errors import AdaptkitError
 from adaptkit.fileio import read_json
 from adaptkit.meta import CheckpointMeta
@@ -91,8 +92,10 @@ def _on_base(
 
 
 def _find_base(cfg: AdapterConfig, adapter_dir: Path) -> Path | str:
-    """The adapter's base: the resolved dir it trained on, then the path (or Hub reference) as
-    given; one line naming both when neither is found."""
+    """The adapter's base: the resolved dir it trained on, then the name it records (a local
+    path, a Hub reference, or a shipped base's portable `adaptkit:NAME@FP`), then a base this
+    installation ships with the recorded fingerprint (an adapter that named its base by the
+    path it had on another machine); one line naming what was tried when none is found."""
     candidates: list[Path | str] = []
     if cfg.base.path is not None and cfg.base.path.exists():
         candidates.append(cfg.base.path)
@@ -105,6 +108,9 @@ def _find_base(cfg: AdapterConfig, adapter_dir: Path) -> Path | str:
             tried.append(str(exc))
             continue
         return candidate
+    shipped = find_by_fingerprint(cfg.base.fingerprint)
+    if shipped is not None:
+        return shipped
     raise AdaptkitError(
         f"adapter {adapter_dir}: its base ({cfg.base.name}, fingerprint "
         f"{cfg.base.fingerprint[:16]}) is not found ({'; '.join(tried)}); pass it with --base"

@@ -11,6 +11,12 @@ import typer
 from adaptkit import defaults as D
 from adaptkit.ckpt.layout import EPOCH_RE
 from adaptkit.commands import flags
+from adaptkit.commands.config_file import (
+    OPT_CONFIG,
+    OPT_PRINT_CONFIG,
+    ConfigCommand,
+    save_resolved,
+)
 from adaptkit.commands.registry import complete_robot
 from adaptkit.commands.render import RichReporter, console, fmt, print_json, render_compare, table
 from adaptkit.defaults import KVDtype, Sim, TokenOrderChoice
@@ -25,6 +31,15 @@ OPT_ROBOT = typer.Option(
     "--robot_type",
     "--robot-type",
     help="Robot name.",
+    autocompletion=complete_robot,
+)
+OPT_ROBOT_RECORDED = typer.Option(
+    None,
+    "--robot",
+    "--robot_type",
+    "--robot-type",
+    help="Robot name.",
+    show_default="the one the run or the exported file records",
     autocompletion=complete_robot,
 )
 OPT_ENVS = typer.Option(D.NUM_ENVS, "--num-envs", "--num_envs", min=1, help="Parallel envs.")
@@ -77,7 +92,7 @@ OPT_THREADS = typer.Option(
 )
 OPT_JSON = typer.Option(False, "--json", help="Print the result as JSON.")
 OPT_SIM = typer.Option(
-    D.SIM, "--sim", help="Physics: mujoco, or genesis (pip install 'adaptkit\\[genesis]')."
+    D.SIM, "--sim", help="Physics: mujoco, or genesis (pip install 'adaptkit[genesis]')."
 )
 OPT_TASK = typer.Option(
     DEFAULT_TASK,
@@ -132,7 +147,7 @@ def video_settings(video: bool, envs: int, seconds: float | None, size: str, gif
         return None
     from adaptkit.evaluate.video import VideoSettings
 
-    match = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", size)
+    match = re.fullmatch(r"\s*([0-9]+)\s*[xX]\s*([0-9]+)\s*", size)
     if match is None:
         raise AdaptkitError(f"--video-size: expected WIDTHxHEIGHT (e.g. 480x320), got {size!r}")
     width, height = int(match[1]), int(match[2])
@@ -148,7 +163,7 @@ def eval_cmd(
     vintix_path: str | None = typer.Option(
         None, "--vintix-path", "--vintix_path", help="The checkpoint, as an option (seed spelling)."
     ),
-    robot: str = OPT_ROBOT,
+    robot: str | None = OPT_ROBOT_RECORDED,
     num_envs: int = OPT_ENVS,
     max_steps: int | None = OPT_MAX_STEPS,
     episodes: int | None = OPT_EPISODES,
@@ -192,9 +207,12 @@ def eval_cmd(
         "its own episode length and 6 episodes unless given).",
     ),
     json_out: bool = OPT_JSON,
+    config: Path | None = OPT_CONFIG,
+    print_config: bool = OPT_PRINT_CONFIG,
 ) -> None:
     """In-context evaluation: all envs batched, one KV-cached forward per control step."""
     from adaptkit.evaluate import EvalSettings, evaluate
+    from adaptkit.export.build import recorded_robot
     from adaptkit.sim.backend import require_sim
 
     require_sim(sim)  # before any work: a missing simulator is one line
@@ -218,6 +236,11 @@ def eval_cmd(
         raise AdaptkitError("give the checkpoint: CKPT or --vintix_path")
     if checkpoint is not None and vintix_path is not None and checkpoint != vintix_path:
         raise AdaptkitError("--vintix_path: conflicts with the CKPT argument; give one")
+    source = exported if exported is not None else ckpt
+    robot = robot or recorded_robot(source)
+    if robot is None:
+        raise AdaptkitError(f"--robot: {source} records no robot; name the one to run")
+    out = out or Path("eval") / robot
     settings = EvalSettings.from_options(
         num_envs=num_envs, episodes=episodes, max_steps=max_steps, seed=seed,
         episode_length=episode_length, context_len=context_len, group=group,
@@ -233,8 +256,13 @@ def eval_cmd(
     if exported is not None:
         from adaptkit.export.runtime import evaluate_exported
 
+        if video or gif:  # the film is drawn by the checkpoint's rollout, not the file's
+            raise AdaptkitError(
+                f"--video: films a checkpoint's rollout; {exported} is an exported file (film "
+                "the checkpoint it came from: adaptkit eval CKPT --video)"
+            )
         report = evaluate_exported(
-            exported, registry.robot(robot), settings, out_dir=out or Path("eval") / robot,
+            exported, registry.robot(robot), settings, out_dir=out,
             reporter=RichReporter(quiet=json_out),
         )  # fmt: skip
     else:
@@ -242,12 +270,13 @@ def eval_cmd(
             ckpt,
             registry.robot(robot),
             settings,
-            out_dir=out or Path("eval") / robot,
+            out_dir=out,
             label=_label(Path(ckpt)),
             reporter=RichReporter(quiet=json_out),
             video=video_settings(video, video_envs, video_seconds, video_size, gif),
             robots=list(registry.robots.values()),
         )
+    save_resolved(out)
     s = report.summary
     if json_out:
         print_json({**s, "files": {k: str(v) for k, v in report.files.items()}})
@@ -366,6 +395,8 @@ def compare_cmd(
     task: str = OPT_TASK,
     reset_context: bool = OPT_RESET_CONTEXT,
     json_out: bool = OPT_JSON,
+    config: Path | None = OPT_CONFIG,
+    print_config: bool = OPT_PRINT_CONFIG,
 ) -> None:
     """Zero-shot vs fine-tuned vs demonstrator vs standing: same seeds, one table and plot;
     with --video, the policies side by side in compare.mp4."""
@@ -381,17 +412,19 @@ def compare_cmd(
         token_order=_order(token_order), sim=sim, task=task, reset_context=reset_context,
     )  # fmt: skip
     registry = get_registry()
+    out = out or Path("compare") / robot
     rep = compare(
         registry.robot(robot),
         named,
         settings,
-        out_dir=out or Path("compare") / robot,
+        out_dir=out,
         demonstrator=demonstrator,
         stand=stand,
         reporter=RichReporter(quiet=json_out),
         video=video_settings(video, video_envs, video_seconds, video_size, gif),
         robots=list(registry.robots.values()),
     )
+    save_resolved(out)
     if json_out:
         print_json(
             {
@@ -440,5 +473,5 @@ def _label(path: Path) -> str:
 
 def register(app: typer.Typer) -> None:
     """Attach this module's commands to the root app."""
-    app.command("eval")(eval_cmd)
-    app.command("compare")(compare_cmd)
+    app.command("eval", cls=ConfigCommand)(eval_cmd)
+    app.command("compare", cls=ConfigCommand)(compare_cmd)

@@ -46,3 +46,14 @@ def finetune_mode(value: str | None) -> str | None:
     if value not in names:
         raise typer.BadParameter(f"expected one of {', '.join(names)}, got {value!r}")
     return value
+
+
+def positive_seconds(value: float | None) -> float | None:
+    """A duration in seconds: a finite number > 0 (nan and inf pass typer's own range check)."""
+    import math
+
+    if value is None:
+        return None
+    if not math.isfinite(value) or value <= 0:
+        raise typer.BadParameter(f"must be a finite number of seconds > 0, got {value}")
+    return value

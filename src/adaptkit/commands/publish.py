@@ -24,22 +24,34 @@ def push_cmd(
     command: str | None = typer.Option(
         None,
         "--command",
-        help="The command that trained it, for the card.",
-        show_default="adaptkit finetune ROBOT --pretrained-path BASE",
+        help="The command that trained it, for the card, when the run recorded none.",
+        show_default="the one the run recorded",
     ),
     out: Path | None = typer.Option(
         None, "--out", help="Folder the upload is laid out in.", show_default="push/NAME"
+    ),
+    with_export: bool = typer.Option(
+        False,
+        "--with-export",
+        help="Also export the policy (adaptkit export) into the folder's export/ and upload it.",
+    ),
+    export_format: list[str] = typer.Option(
+        ["torchscript"], "--export-format", help="With --with-export: formats (repeatable)."
+    ),
+    robot: str | None = typer.Option(
+        None, "--robot", help="With --with-export: the robot.", show_default="the run's robot"
     ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Write the folder only (offline)."),
     private: bool = typer.Option(False, "--private", help="Create the repo private."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Upload a run's adapter or checkpoint to the Hugging Face Hub, with a model card."""
-    from adaptkit.share.push import parse_target, prepare_push, upload
+    from adaptkit.share.push import exports_writer, parse_target, prepare_push, upload
 
     repo_id = parse_target(target)
     folder = out or Path("push") / repo_id.split("/")[-1]
-    plan = prepare_push(run, target, folder, what, list(evaluation), command)
+    exports = exports_writer(run, repo_id, list(export_format), robot) if with_export else None
+    plan = prepare_push(run, target, folder, what, list(evaluation), command, exports)
     url = None if dry_run else upload(plan, private=private)
     info = {"folder": str(plan.folder), "repo": plan.repo_id, "kind": plan.kind,
             "files": list(plan.files), "uploaded": url}  # fmt: skip

@@ -1,13 +1,10 @@
-"""`adaptkit plugins` and `adaptkit robots`."""
+"""`adaptkit plugins` and `adaptkit robots` (`new-robot`, `tune-robot`: commands/onboard.py)."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import typer
 
 from adaptkit.commands.render import console, print_json, table
-from adaptkit.errors import AdaptkitError
 from adaptkit.plugins import get_registry
 
 
@@ -87,33 +84,6 @@ def robots(json_out: bool = typer.Option(False, "--json", help="Print JSON.")) -
     console.print(table("robots", cols, rows))
 
 
-def new_robot(
-    name: str = typer.Argument(..., help="The robot's name: lower-case letters, digits, '_'."),
-    out: Path | None = typer.Option(
-        None, "--out", help="Folder to write the package to.", show_default="./adaptkit-NAME"
-    ),
-) -> None:
-    """Write an installable plugin package for a new robot: pyproject with the entry point, the
-    plugin, a starter MJCF in its model slot, a test. `pip install -e` it to use the robot."""
-    from adaptkit.scaffold import write_plugin_package
-
-    registry = get_registry()
-    if name in registry.robots:
-        raise AdaptkitError(
-            f"robot {name!r} is already registered by plugin {registry.owner(name)!r}; "
-            "choose another name"
-        )
-    root, files = write_plugin_package(name, out)
-    console.print(f"wrote the {name} plugin package in {root}/:", highlight=False)
-    for path in files:
-        console.print(f"  {path.relative_to(root)}", highlight=False)
-    console.print(
-        f"next: pip install -e {root} && adaptkit robots   (then see {root / 'README.md'})",
-        highlight=False,
-    )
-
-
 def register(app: typer.Typer) -> None:
     app.command("plugins")(plugins)
     app.command("robots")(robots)
-    app.command("new-robot")(new_robot)

@@ -14,7 +14,7 @@ from adaptkit.defaults import SIM, Sim
 from adaptkit.plugins import get_registry
 
 OPT_SIM = typer.Option(
-    SIM, "--sim", help="Physics: mujoco, or genesis (pip install 'adaptkit\\[genesis]')."
+    SIM, "--sim", help="Physics: mujoco, or genesis (pip install 'adaptkit[genesis]')."
 )
 
 
@@ -144,12 +144,30 @@ def tune_gait(
     ),
     rounds: int = typer.Option(8, "--rounds", min=1, help="Search rounds (each narrower)."),
     batch: int = typer.Option(128, "--batch", min=6, help="Candidates per round (one batch)."),
-    seconds: float = typer.Option(10.0, "--seconds", help="Simulated seconds per candidate."),
+    seconds: float = typer.Option(
+        10.0,
+        "--seconds",
+        help="Simulated seconds per candidate.",
+        callback=flags.positive_seconds,
+    ),
     seed: int = typer.Option(0, "--seed", min=0, max=flags.SEED_MAX),
+    episodes: int = typer.Option(
+        16, "--check-episodes", min=1, help="Fresh-seed episodes the best gait is checked on."
+    ),
+    check_seconds: float = typer.Option(
+        20.0,
+        "--check-seconds",
+        help="Seconds per check episode.",
+        callback=flags.positive_seconds,
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Tune the robot's trot demonstrator in simulation; prints the GaitParams for its plugin."""
-    from adaptkit.sim.gait_tuning import tune_gait as tune
+    """Tune the robot's trot demonstrator in simulation, check the best gait on fresh seeds
+    against standing still, and print its GaitParams for the plugin — only when it never
+    falls there and beats standing still by a margin."""
+    from adaptkit.errors import AdaptkitError
+    from adaptkit.sim.family_gait import SearchBudget, derive_demonstrator
+    from adaptkit.sim.robot_derive import MARGIN_PER_S
 
     spec = get_registry().robot(robot)
 
@@ -161,13 +179,32 @@ def tune_gait(
                 highlight=False,
             )
 
-    result = tune(spec, rounds, batch, seconds, seed, progress=show)
+    budget = SearchBudget(rounds, batch, seconds, episodes, check_seconds, seed)
+    margin = MARGIN_PER_S * check_seconds
+    # the search starts from the plugin's own gait only (as tuning the built-ins did)
+    record = derive_demonstrator(spec, budget, starts=(), margin=margin, progress=show)
+    line = "gait=GaitParams(" + ", ".join(f"{v:.3f}" for v in vars(record.gait).values()) + "),"
     if json_out:
-        print_json({"robot": spec.name, "score": result.score, "gait": vars(result.gait),
-                    "rounds": result.rounds})  # fmt: skip
-        return
-    console.print(f"best score {result.score:.3f}; paste into the {spec.name} plugin's RobotSpec:")
-    print(result.plugin_line())
+        print_json({"robot": spec.name, "accepted": record.accepted, **record.as_dict(),
+                    "gait": vars(record.gait)})  # fmt: skip
+    else:
+        console.print(
+            f"checked on {episodes} fresh-seed episodes of {check_seconds:g} s: return "
+            f"{record.return_demo:.2f} (standing still {record.return_stand:.2f}, margin "
+            f"{margin:g}), {record.speed:.2f} m/s, {record.falls} fell",
+            highlight=False,
+        )
+    if not record.accepted:
+        raise AdaptkitError(
+            f"tune-gait {robot}: found no gait to recommend ({record.reason}); try more "
+            f"--rounds (now {rounds}), stiffer gains or another standing pose (kp, "
+            f"default_joint_angles in the plugin; `adaptkit tune-robot {robot}` derives both)"
+        )
+    if not json_out:
+        console.print(
+            f"score {record.tune_score:.3f}; paste into the {spec.name} plugin's RobotSpec:"
+        )
+        print(line)
 
 
 def register(app: typer.Typer) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from adaptkit.adapt.modes import mode_names
+from adaptkit.commands.config_file import OPT_CONFIG, OPT_PRINT_CONFIG, ConfigCommand, save_resolved
 from adaptkit.commands.render import RichReporter, console
 from adaptkit.plugins import get_registry
 from adaptkit.study.presets import presets_help
@@ -24,7 +25,7 @@ class Executor(str, enum.Enum):
 def register(app: typer.Typer) -> None:
     """Attach this module's command to the root app."""
 
-    @app.command("study")
+    @app.command("study", cls=ConfigCommand)
     def study_cmd(
         preset: str = typer.Option(
             "readme",
@@ -112,6 +113,8 @@ def register(app: typer.Typer) -> None:
             help="The Ray cluster: auto (the one `ray start` joined here) or its ADDRESS.",
             show_default="auto",
         ),
+        config: Path = OPT_CONFIG,
+        print_config: bool = OPT_PRINT_CONFIG,
     ) -> None:
         """Leave-one-out × data size × adaptation mode × seed, against same-budget scratch, on
         the same held-out env seed; then the in-context stage and a report (report.md,
@@ -149,4 +152,5 @@ def register(app: typer.Typer) -> None:
             study.report(folder)
         else:
             study.run(plan, folder, get_registry(), RichReporter(), where, workers, keep_runs)
+            save_resolved(folder)
         console.print(f"report: {folder / 'report.md'}")

@@ -8,12 +8,20 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.markup import escape
 
 from adaptkit import defaults as D
 from adaptkit.adapt.modes import mode_names, modes_help, resolve_mode
 from adaptkit.commands import flags
+from adaptkit.commands.config_file import (
+    OPT_CONFIG,
+    OPT_PRINT_CONFIG,
+    ConfigCommand,
+    recorded_command,
+    save_resolved,
+)
 from adaptkit.commands.registry import complete_robot
-from adaptkit.commands.render import RichReporter, print_json, render_compare
+from adaptkit.commands.render import RichReporter, err_console, print_json, render_compare
 from adaptkit.defaults import FreezeMode, Precision, SaveFormat, TokenOrderChoice
 from adaptkit.errors import AdaptkitError
 from adaptkit.plugins import get_registry
@@ -50,13 +58,18 @@ def _given(**kw: Any) -> dict[str, Any]:
     return {k: v for k, v in kw.items() if v is not None}
 
 
-def _summary(result: Any, as_json: bool, compare: Any = None) -> None:
+def _summary(
+    result: Any, as_json: bool, compare: Any = None, warnings: Any = None, init: Any = None
+) -> None:
     """JSON on request; the text summary was drawn when training ended (RichReporter's
     `training_summary`), before any evaluation's bars and tables."""
     if as_json:
-        print_json(
-            {**({"compare": compare.rows} if compare is not None else {}), **result.as_dict()}
-        )
+        extra = {"compare": compare.rows} if compare is not None else {}
+        if warnings is not None:
+            extra["warnings"] = list(warnings)
+        if init is not None:
+            extra["init"] = init
+        print_json({**extra, **result.as_dict()})
 
 
 # Options both training commands share (each declared once).
@@ -112,7 +125,14 @@ OPT_CHECKPOINTING = _opt(
     None,
     "--activation-checkpointing/--no-activation-checkpointing",
     help="Recompute each transformer block in the backward instead of storing it.",
-    show="on when the activations would take over 4 GiB",
+    show="as the memory plan decides",
+)
+OPT_MAX_MEMORY = _opt(
+    None,
+    "--max-memory",
+    help="Memory the run may peak at (e.g. 4G, 512M): micro-batches, accumulation and "
+    "checkpointing are chosen to fit, the global batch unchanged.",
+    show="what the process holds + 60% of the free memory",
 )
 OPT_LOG = _opt(
     None,
@@ -133,7 +153,7 @@ OPT_TOKEN_ORDER = _opt(
 def register(app: typer.Typer) -> None:
     """Attach this module's commands to the root app."""
 
-    @app.command("finetune")
+    @app.command("finetune", cls=ConfigCommand)
     def finetune_cmd(
         robot: str = typer.Argument(
             ..., help="Robot name (see `adaptkit robots`).", autocompletion=complete_robot
@@ -144,7 +164,8 @@ def register(app: typer.Typer) -> None:
             "--pretrained_path",
             help="Base checkpoint: an NNNN_epoch dir, a run dir (newest epoch), or a Hub repo "
             "(hf://ORG/NAME, optionally @REV and /SUBFOLDER).",
-            show="SAVE_DIR/base, built from Go1/Go2/A1 on first use",
+            show="SAVE_DIR/base if built there, else the base shipped with adaptkit "
+            "(adaptkit:default)",
         ),
         dataset_config_paths: list[str] = _opt(
             None,
@@ -191,6 +212,14 @@ def register(app: typer.Typer) -> None:
             help="fnmatch on param names; '!pat' freezes (repeatable).",
             show=False,
         ),
+        init: str = _opt(
+            None,
+            "--init",
+            help="How the new group starts: auto (warm from the old group that does best "
+            "zero-shot on the robot in a seconds-long probe, when that beats standing still; "
+            "else fresh), fresh, or warm:GROUP.",
+            show="auto (the frozen mode's; lora/full: fresh)",
+        ),
         warm_start: str = _opt(
             None,
             "--warm-start",
@@ -213,7 +242,23 @@ def register(app: typer.Typer) -> None:
             help="LoRA scale numerator (update × alpha/rank).",
             show="2 × rank",
         ),
-        epochs: int = _opt(None, "--epochs", help="Epochs.", show=str(D.FINETUNE_EPOCHS)),
+        epochs: int = _opt(
+            None, "--epochs", help="Epochs (at most: early stopping).", show=str(D.FINETUNE_EPOCHS)
+        ),
+        val_share: float = _opt(
+            None,
+            "--val-share",
+            help="Share of the histories held out for early stopping on their validation loss "
+            "(0: off, every epoch kept).",
+            show=str(D.FINETUNE_VAL_SHARE),
+        ),
+        patience: int = _opt(
+            None,
+            "--patience",
+            min=1,
+            help="Stop after this many epochs without a 1 % better validation loss.",
+            show=str(D.FINETUNE_PATIENCE),
+        ),
         lr: float = _opt(
             None,
             "--lr",
@@ -240,6 +285,7 @@ def register(app: typer.Typer) -> None:
         ),
         keep: int = OPT_KEEP,
         checkpointing: bool = OPT_CHECKPOINTING,
+        max_memory: str = OPT_MAX_MEMORY,
         stats: Path = _opt(
             None, "--stats", help="stats.json with the robot's task.", show="found or computed"
         ),
@@ -280,17 +326,21 @@ def register(app: typer.Typer) -> None:
         ),
         log: list[str] = OPT_LOG,
         as_json: bool = OPT_JSON,
+        config: Path = OPT_CONFIG,
+        print_config: bool = OPT_PRINT_CONFIG,
     ) -> None:
         """Add ROBOT as a new group to a pretrained model, freeze the rest, train, save, compare."""
         from adaptkit.bootstrap.recipe import Recipe
         from adaptkit.pipeline import adapt
         from adaptkit.train import FinetuneJob, TrainConfig
+        from adaptkit.train.memory import parse_memory
 
         if freeze_transformer and freeze is FreezeMode.NONE:
             raise AdaptkitError(f"--freeze_transformer contradicts --freeze {freeze.value}")
         # the flags as one mode and its settings (what trains, start, LoRA, the default lr)
         choice = resolve_mode(
             mode,
+            init=init,
             freeze=FreezeMode.TRANSFORMER if freeze_transformer else freeze,
             warm_start=warm_start,
             lora_rank=lora_rank,
@@ -303,6 +353,7 @@ def register(app: typer.Typer) -> None:
             trajectory_sparsity=stride, grad_accum=grad_accum, precision=precision,
             warmup_ratio=warmup_ratio, weight_decay=weight_decay, save_every=save_every,
             seed=seed, activation_checkpointing=checkpointing,
+            max_memory=parse_memory(max_memory), val_share=val_share, patience=patience,
         )  # fmt: skip
         job = FinetuneJob(
             robot=registry.robot(robot),
@@ -334,6 +385,8 @@ def register(app: typer.Typer) -> None:
             warm_start=choice.warm_start,
             lora_rank=choice.lora_rank,
             lora_alpha=choice.lora_alpha,
+            command=recorded_command(),
+            init=choice.init,
         )
         evaluation = plan.eval_settings(num_envs=eval_envs, episodes=eval_episodes, seed=eval_seed)
         result = adapt(
@@ -344,7 +397,8 @@ def register(app: typer.Typer) -> None:
             evaluation=evaluation,
             reporter=RichReporter(quiet=as_json),
         )
-        _summary(result.finetune, as_json, result.compare)
+        save_resolved(result.finetune.run_dir)
+        _summary(result.finetune, as_json, result.compare, result.warnings, result.init)
         if result.compare is not None and not as_json:
             s = result.compare.reports["fine-tuned"].summary
             render_compare(
@@ -352,6 +406,9 @@ def register(app: typer.Typer) -> None:
                 f"{robot}: zero-shot vs fine-tuned, seed {s['seed']}, {s['num_envs']} envs × "
                 f"{s['episodes_requested']} episodes in one context",
             )
+        if not as_json:
+            for warning in result.warnings:  # below the table it is about
+                err_console.print(f"[bold yellow]warning:[/] {escape(warning)}", highlight=False)
 
     @app.command("build-base")
     def build_base_cmd(
@@ -424,7 +481,7 @@ def register(app: typer.Typer) -> None:
             dest = ship_in_context_base(base, registry)
             print_json({"shipped": str(dest), **(read_provenance(dest) or {}).get("check", {})})
 
-    @app.command("pretrain")
+    @app.command("pretrain", cls=ConfigCommand)
     def pretrain_cmd(
         configs: list[str] = typer.Argument(..., help="Dataset config YAML(s)."),
         name: str = _opt(
@@ -455,6 +512,7 @@ def register(app: typer.Typer) -> None:
         resume: bool = OPT_RESUME,
         keep: int = OPT_KEEP,
         checkpointing: bool = OPT_CHECKPOINTING,
+        max_memory: str = OPT_MAX_MEMORY,
         stats: Path = _opt(None, "--stats", help="stats.json.", show="found or computed"),
         device: str = OPT_DEVICE,
         log: list[str] = OPT_LOG,
@@ -465,15 +523,19 @@ def register(app: typer.Typer) -> None:
             help="Under torchrun: each process reads only its part of every task's histories "
             "(docs/cluster.md).",
         ),
+        config: Path = OPT_CONFIG,
+        print_config: bool = OPT_PRINT_CONFIG,
     ) -> None:
         """Train a base model from scratch on every training task of the dataset configs."""
         from adaptkit.train import TrainConfig, pretrain
+        from adaptkit.train.memory import parse_memory
 
         cfg = TrainConfig(**_given(
             epochs=epochs, lr=lr, batch_size=batch_size, context_len=context_len,
             trajectory_sparsity=stride, grad_accum=grad_accum, precision=precision,
             warmup_ratio=warmup_ratio, weight_decay=weight_decay, save_every=save_every,
             seed=seed, activation_checkpointing=checkpointing,
+            max_memory=parse_memory(max_memory),
         ))  # fmt: skip
         result = pretrain(
             parse_config_paths(configs),
@@ -490,5 +552,7 @@ def register(app: typer.Typer) -> None:
             keep=keep,
             log=log or None,
             shard_data=shard_data,
+            command=recorded_command(),
         )
+        save_resolved(result.run_dir)
         _summary(result, as_json)

@@ -22,6 +22,7 @@ from adaptkit.data.history import (
 )
 from adaptkit.data.moments import RunningMoments
 from adaptkit.errors import AdaptkitError
+from adaptkit.fileio import not_a_file
 
 
 @dataclass
@@ -76,7 +77,7 @@ def check_history_file(
     obs/action moments (`moments`: the stats), so checking costs almost nothing extra.
     """
     if not path.is_file():
-        raise AdaptkitError(f"{path}: learning-history file not found")
+        raise AdaptkitError(f"{path}: learning-history file {not_a_file(path)}")
     try:
         f = h5py.File(path, "r")
     except OSError as exc:

@@ -21,10 +21,11 @@ from pathlib import Path
 
 from adaptkit import lockfile
 from adaptkit.data.history import read_task_metadata, task_metadata_path
-from adaptkit.errors import AdaptkitError
+from adaptkit.errors import AdaptkitError, Interrupted, signal_name, signal_of
 from adaptkit.fileio import atomic_dir, make_dirs, missing_cause, sweep_temps
 
-COLLECTED_NAME = re.compile(r"^history_\d{3,}\.h5$")  # the names collect gives its histories
+# the names collect gives its histories (ASCII digits: \d takes history_００１.h5, a user's, too)
+COLLECTED_NAME = re.compile(r"^history_[0-9]{3,}\.h5$")
 
 
 def lock_path(folder: Path) -> Path:
@@ -77,8 +78,18 @@ def collecting_into(folder: Path) -> Iterator[Path]:
             old[-1].rename(folder)
         sweep_temps(folder.parent, f".{folder.name}.old-*")
         _check_replaceable(folder)
-        with atomic_dir(folder, "dataset folder") as tmp:
-            yield tmp
+        earlier = folder.exists()
+        try:
+            with atomic_dir(folder, "dataset folder") as tmp:
+                yield tmp
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM through the CLI's handler
+            signum = signal_of(exc)
+            kept = "the earlier collection there is untouched" if earlier else "nothing written"
+            raise Interrupted(
+                f"{folder}: interrupted by {signal_name(signum)} before the collection was "
+                f"complete: none of it was kept ({kept}); the same command starts over",
+                signum,
+            ) from None
 
 
 def files_disagree(folder: Path, files: Sequence[Path]) -> str | None:

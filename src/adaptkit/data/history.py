@@ -34,6 +34,7 @@ from adaptkit.fileio import (
     commit,
     make_temp_file,
     missing_cause,
+    not_a_file,
     os_errors,
     remove_quietly,
     write_json,
@@ -49,7 +50,7 @@ DEFAULT_CHUNK_SIZE = 10_000
 FORK_CHUNK_SIZE = 50_000  # the quadruped fork's histories
 FORK_TASK_METADATA = "trajectories_env_*.json"  # the fork's task metadata file name(s)
 
-_CHUNK_RE = re.compile(r"^(\d+)-(\d+)$")
+_CHUNK_RE = re.compile(r"^([0-9]+)-([0-9]+)$")  # ASCII digits: \d takes ０-４９ too
 
 
 @dataclass
@@ -93,7 +94,7 @@ def parse_chunk_name(name: str) -> tuple[int, int] | None:
 
 def _open(path: Path) -> h5py.File:
     if not path.is_file():
-        raise AdaptkitError(f"{path}: learning-history file not found")
+        raise AdaptkitError(f"{path}: learning-history file {not_a_file(path)}")
     try:
         return h5py.File(path, "r")
     except OSError as exc:
@@ -191,9 +192,12 @@ def list_history_files(folder: str | Path) -> list[Path]:
     Hidden files (the writer's temp files among them) are skipped.
     """
     folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise AdaptkitError(f"{folder}: the learning-history folder is a file, not a folder")
     if not folder.is_dir():
-        why = "not a directory" if folder.exists() else missing_cause(folder)
-        raise AdaptkitError(f"{folder}: learning-history folder not found ({why})")
+        raise AdaptkitError(
+            f"{folder}: learning-history folder not found ({missing_cause(folder)})"
+        )
     files = [
         p
         for p in folder.iterdir()

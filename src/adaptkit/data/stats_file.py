@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from adaptkit.errors import AdaptkitError
-from adaptkit.fileio import read_json, write_json
+from adaptkit.fileio import not_a_file, read_json, write_json
 from adaptkit.meta import CheckpointMeta, Stats
 from adaptkit.model import GroupDims
 
@@ -27,7 +27,7 @@ def load_stats_file(path: str | Path) -> dict[str, Stats]:
     """A stats.json: {task: {obs_mean, obs_std, acs_mean, acs_std}}."""
     path = Path(path)
     if not path.is_file():
-        raise AdaptkitError(f"{path}: stats file not found")
+        raise AdaptkitError(f"{path}: stats file {not_a_file(path)}")
     data = read_json(path)
     if not isinstance(data, dict):
         raise AdaptkitError(f"{path}: expected a mapping of task -> stats")
@@ -66,7 +66,7 @@ def choose_stats(
     if checkpoint is not None and task in checkpoint and fits(checkpoint[task].stats):
         return checkpoint[task].stats, f"checkpoint task '{task}'"
     if explicit is not None and not Path(explicit).is_file():
-        raise AdaptkitError(f"stats file {explicit}: not found")
+        raise AdaptkitError(f"stats file {explicit}: {not_a_file(explicit)}")
     for i, path in enumerate((explicit, plugin_file, data_file)):
         if path is not None and Path(path).is_file():
             found = load_stats_file(path)

@@ -252,6 +252,19 @@ def collate_windows(samples: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def split_batch(batch: Mapping[str, Any], size: int) -> list[dict[str, Any]]:
+    """A collated batch as consecutive pieces of at most `size` windows (the last may be
+    smaller): tensors and the `task` list sliced along the batch, the one `group` name kept."""
+    n = len(batch["obs"])
+
+    def part(value: Any, start: int) -> Any:
+        if isinstance(value, torch.Tensor | list | tuple) and len(value) == n:
+            return value[start : start + size]
+        return value  # the batch's one group name
+
+    return [{k: part(v, i) for k, v in batch.items()} for i in range(0, n, max(1, size))]
+
+
 class GroupBatchSampler(Sampler[list[int]]):
     """Batches of window indices, each from a single group; deterministic given (seed, epoch).
 

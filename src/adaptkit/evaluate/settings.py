@@ -10,7 +10,7 @@ from adaptkit import defaults
 from adaptkit.defaults import KVDtype, Sim
 from adaptkit.errors import AdaptkitError
 from adaptkit.machine import check_device
-from adaptkit.model.config import TOKEN_ORDERS
+from adaptkit.model.config import SIZE_CAPS, TOKEN_ORDERS
 from adaptkit.tasks import DEFAULT_TASK, get_task
 
 
@@ -54,6 +54,12 @@ class EvalSettings:
             raise AdaptkitError(
                 f"--token-order: expected one of {', '.join(TOKEN_ORDERS)}, "
                 f"got {self.token_order!r}"
+            )
+        cap = SIZE_CAPS["context_len"]
+        if self.context_len is not None and not 1 <= self.context_len <= cap:
+            raise AdaptkitError(
+                f"--context-len: must be in 1..{cap:,} (the cap on any model's context), got "
+                f"{self.context_len:,}"
             )
         if self.threads is not None and self.threads < 1:
             raise AdaptkitError(f"--threads: must be >= 1, got {self.threads}")

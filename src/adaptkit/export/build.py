@@ -14,22 +14,24 @@ from typing import Any
 
 import torch
 
-from adaptkit.ckpt.checkpoint import Checkpoint, load_training_state
+from adaptkit.ckpt.checkpoint import Checkpoint, load_training_state, resolve_checkpoint
 from adaptkit.ckpt.layout import is_adapter
 from adaptkit.ckpt.load import load_checkpoint, peek_config
 from adaptkit.errors import AdaptkitError
+from adaptkit.evaluate.plan import plan_kv_cache
 from adaptkit.evaluate.policies import STD_EPS, ModelPolicy
 from adaptkit.evaluate.settings import EvalSettings
-from adaptkit.export.formats import get_format
+from adaptkit.export.formats import FORMATS, get_format
+from adaptkit.export.inputs import INPUT_BOUND
 from adaptkit.export.step import PolicyStep
-from adaptkit.fileio import make_dirs, write_json
+from adaptkit.fileio import file_set, file_sha256, make_dirs, read_json, sweep_temps, write_json
 from adaptkit.progress import SILENT, Reporter
 from adaptkit.robot import RobotSpec
 from adaptkit.sim.physics import CONTROL_DT
 from adaptkit.version import __version__
 
 SIDECAR_FORMAT = "adaptkit-exported-policy"
-SIDECAR_VERSION = 1
+SIDECAR_VERSION = 2  # 2: policy_sha256, input_bound
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,9 @@ def sidecar(
             "hidden_dim": policy.model.config.hidden_dim,
         },
         "state": form.state,
+        # an obs or reward that is NaN/inf or beyond ±input_bound is refused by the file itself
+        # (naming its index) before it enters the context; the state stays as it was
+        "input_bound": INPUT_BOUND,
         "adaptkit_version": __version__,
     }
     if checkpoint is not None:
@@ -134,6 +139,21 @@ def sidecar(
     return out
 
 
+def check_export_window(policy: ModelPolicy) -> None:
+    """The exported file's KV cache (one robot at the policy's window, fp32) must fit this
+    machine's free memory, as an evaluation's must: a window that cannot run is refused here
+    rather than by the robot's first step."""
+    plan = plan_kv_cache(policy.model.config, 1, policy.context_len, torch.float32, "cpu")
+    if not plan.fits:
+        fits = plan.largest_context()
+        raise AdaptkitError(
+            f"--context-len {policy.context_len:,}: the exported policy's KV cache (1 robot × "
+            f"{plan.layers} layers × 2 × hidden {plan.hidden} × 4 bytes per token) = "
+            f"{plan.bytes / 1e9:.2f} GB does not fit the {plan.budget / 1e9:.2f} GB free for it "
+            f"here; the largest that fits: --context-len {fits:,}"
+        )
+
+
 def export_policy(
     policy: ModelPolicy,
     spec: RobotSpec,
@@ -142,20 +162,41 @@ def export_policy(
     checkpoint: Checkpoint | None = None,
 ) -> ExportResult:
     """Write `policy` as a standalone file in `out_dir` in the format `fmt` (its file: policy.pt,
-    policy.onnx) and its sidecar (the file's name + .json)."""
+    policy.onnx) and its sidecar (the file's name + .json), as one set (adaptkit.fileio.file_set):
+    a failure or a kill leaves the earlier pair. The sidecar records the file's sha256, so a
+    policy beside another export's sidecar is refused on load (adaptkit.export.runtime)."""
     form = get_format(fmt)
+    check_export_window(policy)
     out = make_dirs(out_dir, "export folder")
     target = out / form.file
-    form.write(policy_step(policy, in_place=form.in_place), target)
+    step = policy_step(policy, in_place=form.in_place)
     meta = sidecar(policy, spec, fmt, checkpoint)
-    side = write_json(sidecar_path(target), meta, "export sidecar")
-    return ExportResult(target, side, meta)
+    sweep_temps(out, f".{form.file}.tmp-*")  # what an export before file sets left when killed
+    with file_set(out, f"exported policy ({form.file} and its sidecar)") as tmp:
+        form.write(step, tmp / form.file)
+        meta["policy_sha256"] = file_sha256(tmp / form.file)
+        write_json(sidecar_path(tmp / form.file), meta, "export sidecar")
+    return ExportResult(target, sidecar_path(target), meta)
 
 
 def recorded_robot(checkpoint: str | Path) -> str | None:
-    """The robot a fine-tune run was trained for (its config.json records it), else None."""
+    """The robot a run was trained for, else None: a fine-tune's config.json or adapter config
+    records it, an exported file's sidecar names it. A path that is neither an exported file nor
+    a checkpoint is its own one-line error (not "records no robot")."""
+    path = Path(str(checkpoint))
+    if path.is_file() and path.suffix in {Path(f.file).suffix for f in FORMATS.values()}:
+        try:
+            robot = read_json(sidecar_path(path)).get("robot")
+        except (AdaptkitError, AttributeError):
+            return None
+        return robot if isinstance(robot, str) else None
+    resolve_checkpoint(checkpoint)
     try:
         robot = peek_config(checkpoint).extra.get("robot")
+        if robot is None and is_adapter(resolve_checkpoint(checkpoint)):
+            from adaptkit.ckpt.adapter import read_adapter
+
+            robot = read_adapter(resolve_checkpoint(checkpoint))[0].config.get("robot")
     except AdaptkitError:
         return None
     return robot if isinstance(robot, str) else None

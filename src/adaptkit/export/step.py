@@ -14,12 +14,14 @@ context, `start_episode()` marks an episode start (the context is kept, as in ev
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from adaptkit.export.inputs import INPUT_BOUND, REFUSED_TAIL
 from adaptkit.model.vintix import Vintix
 
 _PARTS = ("obs", "act", "rew")
@@ -241,12 +243,17 @@ class PolicyStep(nn.Module):
 
 class StatefulPolicy(nn.Module):
     """The TorchScript policy: `reset(batch)`, `start_episode()`, `act(obs, reward)`. A call
-    with another batch size than the state's starts a fresh context of that size."""
+    with another batch size than the state's starts a fresh context of that size. An input
+    that is NaN/inf or beyond ±INPUT_BOUND (adaptkit.export.inputs) is refused with a
+    ValueError naming its index before anything of the state changes: the file alone is as
+    safe as adaptkit's own runtime."""
 
     def __init__(self, step: PolicyStep) -> None:
         super().__init__()
         self.step = step
         self.obs_dim, self.act_dim = step.obs_dim, step.act_dim
+        self.bound = float(INPUT_BOUND)
+        self.refused_tail = REFUSED_TAIL  # the wording of adaptkit.export.inputs.refusal
         # saved empty (a batch of 0), so the file holds no cache: act() sizes it on first use
         for name, t in step.initial_state(0).items():
             self.register_buffer(name, t)
@@ -254,6 +261,8 @@ class StatefulPolicy(nn.Module):
     @torch.jit.export
     def reset(self, batch: int = 1) -> None:
         """Forget the context: the next act() starts a new context and a new episode."""
+        if batch < 1:
+            raise ValueError(f"reset: batch must be >= 1, got {batch}")
         s = self.step
         dtype = self.prev_action.dtype
         shape = [s.n_layers, batch, s.n_heads, s.window, s.head_dim]
@@ -273,13 +282,42 @@ class StatefulPolicy(nn.Module):
         if mask is None:
             self.step_index.zero_()
         else:
+            n = self.step_index.shape[0]
+            if mask.dim() > 1 or (mask.dim() == 1 and mask.shape[0] != n):
+                raise ValueError(
+                    f"start_episode: mask must be [{n}] (one per robot of the last act), got "
+                    f"shape {mask.shape}"
+                )
             self.step_index.masked_fill_(mask.to(torch.bool), 0)
+
+    def _check(self, name: str, x: torch.Tensor) -> None:
+        bad = ~(x.abs() <= self.bound)  # one comparison covers NaN too
+        if bool(bad.any()):
+            index = torch.nonzero(bad)[0]
+            value = float(x.reshape(-1)[int(torch.nonzero(bad.reshape(-1))[0])])
+            what = "out of range" if math.isfinite(value) else str(value)
+            where = name
+            if index.numel() > 0:
+                where = name + "[" + ", ".join([str(int(i)) for i in index]) + "]"
+            raise ValueError(f"act: {where} is {what}" + self.refused_tail)
 
     @torch.jit.export
     def act(self, obs: torch.Tensor, reward: torch.Tensor) -> torch.Tensor:
         """obs [obs_dim] or [B, obs_dim]; reward of the previous action ([] or [B]) → action."""
         single = obs.dim() == 1
         o = obs.unsqueeze(0) if single else obs
+        if o.dim() != 2 or o.shape[1] != self.obs_dim or o.shape[0] < 1:
+            raise ValueError(
+                f"act: obs must be [{self.obs_dim}] or [B, {self.obs_dim}] with B >= 1, got "
+                f"shape {obs.shape}"
+            )
+        if reward.dim() > 1 or (reward.numel() != 1 and reward.numel() != o.shape[0]):
+            raise ValueError(
+                f"act: reward must be a number or [{o.shape[0]}] (one per row of obs), got "
+                f"shape {reward.shape}"
+            )
+        self._check("obs", obs)
+        self._check("reward", reward)
         if self.prev_action.shape[0] != o.shape[0]:  # first call, or another batch size
             self.reset(o.shape[0])
         r = reward.reshape(-1).to(torch.float32).expand(o.shape[0])

@@ -79,6 +79,12 @@ class RobotFamily:
             )
         if not callable(self.build):
             raise AdaptkitError(f"family {self.name!r}: field 'build' must be callable")
+        # numpy's generators take non-negative seeds only: a negative one failed deep inside
+        # the first member's build
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise AdaptkitError(
+                f"family {self.name!r}: field 'seed' must be an integer >= 0, got {self.seed!r}"
+            )
 
     def member_name(self, index: int) -> str:
         return f"{self.name}_{index:0{INDEX_DIGITS}d}"
@@ -90,7 +96,8 @@ class RobotFamily:
         """The index a member name stands for, or None when it is no member of this family."""
         prefix = f"{self.name}_"
         tail = robot_name[len(prefix) :] if robot_name.startswith(prefix) else ""
-        if len(tail) != INDEX_DIGITS or not tail.isdigit():
+        # ASCII digits only: str.isdigit() (and int()) take ０００１ or ١٢٣٤ as numbers too
+        if len(tail) != INDEX_DIGITS or not (tail.isascii() and tail.isdigit()):
             return None
         return int(tail)
 

@@ -282,14 +282,18 @@ def body_mjcf(body: QuadrupedBody, model_name: str) -> str:
 
 # -- the demonstrator's starting point from geometry ----------------------------------------------
 def prior_gait(body: QuadrupedBody) -> GaitParams:
-    """A trot CPG guessed from the geometry (tuning refines it: adaptkit.sim.family_gait).
+    """A trot CPG guessed from the geometry (tuning refines it: adaptkit.sim.family_gait)."""
+    return trot_prior(body.thigh_length + body.calf_length)
+
+
+def trot_prior(leg_length: float) -> GaitParams:
+    """A trot CPG guessed from a leg's length (thigh + calf, m).
 
     Step frequency scales like a pendulum of the leg's length (1/√L, Froude similarity), around
     the ≈ 3.3 Hz the built-in robots were tuned to at L ≈ 0.42 m; the thigh swing covers the
     0.5 m/s stride (v / 4fL); the other terms are the built-in gaits' rough middle."""
-    leg = body.thigh_length + body.calf_length
-    freq = float(np.clip(3.3 * math.sqrt(0.42 / leg), 1.5, 3.5))
-    thigh_amp = float(np.clip(0.5 / (4 * freq * 0.75 * leg), 0.08, 0.35))
+    freq = float(np.clip(3.3 * math.sqrt(0.42 / leg_length), 1.5, 3.5))
+    thigh_amp = float(np.clip(0.5 / (4 * freq * 0.75 * leg_length), 0.08, 0.35))
     return GaitParams(freq, thigh_amp, 0.7, 0.0, -0.3, 0.5, 0.3, 0.0, 1.5)
 
 

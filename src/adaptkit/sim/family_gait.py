@@ -108,9 +108,12 @@ def derive_demonstrator(
     spec: RobotSpec,
     budget: SearchBudget = SearchBudget(),
     starts: Sequence[GaitParams] | None = None,
+    margin: float = 0.0,
+    progress: Callable[[int, dict[str, float]], None] | None = None,
 ) -> DemonstratorRecord:
     """Tune `spec`'s trot CPG from its own gait (the geometric prior) and `starts` (default:
-    builtin_gaits()), then accept or reject it (module docstring). Nothing is cached here."""
+    builtin_gaits()), then accept or reject it (module docstring; `margin`: how much more than
+    standing still a check episode must earn, 0 for the family). Nothing is cached here."""
     t0 = time.perf_counter()
     starts = builtin_gaits() if starts is None else list(starts)
     result = tune_gait(
@@ -120,6 +123,7 @@ def derive_demonstrator(
         seconds=budget.seconds,
         seed=budget.seed,
         starts=starts,
+        progress=progress,
     )
     steps = max(1, round(budget.check_seconds / 0.02))
     demo = _check(
@@ -130,8 +134,9 @@ def derive_demonstrator(
         reason = f"falls in {demo['falls']} of {budget.check_envs} check episodes"
     elif demo["speed"] < MIN_SPEED:
         reason = f"walks at {demo['speed']:.2f} m/s < {MIN_SPEED}"
-    elif demo["return"] <= stand["return"]:
-        reason = f"return {demo['return']:.2f} <= standing still {stand['return']:.2f}"
+    elif demo["return"] <= stand["return"] + margin:
+        more = f" + {margin:.2f}" if margin else ""
+        reason = f"return {demo['return']:.2f} <= standing still {stand['return']:.2f}{more}"
     else:
         reason = ""
     return DemonstratorRecord(

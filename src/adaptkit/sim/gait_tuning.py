@@ -9,6 +9,7 @@ Every round re-checks its best 6 candidates on 8 fresh seeds and keeps the best 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 
@@ -89,9 +90,10 @@ def tune_gait(
         raise AdaptkitError(
             f"robot {spec.name!r}: no simulator model (mjcf / mjcf_joints) to tune a gait in"
         )
-    if rounds < 1 or batch < RECHECK_TOP or seconds <= 0:
+    if rounds < 1 or batch < RECHECK_TOP or not (math.isfinite(seconds) and seconds > 0):
         raise AdaptkitError(
-            f"tune-gait: need --rounds >= 1, --batch >= {RECHECK_TOP} and --seconds > 0"
+            f"tune-gait: need --rounds >= 1, --batch >= {RECHECK_TOP} and --seconds a finite "
+            f"number > 0, got {rounds}, {batch}, {seconds}"
         )
     rng = np.random.default_rng(seed)
     steps = max(1, round(seconds / 0.02))

@@ -47,7 +47,7 @@ from adaptkit.data.windows import count_windows
 from adaptkit.errors import AdaptkitError
 from adaptkit.evaluate.in_context import foreign_body, run_controls
 from adaptkit.evaluate.score import score_against
-from adaptkit.execute import Job, raise_failed, run_wave
+from adaptkit.execute import Job, keep_workers, raise_failed, run_wave
 from adaptkit.family.core import CACHE_ENV, RobotFamily, cache_root
 from adaptkit.fileio import read_json, write_json
 from adaptkit.plugins import Registry, get_registry, plugin_files, worker_registry
@@ -365,7 +365,7 @@ def run_embodiments(
     then an AdaptkitError names the failed jobs (a rerun runs only what is missing)."""
     out = Path(out).resolve()  # workers may start elsewhere
     registry = registry if registry is not None else get_registry()
-    with _gait_cache(plan):
+    with _gait_cache(plan), keep_workers():  # local workers kept across the waves
         failed = EmbodimentStudy(plan, out, registry, reporter, executor, workers).run()
     write_embodiment_report(out)
     raise_failed("embodiments", failed, out)

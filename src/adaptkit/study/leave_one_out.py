@@ -46,7 +46,7 @@ from adaptkit.data.subset import write_subset
 from adaptkit.errors import AdaptkitError
 from adaptkit.evaluate import EvalSettings, ModelPolicy, evaluate_policy
 from adaptkit.evaluate.score import score_against
-from adaptkit.execute import Job, RunSummary, raise_failed, run_wave
+from adaptkit.execute import Job, RunSummary, keep_workers, raise_failed, run_wave
 from adaptkit.fileio import read_json, write_json
 from adaptkit.plugins import Registry, get_registry, plugin_files, worker_registry
 from adaptkit.progress import SILENT, Reporter
@@ -77,7 +77,8 @@ def run_study(
     out = Path(out).resolve()  # workers (a Ray node) may start in another folder
     _check_plan(plan, out)
     study = LeaveOneOutStudy(plan, out, registry, reporter, keep_runs)
-    failed = study.run(executor, workers)
+    with keep_workers():  # local workers started once, reused by every wave
+        failed = study.run(executor, workers)
     write_report(out)
     raise_failed("study", failed, out)
     return out

@@ -14,13 +14,15 @@ from typing import Any
 from adaptkit import defaults
 from adaptkit.adapt.modes import ModeChoice, lr_for, resolve_mode
 from adaptkit.ckpt.hub import parse_hub_ref
+from adaptkit.ckpt.shipped import is_shipped_name
 from adaptkit.defaults import FreezeMode, SaveFormat
 from adaptkit.errors import AdaptkitError, short_repr
 from adaptkit.robot import RobotSpec
 from adaptkit.train.metrics import parse_destinations
 
 PRECISIONS = tuple(p.value for p in defaults.Precision)
-CHECKPOINT_FROM_BYTES = 4 * 2**30  # activation checkpointing by default above this estimate
+# what describes the machine rather than the run: a resumed run takes the given value
+MACHINE_KEYS = ("max_memory",)
 
 
 @dataclass
@@ -49,8 +51,16 @@ class TrainConfig:
     num_workers: int = 0
     max_steps_per_epoch: int | None = None  # cap optimiser steps per epoch (quick runs, benches)
     shuffle: bool = True
-    # recompute transformer blocks in the backward; None: when activations would pass 4 GiB
+    # recompute transformer blocks in the backward; None: as the memory plan decides
     activation_checkpointing: bool | None = None
+    # bytes the process may peak at (adaptkit.train.memory); None: a share of what is free
+    max_memory: int | None = None
+    # early stopping on a held-out validation loss (adaptkit.train.early_stop): this share of
+    # the histories held out (0: off, as pretraining and the study's budgeted cells run), stop
+    # after `patience` epochs that do not improve it by a relative `min_delta`
+    val_share: float = 0.0
+    patience: int = 2
+    min_delta: float = 0.01
 
     def __post_init__(self) -> None:
         if isinstance(self.precision, defaults.Precision):
@@ -68,7 +78,12 @@ class TrainConfig:
         Mini Cheetah, one learning history × 10 epochs: 1e-4 → 52 % of the demonstrator's
         return, 3e-4 → 92 %, 1e-3 → 101 % (with all eight histories every lr reaches ≈100 %).
         """
-        base = {"epochs": defaults.FINETUNE_EPOCHS, "precision": defaults.FINETUNE_PRECISION.value}
+        base = {
+            "epochs": defaults.FINETUNE_EPOCHS,
+            "precision": defaults.FINETUNE_PRECISION.value,
+            "val_share": defaults.FINETUNE_VAL_SHARE,
+            "patience": defaults.FINETUNE_PATIENCE,
+        }
         return cls(**{"lr": lr_for(freeze_mode), **base, **overrides})
 
     def replace(self, **changes: Any) -> TrainConfig:
@@ -87,7 +102,7 @@ class TrainConfig:
         def number(v: Any) -> bool:
             return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
 
-        for name in ("epochs", "batch_size", "grad_accum", "save_every"):
+        for name in ("epochs", "batch_size", "grad_accum", "save_every", "patience"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise bad(name, "an integer >= 1")
@@ -95,6 +110,9 @@ class TrainConfig:
             v = getattr(self, name)
             if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
                 raise bad(name, "an integer >= 1 (or unset)")
+        mm = self.max_memory
+        if mm is not None and (isinstance(mm, bool) or not isinstance(mm, int) or mm < 2**20):
+            raise bad("max_memory", "a number of bytes >= 1 MiB (or unset)")
         for name in ("seed", "num_workers"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or (name == "num_workers" and v < 0):
@@ -114,6 +132,10 @@ class TrainConfig:
             raise bad("weight_decay", "a number >= 0")
         if not (number(self.warmup_ratio) and 0.0 <= self.warmup_ratio < 1.0):
             raise bad("warmup_ratio", "a number in [0, 1)")
+        if not (number(self.val_share) and 0.0 <= self.val_share <= 0.5):
+            raise bad("val_share", "a number in [0, 0.5] (0: no early stopping)")
+        if not (number(self.min_delta) and 0.0 <= self.min_delta < 1.0):
+            raise bad("min_delta", "a number in [0, 1)")
         if not (number(self.min_lr_ratio) and 0.0 <= self.min_lr_ratio <= 1.0):
             raise bad("min_lr_ratio", "a number in [0, 1]")
         if self.precision not in PRECISIONS:
@@ -131,16 +153,6 @@ class TrainConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
 
-    def checkpointing_for(self, config: Any, context_len: int) -> bool:
-        """Whether to recompute blocks: as set, else when the activations the backward keeps
-        would pass CHECKPOINT_FROM_BYTES (estimated: per token and layer ≈ 12 hidden-wide and
-        3 MLP-wide fp32 tensors)."""
-        if self.activation_checkpointing is not None:
-            return self.activation_checkpointing
-        per_token = 4 * (12 * config.hidden_dim + 3 * config.intermediate_size)
-        tokens = self.batch_size * context_len
-        return tokens * config.transformer_depth * per_token > CHECKPOINT_FROM_BYTES
-
     def stride(self, context_len: int) -> int:
         """Window start stride: trajectory_sparsity, else a quarter of the context."""
         return self.trajectory_sparsity or max(1, context_len // 4)
@@ -156,6 +168,7 @@ class TrainConfig:
         """The settings a resumed run continues with (its own: else it could not end where an
         uninterrupted run ends), and the given values that were ignored for them."""
         cfg = TrainConfig.from_dict(dict(saved))
+        cfg = cfg.replace(**{k: getattr(self, k) for k in MACHINE_KEYS})
         ignored = [
             f"{k}={v!r} (run: {getattr(cfg, k)!r})"
             for k, v in self.to_dict().items()
@@ -183,7 +196,8 @@ class TrainConfig:
 
 
 def _is_hub(path: Path | str) -> bool:
-    return parse_hub_ref(path) is not None
+    """A Hub reference, or a shipped base's portable name (adaptkit:NAME@FP): not local paths."""
+    return is_shipped_name(path) or parse_hub_ref(path) is not None
 
 
 @dataclass
@@ -228,6 +242,15 @@ class FinetuneJob:
     # applies to the new group's tokens only (old groups stay bit-identical); None: no LoRA.
     lora_rank: int | None = None
     lora_alpha: float | None = None  # None: 2 × rank (the update is scaled by alpha / rank)
+    # The command that started the run, as typed (the CLI passes its argv): recorded in the
+    # run's config.json, adapter and model card. None: a Python caller (recorded as such).
+    command: str | None = None
+    # How the new group starts (adaptkit.adapt.modes.parse_init): auto, fresh or warm:GROUP;
+    # None: the mode's start. `auto` is settled by the main job's zero-shot probe
+    # (adaptkit.pipeline), which records what it measured in `init_record` (config.json's
+    # adaptkit_init, the model card); a fine-tune run without the probe starts fresh.
+    init: str | None = None
+    init_record: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.lora_rank is not None and (
@@ -242,6 +265,7 @@ class FinetuneJob:
         choice = self.choice  # the one resolution of the flags into a mode and its settings
         self.mode, self.freeze = choice.mode.name, choice.freeze
         self.warm_start, self.lora_rank = choice.warm_start, choice.lora_rank
+        self.init = choice.init
         self.save = SaveFormat(self.save)
         self.log = parse_destinations(self.log or None)
         self.known_robots = tuple(self.known_robots)
@@ -260,6 +284,7 @@ class FinetuneJob:
         """The mode and the settings this fine-tune applies it with (adaptkit.adapt.modes)."""
         return resolve_mode(
             self.mode,
+            init=self.init,
             freeze=self.freeze,
             warm_start=self.warm_start,
             lora_rank=self.lora_rank,
@@ -300,6 +325,7 @@ class RunResult:
     notes: list[str] = field(default_factory=list)
     robot: RobotSpec | None = None  # the robot as trained: in its data's observation layout
     token_order: str | None = None  # the order the model was trained with (recorded)
+    early_stop: dict[str, Any] | None = None  # where and why it stopped (train.early_stop)
 
     @classmethod
     def from_loop(
@@ -316,6 +342,7 @@ class RunResult:
             seconds=seconds,
             tokens_per_s=loop.tokens / max(loop.seconds, 1e-9),
             resumed_from=resumed_from,
+            early_stop=loop.early_stop,
             **extra,
         )
 
@@ -340,5 +367,6 @@ class RunResult:
             "adapter": str(self.adapter) if self.adapter else None,
             "obs_layout": (self.robot.obs_layout or "custom") if self.robot else None,
             "token_order": self.token_order,
+            "early_stop": self.early_stop,
             "notes": self.notes,
         }

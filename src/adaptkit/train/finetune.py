@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from adaptkit import defaults
+from adaptkit.adapt.modes import START_AUTO, START_FRESH
 from adaptkit.adapt.surgery import (
     apply_mode,
     freeze,
@@ -37,20 +38,25 @@ from adaptkit.ckpt.checkpoint import (
     load_training_state,
     save_checkpoint,
 )
+from adaptkit.ckpt.hub import parse_hub_ref
 from adaptkit.ckpt.layout import ADAPTER_FILES, MODEL_FILE, is_full
 from adaptkit.ckpt.load import load_checkpoint
+from adaptkit.ckpt.shipped import is_shipped_name, portable_name
 from adaptkit.ckpt.token_order import own_task_data, settle_token_order
 from adaptkit.data.config import DatasetEntry, load_dataset_configs, robot_entry
 from adaptkit.data.history import extra_observation_rows
 from adaptkit.data.layout import spec_for_data
+from adaptkit.data.provenance import data_record
 from adaptkit.data.stats_file import choose_stats
 from adaptkit.defaults import FreezeMode, SaveFormat
 from adaptkit.errors import AdaptkitError
 from adaptkit.meta import Stats
 from adaptkit.model import GroupDims, Vintix
+from adaptkit.plugins import get_registry, plugin_record
 from adaptkit.progress import SILENT, Reporter
 from adaptkit.robot import RobotSpec
 from adaptkit.train.config import FinetuneJob, RunResult, TrainConfig
+from adaptkit.train.early_stop import MIN_EPOCHS, EarlyStop, split_histories
 from adaptkit.train.loop import seed_everything
 from adaptkit.train.metrics import MetricsLogger
 from adaptkit.train.preflight import check_training_data
@@ -71,6 +77,7 @@ class _Start:
     base: BaseRef
     base_bytes: int | None  # size of the base's weights (None on resume: the run's format holds)
     saved: dict[str, Any] = field(default_factory=dict)  # the trainer state to resume from
+    init: dict[str, Any] | None = None  # how the new group started (config.json adaptkit_init)
 
 
 def finetune(
@@ -140,7 +147,19 @@ def _finetune(session: Session, job: FinetuneJob) -> RunResult:
     cfg = start.cfg
     model = start.ckpt.model.to(info.device)
     context_len = cfg.context_len or model.config.context_len
-    _, loader = session.windows([entry], {robot.task: stats}, context_len, cfg, data.histories)
+    train_histories, val_loader, early = dict(data.histories), None, None
+    if cfg.val_share > 0 and cfg.epochs >= MIN_EPOCHS:  # the same split on --resume
+        kept, held, how = split_histories(data.histories[robot.task], cfg.val_share, context_len)
+        if held:
+            train_histories = {robot.task: kept}
+            val_loader = session.held_out_windows(
+                [entry], {robot.task: stats}, context_len, cfg, {robot.task: held}
+            )
+            early = EarlyStop(cfg.patience, cfg.min_delta)
+            how += f"; stop after {cfg.patience} epoch(s) without a {cfg.min_delta:.0%} better loss"
+        reporter.note(f"early stopping on a validation loss: {how}")
+    data.histories.clear()
+    _, loader = session.windows([entry], {robot.task: stats}, context_len, cfg, train_histories)
 
     # -- surgery: the adaptation mode applied (a new group; what else trains, the mode says) ------
     meta = start.ckpt.meta
@@ -161,6 +180,8 @@ def _finetune(session: Session, job: FinetuneJob) -> RunResult:
     save_format = _save_format(job, start, group_only, reporter)
 
     # -- fit -----------------------------------------------------------------------------------
+    provenance = _provenance(job, robot, entry, files)
+    recorded = {k: start.ckpt.config.extra[k] for k in provenance if k in start.ckpt.config.extra}
     config_json = cfg.config_json(
         context_len,
         {
@@ -171,6 +192,9 @@ def _finetune(session: Session, job: FinetuneJob) -> RunResult:
             "robot": robot.name,
             "adaptkit_mode": start.mode,
             **extra_cfg,
+            # a resumed run keeps what its start recorded (the command that started it)
+            **(recorded if resume_from is not None and recorded else provenance),
+            **({"adaptkit_init": start.init} if start.init else {}),
         },
     )
     run_state = {
@@ -185,6 +209,7 @@ def _finetune(session: Session, job: FinetuneJob) -> RunResult:
         "kind": "finetune",
         "robot": robot.name,
         "mode": start.mode,
+        "init": start.init,
     }
 
     def write_epoch(path: Path, m: torch.nn.Module, state: dict[str, Any]) -> Path:
@@ -209,7 +234,11 @@ def _finetune(session: Session, job: FinetuneJob) -> RunResult:
         saved=start.saved if resume_from is not None else None,
         write_epoch=write_epoch,
         logged_config={**config_json, "trainable": frozen.as_dict()},
+        val_loader=val_loader,
+        early_stop=early,
     )
+    if loop.early_stop is not None:
+        reporter.note(loop.early_stop["reason"])
 
     # -- verify: the frozen tensors of the saved weights are bit-identical to the base ---------
     verified, detail = None, "nothing frozen (full fine-tune)"
@@ -312,9 +341,44 @@ def _fresh(job: FinetuneJob, robot: RobotSpec, reporter: Reporter) -> _Start:
         freeze=job.freeze,
         patterns=job.choice.freeze_patterns(robot.group),
         stats=chosen,
-        base=BaseRef(ckpt.fingerprint, str(job.base_path), ckpt.path.resolve()),
+        base=_base_ref(job, ckpt),
         base_bytes=sum(t.numel() * t.element_size() for t in weights),
+        init=_init_record(job),
     )
+
+
+def _base_ref(job: FinetuneJob, ckpt: Checkpoint) -> BaseRef:
+    """The base as the run records it, portably: a shipped base by name + fingerprint
+    (adaptkit:default@…), a Hub reference as given; a local path as given, with the folder it
+    resolved to (the only one that is of this machine)."""
+    shipped = portable_name(ckpt.path, ckpt.fingerprint)
+    if shipped is not None:
+        return BaseRef(ckpt.fingerprint, shipped)
+    if parse_hub_ref(job.base_path) is not None or is_shipped_name(job.base_path):
+        return BaseRef(ckpt.fingerprint, str(job.base_path))
+    return BaseRef(ckpt.fingerprint, str(job.base_path), ckpt.path.resolve())
+
+
+def _provenance(
+    job: FinetuneJob, robot: RobotSpec, entry: DatasetEntry, files: list[Path]
+) -> dict[str, Any]:
+    """What the run records so that another machine can use and redo it: the robot, the plugin
+    that provides it, the data's provenance and the command that started the run."""
+    return {
+        "robot_plugin": plugin_record(get_registry(), job.robot.name),
+        "data": data_record(
+            robot.task, entry.path, entry.raw_path, job.dataset_config_paths, files
+        ),
+        "command": job.command,  # None: started from Python, not the command line
+    }
+
+
+def _init_record(job: FinetuneJob) -> dict[str, Any]:
+    """How the new group starts, as config.json's adaptkit_init records it: what was applied
+    (an `auto` nothing probed starts fresh), what was asked, and the probe's figures if any."""
+    choice, probed = job.choice, dict(job.init_record or {})
+    applied = START_FRESH if choice.start == START_AUTO else choice.init
+    return {**probed, "init": applied, "asked": probed.get("asked", choice.init)}
 
 
 def _resume(session: Session, job: FinetuneJob, robot: RobotSpec, resume_from: Path) -> _Start:
@@ -355,6 +419,7 @@ def _resume(session: Session, job: FinetuneJob, robot: RobotSpec, resume_from: P
         ),
         base_bytes=None,
         saved=saved,
+        init=saved.get("init"),
     )
 
 

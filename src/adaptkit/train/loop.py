@@ -24,13 +24,21 @@ from torch.utils.data import DataLoader
 
 from adaptkit.data.config import DatasetEntry
 from adaptkit.data.history import History
-from adaptkit.data.windows import WindowDataset, make_loader
+from adaptkit.data.windows import WindowDataset, make_loader, split_batch
 from adaptkit.errors import AdaptkitError
 from adaptkit.meta import Stats
 from adaptkit.model import action_loss
 from adaptkit.progress import SILENT, Reporter
 from adaptkit.train import distributed as dd
 from adaptkit.train.config import TrainConfig
+from adaptkit.train.early_stop import EarlyStop, validation_loss
+from adaptkit.train.memory import (
+    MemoryPlan,
+    default_budget,
+    plan_memory,
+    probe_activations,
+    resident_bytes,
+)
 from adaptkit.train.metrics import MetricsLogger
 from adaptkit.train.run_dir import RunDir, SaveFn
 from adaptkit.train.schedule import make_optimizer, make_scheduler
@@ -172,6 +180,7 @@ class LoopResult:
     tokens: int
     seconds: float
     step_losses: list[float] = field(default_factory=list)
+    early_stop: dict[str, Any] | None = None  # EarlyStop.summary: where and why it stopped
 
 
 class Trainer:
@@ -195,8 +204,15 @@ class Trainer:
         reporter: Reporter = SILENT,
         metrics: MetricsLogger | None = None,
         tasks: Sequence[str] = (),
+        val_loader: DataLoader | None = None,
+        early_stop: EarlyStop | None = None,
     ) -> None:
+        """`val_loader` and `early_stop` together: after every epoch the loss on the held-out
+        windows decides whether the epoch is kept and whether to stop (adaptkit.train.early_stop);
+        without them every `save_every`-th epoch and the last are saved, as always."""
         self.model = model
+        self.val_loader = val_loader
+        self.early_stop = early_stop if val_loader is not None else None
         self.loader = loader
         self.sampler = loader.sampler
         self.cfg = cfg
@@ -207,8 +223,11 @@ class Trainer:
         self.loss_fn = loss_fn or action_loss  # MSE over every position, in fp32
         self.reporter = reporter if info.is_main else SILENT
         inner = model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
-        self.checkpointing = cfg.checkpointing_for(inner.config, context_len)
+        self.precision = resolve_precision(cfg.precision, info.device)
+        self.plan = self._plan_memory(inner)  # micro-batch and checkpointing from a budget
+        self.checkpointing = self.plan.checkpointing
         inner.transformer.checkpointing = self.checkpointing
+        self.reporter.note(self.plan.line(cfg.grad_accum, info.world_size))
         self.owns_metrics = metrics is None
         self.metrics = metrics if metrics is not None else MetricsLogger()
         self.tasks = list(tasks)
@@ -234,13 +253,41 @@ class Trainer:
         self.scheduler = make_scheduler(
             self.optimizer, self.total_steps, cfg.warmup_ratio, cfg.min_lr_ratio
         )
-        self.precision = resolve_precision(cfg.precision, info.device)
         self.global_batch = cfg.batch_size * cfg.grad_accum * info.world_size
         self.tokens_per_step = self.global_batch * context_len
         self.epoch = 0  # epochs completed
         self.global_step = 0
         self.epoch_losses: list[float] = []
         self._batches: list[Mapping[str, Any]] = []
+
+    def _plan_memory(self, inner: nn.Module) -> MemoryPlan:
+        """What a micro-batch keeps, measured on this model (adaptkit.train.memory), and the
+        split of each batch that fits the budget."""
+        dev, cfg = self.info.device, self.cfg
+        view = self.loader.dataset
+        acts = probe_activations(
+            inner,
+            lambda m: view[[0] * m],  # the first window, m times: no random draw
+            self.loss_fn,
+            dev,
+            lambda: autocast(dev, self.precision),
+        )
+        resident = resident_bytes(dev)
+        if cfg.max_memory is not None:
+            budget, source = cfg.max_memory, "--max-memory"
+        else:
+            budget, source = default_budget(dev, resident)
+        trainable = sum(p.numel() for p in inner.parameters() if p.requires_grad)
+        return plan_memory(
+            acts, cfg.batch_size, trainable, resident, budget, source,
+            checkpointing=cfg.activation_checkpointing,
+        )  # fmt: skip
+
+    def _chunks(self, batch: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+        """The batch as the plan's micro-batches (itself when it runs in one pass)."""
+        if self.plan.chunks == 1:
+            return [batch]
+        return split_batch(batch, self.plan.micro_batch)
 
     # -- state ---------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -254,6 +301,7 @@ class Trainer:
             "epoch_losses": list(self.epoch_losses),
             "rng": rng_state(),  # the data order needs no state: it is a function of (seed, epoch)
             "world_size": self.info.world_size,
+            **({"early_stop": self.early_stop.state_dict()} if self.early_stop else {}),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -268,6 +316,8 @@ class Trainer:
         self.epoch = int(state["epoch"])
         self.global_step = int(state["global_step"])
         self.epoch_losses = [float(x) for x in state["epoch_losses"]]
+        if self.early_stop is not None and "early_stop" in state:
+            self.early_stop.load_state_dict(dict(state["early_stop"]))
         set_rng_state(state["rng"])
 
     # -- running -------------------------------------------------------------------------
@@ -327,25 +377,29 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         total = 0.0
         self._batches = []  # this step's micro-batches, for diagnose_nonfinite
+        parts = cfg.grad_accum * self.plan.chunks  # equal micro-batches of the global batch
         for micro in range(cfg.grad_accum):
             batch = next(it)
             self._batches.append(batch)
-            last = micro == cfg.grad_accum - 1
             dev = info.device
-            with dd.no_sync(self.ddp, last):
-                with autocast(dev, self.precision):
-                    pred = self.ddp(
-                        batch["group"],
-                        batch["obs"].to(dev, non_blocking=True),
-                        batch["prev_action"].to(dev, non_blocking=True),
-                        batch["prev_reward"].to(dev, non_blocking=True),
-                        batch["step_num"].to(dev, non_blocking=True),
-                    )
-                    loss = self.loss_fn(pred, batch["target"].to(dev, non_blocking=True))
-                self._count_task_losses(batch, pred)
-                # mean over micro-batches; DDP then averages over ranks: the global-batch mean
-                (loss / cfg.grad_accum).backward()
-            total += loss.item()
+            chunks = self._chunks(batch)
+            for c, chunk in enumerate(chunks):
+                last = micro == cfg.grad_accum - 1 and c == len(chunks) - 1
+                with dd.no_sync(self.ddp, last):
+                    with autocast(dev, self.precision):
+                        pred = self.ddp(
+                            chunk["group"],
+                            chunk["obs"].to(dev, non_blocking=True),
+                            chunk["prev_action"].to(dev, non_blocking=True),
+                            chunk["prev_reward"].to(dev, non_blocking=True),
+                            chunk["step_num"].to(dev, non_blocking=True),
+                        )
+                        loss = self.loss_fn(pred, chunk["target"].to(dev, non_blocking=True))
+                    self._count_task_losses(chunk, pred)
+                    # mean over micro-batches; DDP then averages over ranks: the global mean
+                    (loss / parts).backward()
+                total += loss.item() / len(chunks)
+                del pred, loss
         if cfg.grad_clip is not None:
             torch.nn.utils.clip_grad_norm_(self.params, cfg.grad_clip, foreach=False)
         self.optimizer.step()
@@ -378,7 +432,15 @@ class Trainer:
         )
         t_start = time.perf_counter()
         tokens = 0
+        # early stopping: the trained weights of the kept epoch — at the start the model's own
+        # (a fresh run's 0000_epoch, or a resumed run's newest checkpoint, the best so far)
+        best: dict[str, torch.Tensor] = {}
+        if self.early_stop is not None and self.early_stop.best_epoch == self.epoch:
+            params = self.model.named_parameters()
+            best = {n: p.detach().to("cpu", copy=True) for n, p in params if p.requires_grad}
         while self.epoch < cfg.epochs:
+            if self.early_stop is not None and self.early_stop.stopped_at is not None:
+                break  # a resumed run that had already stopped
             self.sampler.set_epoch(self.epoch)
             it = iter(self.loader)
             losses: list[float] = []
@@ -430,10 +492,43 @@ class Trainer:
                 {"epoch": self.epoch, "loss": self.epoch_losses[-1], "task_loss": epoch_tasks},
             )
             self._emit("epoch", epoch=self.epoch, loss=self.epoch_losses[-1])
-            if self.epoch % cfg.save_every == 0 or self.epoch == cfg.epochs:
+            keep = self.epoch % cfg.save_every == 0 or self.epoch == cfg.epochs
+            stop = False
+            if self.early_stop is not None and self.val_loader is not None:
+                amp = autocast(self.info.device, self.precision)
+                # in the plan's micro-batches: a loaded batch may not fit in one forward
+                val = validation_loss(
+                    self.model, self.val_loader, self.info.device, amp, self.plan.micro_batch
+                )
+                keep, stop = self.early_stop.update(self.epoch, val)
+                stop = stop and self.epoch < cfg.epochs
+                if stop:
+                    self.early_stop.stopped(self.epoch)
+                if keep:  # the best weights so far (what trains: the rest cannot change)
+                    params = self.model.named_parameters()
+                    best = {
+                        n: p.detach().to("cpu", copy=True) for n, p in params if p.requires_grad
+                    }
+                self.metrics.log_summary(
+                    self.global_step,
+                    "validation",
+                    {"epoch": self.epoch, "val_loss": val, "kept": keep},
+                )
+                self._emit("validation", epoch=self.epoch, val_loss=val, kept=keep, stop=stop)
+            if keep:
                 path = self._checkpoint()
                 if path is not None:
                     checkpoints.append(path)
+            if stop:
+                break
+        stopped = self.early_stop.summary(cfg.epochs) if self.early_stop is not None else None
+        if stopped is not None:
+            self.metrics.log_summary(self.global_step, "early_stop", stopped)
+            if best and self.early_stop.best_epoch != self.epoch:  # end on the kept weights
+                with torch.no_grad():
+                    for n, p in self.model.named_parameters():
+                        if n in best:
+                            p.copy_(best[n].to(p.device))
         return LoopResult(
             epoch_losses=list(self.epoch_losses),
             checkpoints=checkpoints,
@@ -441,4 +536,5 @@ class Trainer:
             tokens=tokens,
             seconds=time.perf_counter() - t_start,
             step_losses=step_losses,
+            early_stop=stopped,
         )

@@ -49,6 +49,7 @@ def pretrain(
     keep: int | None = None,
     log: str | Sequence[str] | None = None,
     shard_data: bool = False,
+    command: str | None = None,
 ) -> RunResult:
     """Train a Vintix model from scratch on all training tasks of the dataset configs.
 
@@ -57,6 +58,7 @@ def pretrain(
     metrics destinations (jsonl, tensorboard, wandb; default jsonl). `shard_data`: under
     torchrun each process reads only its part of every task's history files (rank r: files r,
     r + W, ...) instead of all of them; stats are merged over the parts (docs/cluster.md).
+    `command`: the command line that started the run (the CLI's argv), recorded in config.json.
     """
     return run_session(
         save_dir,
@@ -71,6 +73,7 @@ def pretrain(
             Path(stats_path) if stats_path else None,
             registry,
             shard_data,
+            command,
         ),
         keep=keep,
         device=device,
@@ -89,6 +92,7 @@ def _pretrain(
     stats_path: Path | None,
     registry: Registry | None,
     shard_data: bool = False,
+    command: str | None = None,
 ) -> RunResult:
     """The pretraining body of a session: every training task's data, a fresh model (or the
     run's newest checkpoint), trained."""
@@ -190,7 +194,7 @@ def _pretrain(
 
     # -- fit -----------------------------------------------------------------------------------
     config_json = cfg.config_json(
-        context_len, {"dataset_config_paths": [str(p) for p in config_paths]}
+        context_len, {"dataset_config_paths": [str(p) for p in config_paths], "command": command}
     )
     run_state = {"train_config": cfg.to_dict(), "kind": "pretrain"}
     loop = session.fit(

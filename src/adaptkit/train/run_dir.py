@@ -130,10 +130,15 @@ class RunDir:
         sweep_temps(self.path, ".*_epoch.tmp-*")
         sweep_temps(self.path, ".*_epoch.old-*")
 
+    def resumable(self) -> bool:
+        """A trained epoch is complete: `--resume` continues after it."""
+        latest = self.latest()
+        return latest is not None and _epoch_of(latest) > 0
+
     def recovery(self) -> str:
         """What the next command may do after this run failed: resume or start over."""
         latest = self.latest()
-        if latest is not None and _epoch_of(latest) > 0:
+        if self.resumable() and latest is not None:
             return (
                 f"{latest.name} is complete: `--resume` continues after epoch {_epoch_of(latest)}"
             )

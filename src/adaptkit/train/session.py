@@ -21,11 +21,13 @@ from torch.utils.data import DataLoader
 
 from adaptkit.data.config import DatasetEntry
 from adaptkit.data.history import History
-from adaptkit.data.windows import WindowDataset
+from adaptkit.data.windows import WindowDataset, make_loader
+from adaptkit.errors import Interrupted, signal_name, signal_of
 from adaptkit.meta import CheckpointMeta, Stats
 from adaptkit.progress import SILENT, NoteCollector, Reporter
 from adaptkit.train import distributed as dd
 from adaptkit.train.config import RunResult, TrainConfig
+from adaptkit.train.early_stop import EarlyStop
 from adaptkit.train.loop import LoopResult, Trainer, window_loader
 from adaptkit.train.metrics import MetricsLogger, check_installed
 from adaptkit.train.run_dir import RunDir, WriteFn
@@ -70,6 +72,22 @@ class Session:
         histories.clear()
         return dataset, loader
 
+    def held_out_windows(
+        self,
+        entries: Sequence[DatasetEntry],
+        stats: Mapping[str, Stats],
+        context_len: int,
+        cfg: TrainConfig,
+        histories: dict[str, list[History]],
+    ) -> DataLoader:
+        """Every window of the held-out histories, in order (each rank measures all of them:
+        the same number on every rank), for the validation loss."""
+        dataset = WindowDataset(
+            list(entries), stats, context_len, cfg.stride(context_len), histories=histories
+        )
+        histories.clear()
+        return make_loader(dataset, cfg.batch_size, shuffle=False, drop_last=False)
+
     def fit(
         self,
         model: nn.Module,
@@ -85,12 +103,15 @@ class Session:
         saved: dict[str, Any] | None,
         write_epoch: WriteFn | None = None,
         logged_config: Mapping[str, Any] | None = None,
+        val_loader: DataLoader | None = None,
+        early_stop: EarlyStop | None = None,
     ) -> LoopResult:
         """Train: the metrics opened on rank 0 (a resumed run drops what was logged after its
         step), then the Trainer over `loader`, saving every epoch through the run folder
         (`write_epoch`: how, else a full checkpoint). `saved`: the trainer state to resume
         from (None: a fresh run). `logged_config`: what the metrics record as the run's
-        config (default `config_json`)."""
+        config (default `config_json`). `val_loader` + `early_stop`: stop early on the held-out
+        windows' loss (adaptkit.train.early_stop)."""
         if self.info.is_main:
             self.metrics.open(
                 self.run.path,
@@ -109,6 +130,8 @@ class Session:
             reporter=self.reporter,
             metrics=self.metrics,
             tasks=list(tasks),
+            val_loader=val_loader,
+            early_stop=early_stop,
         )
         return trainer.run(saved)
 
@@ -152,7 +175,15 @@ def run_session(
                 run, info, NoteCollector(reporter if info.is_main else SILENT), metrics
             )
             check_installed(metrics.destinations)
-            return body(session)
+            try:
+                return body(session)
+            except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM through the CLI's handler
+                signum = signal_of(exc)
+                raise Interrupted(
+                    f"{run.path}: interrupted by {signal_name(signum)}; {run.recovery()}",
+                    signum,
+                    resume=run.resumable(),
+                ) from None
     finally:
         if own:
             metrics.close()

@@ -26,6 +26,14 @@ def write(step: Any, path: Path) -> None:
         scripted.save(str(tmp))
 
 
+def _last_line(exc: BaseException) -> str:
+    """The message of an error raised inside TorchScript: its last line, without the
+    interpreter's `builtins.ValueError: ` (the lines above are TorchScript's traceback)."""
+    lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
+    last = lines[-1] if lines else type(exc).__name__
+    return last.split(": ", 1)[1] if last.startswith("builtins.") and ": " in last else last
+
+
 class Runner:
     """policy.pt through torch.jit, on `threads` torch threads while it runs (restored by
     close)."""
@@ -34,6 +42,7 @@ class Runner:
         import torch
 
         self.torch = torch
+        self.path = path
         self.threads = threads
         self._saved_threads: int | None = None
         try:
@@ -44,6 +53,20 @@ class Runner:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise AdaptkitError(f"{path}: not a loadable TorchScript policy ({first})") from None
 
+    def sizes(self) -> dict[str, int]:
+        """obs/act dims, window and model sizes the scripted module holds."""
+        m, step = self.module, self.module.step
+        try:
+            return {
+                "obs_dim": int(m.obs_dim), "act_dim": int(m.act_dim),
+                "context_len": int(step.window), "model.layers": int(step.n_layers),
+                "model.heads": int(step.n_heads), "model.head_dim": int(step.head_dim),
+            }  # fmt: skip
+        except (AttributeError, RuntimeError):
+            raise AdaptkitError(
+                f"{self.path}: not an adaptkit TorchScript policy (no obs_dim/step.window)"
+            ) from None
+
     def reset(self, n: int) -> None:
         if self._saved_threads is None:
             self._saved_threads = self.torch.get_num_threads()
@@ -52,13 +75,20 @@ class Runner:
 
     def act(self, obs: np.ndarray, reward: np.ndarray) -> np.ndarray:
         t = self.torch
-        out = self.module.act(
-            t.as_tensor(obs, dtype=t.float32), t.as_tensor(reward, dtype=t.float32)
-        )
+        try:
+            out = self.module.act(
+                t.as_tensor(obs, dtype=t.float32), t.as_tensor(reward, dtype=t.float32)
+            )
+        except (RuntimeError, self.torch.jit.Error) as exc:  # the file's own refusal (a
+            # ValueError inside TorchScript comes out as torch.jit.Error)
+            raise AdaptkitError(f"{self.path}: {_last_line(exc)}") from None
         return out.numpy()
 
     def start_episode(self, done: np.ndarray) -> None:
-        self.module.start_episode(self.torch.as_tensor(done, dtype=self.torch.bool))
+        try:
+            self.module.start_episode(self.torch.as_tensor(done, dtype=self.torch.bool))
+        except (RuntimeError, self.torch.jit.Error) as exc:
+            raise AdaptkitError(f"{self.path}: {_last_line(exc)}") from None
 
     def close(self) -> None:
         if self._saved_threads is not None:
