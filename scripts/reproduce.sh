@@ -20,10 +20,12 @@ base=$(adaptkit build-base --where)  # the base the fine-tune started from
 adaptkit pretrain "$repo/configs/minicheetah_finetune_config.yaml" --name minicheetah_scratch \
     --epochs 10 --precision bf16
 
-# 3. Everything on two seeds no training data used, 16 envs x 6 episodes in one context each.
+# 3. Everything on two seeds no training data used, 16 envs x 6 episodes in one context each
+#    (the in-context base too: no gradient step on the Mini Cheetah, docs/in_context.md).
+in_context=$(adaptkit build-base --recipe in-context --where)
 for seed in 777 778; do
     adaptkit compare --robot minicheetah --episodes 6 --seed "$seed" --out "results/seed$seed" \
-        --models zero-shot="$base" fine-tuned=models/minicheetah_finetune \
+        --models zero-shot="$base" in-context="$in_context" fine-tuned=models/minicheetah_finetune \
         scratch=models/minicheetah_scratch
 done
 

@@ -48,9 +48,13 @@ def test_fresh_folder_runs_the_whole_story(demo):
     table = json.loads(
         (root / "models" / "minicheetah_finetune" / "compare" / "compare.json").read_text()
     )["table"]
-    assert [r["label"] for r in table] == ["demonstrator", "stand", "zero-shot", "fine-tuned"]
+    labels = ["demonstrator", "stand", "zero-shot", "in context", "fine-tuned"]
+    assert [r["label"] for r in table] == labels
     rows = {r["label"]: r for r in table}
     assert rows["zero-shot"]["mode"] == "zero-shot" and rows["fine-tuned"]["mode"] == "native"
+    # the shipped in-context base on the robot, through its family group, no gradient step
+    assert rows["in context"]["mode"] == "zero-shot"
+    assert rows["in context"]["group"] == "quadruped_family_locomotion"
     assert rows["fine-tuned"]["num_episodes"] == TINY.eval_envs * TINY.eval_episodes
 
 

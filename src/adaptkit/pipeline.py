@@ -27,6 +27,7 @@ from typing import Any
 from adaptkit.adapt.modes import START_AUTO
 from adaptkit.bootstrap.base import ensure_base_model
 from adaptkit.bootstrap.data import ensure_robot_data, has_data
+from adaptkit.bootstrap.in_context import shipped_in_context
 from adaptkit.bootstrap.provenance import base_is_built
 from adaptkit.bootstrap.rank_zero import BUILD_FAILED, build_on_rank_zero
 from adaptkit.bootstrap.recipe import Recipe
@@ -74,13 +75,15 @@ def adapt(
     evaluate: bool = True,
     evaluation: EvalSettings | None = None,
     reporter: Reporter = SILENT,
+    in_context: bool = True,
 ) -> AdaptResult:
     """Fine-tune `job.robot` as a new group of a pretrained model, then compare it with zero-shot.
 
     Missing defaults are built (see the module docstring); anything the job names explicitly
     must exist (`data_dir=None` means `data/`, created if needed). `evaluation` (default: the
     recipe's held-out settings) drives the comparison of zero-shot, fine-tuned, demonstrator and
-    standing still afterwards; a zero-shot row no base group fits is reported not applicable.
+    standing still afterwards — and, with `in_context` and the in-context base shipped, that
+    base on the robot with no gradient step; a row no group fits is reported not applicable.
     Under torchrun rank 0 builds the defaults while the other ranks wait, every rank
     fine-tunes, and rank 0 alone runs the comparison. A failure after training says where the
     trained checkpoints are.
@@ -150,9 +153,13 @@ def adapt(
         if evaluate and rank == 0 and result.last_checkpoint is not None:
             settings = evaluation or recipe.eval_settings()
             try:
+                models = [("zero-shot", base), ("fine-tuned", result.last_checkpoint)]
+                if in_context and job.token_order is None and shipped_in_context() is not None:
+                    # the in-context base on the robot, no gradient step (docs/in_context.md)
+                    models.insert(1, ("in context", shipped_in_context()))
                 report = compare(
                     result.robot or robot,
-                    [("zero-shot", base), ("fine-tuned", result.last_checkpoint)],
+                    models,
                     # the fine-tuned checkpoint records its order; the base is settled as before
                     replace(settings, data_dir=data_dir, token_order=job.token_order),
                     out_dir=result.run_dir / "compare",

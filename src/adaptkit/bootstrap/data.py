@@ -80,7 +80,8 @@ def ensure_robot_data(
         progress=reporter.collecting(f"collect {spec.name}", total),
         episode_length=recipe.episode_length,
         task=recipe.task,
-        noise_cycle=recipe.noise_cycle,
+        noise_cycle=0 if recipe.curriculum else recipe.noise_cycle,
+        curriculum=recipe.curriculum,
     )
     return True
 

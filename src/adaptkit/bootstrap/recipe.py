@@ -51,6 +51,8 @@ class Recipe:
     # 0: SPEC's schedule (noise falls over a whole history); C: it falls over each C episodes
     # (adaptkit.sim.collect), so one window of a short-episode history shows improvement
     noise_cycle: int = 0
+    # a curriculum instead (adaptkit.sim.curricula): each history noise_cycle episodes long
+    curriculum: str | None = None
     task: str = (
         DEFAULT_TASK  # the task variant the data are collected and evaluated on (adaptkit.tasks)
     )
@@ -98,7 +100,7 @@ class Recipe:
 BASE_FIELDS = (
     "base_robots", "histories", "steps_per_history", "collect_envs", "collect_seed",
     "pretrain_epochs", "pretrain_lr", "batch_size", "precision", "model", "episode_length",
-    "noise_cycle", "task",
+    "noise_cycle", "task", "curriculum",
 )  # fmt: skip
 
 

@@ -69,6 +69,11 @@ def check_shippable(recipe: Recipe, dest: Path = SHIPPED_BASE) -> None:
     installed package's site-packages)."""
     if not recipe_matches(json.loads(json.dumps(asdict(recipe))), Recipe()):
         raise AdaptkitError("--ship: only a base of the default recipe ships (--recipe default)")
+    check_source_checkout(dest)
+
+
+def check_source_checkout(dest: Path) -> None:
+    """A base ships only into a source checkout (never into an installed site-packages)."""
     if not (dest.parents[3] / "pyproject.toml").is_file():
         raise AdaptkitError(
             f"--ship: {dest} is not in a source checkout of adaptkit; ship from one "

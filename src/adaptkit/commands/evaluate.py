@@ -194,6 +194,18 @@ def eval_cmd(
     exported: Path | None = typer.Option(
         None, "--exported", help="Run an exported policy file (adaptkit export) instead."
     ),
+    controls: bool = typer.Option(
+        False,
+        "--controls",
+        help="Run every in-context control too (rewards zeroed and shuffled, a blank, standing "
+        "and foreign context, reset) and say what the gain is owed to (docs/in_context.md).",
+    ),
+    in_context: bool = typer.Option(
+        False,
+        "--in-context",
+        help="The shipped in-context base on the robot, no gradient step (implies --controls; "
+        "its own episode length and 6 episodes unless given).",
+    ),
     json_out: bool = OPT_JSON,
     config: Path | None = OPT_CONFIG,
     print_config: bool = OPT_PRINT_CONFIG,
@@ -205,6 +217,19 @@ def eval_cmd(
 
     require_sim(sim)  # before any work: a missing simulator is one line
     ckpt = checkpoint or vintix_path
+    if in_context:
+        from adaptkit.bootstrap.in_context import (
+            IN_CONTEXT_EPISODES,
+            in_context_base,
+            in_context_episode_length,
+        )
+
+        if exported is not None:
+            raise AdaptkitError("--in-context: runs the in-context base; give no --exported")
+        ckpt = ckpt or str(in_context_base())
+        episode_length = episode_length or in_context_episode_length(Path(ckpt))
+        episodes = episodes or (None if max_steps else IN_CONTEXT_EPISODES)
+        controls = True
     if exported is not None and ckpt is not None:
         raise AdaptkitError("--exported: runs the exported file alone; give no checkpoint")
     if ckpt is None and exported is None:
@@ -223,6 +248,11 @@ def eval_cmd(
         token_order=_order(token_order), sim=sim, task=task, reset_context=reset_context,
     )  # fmt: skip
     registry = get_registry()
+    if controls:
+        if exported is not None or ckpt is None:
+            raise AdaptkitError("--controls: give the checkpoint (controls run a model)")
+        _render_controls(ckpt, registry.robot(robot), settings, registry, out, json_out)
+        return
     if exported is not None:
         from adaptkit.export.runtime import evaluate_exported
 
@@ -273,6 +303,56 @@ def eval_cmd(
         highlight=False,
     )
     console.print(f"wrote {', '.join(str(p) for p in report.files.values())}", highlight=False)
+
+
+def _render_controls(
+    ckpt: str, spec: Any, settings: Any, registry: Any, out: Path | None, json_out: bool
+) -> None:
+    from adaptkit.evaluate.in_context import evaluate_controls
+
+    result = evaluate_controls(
+        ckpt, spec, settings, list(registry.robots.values()), out or Path("eval") / spec.name
+    )
+    if json_out:
+        print_json(result)
+        return
+    n = max(len(c["per_episode_normalised"]) for c in result["curves"].values())
+    rows = [
+        (name, *(fmt(v) if v is not None else "–" for v in c["per_episode_normalised"]))
+        for name, c in result["curves"].items()
+    ]
+    console.print(
+        table(
+            f"{spec.name}: normalised score per episode (stand 0, demonstrator "
+            f"{fmt(result['refs']['demonstrator'])} = 1); foreign context: {result['foreign']}",
+            ["control", *(f"ep {k + 1}" for k in range(n))],
+            rows,
+        )
+    )
+    d = result["decomposition"]
+    k = result["prefix_episodes"] + 1
+    parts = ", ".join(
+        f"{name} {fmt(d[key])}"
+        for key, name in (("position", "position"), ("standing", "what standing shows"),
+                          ("own_history", "own episodes"), ("rewards", "rewards"))
+    )  # fmt: skip
+    console.print(
+        f"episode {k}: chained − reset {fmt(d['context'])} = {parts}; identification "
+        f"(own vs {result['foreign']} standing) {fmt(d['identification'])}; reward-driven "
+        f"share of ep {k} − ep 1: {fmt(d['gain_reward_driven'])}",
+        highlight=False,
+    )
+    console.print(f"normalisation: {result['stats_source']}", highlight=False)
+    from adaptkit.evaluate.resolve import NO_ROBOT_DATA
+
+    if NO_ROBOT_DATA in (result["stats_source"] or ""):
+        console.print(
+            f"note: no data of {spec.name} in {settings.data_dir}: the model read it with its "
+            f"group's average stats; collect some first (`adaptkit collect {spec.name} "
+            f"--data-dir {settings.data_dir}`, docs/in_context.md)",
+            highlight=False,
+        )
+    console.print(f"wrote {', '.join(result['files'])}", highlight=False)
 
 
 def compare_cmd(

@@ -412,11 +412,21 @@ def register(app: typer.Typer) -> None:
 
     @app.command("build-base")
     def build_base_cmd(
-        out: Path = typer.Option(Path("models/base"), "--out", help="The base's run folder."),
+        out: Path = typer.Option(
+            None,
+            "--out",
+            help="The base's run folder.",
+            show_default="models/base (models/in-context for --recipe in-context)",
+        ),
         data_dir: Path = typer.Option(
             Path("data"), "--data-dir", help="Where the base robots' histories are (collected)."
         ),
-        recipe: str = typer.Option("default", "--recipe", help="default | tiny."),
+        recipe: str = typer.Option(
+            "default",
+            "--recipe",
+            help="default | tiny | in-context (the base that learns a body from its context, "
+            "docs/in_context.md).",
+        ),
         ship: bool = typer.Option(
             False,
             "--ship",
@@ -438,6 +448,10 @@ def register(app: typer.Typer) -> None:
         from adaptkit.bootstrap.recipe import Recipe
         from adaptkit.bootstrap.ship import check_shippable, ship_base, shipped_base
 
+        if recipe == "in-context":
+            _build_in_context(out or Path("models/in-context"), ship, where)
+            return
+        out = out or Path("models/base")
         plan = Recipe.named(recipe)
         if where:
             print(out if out.exists() else (shipped_base(plan) or out))
@@ -450,6 +464,21 @@ def register(app: typer.Typer) -> None:
         print_json({"base": str(base), "seconds": info.get("seconds")})
         if ship:
             dest = ship_base(base, registry)
+            print_json({"shipped": str(dest), **(read_provenance(dest) or {}).get("check", {})})
+
+    def _build_in_context(out: Path, ship: bool, where: bool) -> None:
+        from adaptkit.bootstrap.in_context import IN_CONTEXT_BASE
+        from adaptkit.bootstrap.provenance import read_provenance
+        from adaptkit.study.in_context_base import build_in_context_base, ship_in_context_base
+
+        if where:
+            print(out if out.exists() else IN_CONTEXT_BASE)
+            return
+        registry = get_registry()
+        base = build_in_context_base(out, registry, RichReporter())
+        print_json({"base": str(base), "seconds": (read_provenance(base) or {}).get("seconds")})
+        if ship:
+            dest = ship_in_context_base(base, registry)
             print_json({"shipped": str(dest), **(read_provenance(dest) or {}).get("check", {})})
 
     @app.command("pretrain", cls=ConfigCommand)

@@ -164,11 +164,27 @@ class ModelPolicy:
         self.step_num = torch.zeros(n, dtype=torch.long, device=self.device)
         self._done = torch.zeros(n, dtype=torch.bool, device=self.device)
 
-    @torch.inference_mode()
-    def act(self, obs: np.ndarray, env: Any) -> np.ndarray:
+    def normalise(self, obs: np.ndarray) -> torch.Tensor:
+        """Raw observations [N, do] as the model reads them (its task's normalisation)."""
         o = torch.as_tensor(obs, device=self.device).to(self.dtype)
         if self._obs_shift is not None:
             o = (o - self._obs_shift) / self._obs_div
+        return o
+
+    def action_token(self, actions: torch.Tensor) -> torch.Tensor:
+        """Raw actions [N, da] in the units the model's previous-action token holds."""
+        a = torch.as_tensor(actions, device=self.device).to(self.dtype)
+        if self._acs is not None:
+            a = (a - self._acs[0]) / self._acs[1]
+        return a
+
+    @torch.inference_mode()
+    def act(self, obs: np.ndarray, env: Any) -> np.ndarray:
+        return self.act_normalised(self.normalise(obs))
+
+    @torch.inference_mode()
+    def act_normalised(self, o: torch.Tensor) -> np.ndarray:
+        """`act` for observations already normalised (a recorded context fed back in)."""
         a = self.model.step(self.group, self.cache, o, self.prev_act, self.prev_rew, self.step_num)
         self.prev_act.copy_(a)  # the token of the next step carries the action the model chose
         if self._acs is not None:

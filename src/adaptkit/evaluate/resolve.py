@@ -48,6 +48,9 @@ class Resolution:
         }
 
 
+NO_ROBOT_DATA = "no robot data"  # in a zero-shot stats_source: the group's average was used
+
+
 def robot_stats(spec: RobotSpec, data_dir: str | Path | None) -> tuple[Stats, str] | None:
     """The robot's own stats (plugin file, data_dir/stats.json, or computed from its histories
     in data_dir), in adaptkit.meta's order; None when there are none."""
@@ -124,19 +127,23 @@ def resolve(
             robot=fitted,
         )
     found = robot_stats(fitted, data_dir)
+    # the rewards the model reads at the scale its group was trained with (one scale for all
+    # of today's built-in tasks: the same as the robot's own)
+    scales = {t.reward_scale for t in meta.tasks.values() if t.group == chosen}
+    scale = scales.pop() if len(scales) == 1 else float(spec.reward_scale)
     if found is not None:
         stats, source = found[0], f"robot data ({found[1]})"
     else:
         tasks = meta.group_tasks()[chosen]
         stats = meta.group_mean_stats(chosen)
-        source = f"average of checkpoint tasks {', '.join(tasks)} (no robot data)"
+        source = f"average of checkpoint tasks {', '.join(tasks)} ({NO_ROBOT_DATA})"
     return Resolution(
         group=chosen,
         task=None,
         mode="zero-shot",
         stats_source=source,
         stats=stats,
-        reward_scale=float(spec.reward_scale),
+        reward_scale=scale,
         action_dim=act_dim,
         robot=fitted,
     )

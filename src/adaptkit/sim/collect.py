@@ -35,6 +35,7 @@ from adaptkit.defaults import Sim
 from adaptkit.fileio import resolve_path
 from adaptkit.robot import RobotSpec
 from adaptkit.sim.backend import require_sim
+from adaptkit.sim.curricula import CURRICULA, HistoryPlan
 from adaptkit.sim.demonstrator import load_demonstrator
 from adaptkit.sim.env import LocomotionEnv
 from adaptkit.sim.policy import Policy
@@ -46,6 +47,8 @@ NOISE_RANGE = 1.0  # uniform noise half-width, in action units
 BUFFER_STEPS = 1000  # steps kept in memory per env before handing them to the writers
 DEFAULT_CONFIG_NAME = "dataset_config.yaml"
 NOISE_STREAM = 7  # sub-stream tag separating the action noise from the env's reset noise
+CURRICULUM_STREAM = 8  # a curriculum's per-history draws (adaptkit.sim.curricula)
+THRESHOLD_ENVS = 4  # envs × one episode measuring standing still and the demonstrator
 
 
 def noise_schedule(
@@ -63,6 +66,42 @@ def episode_noise(j: np.ndarray | int, cycle: int, p: float = 1.0) -> np.ndarray
     at j = cycle − 1 as (1 − (j / (cycle − 1))^p)^(1/p) (p = 1: by equal steps)."""
     frac = np.clip(np.asarray(j, dtype=np.float64) / max(cycle - 1, 1), 0.0, 1.0)
     return (1.0 - frac**p) ** (1.0 / p)
+
+
+def _trial_threshold(
+    spec: RobotSpec,
+    expert: str | Path | None,
+    episode_length: int,
+    sim: Sim,
+    task: TaskVariant,
+    seed: int,
+) -> float:
+    """The `trial` curriculum's bar: midway between the body's standing still and its
+    demonstrator, one episode each on THRESHOLD_ENVS envs of a stream no history uses."""
+    from adaptkit.sim.policy import StandPolicy
+
+    means = []
+    for policy in (StandPolicy(spec.action_dim), load_demonstrator(spec, expert)):
+        env = LocomotionEnv(
+            spec, THRESHOLD_ENVS, seed=seed + 10_007, episode_length=episode_length, sim=sim,
+            task=task,
+        )  # fmt: skip
+        try:
+            obs, total = env.reset(), np.zeros(THRESHOLD_ENVS)
+            policy.reset(THRESHOLD_ENVS)
+            alive = np.ones(THRESHOLD_ENVS, bool)
+            for _ in range(episode_length):
+                a = policy.act(obs, env)
+                obs, r, done, _ = env.step(a)
+                policy.observe(a, r, done)
+                total += r * alive
+                alive &= ~np.asarray(done, bool)
+                if not alive.any():
+                    break
+        finally:
+            env.close()
+        means.append(float(total.mean()))
+    return 0.5 * (means[0] + means[1])
 
 
 def _history_name(i: int) -> str:
@@ -85,6 +124,7 @@ def collect_histories(
     sim: Sim | str | None = None,
     task: TaskVariant | str | None = None,
     noise_cycle: int = 0,
+    curriculum: str | None = None,
 ) -> list[Path]:
     """Write `histories` HDF5 learning histories into `out_dir` (the task folder).
 
@@ -102,17 +142,24 @@ def collect_histories(
         raise ValueError("histories, steps_per_history and num_envs must be >= 1")
     if noise_cycle < 0 or noise_cycle == 1:
         raise ValueError("noise_cycle must be 0 (off) or >= 2 episodes")
+    if curriculum is not None and (curriculum not in CURRICULA or noise_cycle):
+        raise ValueError(f"curriculum: one of {CURRICULA}, and not with noise_cycle")
     policy = load_demonstrator(spec, expert)  # a bad --expert fails before anything is written
     out_dir = Path(out_dir)
     # written whole or not at all, one collect at a time (adaptkit.data.dataset_folder)
     with collecting_into(out_dir) as tmp:
+        threshold = (
+            _trial_threshold(spec, expert, episode_length, sim, task, seed)
+            if curriculum == "trial"
+            else None
+        )
         summaries = _collect_into(
             tmp, spec, histories, steps_per_history, num_envs, seed, progress, policy,
-            episode_length, chunk_size, sim, task, noise_cycle,
+            episode_length, chunk_size, sim, task, noise_cycle, curriculum, threshold,
         )  # fmt: skip
         meta = _task_metadata(
             spec, histories, steps_per_history, seed, summaries, episode_length, expert, sim,
-            task, noise_cycle,
+            task, noise_cycle, curriculum, threshold,
         )  # fmt: skip
         write_task_metadata(tmp, meta, name=out_dir.name)  # named after the final folder
     _write_dataset_config_entry(spec, out_dir, config_path)
@@ -133,6 +180,8 @@ def _collect_into(
     sim: Sim,
     task: TaskVariant,
     noise_cycle: int,
+    curriculum: str | None = None,
+    threshold: float | None = None,
 ) -> list[dict[str, Any]]:
     """Every history into `out_dir` (the temp folder `collecting_into` swaps in); returns the
     summaries the task JSON lists."""
@@ -156,6 +205,18 @@ def _collect_into(
             HistoryWriter(out_dir / _history_name(i), spec.obs_dim, spec.action_dim, chunk)
             for i in ids
         ]
+        plans = None
+        if curriculum is not None:
+            plans = [
+                HistoryPlan(
+                    curriculum,
+                    np.random.default_rng([seed, CURRICULUM_STREAM, i]),
+                    spec.action_dim,
+                    signs=float(spec.joint_signs[1]),
+                    threshold=threshold or 0.0,
+                )
+                for i in ids
+            ]
         try:
             returns = _run_wave(
                 env,
@@ -165,6 +226,7 @@ def _collect_into(
                 [np.random.default_rng([seed, NOISE_STREAM, i]) for i in ids],
                 progress,
                 noise_cycle,
+                plans,
             )
             for w in writers:
                 w.close()
@@ -182,6 +244,7 @@ def _collect_into(
                     "episodes": len(r),
                     "return_first": float(np.mean(r[:k])) if r else None,
                     "return_last": float(np.mean(r[-k:])) if r else None,
+                    **({"plan": plans[ids.index(i)].describe()} if plans else {}),
                 }
             )
     return summaries
@@ -195,8 +258,11 @@ def _run_wave(
     rngs: list[np.random.Generator],
     progress: Callable[[int], None] | None,
     noise_cycle: int = 0,
+    plans: list[HistoryPlan] | None = None,
 ) -> list[list[float]]:
-    """Step all envs of a wave in lockstep; buffer transitions, append per env in blocks."""
+    """Step all envs of a wave in lockstep; buffer transitions, append per env in blocks.
+    `plans`: each env's curriculum (adaptkit.sim.curricula) decides every episode's noise and
+    wiring at its start; else the noise schedule (or `noise_cycle`) does."""
     n = env.num_envs
     low, high = env.action_low, env.action_high
     eps = noise_schedule(np.arange(steps), steps)
@@ -209,11 +275,23 @@ def _run_wave(
     returns: list[list[float]] = [[] for _ in range(n)]
     obs = env.reset()
     policy.reset(n)
+    plan_eps = np.zeros((n, 1))
+    plan_mask = np.ones((n, env.action_dim), np.float32)
+
+    def begin(j: int) -> None:  # env j starts its next episode
+        plan_eps[j, 0], plan_mask[j] = plans[j].episode(int(episodes[j]), returns[j])
+
+    if plans is not None:
+        for j in range(n):
+            begin(j)
     fill = 0
     for t in range(steps):
         expert = policy.act(obs, env)
         noise = np.stack([r.uniform(-NOISE_RANGE, NOISE_RANGE, env.action_dim) for r in rngs])
-        e = eps[t] if cycle_eps is None else cycle_eps[episodes % noise_cycle][:, None]
+        if plans is not None:
+            e, expert = plan_eps, expert * plan_mask
+        else:
+            e = eps[t] if cycle_eps is None else cycle_eps[episodes % noise_cycle][:, None]
         action = np.clip(e * noise + (1.0 - e) * expert, low, high)
         buf_obs[fill], buf_act[fill], buf_step[fill] = obs, action, env.step_num
         obs, reward, done, info = env.step(action)
@@ -224,6 +302,8 @@ def _run_wave(
             episodes += done
             for j in np.flatnonzero(done):
                 returns[j].append(float(info["episode_return"][j]))
+                if plans is not None:
+                    begin(j)
         if fill == BUFFER_STEPS or t == steps - 1:
             for j, w in enumerate(writers):
                 w.append(
@@ -256,6 +336,8 @@ def _task_metadata(
     sim: Sim,
     task: TaskVariant,
     noise_cycle: int = 0,
+    curriculum: str | None = None,
+    threshold: float | None = None,
 ) -> dict[str, Any]:
     """The task JSON: what was collected, how, and exactly which files."""
     return {
@@ -275,6 +357,8 @@ def _task_metadata(
             "noise_power": NOISE_POWER,
             "noise_range": [-NOISE_RANGE, NOISE_RANGE],
             **({"noise_cycle_episodes": noise_cycle} if noise_cycle else {}),
+            **({"curriculum": curriculum} if curriculum else {}),
+            **({"trial_threshold": threshold} if threshold is not None else {}),
             "histories": histories,
             "steps_per_history": steps,
             "episode_length": episode_length,

@@ -42,9 +42,10 @@ from adaptkit.bootstrap.base import build_base, write_base_dataset_config
 from adaptkit.bootstrap.data import collection_job
 from adaptkit.bootstrap.provenance import base_is_built, read_provenance
 from adaptkit.ckpt.layout import latest_checkpoint
+from adaptkit.ckpt.load import load_checkpoint
 from adaptkit.data.windows import count_windows
 from adaptkit.errors import AdaptkitError
-from adaptkit.evaluate import ModelPolicy, evaluate_policy
+from adaptkit.evaluate.in_context import foreign_body, run_controls
 from adaptkit.evaluate.score import score_against
 from adaptkit.execute import Job, keep_workers, raise_failed, run_wave
 from adaptkit.family.core import CACHE_ENV, RobotFamily, cache_root
@@ -65,6 +66,7 @@ def base_name(k: int, curve: str, seed: int) -> str:
     return f"k{k:03d}-{curve}-s{seed}"
 
 
+PROBE_PREFIX = 2  # episodes of blank / standing / foreign context before the scored ones
 BASE_DONE = "built.json"  # in a base's folder once pretraining finished: the job's done file
 
 
@@ -176,9 +178,11 @@ class EmbodimentStudy:
                 f"{self.out / 'bodies.json'}: lists {len(names)} bodies, base needs {k}"
             )
         specs = [self.registry.robot(name) for name in names]
+        if p.reward_scale is not None:
+            specs = [dataclasses.replace(s, reward_scale=p.reward_scale) for s in specs]
         config = write_base_dataset_config(specs, data, f"k{k:03d}.yaml")
         ctx = p.context_len()
-        stride = max(1, ctx // 4)
+        stride = p.window_stride or max(1, ctx // 4)
         windows = count_windows([p.history_steps] * (n * k), ctx, stride)
         # the per-body curve's smallest K may hold fewer windows than one batch: a smaller batch
         batch = min(p.pretrain_batch, windows)
@@ -225,36 +229,42 @@ class EmbodimentStudy:
         return rows
 
     def probe(self, base: Path, spec: RobotSpec) -> dict[str, Any]:
-        """Zero-shot through the base's group, the context chained across episodes and reset."""
+        """Zero-shot through the base's group and in context, with every control of
+        adaptkit.evaluate.controls (the `foreign` context: a built-in robot of the other joint
+        convention, standing): the context chained across episodes and reset, and the first
+        scored episode after a blank, a standing and a foreign prefix of PROBE_PREFIX
+        episodes."""
         path = self.probe_path(base.name, spec.name)
         refs = self.refs(spec)
         t0 = time.perf_counter()
-        curves: dict[str, Any] = {}
-        for label, reset in (("chained", False), ("reset", True)):
-            settings = self.plan.probe_settings(self.robot_data, reset)
-            policy = ModelPolicy.from_checkpoint(base, spec, settings, name=label)
-            try:
-                s = evaluate_policy(policy, policy.robot or spec, settings, label=label).summary
-                group = policy.group
-            finally:
-                policy.close()
-            per = [score_against(e["mean"], refs) for e in s["per_episode"]]
-            curves[label] = {
-                "normalised_score": score_against(s["mean_return"], refs),
-                "per_episode_normalised": per,
-                "falls": s["falls"],
-                "num_episodes": s["num_episodes"],
-            }
+        settings = self.plan.probe_settings(self.robot_data)
+        ckpt = load_checkpoint(base)
+        builtins = [self.registry.robot(r) for r in ROBOTS]
+        foreign = foreign_body(spec, builtins)
+        probed = run_controls(ckpt, spec, settings, refs, foreign, PROBE_PREFIX)
+        curves = probed["curves"]
+        first = PROBE_PREFIX  # the first episode a prefix control scores
+
+        def mean(control: str) -> float | None:
+            rets = [r for r in curves[control]["per_episode_return"] if r is not None]
+            return score_against(sum(rets) / len(rets), refs) if rets else None
+
         row = {
             "base": base.name,
             "body": spec.name,
             "builtin": spec.name in ROBOTS,
-            "group": group,
-            # zero-shot: every episode with a fresh context; in context: the episodes chained
-            "zero_shot": curves["reset"]["normalised_score"],
-            "in_context": curves["chained"]["normalised_score"],
+            "group": probed["group"],
+            # zero-shot: every episode with a fresh context (the window's start); in context:
+            # the episodes chained; and the first own episode after a blank (position alone) and
+            # a standing (what the body shows standing) context of PROBE_PREFIX episodes
+            "zero_shot": mean("reset"),
+            "in_context": mean("chained"),
+            "zero_shot_blank": curves["blank"]["per_episode_normalised"][first],
+            "zero_shot_neutral": curves["neutral"]["per_episode_normalised"][first],
             "gain_chained": gain(curves["chained"]["per_episode_normalised"]),
             "gain_reset": gain(curves["reset"]["per_episode_normalised"]),
+            "foreign": foreign.name,
+            "decomposition": probed["decomposition"],
             "curves": curves,
             "seconds": round(time.perf_counter() - t0, 2),
         }

@@ -44,6 +44,12 @@ class EmbodimentPlan:
     task: str = "walk"
     episode_length: int = 86
     noise_cycle: int = 3
+    # a curriculum (adaptkit.sim.curricula) plays each history's noise_cycle episodes instead
+    curriculum: str | None = None
+    window_stride: int | None = None  # pretraining windows start every this many steps
+    # the family tasks' reward_scale (None: the plugin's, 1): per-step rewards are ≈ 0.01, so
+    # at scale 1 a reward token barely moves its embedding
+    reward_scale: float | None = None
     histories_per_body: int = 16  # at the largest K; the per_body curve's at every K
     collect_envs: int = 16
     # -- pretraining: the same optimiser steps at every K on the budget curve ---------------
@@ -168,6 +174,7 @@ class EmbodimentPlan:
             episode_length=self.episode_length,
             noise_cycle=self.noise_cycle,
             task=self.task,
+            curriculum=self.curriculum,
         )
 
     def robot_recipe(self) -> Recipe:
@@ -226,7 +233,11 @@ class EmbodimentPlan:
         axes = ("preset", "ks", "curves", "base_seeds", "top_seeds", "robots", "sizes", "modes",
                 "seeds", "threads")  # fmt: skip
         # the largest K sets every base's data (histories_for) and which bodies are held out
-        return {**{k: v for k, v in self.as_dict().items() if k not in axes}, "k_max": max(self.ks)}
+        # fields added later count only when set (a folder made before them stays valid)
+        later = ("curriculum", "window_stride", "reward_scale")
+        d = {k: v for k, v in self.as_dict().items() if k not in axes}
+        d = {k: v for k, v in d.items() if not (k in later and v is None)}
+        return {**d, "k_max": max(self.ks)}
 
 
 def _small() -> EmbodimentPlan:

@@ -22,6 +22,17 @@ from adaptkit.study.common import WIN_MARGIN, fmt_ci, is_scratch, mean_ci
 
 ICL_MARGIN = 0.1  # episode 3 − episode 1, in units of the stand → demonstrator gap
 ZERO_SHOT_GOAL = 0.5
+ZERO_SHOT_AFTER = ("zero_shot_blank", "zero_shot_neutral")  # a blank / standing context first
+# what the first scored episode's gain is owed to (adaptkit.evaluate.in_context.decompose)
+DECOMPOSITION = {
+    "context": "chained − reset",
+    "position": "blank − reset (position alone)",
+    "standing": "neutral − blank (what the body shows standing)",
+    "own_history": "rewards-zeroed − neutral (its own earlier episodes)",
+    "rewards": "chained − rewards-zeroed",
+    "identification": "neutral − foreign (the same standing, another body)",
+    "gain_reward_driven": "(ep3 − ep1) chained − (ep3 − ep1) rewards-zeroed",
+}
 _signed = functools.partial(fmt_ci, signed=True)  # score differences carry their sign
 
 
@@ -36,15 +47,15 @@ def _read(paths: Iterable[Path]) -> list[dict[str, Any]]:
 
 
 def _scores(probe: dict[str, Any]) -> dict[str, Any]:
-    """A probe file's scores, from its curves: zero-shot = every episode with a fresh context
-    (reset), in context = the episodes chained in one context."""
+    """A probe file's scores: zero-shot = every episode with a fresh context (reset), in
+    context = the episodes chained in one context (a probe made before the controls recorded
+    only these two, in its curves)."""
     c = probe["curves"]
-    return {
-        **probe,
-        "curve": probe["base"].split("-")[1],
-        "zero_shot": c["reset"]["normalised_score"],
-        "in_context": c["chained"]["normalised_score"],
-    }
+    out = {**probe, "curve": probe["base"].split("-")[1]}
+    if "zero_shot" not in probe or "decomposition" not in probe:
+        out["zero_shot"] = c["reset"]["normalised_score"]
+        out["in_context"] = c["chained"]["normalised_score"]
+    return out
 
 
 def _episode(probe: dict[str, Any], i: int) -> float | None:
@@ -86,6 +97,14 @@ def summarise(out: Path) -> dict[str, Any]:
         gr, grci = mean_ci([p["gain_reset"] for p in ps])
         e1, e1ci = mean_ci([_episode(p, 0) for p in ps])
         last, lastci = mean_ci([_episode(p, -1) for p in ps])
+        controls = {
+            key: mean_ci([p.get(key) for p in ps])
+            for key in ("zero_shot_blank", "zero_shot_neutral")
+        }
+        parts = {
+            key: mean_ci([(p.get("decomposition") or {}).get(key) for p in ps])
+            for key in DECOMPOSITION
+        }
         probe_rows.append(
             {
                 "curve": curve,
@@ -106,6 +125,9 @@ def summarise(out: Path) -> dict[str, Any]:
                 "gain_reset": gr,
                 "gain_reset_ci": grci,
                 "per_robot": {p["body"]: p["zero_shot"] for p in ps} if builtin else None,
+                **{k: v[0] for k, v in controls.items()},
+                **{f"{k}_ci": v[1] for k, v in controls.items()},
+                "decomposition": {k: {"mean": m, "ci": ci} for k, (m, ci) in parts.items()},
             }
         )
 
@@ -296,6 +318,32 @@ def _markdown(s: dict[str, Any]) -> str:
             f"{_signed(r['gain_chained'], r['gain_chained_ci'])} | "
             f"{_signed(r['gain_reset'], r['gain_reset_ci'])} |"
         )
+    controlled = [r for r in s["probes"] if r.get("zero_shot_neutral") is not None]
+    if controlled:
+        lines += [
+            "",
+            "## Controls (adaptkit.evaluate.controls): what the gain of episode 3 is owed to",
+            "",
+            "Zero-shot at the window's start is the reset run; after a blank context of 2 "
+            "episodes (the position alone) and after 2 episodes of the body standing (neutral) "
+            "it is the first own episode. The decomposition telescopes: context = position + "
+            "standing + own history + rewards.",
+            "",
+            "| curve | K | bodies | zero-shot, blank | zero-shot, neutral | "
+            + " | ".join(DECOMPOSITION)
+            + " |",
+            "| --- | --- | --- | --- | --- |" + " --- |" * len(DECOMPOSITION),
+        ]
+        for r in controlled:
+            d = r["decomposition"]
+            lines.append(
+                f"| {r['curve']} | {r['k']} | {r['bodies']} | "
+                f"{_signed(r['zero_shot_blank'], r['zero_shot_blank_ci'])} | "
+                f"{_signed(r['zero_shot_neutral'], r['zero_shot_neutral_ci'])} | "
+                + " | ".join(_signed(d[k]["mean"], d[k]["ci"]) for k in DECOMPOSITION)
+                + " |"
+            )
+        lines += [""] + [f"- {k}: {v}" for k, v in DECOMPOSITION.items()]
     zs = g["zero_shot"]
     lines += [
         "",
