@@ -13,7 +13,7 @@ import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -278,10 +278,17 @@ class Trainer:
         else:
             budget, source = default_budget(dev, resident)
         trainable = sum(p.numel() for p in inner.parameters() if p.requires_grad)
-        return plan_memory(
+        plan = plan_memory(
             acts, cfg.batch_size, trainable, resident, budget, source,
             checkpointing=cfg.activation_checkpointing,
         )  # fmt: skip
+        # every rank must run the same micro-batches (each one's backward is a collective under
+        # DDP), but each measures its own free memory: all take the most cautious plan
+        micro = dd.min_over_ranks(plan.micro_batch, self.info)
+        ckpt = -dd.min_over_ranks(-int(plan.checkpointing), self.info) == 1
+        if (micro, ckpt) != (plan.micro_batch, plan.checkpointing):
+            plan = replace(plan, micro_batch=micro, checkpointing=ckpt)
+        return plan
 
     def _chunks(self, batch: Mapping[str, Any]) -> list[Mapping[str, Any]]:
         """The batch as the plan's micro-batches (itself when it runs in one pass)."""
