@@ -512,12 +512,21 @@ def test_family_members_take_ascii_digits_only(registry, name):
 
 
 # -- 9. signals: one line saying what was kept and how to go on -----------------------------------
+def _as_in_a_terminal() -> None:
+    """The child's SIGINT and SIGHUP as a terminal gives them: a test runner started in the
+    background (`&`, nohup) hands its children both ignored, and an ignored signal stays ignored."""
+    for name in ("SIGINT", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_DFL)
+
+
 def _adaptkit(*args) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "adaptkit", *map(str, args)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_as_in_a_terminal,
     )
 
 
@@ -885,6 +894,7 @@ def test_a_signalled_eval_keeps_the_earlier_outputs_and_leaves_no_temp(quad, tmp
     proc = subprocess.Popen(
         [sys.executable, "-c", hold, "eval", str(quad.parent), *ROLL, "--out", str(out)],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        preexec_fn=_as_in_a_terminal,
     )  # fmt: skip
     err = _signal_when(proc, lambda: list(out.glob(".outputs.tmp-*/curve.png")), signum)
     assert proc.returncode == 128 + signum

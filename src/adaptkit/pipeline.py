@@ -56,6 +56,16 @@ class AdaptResult:
     init: dict[str, Any] | None = None  # how the new group started (the probe's record)
 
 
+def _in_context_for(robot: RobotSpec) -> Path | None:
+    """The shipped in-context base when one is shipped and a group of it reads the robot in the
+    layout its data are in (a fork-layout robot's 33-dim data has none), else None."""
+    base = shipped_in_context()
+    if base is None:
+        return None
+    fitted, _ = base_layout(robot.plugin_spec, base)
+    return base if fitted.obs_layout == robot.obs_layout else None
+
+
 def base_layout(spec: RobotSpec, base: Path) -> tuple[RobotSpec, str]:
     """The robot in the layout that fits one of the base's groups (reading only its metadata),
     else in its plugin's own layout; and why."""
@@ -154,9 +164,11 @@ def adapt(
             settings = evaluation or recipe.eval_settings()
             try:
                 models = [("zero-shot", base), ("fine-tuned", result.last_checkpoint)]
-                if in_context and job.token_order is None and shipped_in_context() is not None:
+                trained = result.robot or robot  # in the layout of the data it trained on
+                in_context_base = _in_context_for(trained) if in_context else None
+                if in_context_base is not None:
                     # the in-context base on the robot, no gradient step (docs/in_context.md)
-                    models.insert(1, ("in context", shipped_in_context()))
+                    models.insert(1, ("in context", in_context_base))
                 report = compare(
                     result.robot or robot,
                     models,
