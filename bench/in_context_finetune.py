@@ -15,7 +15,6 @@ Resumable (every cell and reference is a file under OUT). Prints one table.
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 
 from adaptkit.adapt.modes import get_mode
@@ -24,10 +23,9 @@ from adaptkit.evaluate.score import score_against
 from adaptkit.fileio import read_json
 from adaptkit.plugins import get_registry
 from adaptkit.progress import Reporter
+from adaptkit.study.common import fmt_ci, mean_ci
 from adaptkit.study.embodiments import EmbodimentStudy
 from adaptkit.study.in_context_base import IN_CONTEXT_K, in_context_plan
-
-T95 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57}
 
 
 class Say(Reporter):
@@ -36,11 +34,7 @@ class Say(Reporter):
 
 
 def interval(xs: list[float]) -> str:
-    m = sum(xs) / len(xs)
-    if len(xs) < 2:
-        return f"{m:+.2f}"
-    sd = math.sqrt(sum((x - m) ** 2 for x in xs) / (len(xs) - 1))
-    return f"{m:+.2f} ± {T95.get(len(xs) - 1, 1.96) * sd / math.sqrt(len(xs)):.2f}"
+    return fmt_ci(*mean_ci(xs), signed=True)
 
 
 def main() -> None:

@@ -8,26 +8,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import re
 from collections import defaultdict
 from pathlib import Path
 
-T95 = (12.71, 4.30, 3.18, 2.78, 2.57, 2.45, 2.36, 2.31, 2.26, 2.23, 2.20, 2.18, 2.16, 2.14, 2.13)
+from adaptkit.study.common import fmt_ci, mean_ci
+
 BUILTIN = ("go1", "go2", "a1", "minicheetah")
 E = 2  # episode 3 (0-based)
 
 
 def ci(xs: list[float]) -> str:
-    xs = [x for x in xs if x is not None and math.isfinite(x)]
-    if not xs:
-        return "—"
-    m = sum(xs) / len(xs)
-    if len(xs) < 2:
-        return f"{m:+.2f}"
-    sd = math.sqrt(sum((x - m) ** 2 for x in xs) / (len(xs) - 1))
-    t = T95[len(xs) - 2] if len(xs) - 2 < len(T95) else 1.96
-    return f"{m:+.2f} ± {t * sd / math.sqrt(len(xs)):.2f}"
+    return fmt_ci(*mean_ci(xs), signed=True)
 
 
 def ep(row: dict, control: str, k: int) -> float | None:
