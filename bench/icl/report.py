@@ -48,7 +48,15 @@ CONTRASTS = {
     "identification: chained − foreign at ep3": lambda r: sub(
         ep(r, "chained", E), ep(r, "foreign", E)
     ),
-    "position: neutral − reset at ep3": lambda r: sub(ep(r, "neutral", E), ep(r, "reset", E)),
+    # the decomposition's identification (adaptkit.evaluate.in_context): the same standing
+    # prefix, the body's own vs another convention's
+    "identification: neutral − foreign at ep3": lambda r: sub(
+        ep(r, "neutral", E), ep(r, "foreign", E)
+    ),
+    "position: blank − reset at ep3": lambda r: sub(ep(r, "blank", E), ep(r, "reset", E)),
+    "standing context: neutral − reset at ep3": lambda r: sub(
+        ep(r, "neutral", E), ep(r, "reset", E)
+    ),
     "context: chained − reset at ep3": lambda r: sub(ep(r, "chained", E), ep(r, "reset", E)),
 }
 
