@@ -33,7 +33,6 @@ and `neutral − foreign` (the same standing, another body) is identification on
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,7 +56,7 @@ class Control:
     help: str
     reset_context: bool = False  # forget the context at every episode start
     rewards: str = "keep"  # keep | zero | shuffle (the reward tokens the model reads)
-    prefix: str | None = None  # None | stand | foreign: the first episodes' context
+    prefix: str | None = None  # None | stand | blank | foreign: the first episodes' context
 
     def __post_init__(self) -> None:
         if self.rewards not in REWARD_MODES:
@@ -230,10 +229,3 @@ class ControlledPolicy:
             raise AdaptkitError("no tokens recorded (record=True, then roll out)")
         obs, act, rew, step = (torch.stack(x, dim=1) for x in zip(*self._recorded, strict=True))
         return Tokens(obs, act, rew, step)
-
-
-def scored_curve(
-    per_episode: Sequence[Mapping[str, Any]], prefix_episodes: int
-) -> list[dict[str, Any]]:
-    """The per-episode rows a control's score counts: the prefix episodes dropped."""
-    return [row for row in per_episode if row["episode"] >= prefix_episodes]
