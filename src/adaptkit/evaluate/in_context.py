@@ -200,17 +200,11 @@ def evaluate_controls(
     settings (the normalised score's two ends); `robots` are the candidates for the foreign
     body. With `out_dir`: controls.json and controls.png there, as one set."""
     from adaptkit.ckpt.load import load_checkpoint
-    from adaptkit.evaluate.report import evaluate_policy
-    from adaptkit.sim.demonstrator import load_demonstrator
+    from adaptkit.evaluate.report import reference_rows
 
     if not isinstance(checkpoint, Checkpoint):
         checkpoint = load_checkpoint(checkpoint, base=settings.base, device=settings.torch_device())
-    refs = {
-        label: evaluate_policy(policy, spec, dataclasses.replace(settings, reset_context=False),
-                               label=label).summary
-        for label, policy in (("demonstrator", load_demonstrator(spec, settings.expert)),
-                              ("stand", StandPolicy(spec.action_dim)))
-    }  # fmt: skip
+    refs = reference_rows(spec, dataclasses.replace(settings, reset_context=False), settings.expert)
     result = run_controls(
         checkpoint, spec, settings, refs, foreign_body(spec, robots), prefix_episodes
     )

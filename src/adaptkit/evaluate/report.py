@@ -20,8 +20,9 @@ from adaptkit.evaluate.video import Recorder, VideoSettings, gif_from_video, ope
 from adaptkit.fileio import atomic_file, file_set, write_json
 from adaptkit.progress import SILENT, Reporter
 from adaptkit.robot import RobotSpec
+from adaptkit.sim.demonstrator import load_demonstrator
 from adaptkit.sim.env import LocomotionEnv
-from adaptkit.sim.policy import Policy
+from adaptkit.sim.policy import Policy, StandPolicy
 
 EPISODE_FIELDS = ("episode", "env", "return", "length", "fell", "speed")
 
@@ -187,6 +188,20 @@ def evaluate_policy(
             **report.files,
         }
     return report
+
+
+def reference_rows(
+    spec: RobotSpec, settings: EvalSettings, expert: str | Path | None = None
+) -> dict[str, Any]:
+    """The robot's demonstrator (`expert`: another one's file) and standing still under
+    `settings`: the two ends of the normalised score (adaptkit.evaluate.score)."""
+    return {
+        label: evaluate_policy(policy, spec, settings, label=label).summary
+        for label, policy in (
+            ("demonstrator", load_demonstrator(spec, expert)),
+            ("stand", StandPolicy(spec.action_dim)),
+        )
+    }
 
 
 def evaluate(

@@ -13,11 +13,7 @@ from typing import Any
 from adaptkit.adapt.modes import MODES
 from adaptkit.data.windows import count_windows
 from adaptkit.errors import AdaptkitError
-from adaptkit.evaluate import EvalSettings, evaluate_policy
 from adaptkit.fileio import write_json
-from adaptkit.robot import RobotSpec
-from adaptkit.sim.demonstrator import load_demonstrator
-from adaptkit.sim.policy import StandPolicy
 
 
 # -- the results folder ------------------------------------------------------------------------
@@ -42,18 +38,6 @@ def check_plan_file(out: Path, plan: dict[str, Any], data_key: dict[str, Any]) -
 
 
 # -- references and budgets -------------------------------------------------------------------
-def reference_rows(spec: RobotSpec, settings: EvalSettings) -> dict[str, Any]:
-    """The robot's demonstrator and standing still under `settings`: the two ends of the
-    normalised score (adaptkit.evaluate.score)."""
-    return {
-        label: evaluate_policy(policy, spec, settings, label=label).summary
-        for label, policy in (
-            ("demonstrator", load_demonstrator(spec, None)),
-            ("stand", StandPolicy(spec.action_dim)),
-        )
-    }
-
-
 def cell_shape(lengths: Sequence[int], context: int, batch: int) -> tuple[int, int]:
     """The context and window stride for a data subset: the model's context when the shortest
     history holds two of it, else half the shortest history; the stride a quarter of the

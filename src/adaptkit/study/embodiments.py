@@ -46,6 +46,7 @@ from adaptkit.ckpt.load import load_checkpoint
 from adaptkit.data.windows import count_windows
 from adaptkit.errors import AdaptkitError
 from adaptkit.evaluate.in_context import foreign_body, run_controls
+from adaptkit.evaluate.report import reference_rows
 from adaptkit.evaluate.score import score_against
 from adaptkit.execute import Job, keep_workers, raise_failed, run_wave
 from adaptkit.family.core import CACHE_ENV, RobotFamily, cache_root
@@ -54,7 +55,7 @@ from adaptkit.plugins import Registry, get_registry, plugin_files, worker_regist
 from adaptkit.progress import SILENT, Reporter
 from adaptkit.robot import RobotSpec
 from adaptkit.sim.family_gait import SearchBudget, accepted_members, gait_search_job
-from adaptkit.study.common import budget_epochs, check_plan_file, gain, reference_rows, spread
+from adaptkit.study.common import budget_epochs, check_plan_file, gain, spread
 from adaptkit.study.embodiments_plan import GAIT_SEARCHES, EmbodimentPlan
 from adaptkit.study.embodiments_report import write_embodiment_report
 from adaptkit.study.leave_one_out import LeaveOneOutStudy

@@ -45,6 +45,7 @@ from adaptkit.data.history import (
 from adaptkit.data.subset import write_subset
 from adaptkit.errors import AdaptkitError
 from adaptkit.evaluate import EvalSettings, ModelPolicy, evaluate_policy
+from adaptkit.evaluate.report import reference_rows
 from adaptkit.evaluate.score import score_against
 from adaptkit.execute import Job, RunSummary, keep_workers, raise_failed, run_wave
 from adaptkit.fileio import read_json, write_json
@@ -52,7 +53,7 @@ from adaptkit.plugins import Registry, get_registry, plugin_files, worker_regist
 from adaptkit.progress import SILENT, Reporter
 from adaptkit.robot import RobotSpec
 from adaptkit.study.cell_training import train_cell
-from adaptkit.study.common import check_plan_file, reference_rows
+from adaptkit.study.common import check_plan_file
 from adaptkit.study.plan import Cell, StudyPlan
 from adaptkit.study.report import read_cell, write_report
 
