@@ -10,7 +10,6 @@ from typing import Any
 from adaptkit.ckpt.load import load_checkpoint
 from adaptkit.evaluate.controls import CONTROLS
 from adaptkit.evaluate.in_context import record_tokens, run_control
-from adaptkit.evaluate.score import score_against
 from adaptkit.fileio import write_json
 from adaptkit.plugins import worker_registry
 from adaptkit.sim.demonstrator import load_demonstrator
@@ -61,11 +60,7 @@ def probe_controls(
     curves: dict[str, Any] = {}
     for name, control, tokens in runs:
         run = run_control(ckpt, spec, settings, control, PREFIX, tokens)
-        curves[name] = {
-            "per_episode_return": run.per_episode_return,
-            "per_episode_normalised": [score_against(r, refs) for r in run.per_episode_return],
-            "per_episode_falls": run.per_episode_falls,
-        }
+        curves[name] = run.curve(refs)
     write_json(
         Path(done),
         {

@@ -20,6 +20,7 @@ from adaptkit.evaluate.controls import (
     get_control,
 )
 from adaptkit.evaluate.policies import ModelPolicy
+from adaptkit.evaluate.score import score_against
 from adaptkit.evaluate.settings import EvalSettings
 from adaptkit.fileio import file_set, write_json
 from adaptkit.robot import RobotSpec
@@ -36,6 +37,15 @@ class ControlRun:
     episodes_scored: int
     group: str  # the model's group the body ran through
     stats_source: str  # where the observation/action normalisation came from
+
+    def curve(self, refs: Mapping[str, Any]) -> dict[str, Any]:
+        """The per-episode return, its normalised score against `refs` (the body's demonstrator
+        and standing still) and falls: one control's entry of a controls result."""
+        return {
+            "per_episode_return": self.per_episode_return,
+            "per_episode_normalised": [score_against(r, refs) for r in self.per_episode_return],
+            "per_episode_falls": self.per_episode_falls,
+        }
 
 
 def _policy(checkpoint: Any, spec: RobotSpec, settings: EvalSettings, label: str) -> ModelPolicy:
@@ -122,7 +132,6 @@ def run_controls(
     control the per-episode return, falls and normalised score (against `refs`: the body's
     demonstrator and standing still), and the decomposition of the first scored episode.
     `foreign`: the body whose standing the `foreign` control reads."""
-    from adaptkit.evaluate.score import score_against
 
     if settings.episodes is None or settings.episodes <= prefix_episodes:
         raise AdaptkitError(
@@ -132,17 +141,15 @@ def run_controls(
     tokens = None
     if any(c.prefix == "foreign" for c in chosen):
         steps = prefix_episodes * int(settings.episode_length or 1000) + 1
-        tokens = record_tokens(checkpoint, foreign, settings, steps, StandPolicy(spec.action_dim))
+        tokens = record_tokens(
+            checkpoint, foreign, settings, steps, StandPolicy(foreign.action_dim)
+        )
     curves: dict[str, Any] = {}
     group = stats = None
     for control in chosen:
         run = run_control(checkpoint, spec, settings, control, prefix_episodes, tokens)
         group, stats = run.group, run.stats_source
-        curves[control.name] = {
-            "per_episode_return": run.per_episode_return,
-            "per_episode_normalised": [score_against(r, refs) for r in run.per_episode_return],
-            "per_episode_falls": run.per_episode_falls,
-        }
+        curves[control.name] = run.curve(refs)
     return {
         "body": spec.name,
         "group": group,
