@@ -37,7 +37,7 @@ from adaptkit.robot import RobotSpec
 from adaptkit.sim.backend import require_sim
 from adaptkit.sim.curricula import CURRICULA, HistoryPlan
 from adaptkit.sim.demonstrator import load_demonstrator
-from adaptkit.sim.env import LocomotionEnv
+from adaptkit.sim.env import LocomotionEnv, one_episode_each
 from adaptkit.sim.policy import Policy
 from adaptkit.tasks import TaskVariant, get_task
 
@@ -80,28 +80,11 @@ def _trial_threshold(
     demonstrator, one episode each on THRESHOLD_ENVS envs of a stream no history uses."""
     from adaptkit.sim.policy import StandPolicy
 
-    means = []
-    for policy in (StandPolicy(spec.action_dim), load_demonstrator(spec, expert)):
-        env = LocomotionEnv(
-            spec, THRESHOLD_ENVS, seed=seed + 10_007, episode_length=episode_length, sim=sim,
-            task=task,
-        )  # fmt: skip
-        try:
-            obs, total = env.reset(), np.zeros(THRESHOLD_ENVS)
-            policy.reset(THRESHOLD_ENVS)
-            alive = np.ones(THRESHOLD_ENVS, bool)
-            for _ in range(episode_length):
-                a = policy.act(obs, env)
-                obs, r, done, _ = env.step(a)
-                policy.observe(a, r, done)
-                total += r * alive
-                alive &= ~np.asarray(done, bool)
-                if not alive.any():
-                    break
-        finally:
-            env.close()
-        means.append(float(total.mean()))
-    return 0.5 * (means[0] + means[1])
+    stand, demo = (
+        one_episode_each(spec, policy, THRESHOLD_ENVS, episode_length, seed + 10_007, sim, task)
+        for policy in (StandPolicy(spec.action_dim), load_demonstrator(spec, expert))
+    )
+    return 0.5 * (stand["return"] + demo["return"])
 
 
 def _history_name(i: int) -> str:

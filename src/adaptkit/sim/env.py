@@ -345,3 +345,39 @@ class LocomotionEnv:
 
     def close(self) -> None:
         self.backend.close()
+
+
+def one_episode_each(
+    spec: RobotSpec,
+    policy: Any,
+    envs: int,
+    steps: int,
+    seed: int,
+    sim: Sim | str | None = None,
+    task: TaskVariant | str | None = None,
+) -> dict[str, float]:
+    """`policy` (adaptkit.sim.policy.Policy) for one episode of at most `steps` on each of
+    `envs` envs: mean return, mean forward speed over the alive steps, falls."""
+    env = LocomotionEnv(spec, envs, seed=seed, episode_length=steps, sim=sim, task=task)
+    try:
+        obs = env.reset()
+        policy.reset(envs)
+        alive = np.ones(envs, dtype=bool)
+        ret, v_sum, n_alive = np.zeros(envs), 0.0, 0
+        fell = np.zeros(envs, dtype=bool)
+        for _ in range(steps):
+            obs, r, done, info = env.step(policy.act(obs, env))
+            policy.observe(np.zeros(0), r, done)
+            vx = info["terminal_base_lin_vel"] if done.any() else env.base_lin_vel
+            v_sum += float(vx[alive, 0].sum())
+            n_alive += int(alive.sum())
+            ret += np.where(alive, r, 0.0)
+            fell |= info["fell"] & alive
+            alive &= ~done
+    finally:
+        env.close()
+    return {
+        "return": float(ret.mean()),
+        "speed": v_sum / max(n_alive, 1),
+        "falls": int(fell.sum()),
+    }

@@ -18,8 +18,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from adaptkit.errors import AdaptkitError
 from adaptkit.execute import Job
 from adaptkit.family.core import (
@@ -32,9 +30,9 @@ from adaptkit.family.core import (
 from adaptkit.plugins import get_registry
 from adaptkit.robot import GaitParams, RobotSpec
 from adaptkit.sim.demonstrator import TrotDemonstrator
-from adaptkit.sim.env import LocomotionEnv
+from adaptkit.sim.env import one_episode_each
 from adaptkit.sim.gait_tuning import tune_gait
-from adaptkit.sim.policy import Policy, StandPolicy
+from adaptkit.sim.policy import StandPolicy
 
 MIN_SPEED = 0.3  # m/s over the check episodes (the `walk` command is 0.5)
 
@@ -72,33 +70,6 @@ class DemonstratorRecord:
         return asdict(self)
 
 
-def _check(spec: RobotSpec, policy: Policy, envs: int, steps: int, seed: int) -> dict[str, float]:
-    """One episode per env: mean return, mean forward speed (alive steps), falls."""
-    env = LocomotionEnv(spec, envs, seed=seed, episode_length=steps)
-    try:
-        obs = env.reset()
-        policy.reset(envs)
-        alive = np.ones(envs, dtype=bool)
-        ret, v_sum, n_alive = np.zeros(envs), 0.0, 0
-        fell = np.zeros(envs, dtype=bool)
-        for _ in range(steps):
-            obs, r, done, info = env.step(policy.act(obs, env))
-            policy.observe(np.zeros(0), r, done)
-            vx = info["terminal_base_lin_vel"] if done.any() else env.base_lin_vel
-            v_sum += float(vx[alive, 0].sum())
-            n_alive += int(alive.sum())
-            ret += np.where(alive, r, 0.0)
-            fell |= info["fell"] & alive
-            alive &= ~done
-    finally:
-        env.close()
-    return {
-        "return": float(ret.mean()),
-        "speed": v_sum / max(n_alive, 1),
-        "falls": int(fell.sum()),
-    }
-
-
 def builtin_gaits() -> list[GaitParams]:
     """The registered robots' tuned gaits: good first candidates for any quadruped."""
     return [s.gait for s in get_registry().robots.values() if s.gait is not None]
@@ -126,10 +97,12 @@ def derive_demonstrator(
         progress=progress,
     )
     steps = max(1, round(budget.check_seconds / 0.02))
-    demo = _check(
+    demo = one_episode_each(
         spec, TrotDemonstrator(spec, result.gait), budget.check_envs, steps, budget.check_seed
     )
-    stand = _check(spec, StandPolicy(spec.action_dim), budget.check_envs, steps, budget.check_seed)
+    stand = one_episode_each(
+        spec, StandPolicy(spec.action_dim), budget.check_envs, steps, budget.check_seed
+    )
     if demo["falls"]:
         reason = f"falls in {demo['falls']} of {budget.check_envs} check episodes"
     elif demo["speed"] < MIN_SPEED:
